@@ -1,0 +1,208 @@
+"""The `sora-bot` command: run | generate | db migrate | db backup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot import __version__
+from bot.errors import ConfigError, DatabaseError, SoraBotError
+from bot.jobs.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
+from bot.logs import setup_logging
+from bot.pipeline import FileDeliverer, Pipeline
+from bot.settings import Settings, load_settings
+from bot.store.database import Database
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+PROGRESS_EVERY = 5.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sora-bot", description="Sora 2 clips from Discord, through Prodia.")
+    parser.add_argument("--version", action="version", version=f"sora-bot {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("run", help="run the Discord bot")
+
+    gen = commands.add_parser("generate", help="run one job through the pipeline, without Discord")
+    gen.add_argument("prompt", help="what should happen in the clip (3 to 4,096 characters)")
+    gen.add_argument("--image", type=Path, help="a PNG, JPEG or WebP to animate (image-to-video)")
+    gen.add_argument("--duration", type=int, default=4, help="4, 8 or 12 seconds (default 4)")
+    gen.add_argument("--aspect-ratio", default="16:9", help="16:9 (default) or 9:16")
+    gen.add_argument("--model", default="sora-2", help="sora-2 (default) or sora-2-pro")
+    gen.add_argument("--resolution", help="720p or 1080p (sora-2-pro only)")
+    gen.add_argument("--seed", type=int, help=f"1 to {SEED_MAX:,}, for reproducible results")
+    gen.add_argument("--out", type=Path, required=True, help="where to write the MP4")
+    gen.add_argument("--backend", choices=["prodia", "local"], help="override PRODIA_BACKEND")
+    gen.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    gen.add_argument("-v", "--verbose", action="store_true", help="log every job transition")
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("migrate", help="apply pending migrations")
+    backup = db.add_parser("backup", help="copy the live database with SQLite's online backup")
+    backup.add_argument("path", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if getattr(args, "backend", None):
+        overrides["prodia_backend"] = args.backend
+    try:
+        settings = load_settings(**overrides)
+        if args.command == "run":
+            setup_logging(settings.log_level, settings.secrets())
+            return _run(settings)
+        if args.command == "generate":
+            level = "INFO" if args.verbose else "WARNING"
+            setup_logging(level, settings.secrets())
+            return asyncio.run(_generate(settings, args))
+        setup_logging(settings.log_level, settings.secrets())
+        return asyncio.run(_db(settings, args))
+    except ConfigError as exc:
+        print(f"sora-bot: configuration error: {exc.detail}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseError as exc:
+        print(f"sora-bot: database error: {exc.detail}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("sora-bot: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(settings: Settings) -> int:
+    from bot.client import run_bot  # noqa: PLC0415 - discord.py is only needed here
+
+    settings.require("discord_token")
+    if settings.prodia_backend == "prodia":
+        settings.require("prodia_token")
+    return run_bot(settings)
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    db = await Database.open(settings.database_path, migrate=args.db_command == "migrate")
+    try:
+        if args.db_command == "backup":
+            await db.backup(args.path)
+            print(f"backed up {settings.database_path} to {args.path}")
+        else:
+            print(f"{settings.database_path} is at the current schema")
+    finally:
+        await db.close()
+    return 0
+
+
+async def _generate(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.prodia_backend == "prodia":
+        settings.require("prodia_token")
+    values: dict[str, Any] = {
+        "prompt": args.prompt,
+        "duration": args.duration,
+        "aspect_ratio": args.aspect_ratio,
+        "model": args.model,
+        "resolution": args.resolution,
+        "seed": args.seed,
+    }
+    try:
+        request = JobRequest.parse(**values)
+        image_bytes = _read_image(args.image) if args.image else None
+    except SoraBotError as exc:
+        print(f"sora-bot: {exc.detail}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    pipeline = await Pipeline.open(settings, {"file": FileDeliverer()})
+    try:
+        if image_bytes is not None:
+            try:
+                image_path = await pipeline.store_image(image_bytes, request.size)
+            except SoraBotError as exc:
+                print(f"sora-bot: {exc.detail}", file=sys.stderr)
+                return EXIT_CONFIG
+            request = JobRequest.parse(**values, kind="img2vid", image_path=str(image_path))
+        progress = _Progress(quiet=args.quiet)
+        pipeline.store.listeners.append(progress.on_transition)
+        job = await pipeline.submit(request, user_id=0, target={"kind": "file", "path": str(args.out.resolve())})
+        progress.watch(job)
+        await pipeline.start()
+        final = await progress.wait(pipeline)
+        # Jobs recovered from an earlier, interrupted run finish too before we leave.
+        await pipeline.scheduler.wait_idle()
+    finally:
+        await pipeline.close()
+    if final.state is JobState.DELIVERED:
+        cost = final.actual_cost if final.actual_cost is not None else final.estimated_cost
+        kind = "reported" if final.actual_cost is not None else "estimated"
+        elapsed = (final.finished_at or time.time()) - (final.started_at or final.created_at)
+        print(f"job {final.id} delivered")
+        print(f"  output: {args.out}")
+        print(f"  cost:   ${cost:.2f} ({kind})")
+        print(f"  prodia: {final.prodia_job_id} via {final.endpoint}, {elapsed:.1f}s")
+        return 0
+    print(f"sora-bot: job {final.id} {final.state.value}: {final.user_error or final.error}", file=sys.stderr)
+    if final.error and final.error != final.user_error:
+        print(f"sora-bot: detail: {final.error}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _read_image(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SoraBotError(f"can't read the image {path}: {exc.strerror}") from None
+
+
+class _Progress:
+    """Prints one line per state change of the watched job, and the elapsed time while it generates."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.job_id: int | None = None
+        self.started = time.monotonic()
+        self.done = asyncio.Event()
+        self.recovered: list[Job] = []
+
+    def watch(self, job: Job) -> None:
+        self.job_id = job.id
+        self._say(f"job {job.id}: {job.state.value} ({job.request.job_type.value}, est ${job.estimated_cost:.2f})")
+
+    async def on_transition(self, job: Job, previous: JobState) -> None:
+        if job.id != self.job_id:
+            if job.state in TERMINAL:
+                self._say(f"recovered job {job.id}: {job.state.value} {job.user_error or ''}".rstrip())
+            return
+        self._say(f"job {job.id}: {job.state.value} ({time.monotonic() - self.started:.1f}s)")
+        if job.state in TERMINAL:
+            self.done.set()
+
+    async def wait(self, pipeline: Pipeline) -> Job:
+        assert self.job_id is not None
+        while not self.done.is_set():
+            try:
+                async with asyncio.timeout(PROGRESS_EVERY):
+                    await self.done.wait()
+            except TimeoutError:
+                job = await pipeline.store.get(self.job_id)
+                if job is not None and job.state in TERMINAL:
+                    break
+                if job is not None:
+                    self._say(f"job {job.id}: {job.state.value}, {time.monotonic() - self.started:.0f}s elapsed")
+        job = await pipeline.store.get(self.job_id)
+        assert job is not None
+        return job
+
+    def _say(self, line: str) -> None:
+        if not self.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Errors a caller can act on. `user_message` is written for the person who asked; details go to the log."""
+
+from __future__ import annotations
+
+
+class SoraBotError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+    user_message = "Something went wrong."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.user_message)
+        self.detail = detail or self.user_message
+
+
+class ConfigError(SoraBotError):
+    """A missing or malformed setting: start-up stops with this one line."""
+
+
+class DatabaseError(SoraBotError):
+    """The database can't be used as it is (newer schema, unreadable file)."""
+
+
+class UserFacingError(SoraBotError):
+    """An error whose message is shown to the requester as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+class InvalidRequest(UserFacingError):
+    """The request breaks a rule of the job types (prompt, duration, resolution ...)."""
+
+
+class InvalidImage(UserFacingError):
+    """The attached image is not a usable PNG, JPEG or WebP."""
+
+
+class JobNotFound(UserFacingError):
+    """No job with that id (or not one the caller may see)."""
+
+
+class ProdiaError(SoraBotError):
+    """Prodia failed the job; `user_message` says what the requester can do."""
+
+    retryable = False
+
+
+class ProdiaAuthError(ProdiaError):
+    """The Prodia token was refused (401/403): the operator must fix it."""
+
+    user_message = "The bot's Prodia token was refused; the operator has been told. You were not charged."
+
+
+class ProdiaRejected(ProdiaError):
+    """Prodia rejected the job (bad config, moderation, unusable input): re-sending it won't help."""
+
+    user_message = "Prodia rejected this request."
+
+    def __init__(self, error: str, prodia_job_id: str | None = None) -> None:
+        super().__init__(f"rejected by Prodia: {error}" + (f" (job {prodia_job_id})" if prodia_job_id else ""))
+        self.error = error
+        self.prodia_job_id = prodia_job_id
+        self.user_message = f"Prodia rejected this request: {error[:300]}"
+
+
+class ProdiaNoCapacity(ProdiaError):
+    """Prodia had no capacity (429) for longer than the retries allow."""
+
+    user_message = "Prodia is at capacity right now; please try again in a few minutes. You were not charged."
+    retryable = True
+
+
+class ProdiaUnavailable(ProdiaError):
+    """Prodia could not be reached or answered 5xx after bounded retries."""
+
+    user_message = "Prodia is unavailable right now; please try again later. You were not charged."
+    retryable = True
+
+
+class ProdiaProtocolError(ProdiaError):
+    """Prodia's answer could not be understood (malformed JSON, truncated body, no video)."""
+
+    user_message = "Prodia returned something the bot could not read; please try again. You were not charged."
+
+
+class ProdiaJobLost(ProdiaError):
+    """Prodia no longer knows the job (404 for its id, results expired)."""
+
+    user_message = "Prodia no longer has this job's result; please try again. You were not charged."
+
+
+class JobTimedOut(SoraBotError):
+    """The job took longer than JOB_TIMEOUT_SECONDS."""
+
+    user_message = "The job took too long and was stopped. You were not charged."
+
+
+class JobInterrupted(SoraBotError):
+    """The bot stopped while the job was being submitted, so its fate at Prodia is unknown."""
+
+    user_message = (
+        "The bot restarted while sending this job to Prodia, so it was not re-sent (to avoid paying twice). "
+        "You were not charged; please try again."
+    )
+
+
+class DeliveryError(SoraBotError):
+    """The clip could not be delivered where it was asked for."""
+
+    user_message = "The clip was made but could not be delivered."

@@ -1,0 +1,1 @@
+"""Jobs: the request model, lifecycle states, pricing and the fair scheduler."""

@@ -1,0 +1,200 @@
+"""The job request (the seed's rules, stated once), job types, lifecycle states and the stored job row."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import InvalidRequest
+
+PROMPT_MIN = 3
+PROMPT_MAX = 4096
+SEED_MAX = 2_147_483_647
+DURATIONS = (4, 8, 12)
+
+Model = Literal["sora-2", "sora-2-pro"]
+AspectRatio = Literal["16:9", "9:16"]
+Resolution = Literal["720p", "1080p"]
+Kind = Literal["txt2vid", "img2vid"]
+
+_ALLOWED_CONTROL = {"\n", "\t"}
+
+
+class JobType(StrEnum):
+    """The four Sora 2 job types on Prodia."""
+
+    TXT2VID = "inference.sora-2.txt2vid.v1"
+    IMG2VID = "inference.sora-2.img2vid.v1"
+    PRO_TXT2VID = "inference.sora-2.pro.txt2vid.v1"
+    PRO_IMG2VID = "inference.sora-2.pro.img2vid.v1"
+
+    @property
+    def pro(self) -> bool:
+        return ".pro." in self.value
+
+    @property
+    def image_to_video(self) -> bool:
+        return self.value.endswith(".img2vid.v1")
+
+
+class JobRequest(BaseModel):
+    """What a requester asked for, validated against the job types' rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    prompt: str
+    duration: Literal[4, 8, 12] = 4
+    aspect_ratio: AspectRatio = "16:9"
+    model: Model = "sora-2"
+    resolution: Resolution | None = None
+    seed: int | None = Field(default=None, ge=1, le=SEED_MAX)
+    kind: Kind | None = Field(default=None, description="txt2vid or img2vid; taken from `image` when omitted")
+    image_path: str | None = Field(default=None, description="the stored input image, for image-to-video")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        value = value.strip()
+        bad = [ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROL]
+        if bad:
+            raise ValueError("the prompt contains control characters; use plain text (newlines are fine)")
+        if len(value) < PROMPT_MIN:
+            raise ValueError(f"the prompt must be at least {PROMPT_MIN} characters")
+        if len(value) > PROMPT_MAX:
+            raise ValueError(f"the prompt must be at most {PROMPT_MAX:,} characters (it has {len(value):,})")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.resolution is not None and self.model != "sora-2-pro":
+            raise ValueError("resolution can only be chosen with the sora-2-pro model")
+        if self.kind == "img2vid" and self.image_path is None:
+            raise ValueError("image-to-video needs an image")
+        if self.kind == "txt2vid" and self.image_path is not None:
+            raise ValueError("an image can only be used for image-to-video")
+        return self
+
+    @classmethod
+    def parse(cls, **values: Any) -> JobRequest:
+        """Validate user input, raising InvalidRequest with a short message a person can act on."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise InvalidRequest(_explain(exc)) from None
+
+    @property
+    def job_type(self) -> JobType:
+        image = self.image_path is not None
+        if self.model == "sora-2-pro":
+            return JobType.PRO_IMG2VID if image else JobType.PRO_TXT2VID
+        return JobType.IMG2VID if image else JobType.TXT2VID
+
+    @property
+    def effective_resolution(self) -> Resolution:
+        return self.resolution or "720p"
+
+    @property
+    def input_filename(self) -> str | None:
+        """The name of the multipart `input` part, which `config.image` must repeat."""
+        if self.image_path is None:
+            return None
+        return "input" + (Path(self.image_path).suffix.lower() or ".png")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height of the clip this request produces."""
+        long, short = (1920, 1080) if self.effective_resolution == "1080p" else (1280, 720)
+        return (long, short) if self.aspect_ratio == "16:9" else (short, long)
+
+    @property
+    def has_audio(self) -> bool:
+        return self.job_type.pro
+
+    def prodia_job(self) -> dict[str, Any]:
+        """The exact job JSON Prodia expects: no keys the type doesn't accept."""
+        config: dict[str, Any] = {
+            "prompt": self.prompt,
+            "aspect_ratio": self.aspect_ratio,
+            "duration": self.duration,
+        }
+        if self.seed is not None:
+            config["seed"] = self.seed
+        if self.job_type.pro:
+            config["resolution"] = self.effective_resolution
+        if self.job_type.image_to_video:
+            config["image"] = self.input_filename
+        return {"type": self.job_type.value, "config": config}
+
+
+def _explain(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "literal_error":
+        options = {"duration": "4, 8 or 12", "aspect_ratio": "16:9 or 9:16", "model": "sora-2 or sora-2-pro"}
+        return f"{field} must be {options.get(field, str(error.get('ctx', {}).get('expected', '')))}"
+    if field == "seed":
+        return f"seed must be a whole number from 1 to {SEED_MAX:,}"
+    return f"{field}: {message}" if field and field not in {"prompt"} else message
+
+
+class JobState(StrEnum):
+    """A job's lifecycle; each row is in exactly one of these."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+TERMINAL = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})
+# States in which a worker holds the job under a lease; an expired lease means the worker died.
+LEASED = frozenset({JobState.SUBMITTING, JobState.RUNNING, JobState.DELIVERING})
+# Jobs that occupy a slot at Prodia, counted against MAX_CONCURRENT_JOBS.
+IN_FLIGHT = frozenset({JobState.SUBMITTING, JobState.RUNNING})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.AWAITING_APPROVAL: frozenset({JobState.QUEUED, JobState.REJECTED, JobState.CANCELLED}),
+    JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELLED, JobState.FAILED}),
+    JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.RUNNING: frozenset({JobState.DELIVERING, JobState.FAILED, JobState.CANCELLED}),
+    JobState.DELIVERING: frozenset({JobState.DELIVERED, JobState.FAILED}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One stored job row."""
+
+    id: int
+    state: JobState
+    request: JobRequest
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+    message_id: int | None
+    target: dict[str, Any]
+    prodia_job_id: str | None
+    endpoint: str | None
+    output_path: str | None
+    estimated_cost: float
+    actual_cost: float | None
+    error: str | None
+    user_error: str | None
+    attempts: int
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+    lease_owner: str | None
+    lease_expires_at: float | None

@@ -1,0 +1,302 @@
+"""The fair scheduler and its workers: claims queued jobs, runs them at the backend, delivers, recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.errors import JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
+from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
+from bot.prodia.backend import Backend, Endpoint, Generation
+from bot.store.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. You were not charged."
+
+
+class Deliverer(Protocol):
+    """Puts a finished clip where the job asked for it. Must be safe to call again for the same job."""
+
+    async def deliver(self, job: Job, clip: Path) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """How the scheduler runs jobs."""
+
+    output_dir: Path
+    max_concurrent_jobs: int = 4
+    job_timeout_seconds: float = 1800.0
+    lease_seconds: float = 30.0
+    idle_poll_seconds: float = 1.0
+
+
+def worker_name() -> str:
+    """host:pid:nonce, so a restarted process on the same host can tell its predecessor's leases are dead."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_is_dead(job: Job, me: str, now: float) -> bool:
+    """A lease is dead when it expired, or its holder was a process on this host that no longer runs."""
+    if job.lease_owner is None or job.lease_expires_at is None or job.lease_expires_at <= now:
+        return True
+    host, _, rest = job.lease_owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    my_host, _, my_rest = me.partition(":")
+    if host != my_host or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == int(my_rest.partition(":")[0]):
+        return True  # our own pid with another nonce: an earlier life of this very process (a container restart)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Scheduler:
+    """Runs jobs from the store: round-robin across users, at most `max_concurrent_jobs` at the backend."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        backend: Backend,
+        deliverers: Mapping[str, Deliverer],
+        config: SchedulerConfig,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.deliverers = dict(deliverers)
+        self.config = config
+        self.owner = owner or worker_name()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._user_cancelled: set[int] = set()
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._recovered = asyncio.Event()
+
+    @property
+    def target_kinds(self) -> Collection[str]:
+        return self.deliverers.keys()
+
+    @property
+    def running_jobs(self) -> set[int]:
+        return set(self._tasks)
+
+    async def start(self) -> None:
+        """Recover what earlier processes left, then start dispatching and renewing leases."""
+        await self.recover()
+        self._loops = [
+            _spawn(self._dispatch_loop(), "scheduler dispatch"),
+            _spawn(self._lease_loop(), "scheduler leases"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking jobs; leave in-flight jobs for the next start (they are polled, not re-sent)."""
+        self._stopping = True
+        for task in self._loops:
+            task.cancel()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
+        self._loops.clear()
+        with contextlib.suppress(Exception):
+            await self.store.release_leases(self.owner)
+
+    def wake(self) -> None:
+        """A job was queued or a slot freed: look for work now."""
+        self._wake.set()
+
+    async def wait_idle(self, job_ids: Collection[int] | None = None) -> None:
+        """Wait until the given jobs (default: every job this scheduler runs) are finished here."""
+        while True:
+            pending = [t for j, t in self._tasks.items() if job_ids is None or j in job_ids]
+            if not pending:
+                return
+            await asyncio.wait(pending)
+
+    async def cancel(self, job_id: int) -> Job | None:
+        """Cancel a queued or running job; returns the cancelled job, or None if it had already moved on."""
+        job = await self.store.transition(
+            job_id, JobState.CANCELLED, expect={JobState.QUEUED, JobState.AWAITING_APPROVAL}
+        )
+        if job is not None:
+            return job
+        task = self._tasks.get(job_id)
+        if task is None:
+            current = await self.store.get(job_id)
+            if current is not None and current.state in IN_FLIGHT:
+                # Held by another process (or one that died): take it over only through the store.
+                return await self.store.transition(job_id, JobState.CANCELLED, expect=IN_FLIGHT)
+            return None
+        self._user_cancelled.add(job_id)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(asyncio.wait([task]))
+        current = await self.store.get(job_id)
+        return current if current is not None and current.state is JobState.CANCELLED else None
+
+    # -- recovery ----------------------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Take over jobs whose worker died: fail the ones caught mid-submission, resume the rest."""
+        now = time.time()
+        taken = 0
+        for job in await self.store.leased_by_others(self.owner, self.target_kinds):
+            if job.id in self._tasks or not lease_is_dead(job, self.owner, now):
+                continue
+            mine = await self.store.take_over(job, owner=self.owner, lease_seconds=self.config.lease_seconds)
+            if mine is None:
+                continue
+            taken += 1
+            if mine.state is JobState.SUBMITTING:
+                # The backend may or may not have started it; re-sending could bill twice.
+                error = JobInterrupted("interrupted between submission and storing Prodia's job id")
+                await self.store.transition(
+                    mine.id, JobState.FAILED, owner=self.owner, error=error.detail, user_error=error.user_message
+                )
+                continue
+            self._start_task(mine)
+        self._recovered.set()
+        return taken
+
+    # -- loops -------------------------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            job = await self.store.claim_next(
+                owner=self.owner,
+                lease_seconds=self.config.lease_seconds,
+                max_in_flight=self.config.max_concurrent_jobs,
+                target_kinds=self.target_kinds,
+            )
+            if job is not None:
+                self._start_task(job)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.idle_poll_seconds):
+                    await self._wake.wait()
+
+    async def _lease_loop(self) -> None:
+        interval = self.config.lease_seconds / 3
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            await self.store.renew_leases(self.owner, self.config.lease_seconds)
+            await self.recover()
+
+    # -- one job -----------------------------------------------------------------------------------------
+
+    def _start_task(self, job: Job) -> None:
+        task = _spawn(self._run(job), f"job {job.id}")
+        self._tasks[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._tasks.pop(job.id, None)
+            self._user_cancelled.discard(job.id)
+            self.wake()
+
+        task.add_done_callback(done)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            deadline = (job.started_at or time.time()) + self.config.job_timeout_seconds
+            async with asyncio.timeout(max(0.0, deadline - time.time())):
+                if job.state is not JobState.DELIVERING:
+                    job = await self._generate(job)
+            await self._deliver(job)
+        except asyncio.CancelledError:
+            if job.id in self._user_cancelled:
+                await self.store.transition(job.id, JobState.CANCELLED, owner=self.owner, error="cancelled")
+                return
+            raise
+        except TimeoutError:
+            await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
+        except SoraBotError as exc:
+            await self._fail(job, exc)
+        except Exception as exc:
+            log.exception("job %d: unexpected error", job.id)
+            await self._fail(job, exc)
+
+    async def _generate(self, job: Job) -> Job:
+        out = self.config.output_dir / f"{job.id}.mp4"
+        generation: Generation
+        if job.state is JobState.SUBMITTING:
+
+            async def accepted(prodia_job_id: str, endpoint: Endpoint) -> None:
+                moved = await self.store.transition(
+                    job.id,
+                    JobState.RUNNING,
+                    expect={JobState.SUBMITTING},
+                    owner=self.owner,
+                    prodia_job_id=prodia_job_id,
+                    endpoint=endpoint,
+                )
+                if moved is None:
+                    raise asyncio.CancelledError  # cancelled or taken over while submitting
+
+            generation = await self.backend.generate(job.request, out, accepted)
+        else:
+            assert job.prodia_job_id is not None and job.endpoint is not None
+            endpoint: Endpoint = job.endpoint  # type: ignore[assignment]
+            generation = await self.backend.resume(job.request, job.prodia_job_id, endpoint, out)
+        moved = await self.store.transition(
+            job.id,
+            JobState.DELIVERING,
+            expect={JobState.RUNNING},
+            owner=self.owner,
+            output_path=str(generation.path),
+            actual_cost=generation.price_dollars,
+        )
+        if moved is None:
+            raise asyncio.CancelledError
+        return moved
+
+    async def _deliver(self, job: Job) -> None:
+        deliverer = self.deliverers[job.target.get("kind", "")] if job.target.get("kind") else None
+        if deliverer is None:
+            raise SoraBotError(f"no deliverer for target {job.target!r}")
+        assert job.output_path is not None
+        await deliverer.deliver(job, Path(job.output_path))
+        await self.store.transition(job.id, JobState.DELIVERED, expect={JobState.DELIVERING}, owner=self.owner)
+
+    async def _fail(self, job: Job, exc: Exception) -> None:
+        if isinstance(exc, SoraBotError):
+            detail, message = exc.detail, exc.user_message
+        else:
+            detail, message = f"{type(exc).__name__}: {exc}", GENERIC_FAILURE
+        if isinstance(exc, ProdiaError):
+            log.warning("job %d: Prodia error: %s", job.id, detail)
+        current = await self.store.get(job.id)
+        if current is None or current.state in TERMINAL:
+            return
+        await self.store.transition(job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message)
+
+
+def _spawn(coro: object, name: str) -> asyncio.Task[None]:
+    """create_task with a name and a done-callback that logs a failure instead of losing it."""
+    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+
+    def report(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("task %s failed", name, exc_info=t.exception())
+
+    task.add_done_callback(report)
+    return task

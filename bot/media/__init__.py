@@ -1,0 +1,1 @@
+"""Video and image work: PyAV and Pillow."""

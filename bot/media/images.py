@@ -1,0 +1,68 @@
+"""Input images for image-to-video: check the bytes are a real PNG/JPEG/WebP, then fit it to the clip."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bot.errors import InvalidImage
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_SIDE = 4096
+ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+
+
+def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
+    """Validate an uploaded image and return it as a JPEG cropped to the clip's aspect ratio and size at most.
+
+    Raises InvalidImage with a message for the person who uploaded it.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InvalidImage(f"The image is {len(data) / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB.")
+    if not data:
+        raise InvalidImage("The image is empty.")
+    with warnings.catch_warnings():
+        # Pillow only warns about moderately large pixel counts; treat that as the bomb it may be.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in ALLOWED_FORMATS:
+                    raise InvalidImage("The image must be a PNG, JPEG or WebP file.")
+                width, height = image.size
+                if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+                    raise InvalidImage(
+                        f"The image is {width}x{height}; at most {MAX_IMAGE_SIDE} pixels a side is allowed."
+                    )
+                if width < 16 or height < 16:
+                    raise InvalidImage("The image is too small (at least 16x16 pixels).")
+                image.load()
+                # A photo's EXIF orientation decides which way is up.
+                upright = ImageOps.exif_transpose(image).convert("RGB")
+        except InvalidImage:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InvalidImage("That file is not a readable PNG, JPEG or WebP image.") from None
+        except (OSError, ValueError, SyntaxError, EOFError):
+            raise InvalidImage("The image is damaged or cut short; please upload it again.") from None
+    fitted = _cover(upright, size)
+    out = io.BytesIO()
+    fitted.save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
+def _cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Centre-crop to the target aspect ratio, and scale down (never up) to at most `size`."""
+    width, height = size
+    target = width / height
+    w, h = image.size
+    if w / h > target:
+        new_w = round(h * target)
+        image = image.crop(((w - new_w) // 2, 0, (w - new_w) // 2 + new_w, h))
+    else:
+        new_h = round(w / target)
+        image = image.crop((0, (h - new_h) // 2, w, (h - new_h) // 2 + new_h))
+    if image.width > width:
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    return image

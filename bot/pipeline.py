@@ -1,0 +1,134 @@
+"""The job pipeline without Discord: database, store, backend and scheduler, opened and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.errors import DeliveryError
+from bot.jobs.models import Job, JobRequest
+from bot.jobs.pricing import Prices
+from bot.jobs.scheduler import Deliverer, Scheduler, SchedulerConfig
+from bot.media.images import prepare_image
+from bot.prodia.backend import Backend
+from bot.prodia.client import ProdiaClient
+from bot.prodia.local import LocalBackend
+from bot.settings import Settings
+from bot.store.database import Database
+from bot.store.jobs import JobStore, NewJob
+
+
+class FileDeliverer:
+    """Delivers a clip by copying it to the path the job names (the `generate` command)."""
+
+    kind = "file"
+
+    async def deliver(self, job: Job, clip: Path) -> None:
+        destination = Path(job.target["path"])
+        await asyncio.to_thread(_copy_atomically, clip, destination)
+
+
+def _copy_atomically(source: Path, destination: Path) -> None:
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
+        shutil.copyfile(source, partial)
+        os.replace(partial, destination)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise DeliveryError(f"could not write {destination}: {exc.strerror}") from None
+
+
+def make_backend(settings: Settings) -> Backend:
+    """The local renderer or Prodia's API, as PRODIA_BACKEND says."""
+    if settings.prodia_backend == "local":
+        return LocalBackend()
+    return ProdiaClient.from_settings(settings)
+
+
+class Pipeline:
+    """Owns the database, the backend and the scheduler; closes them in reverse order."""
+
+    def __init__(self, settings: Settings, db: Database, backend: Backend, scheduler: Scheduler) -> None:
+        self.settings = settings
+        self.db = db
+        self.store = scheduler.store
+        self.backend = backend
+        self.scheduler = scheduler
+        self.prices = Prices.from_settings(settings)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        deliverers: Mapping[str, Deliverer],
+        *,
+        backend: Backend | None = None,
+        owner: str | None = None,
+    ) -> Pipeline:
+        backend = backend or make_backend(settings)
+        try:
+            db = await Database.open(settings.database_path)
+        except BaseException:
+            await backend.aclose()
+            raise
+        config = SchedulerConfig(
+            output_dir=settings.output_dir,
+            max_concurrent_jobs=settings.max_concurrent_jobs,
+            job_timeout_seconds=settings.job_timeout_seconds,
+            lease_seconds=settings.lease_seconds,
+        )
+        scheduler = Scheduler(JobStore(db), backend, deliverers, config, owner=owner)
+        return cls(settings, db, backend, scheduler)
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+
+    async def close(self) -> None:
+        await self.scheduler.stop()
+        await self.backend.aclose()
+        await self.db.close()
+
+    async def store_image(self, data: bytes, request_size: tuple[int, int]) -> Path:
+        """Validate and fit an input image and keep it beside the clips; returns its path."""
+        fitted = await asyncio.to_thread(prepare_image, data, request_size)
+        folder = self.settings.output_dir / "inputs"
+        path = folder / f"{uuid.uuid4().hex}.jpg"
+        await asyncio.to_thread(_write_bytes, path, fitted)
+        return path
+
+    async def submit(
+        self,
+        request: JobRequest,
+        *,
+        user_id: int,
+        target: dict[str, Any],
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> Job:
+        """Accept a validated request: store it with its reservation and wake the scheduler."""
+        job = await self.store.create(
+            NewJob(
+                request=request,
+                user_id=user_id,
+                estimated_cost=self.prices.estimate(request),
+                target_kind=str(target["kind"]),
+                target=target,
+                guild_id=guild_id,
+                channel_id=channel_id,
+            )
+        )
+        self.scheduler.wake()
+        return job
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)

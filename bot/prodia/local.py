@@ -1,0 +1,45 @@
+"""The local backend: renders a real placeholder MP4 on this machine and never contacts Prodia."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+from bot.jobs.models import JobRequest
+from bot.media.render import render_clip
+from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+
+
+class LocalBackend:
+    """Dry runs, demos and tests: same sizes, durations and audio as Sora 2 would give, at no cost."""
+
+    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
+        job_id = f"local-{uuid.uuid4()}"
+        await on_accepted(job_id, "local")
+        return await self._render(request, job_id, out)
+
+    async def resume(self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path) -> Generation:
+        # Rendering is free and deterministic, so an interrupted local job is simply rendered again.
+        return await self._render(request, prodia_job_id, out)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _render(self, request: JobRequest, job_id: str, out: Path) -> Generation:
+        started = time.monotonic()
+        width, height = request.size
+        out.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(
+            render_clip,
+            out,
+            prompt=request.prompt,
+            width=width,
+            height=height,
+            duration=request.duration,
+            audio=request.has_audio,
+            image=Path(request.image_path) if request.image_path else None,
+            seed=request.seed,
+        )
+        return Generation(job_id, "local", out, None, time.monotonic() - started)

@@ -1,0 +1,91 @@
+"""One validated settings object, read from the environment and `.env`, built once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+Backend = Literal["prodia", "local"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; names are the environment variables, case-insensitive."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr | None = None
+    prodia_token: SecretStr | None = None
+    prodia_base_url: str = "https://inference.prodia.com/v2"
+    prodia_backend: Backend = "prodia"
+    discord_api_base_url: str | None = None
+    discord_gateway_url: str | None = None
+    database_url: str = "sqlite:///data/sora-bot.db"
+    output_dir: Path = Path("data/clips")
+    dev_guild_id: int | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
+    job_timeout_seconds: float = Field(default=1800.0, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+
+    prodia_poll_min_seconds: float = Field(default=2.0, gt=0)
+    prodia_poll_max_seconds: float = Field(default=5.0, gt=0)
+    prodia_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    prodia_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    prodia_sync_timeout_seconds: float = Field(default=900.0, gt=0)
+    prodia_max_attempts: int = Field(default=5, ge=1, le=20)
+    prodia_retry_base_seconds: float = Field(default=1.0, ge=0)
+    prodia_retry_after_max_seconds: float = Field(default=60.0, ge=0)
+
+    price_sora2_per_second: float = Field(default=0.10, ge=0)
+    price_sora2_pro_720p_per_second: float = Field(default=0.30, ge=0)
+    price_sora2_pro_1080p_per_second: float = Field(default=0.50, ge=0)
+
+    default_jobs_per_hour: int = Field(default=10, ge=0)
+    default_video_seconds_per_day: int = Field(default=120, ge=0)
+    default_concurrent_jobs: int = Field(default=2, ge=0)
+
+    @field_validator("prodia_base_url", "discord_api_base_url", "discord_gateway_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be an http(s) or ws(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("only sqlite:///path is supported (sqlite:///relative or sqlite:////absolute)")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file named by DATABASE_URL (three slashes relative, four absolute)."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log filter that keeps them out of log lines."""
+        return [s.get_secret_value() for s in (self.discord_token, self.prodia_token) if s is not None]
+
+    def require(self, *names: str) -> None:
+        """Stop with a ConfigError naming the first of `names` that is unset."""
+        for name in names:
+            value = getattr(self, name)
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value().strip()):
+                raise ConfigError(f"{name.upper()} is not set (environment or .env)")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation error into one line naming the setting (never its value)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        name = ".".join(str(part) for part in first["loc"]).upper() or "settings"
+        raise ConfigError(f"{name} is invalid: {first['msg']}") from None

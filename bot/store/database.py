@@ -1,0 +1,129 @@
+"""The SQLite database: connections, numbered migrations tracked with PRAGMA user_version, backups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from bot.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 10_000
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered migrations shipped with the package: (version, name, sql), in order, without gaps."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files("bot.store").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    for expected, (version, name, _) in enumerate(found, start=1):
+        if version != expected:
+            raise RuntimeError(f"migration {name} is out of sequence (expected {expected:04d})")
+    return found
+
+
+def schema_version() -> int:
+    """The schema version this code writes."""
+    return len(migrations())
+
+
+class Database:
+    """A writer connection behind a lock (one transaction at a time) and a reader connection (WAL snapshots)."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        """Open (creating the folder), refuse a newer schema, and apply pending migrations when asked."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path)
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            current = await _user_version(writer)
+            latest = schema_version()
+            if current > latest:
+                raise DatabaseError(
+                    f"the database {path} has schema version {current}, newer than this sora-bot knows "
+                    f"({latest}); upgrade sora-bot or use a backup"
+                )
+            if current < latest:
+                if not migrate:
+                    raise DatabaseError(f"the database {path} needs migrating: run `sora-bot db migrate`")
+                await _apply_migrations(writer, current)
+            reader = await _connect(path)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """`BEGIN IMMEDIATE` on the writer: takes SQLite's write lock up front, so the transaction can't deadlock."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        return self._reader
+
+    async def backup(self, destination: Path) -> None:
+        """Copy the live database with SQLite's online backup API (consistent while the bot runs)."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        target = await aiosqlite.connect(destination)
+        try:
+            async with self._write_lock:
+                await self._writer.backup(target)
+        finally:
+            await target.close()
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    # isolation_level=None: autocommit, so transactions are exactly the explicit BEGIN IMMEDIATE blocks.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+async def _user_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _apply_migrations(conn: aiosqlite.Connection, current: int) -> None:
+    for version, name, sql in migrations():
+        if version <= current:
+            continue
+        # executescript commits anything pending first; the script and its version bump commit together.
+        await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        log.info("database migrated to version %d (%s)", version, name)

@@ -1,0 +1,314 @@
+"""The jobs repository: creating jobs, the one place their state changes, fair claims and leases."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
+from bot.store.database import Database
+
+log = logging.getLogger("bot.jobs")
+
+TransitionListener = Callable[[Job, JobState], Awaitable[None]]
+
+# Columns a transition may set besides the state; anything else is a programming error.
+_SETTABLE = frozenset(
+    {"prodia_job_id", "endpoint", "output_path", "actual_cost", "error", "user_error", "message_id"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the caller knows when a job is accepted."""
+
+    request: JobRequest
+    user_id: int
+    estimated_cost: float
+    target_kind: str
+    target: dict[str, Any]
+    guild_id: int | None = None
+    channel_id: int | None = None
+    state: JobState = JobState.QUEUED
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        state=JobState(row["state"]),
+        request=JobRequest.model_validate_json(row["request"]),
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        message_id=row["message_id"],
+        target=json.loads(row["target"]),
+        prodia_job_id=row["prodia_job_id"],
+        endpoint=row["endpoint"],
+        output_path=row["output_path"],
+        estimated_cost=row["estimated_cost"],
+        actual_cost=row["actual_cost"],
+        error=row["error"],
+        user_error=row["user_error"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+    )
+
+
+def _in(states: Iterable[JobState]) -> str:
+    return "(" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
+class JobStore:
+    """Repository functions for jobs and their usage ledger rows."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self._clock = clock
+        self.listeners: list[TransitionListener] = []
+
+    async def create(self, new: NewJob) -> Job:
+        """Store an accepted job and reserve its usage, atomically."""
+        now = self._clock()
+        request = new.request
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind,
+                                     target, video_seconds, estimated_cost, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                (
+                    new.state.value,
+                    request.model_dump_json(),
+                    request.job_type.value,
+                    new.guild_id,
+                    new.channel_id,
+                    new.user_id,
+                    new.target_kind,
+                    json.dumps(new.target),
+                    request.duration,
+                    new.estimated_cost,
+                    now,
+                    now,
+                ),
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            job = _row_to_job(row)
+            await _ledger(conn, job, "reserve", job.estimated_cost, now)
+        log.info(
+            "job %d created %s (%s, %ds, est $%.2f, user %d)",
+            job.id,
+            job.state.value,
+            request.job_type.value,
+            request.duration,
+            job.estimated_cost,
+            job.user_id,
+        )
+        return job
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self.db.reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _row_to_job(row) if row else None
+
+    async def transition(
+        self,
+        job_id: int,
+        to: JobState,
+        *,
+        expect: Collection[JobState] | None = None,
+        owner: str | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Move a job to `to` if it is in one of `expect` (default: every state allowed to reach `to`).
+
+        The single place a job's state changes: it settles the ledger when the job ends, clears the lease,
+        writes one log line with timings and tells the listeners. Returns None when the job was not in an
+        expected state (or not held by `owner`), so racing callers can't both win.
+        """
+        unknown = set(fields) - _SETTABLE
+        if unknown:
+            raise ValueError(f"transition can't set {sorted(unknown)}")
+        allowed = (
+            set(expect) if expect is not None else {s for s, targets in TRANSITIONS.items() if to in targets}
+        )
+        now = self._clock()
+        assignments = ["state = :to", "updated_at = :now"] + [f"{name} = :{name}" for name in fields]
+        if to in TERMINAL:
+            assignments += ["finished_at = :now", "lease_owner = NULL", "lease_expires_at = NULL"]
+        elif to not in LEASED:
+            assignments += ["lease_owner = NULL", "lease_expires_at = NULL"]
+        where = f"id = :id AND state IN {_in(allowed)}"
+        if owner is not None:
+            where += " AND lease_owner = :owner"
+        params = {"to": to.value, "now": now, "id": job_id, "owner": owner, **fields}
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT state, updated_at FROM jobs WHERE id = ?", (job_id,)) as cursor:
+                before = await cursor.fetchone()
+            if before is None:
+                return None
+            async with conn.execute(
+                f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",  # noqa: S608
+                params,
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            job = _row_to_job(row)
+            previous = JobState(before["state"])
+            if to in TERMINAL:
+                kind, dollars = _settlement(job, previous)
+                await _ledger(conn, job, kind, dollars, now)
+        log.info(
+            "job %d %s -> %s (%.1fs in %s, %.1fs since created)%s",
+            job.id,
+            previous.value,
+            to.value,
+            now - before["updated_at"],
+            previous.value,
+            now - job.created_at,
+            f": {job.error}" if to is JobState.FAILED and job.error else "",
+        )
+        for listener in list(self.listeners):
+            try:
+                await listener(job, previous)
+            except Exception:
+                log.exception("job %d: a transition listener failed", job.id)
+        return job
+
+    async def claim_next(
+        self, *, owner: str, lease_seconds: float, max_in_flight: int, target_kinds: Collection[str]
+    ) -> Job | None:
+        """Atomically move the fairest queued job to `submitting`, if fewer than `max_in_flight` are at Prodia.
+
+        Fairness: the user served least recently (never served first) goes next, so a user with many queued
+        jobs delays another user's first job by at most one slot.
+        """
+        now = self._clock()
+        kinds = ", ".join("?" for _ in target_kinds) or "NULL"
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                f"""
+                UPDATE jobs
+                   SET state = 'submitting', attempts = attempts + 1, started_at = ?, updated_at = ?,
+                       lease_owner = ?, lease_expires_at = ?
+                 WHERE id = (
+                       SELECT j.id FROM jobs AS j
+                        WHERE j.state = 'queued' AND j.target_kind IN ({kinds})
+                        ORDER BY (SELECT MAX(s.started_at) FROM jobs AS s
+                                   WHERE s.user_id = j.user_id AND s.guild_id IS j.guild_id) IS NOT NULL,
+                                 (SELECT MAX(s.started_at) FROM jobs AS s
+                                   WHERE s.user_id = j.user_id AND s.guild_id IS j.guild_id),
+                                 j.id
+                        LIMIT 1)
+                   AND (SELECT COUNT(*) FROM jobs WHERE state IN {_in(IN_FLIGHT)}) < ?
+                RETURNING *""",  # noqa: S608
+                (now, now, owner, now + lease_seconds, *target_kinds, max_in_flight),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            job = _row_to_job(row)
+        log.info(
+            "job %d queued -> submitting (%.1fs in queue, attempt %d)", job.id, now - job.created_at, job.attempts
+        )
+        for listener in list(self.listeners):
+            try:
+                await listener(job, JobState.QUEUED)
+            except Exception:
+                log.exception("job %d: a transition listener failed", job.id)
+        return job
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> int:
+        """Extend every lease `owner` holds; returns how many."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state IN {_in(LEASED)}",  # noqa: S608
+                (self._clock() + lease_seconds, owner),
+            )
+            return cursor.rowcount
+
+    async def release_leases(self, owner: str) -> None:
+        """Let others take over `owner`'s jobs at once (a clean shutdown)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE jobs SET lease_expires_at = 0 WHERE lease_owner = ? AND state IN {_in(LEASED)}",  # noqa: S608
+                (owner,),
+            )
+
+    async def leased_by_others(self, owner: str, target_kinds: Collection[str]) -> list[Job]:
+        """Jobs held by other workers, alive or not; the caller decides which leases are dead."""
+        kinds = ", ".join("?" for _ in target_kinds) or "NULL"
+        async with self.db.reader.execute(
+            f"""SELECT * FROM jobs WHERE state IN {_in(LEASED)} AND target_kind IN ({kinds})
+                AND (lease_owner IS NULL OR lease_owner != ?) ORDER BY id""",  # noqa: S608
+            (*target_kinds, owner),
+        ) as cursor:
+            return [_row_to_job(row) for row in await cursor.fetchall()]
+
+    async def take_over(self, job: Job, *, owner: str, lease_seconds: float) -> Job | None:
+        """Take a dead worker's job, unless someone else renewed or took it since `job` was read."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
+                    WHERE id = ? AND state = ? AND lease_owner IS ? AND lease_expires_at IS ?
+                RETURNING *""",
+                (owner, self._clock() + lease_seconds, job.id, job.state.value, job.lease_owner, job.lease_expires_at),
+            ) as cursor:
+                row = await cursor.fetchone()
+        if row is None:
+            return None
+        log.info("job %d: taken over from %s in state %s", job.id, job.lease_owner, job.state.value)
+        return _row_to_job(row)
+
+    async def list_jobs(
+        self, *, states: Collection[JobState] | None = None, user_id: int | None = None, limit: int = 100
+    ) -> list[Job]:
+        clauses, params = [], []
+        if states is not None:
+            clauses.append(f"state IN {_in(states)}")
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self.db.reader.execute(
+            f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ) as cursor:
+            return [_row_to_job(row) for row in await cursor.fetchall()]
+
+    async def ledger(self, job_id: int) -> list[tuple[str, float]]:
+        """The job's ledger rows as (kind, dollars), oldest first."""
+        async with self.db.reader.execute(
+            "SELECT kind, dollars FROM usage_ledger WHERE job_id = ? ORDER BY id", (job_id,)
+        ) as cursor:
+            return [(row["kind"], row["dollars"]) for row in await cursor.fetchall()]
+
+
+def _settlement(job: Job, previous: JobState) -> tuple[str, float]:
+    """How an ending job settles its reservation: money spent at Prodia is committed, the rest refunded."""
+    if job.state is JobState.DELIVERED:
+        return "commit", job.actual_cost if job.actual_cost is not None else job.estimated_cost
+    spent_at_prodia = job.state is JobState.CANCELLED and previous in IN_FLIGHT
+    if spent_at_prodia:
+        return "commit", job.actual_cost if job.actual_cost is not None else job.estimated_cost
+    return "refund", job.estimated_cost
+
+
+async def _ledger(conn: aiosqlite.Connection, job: Job, kind: str, dollars: float, now: float) -> None:
+    await conn.execute(
+        """INSERT INTO usage_ledger (job_id, guild_id, user_id, kind, video_seconds, dollars, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        (job.id, job.guild_id, job.user_id, kind, job.request.duration, dollars, now),
+    )
