@@ -25,7 +25,9 @@ PROGRESS_EVERY = 5.0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sora-bot", description="Sora 2 clips from Discord, through Prodia.")
+    parser = argparse.ArgumentParser(
+        prog="sora-bot", description="Sora 2 clips from Discord, through Prodia."
+    )
     parser.add_argument("--version", action="version", version=f"sora-bot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -44,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     gen.add_argument("-v", "--verbose", action="store_true", help="log every job transition")
 
-    db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True
+    )
     db.add_parser("migrate", help="apply pending migrations")
     backup = db.add_parser("backup", help="copy the live database with SQLite's online backup")
     backup.add_argument("path", type=Path)
@@ -129,7 +133,9 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
             request = JobRequest.parse(**values, kind="img2vid", image_path=str(image_path))
         progress = _Progress(quiet=args.quiet)
         pipeline.store.listeners.append(progress.on_transition)
-        job = await pipeline.submit(request, user_id=0, target={"kind": "file", "path": str(args.out.resolve())})
+        job = await pipeline.submit(
+            request, user_id=0, target={"kind": "file", "path": str(args.out.resolve())}
+        )
         progress.watch(job)
         await pipeline.start()
         final = await progress.wait(pipeline)
@@ -171,7 +177,9 @@ class _Progress:
 
     def watch(self, job: Job) -> None:
         self.job_id = job.id
-        self._say(f"job {job.id}: {job.state.value} ({job.request.job_type.value}, est ${job.estimated_cost:.2f})")
+        self._say(
+            f"job {job.id}: {job.state.value} ({job.request.job_type.value}, est ${job.estimated_cost:.2f})"
+        )
 
     async def on_transition(self, job: Job, previous: JobState) -> None:
         if job.id != self.job_id:
@@ -193,7 +201,9 @@ class _Progress:
                 if job is not None and job.state in TERMINAL:
                     break
                 if job is not None:
-                    self._say(f"job {job.id}: {job.state.value}, {time.monotonic() - self.started:.0f}s elapsed")
+                    self._say(
+                        f"job {job.id}: {job.state.value}, {time.monotonic() - self.started:.0f}s elapsed"
+                    )
         job = await pipeline.store.get(self.job_id)
         assert job is not None
         return job

@@ -59,7 +59,9 @@ class ProdiaRejected(ProdiaError):
     user_message = "Prodia rejected this request."
 
     def __init__(self, error: str, prodia_job_id: str | None = None) -> None:
-        super().__init__(f"rejected by Prodia: {error}" + (f" (job {prodia_job_id})" if prodia_job_id else ""))
+        super().__init__(
+            f"rejected by Prodia: {error}" + (f" (job {prodia_job_id})" if prodia_job_id else "")
+        )
         self.error = error
         self.prodia_job_id = prodia_job_id
         self.user_message = f"Prodia rejected this request: {error[:300]}"

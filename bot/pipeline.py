@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ def _copy_atomically(source: Path, destination: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:8]}.part")
         shutil.copyfile(source, partial)
-        os.replace(partial, destination)
+        partial.replace(destination)
     except OSError as exc:
         with contextlib.suppress(OSError):
             partial.unlink()

@@ -57,7 +57,9 @@ def lease_is_dead(job: Job, me: str, now: float) -> bool:
         return False
     pid = int(pid_text)
     if pid == int(my_rest.partition(":")[0]):
-        return True  # our own pid with another nonce: an earlier life of this very process (a container restart)
+        return (
+            True  # our own pid with another nonce: an earlier life of this very process (a container restart)
+        )
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -170,7 +172,11 @@ class Scheduler:
                 # The backend may or may not have started it; re-sending could bill twice.
                 error = JobInterrupted("interrupted between submission and storing Prodia's job id")
                 await self.store.transition(
-                    mine.id, JobState.FAILED, owner=self.owner, error=error.detail, user_error=error.user_message
+                    mine.id,
+                    JobState.FAILED,
+                    owner=self.owner,
+                    error=error.detail,
+                    user_error=error.user_message,
                 )
                 continue
             self._start_task(mine)
@@ -182,12 +188,17 @@ class Scheduler:
     async def _dispatch_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            job = await self.store.claim_next(
-                owner=self.owner,
-                lease_seconds=self.config.lease_seconds,
-                max_in_flight=self.config.max_concurrent_jobs,
-                target_kinds=self.target_kinds,
-            )
+            try:
+                job = await self.store.claim_next(
+                    owner=self.owner,
+                    lease_seconds=self.config.lease_seconds,
+                    max_in_flight=self.config.max_concurrent_jobs,
+                    target_kinds=self.target_kinds,
+                )
+            except Exception:
+                # A locked or briefly unavailable database must not end dispatching for good.
+                log.exception("claiming the next job failed; retrying")
+                job = None
             if job is not None:
                 self._start_task(job)
                 continue
@@ -199,8 +210,11 @@ class Scheduler:
         interval = self.config.lease_seconds / 3
         while not self._stopping:
             await asyncio.sleep(interval)
-            await self.store.renew_leases(self.owner, self.config.lease_seconds)
-            await self.recover()
+            try:
+                await self.store.renew_leases(self.owner, self.config.lease_seconds)
+                await self.recover()
+            except Exception:
+                log.exception("renewing leases failed; retrying")
 
     # -- one job -----------------------------------------------------------------------------------------
 
@@ -275,7 +289,9 @@ class Scheduler:
             raise SoraBotError(f"no deliverer for target {job.target!r}")
         assert job.output_path is not None
         await deliverer.deliver(job, Path(job.output_path))
-        await self.store.transition(job.id, JobState.DELIVERED, expect={JobState.DELIVERING}, owner=self.owner)
+        await self.store.transition(
+            job.id, JobState.DELIVERED, expect={JobState.DELIVERING}, owner=self.owner
+        )
 
     async def _fail(self, job: Job, exc: Exception) -> None:
         if isinstance(exc, SoraBotError):
@@ -287,7 +303,9 @@ class Scheduler:
         current = await self.store.get(job.id)
         if current is None or current.state in TERMINAL:
             return
-        await self.store.transition(job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message)
+        await self.store.transition(
+            job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message
+        )
 
 
 def _spawn(coro: object, name: str) -> asyncio.Task[None]:

@@ -20,7 +20,9 @@ def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
     Raises InvalidImage with a message for the person who uploaded it.
     """
     if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidImage(f"The image is {len(data) / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB.")
+        raise InvalidImage(
+            f"The image is {len(data) / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB."
+        )
     if not data:
         raise InvalidImage("The image is empty.")
     with warnings.catch_warnings():

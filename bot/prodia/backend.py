@@ -32,7 +32,9 @@ class Backend(Protocol):
         """Submit the job, report its id through `on_accepted`, wait for it and write the clip to `out`."""
         ...
 
-    async def resume(self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path) -> Generation:
+    async def resume(
+        self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path
+    ) -> Generation:
         """Finish a job submitted by an earlier process, without submitting it again."""
         ...
 

@@ -1,4 +1,4 @@
-"""Prodia's v2 job API over one httpx client: async jobs first, sync fallback, bounded retries, typed errors."""
+"""Prodia's v2 job API over one httpx client: async first, sync fallback, bounded retries, typed errors."""
 
 from __future__ import annotations
 
@@ -103,7 +103,9 @@ class ProdiaClient:
         self.sync_only: set[JobType] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> ProdiaClient:
+    def from_settings(
+        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> ProdiaClient:
         settings.require("prodia_token")
         assert settings.prodia_token is not None
         return cls(
@@ -144,7 +146,9 @@ class ProdiaClient:
         await on_accepted(generation.prodia_job_id, "sync")
         return generation
 
-    async def resume(self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path) -> Generation:
+    async def resume(
+        self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path
+    ) -> Generation:
         """Finish a job an earlier process submitted; only async jobs can be picked up again."""
         if endpoint != "async":
             raise ProdiaJobLost(f"job {prodia_job_id} ran on the {endpoint} endpoint and can't be resumed")
@@ -179,7 +183,9 @@ class ProdiaClient:
     async def _finish_async(self, job_id: str, out: Path, started: float) -> Generation:
         delay = self._poll_min
         while True:
-            state = (await self._read_text(f"job/async/{job_id}/job.state.current")).strip().strip('"').lower()
+            state = (
+                (await self._read_text(f"job/async/{job_id}/job.state.current")).strip().strip('"').lower()
+            )
             if state in DONE_STATES:
                 break
             if state == "failed":
@@ -192,7 +198,8 @@ class ProdiaClient:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll_max)
         job = _parse_json_object(
-            (await self._read_text(f"job/async/{job_id}/job.json", params={"price": "true"})).encode(), "job.json"
+            (await self._read_text(f"job/async/{job_id}/job.json", params={"price": "true"})).encode(),
+            "job.json",
         )
         names = json.loads(await self._read_text(f"job/async/{job_id}/output") or "null")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -226,7 +233,9 @@ class ProdiaClient:
                             file.write(chunk)
                             written += len(chunk)
                     if expected is not None and expected.isdigit() and int(expected) != written:
-                        raise _Retry(ProdiaProtocolError(f"download cut short ({written} of {expected} bytes)"))
+                        raise _Retry(
+                            ProdiaProtocolError(f"download cut short ({written} of {expected} bytes)")
+                        )
             except httpx.TransportError as exc:
                 raise self._transport_error(exc, Policy.READ) from None
 
@@ -266,14 +275,18 @@ class ProdiaClient:
             with out.open("wb") as file:
                 async for chunk in response.aiter_bytes(CHUNK):
                     file.write(chunk)
-            return Generation(f"sync-{int(time.time() * 1000)}", "sync", out, None, time.monotonic() - started)
+            return Generation(
+                f"sync-{int(time.time() * 1000)}", "sync", out, None, time.monotonic() - started
+            )
         parts = MultipartResult(boundary, out)
         try:
             async for chunk in response.aiter_bytes(CHUNK):
                 parts.feed(chunk)
         except httpx.TransportError:
             parts.close()
-            raise ProdiaProtocolError("the sync answer was cut short (the job may have been billed)") from None
+            raise ProdiaProtocolError(
+                "the sync answer was cut short (the job may have been billed)"
+            ) from None
         parts.finish()
         if parts.job is None:
             raise ProdiaProtocolError("the sync answer has no job part")
@@ -298,8 +311,12 @@ class ProdiaClient:
         if not_sent or policy is Policy.READ:
             return _Retry(error)
         if isinstance(exc, httpx.TimeoutException):
-            return ProdiaUnavailable("Prodia did not answer in time; the job was not re-sent to avoid paying twice")
-        return ProdiaUnavailable(f"the connection broke ({type(exc).__name__}); not re-sent to avoid paying twice")
+            return ProdiaUnavailable(
+                "Prodia did not answer in time; the job was not re-sent to avoid paying twice"
+            )
+        return ProdiaUnavailable(
+            f"the connection broke ({type(exc).__name__}); not re-sent to avoid paying twice"
+        )
 
     async def _raise_for_status(self, response: httpx.Response, policy: Policy) -> None:
         status = response.status_code
@@ -357,7 +374,7 @@ def _multipart_body(request: JobRequest) -> list[tuple[str, tuple[str, bytes, st
 
 
 async def _read_limited(response: httpx.Response, *, retry: bool = False) -> bytes:
-    """The body, up to 1 MiB: an error page must not cost memory. A body cut short is retried only for reads."""
+    """The body, up to 1 MiB (an error page must not cost memory); a cut-short body is retried for reads."""
     data = bytearray()
     try:
         async for chunk in response.aiter_bytes(CHUNK):

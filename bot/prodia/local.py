@@ -20,7 +20,9 @@ class LocalBackend:
         await on_accepted(job_id, "local")
         return await self._render(request, job_id, out)
 
-    async def resume(self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path) -> Generation:
+    async def resume(
+        self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path
+    ) -> Generation:
         # Rendering is free and deterministic, so an interrupted local job is simply rendered again.
         return await self._render(request, prodia_job_id, out)
 

@@ -41,7 +41,7 @@ def schema_version() -> int:
 
 
 class Database:
-    """A writer connection behind a lock (one transaction at a time) and a reader connection (WAL snapshots)."""
+    """A writer connection behind a lock (one transaction at a time) and a reader connection (WAL)."""
 
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
@@ -79,7 +79,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """`BEGIN IMMEDIATE` on the writer: takes SQLite's write lock up front, so the transaction can't deadlock."""
+        """`BEGIN IMMEDIATE` on the writer: SQLite's write lock is taken up front, so it can't deadlock."""
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
@@ -125,5 +125,12 @@ async def _apply_migrations(conn: aiosqlite.Connection, current: int) -> None:
         if version <= current:
             continue
         # executescript commits anything pending first; the script and its version bump commit together.
-        await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        try:
+            await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            if await _user_version(conn) >= version:
+                continue  # another process applied it while we waited for the write lock
+            raise
         log.info("database migrated to version %d (%s)", version, name)

@@ -190,7 +190,7 @@ class JobStore:
     async def claim_next(
         self, *, owner: str, lease_seconds: float, max_in_flight: int, target_kinds: Collection[str]
     ) -> Job | None:
-        """Atomically move the fairest queued job to `submitting`, if fewer than `max_in_flight` are at Prodia.
+        """Atomically move the fairest queued job to `submitting`, if under `max_in_flight` are at Prodia.
 
         Fairness: the user served least recently (never served first) goes next, so a user with many queued
         jobs delays another user's first job by at most one slot.
@@ -221,7 +221,10 @@ class JobStore:
                 return None
             job = _row_to_job(row)
         log.info(
-            "job %d queued -> submitting (%.1fs in queue, attempt %d)", job.id, now - job.created_at, job.attempts
+            "job %d queued -> submitting (%.1fs in queue, attempt %d)",
+            job.id,
+            now - job.created_at,
+            job.attempts,
         )
         for listener in list(self.listeners):
             try:
@@ -259,14 +262,20 @@ class JobStore:
 
     async def take_over(self, job: Job, *, owner: str, lease_seconds: float) -> Job | None:
         """Take a dead worker's job, unless someone else renewed or took it since `job` was read."""
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
+        async with self.db.transaction() as conn, conn.execute(
+            """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
                     WHERE id = ? AND state = ? AND lease_owner IS ? AND lease_expires_at IS ?
                 RETURNING *""",
-                (owner, self._clock() + lease_seconds, job.id, job.state.value, job.lease_owner, job.lease_expires_at),
-            ) as cursor:
-                row = await cursor.fetchone()
+            (
+                owner,
+                self._clock() + lease_seconds,
+                job.id,
+                job.state.value,
+                job.lease_owner,
+                job.lease_expires_at,
+            ),
+        ) as cursor:
+            row = await cursor.fetchone()
         if row is None:
             return None
         log.info("job %d: taken over from %s in state %s", job.id, job.lease_owner, job.state.value)

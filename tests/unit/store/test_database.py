@@ -1,0 +1,83 @@
+"""Migrations, WAL, refusing newer schemas, and online backups on real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.errors import DatabaseError
+from bot.store.database import Database, migrations, schema_version
+
+
+async def test_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "bot.db"
+    db = await Database.open(path)
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version() >= 1
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"jobs", "usage_ledger", "meta"} <= tables
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    versions = [version for version, _, _ in migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
+    for _ in range(3):
+        db = await Database.open(tmp_path / "bot.db")
+        await db.close()
+
+
+async def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    await (await Database.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {schema_version() + 1}")
+    with pytest.raises(DatabaseError, match="newer than this sora-bot"):
+        await Database.open(path)
+
+
+async def test_an_old_database_is_not_migrated_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()
+    with pytest.raises(DatabaseError, match="sora-bot db migrate"):
+        await Database.open(path, migrate=False)
+
+
+async def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.db")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+    await db.backup(tmp_path / "copy" / "backup.db")
+    await db.close()
+    with sqlite3.connect(tmp_path / "copy" / "backup.db") as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'k'").fetchone()[0] == "v"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
+
+
+async def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.db")
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+            raise RuntimeError("boom")
+    async with db.reader.execute("SELECT COUNT(*) FROM meta") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None and row[0] == 0
+    await db.close()
+
+
+async def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "race.db"
+    opened = await asyncio.gather(*(Database.open(path) for _ in range(4)))
+    for db in opened:
+        await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()

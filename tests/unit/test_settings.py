@@ -1,0 +1,91 @@
+"""Settings: defaults, one-line errors naming the setting, and tokens that never show."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.logs import MASK, RedactSecrets
+from bot.settings import load_settings
+
+TOKEN = "prodia-secret-token-123"
+
+
+def test_defaults_match_the_product_page() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///data/sora-bot.db"
+    assert settings.database_path == Path("data/sora-bot.db")
+    assert settings.prodia_base_url == "https://inference.prodia.com/v2"
+    assert settings.prodia_backend == "prodia"
+
+
+def test_database_url_three_slashes_is_relative_four_is_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////var/lib/sora/bot.db")
+    assert load_settings().database_path == Path("/var/lib/sora/bot.db")
+
+
+def test_settings_come_from_the_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"PRODIA_TOKEN={TOKEN}\nMAX_CONCURRENT_JOBS=7\n")
+    monkeypatch.setenv("MAX_CONCURRENT_JOBS", "9")
+    settings = load_settings()
+    assert settings.prodia_token is not None and settings.prodia_token.get_secret_value() == TOKEN
+    assert settings.max_concurrent_jobs == 9  # the environment wins over .env
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_CONCURRENT_JOBS", "lots"),
+        ("MAX_CONCURRENT_JOBS", "0"),
+        ("PRODIA_BASE_URL", "inference.prodia.com"),
+        ("DATABASE_URL", "mysql://x"),
+        ("PRODIA_BACKEND", "cloud"),
+        ("DEV_GUILD_ID", "guild"),
+    ],
+)
+def test_a_malformed_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.detail
+    assert message.startswith(f"{name} is invalid")
+    assert "\n" not in message
+
+
+def test_a_missing_token_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN is not set"):
+        load_settings().require("discord_token")
+    monkeypatch.setenv("DISCORD_TOKEN", "   ")
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN is not set"):
+        load_settings().require("discord_token")
+
+
+def test_tokens_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRODIA_TOKEN", TOKEN)
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN + "-discord")
+    settings = load_settings()
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())
+    monkeypatch.setenv("MAX_CONCURRENT_JOBS", TOKEN)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert TOKEN not in str(caught.value)
+
+
+def test_log_filter_masks_secrets_in_messages_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.redact")
+    logger.addFilter(RedactSecrets([TOKEN]))
+    try:
+        with caplog.at_level(logging.INFO, logger="test.redact"):
+            logger.info("auth header Bearer %s", TOKEN)
+            try:
+                raise RuntimeError(f"boom {TOKEN}")
+            except RuntimeError:
+                logger.exception("failed")
+    finally:
+        logger.filters.clear()
+    text = caplog.text + "".join(r.exc_text or "" for r in caplog.records)
+    assert TOKEN not in text
+    assert MASK in text
