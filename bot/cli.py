@@ -13,10 +13,12 @@ from typing import Any
 from bot import __version__
 from bot.errors import ConfigError, DatabaseError, SoraBotError
 from bot.jobs.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
+from bot.jobs.scheduler import HEARTBEAT_KEY
 from bot.logs import setup_logging
 from bot.pipeline import FileDeliverer, Pipeline
 from bot.settings import Settings, load_settings
 from bot.store.database import Database
+from bot.store.meta import get_value
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -52,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("migrate", help="apply pending migrations")
     backup = db.add_parser("backup", help="copy the live database with SQLite's online backup")
     backup.add_argument("path", type=Path)
+
+    health = commands.add_parser(
+        "health", help="exit 0 if the database is current and a scheduler is alive"
+    )
+    health.add_argument("--max-age", type=float, default=120.0, help="seconds since the last heartbeat")
     return parser
 
 
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(level, settings.secrets())
             return asyncio.run(_generate(settings, args))
         setup_logging(settings.log_level, settings.secrets())
+        if args.command == "health":
+            return asyncio.run(_health(settings, args.max_age))
         return asyncio.run(_db(settings, args))
     except ConfigError as exc:
         print(f"sora-bot: configuration error: {exc.detail}", file=sys.stderr)
@@ -156,6 +165,20 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
     if final.error and final.error != final.user_error:
         print(f"sora-bot: detail: {final.error}", file=sys.stderr)
     return EXIT_FAILED
+
+
+async def _health(settings: Settings, max_age: float) -> int:
+    db = await Database.open(settings.database_path, migrate=False)
+    try:
+        beat = await get_value(db, HEARTBEAT_KEY)
+    finally:
+        await db.close()
+    age = time.time() - float(beat.split()[0]) if beat else None
+    if age is None or age > max_age:
+        print(f"unhealthy: no scheduler heartbeat in the last {max_age:.0f}s", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"healthy: last heartbeat {age:.0f}s ago")
+    return 0
 
 
 def _read_image(path: Path) -> bytes:

@@ -10,6 +10,9 @@ import pytest
 from bot.settings import Settings
 from bot.store.database import Database
 from bot.store.jobs import JobStore
+from tests.fakes.prodia import FakeProdia
+
+PRODIA_TOKEN = "prodia-test-token-5f3a9c"
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +47,19 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def store(db: Database) -> JobStore:
     return JobStore(db)
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One render cache for the fake Prodia across the session: each distinct clip is rendered once."""
+    return tmp_path_factory.mktemp("fake-prodia-clips")
+
+
+@pytest.fixture
+async def fake_prodia(clip_cache: Path) -> AsyncIterator[FakeProdia]:
+    server = FakeProdia(token=PRODIA_TOKEN, clip_dir=clip_cache)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -18,9 +18,11 @@ from bot.errors import JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
 from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
+from bot.store.meta import set_value
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_KEY = "scheduler_heartbeat"
 GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. You were not charged."
 
 
@@ -103,6 +105,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Recover what earlier processes left, then start dispatching and renewing leases."""
+        await set_value(self.store.db, HEARTBEAT_KEY, f"{time.time():.3f} {self.owner}")
         await self.recover()
         self._loops = [
             _spawn(self._dispatch_loop(), "scheduler dispatch"),
@@ -212,6 +215,7 @@ class Scheduler:
             await asyncio.sleep(interval)
             try:
                 await self.store.renew_leases(self.owner, self.config.lease_seconds)
+                await set_value(self.store.db, HEARTBEAT_KEY, f"{time.time():.3f} {self.owner}")
                 await self.recover()
             except Exception:
                 log.exception("renewing leases failed; retrying")

@@ -44,7 +44,11 @@ def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
                 upright = ImageOps.exif_transpose(image).convert("RGB")
         except InvalidImage:
             raise
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InvalidImage(
+                f"The image is far too large; at most {MAX_IMAGE_SIDE} pixels a side."
+            ) from None
+        except UnidentifiedImageError:
             raise InvalidImage("That file is not a readable PNG, JPEG or WebP image.") from None
         except (OSError, ValueError, SyntaxError, EOFError):
             raise InvalidImage("The image is damaged or cut short; please upload it again.") from None

@@ -355,7 +355,7 @@ class ProdiaClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retry) and exc.retry_after is not None:
             return min(exc.retry_after, self._retry_after_max)
-        backoff = self._retry_base * 2 ** (state.attempt_number - 1)
+        backoff: float = self._retry_base * 2.0 ** (state.attempt_number - 1)
         return min(backoff, 30.0) * random.uniform(0.75, 1.25)
 
 

@@ -262,19 +262,22 @@ class JobStore:
 
     async def take_over(self, job: Job, *, owner: str, lease_seconds: float) -> Job | None:
         """Take a dead worker's job, unless someone else renewed or took it since `job` was read."""
-        async with self.db.transaction() as conn, conn.execute(
-            """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
+                """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
                     WHERE id = ? AND state = ? AND lease_owner IS ? AND lease_expires_at IS ?
                 RETURNING *""",
-            (
-                owner,
-                self._clock() + lease_seconds,
-                job.id,
-                job.state.value,
-                job.lease_owner,
-                job.lease_expires_at,
-            ),
-        ) as cursor:
+                (
+                    owner,
+                    self._clock() + lease_seconds,
+                    job.id,
+                    job.state.value,
+                    job.lease_owner,
+                    job.lease_expires_at,
+                ),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         if row is None:
             return None

@@ -22,6 +22,19 @@ Fault kinds (see `Fault`): ``status``, ``hang``, ``drop``, ``not_found`` and ``b
 the server does its work unless ``after_work=True``; ``truncate``, ``malformed`` and ``no_video`` distort a
 real answer, so the server always does its work (creates and bills the job) first.
 
+Choices the reference page leaves open:
+  - A refused job (schema violation, unreadable body, undecodable image, ``reject``) answers 400 multipart
+    with a ``job`` part holding ``id`` and ``error`` on *both* POST routes, and creates no job. A job type
+    in ``async_refused`` instead answers 400 ``application/json`` ``{"error": "... does not support async
+    jobs"}``, so a client can tell "use sync" from "bad config". Unknown job types answer 429 + Retry-After.
+  - A prompt containing the word "forbidden" passes the schema and creates a job that fails with
+    `MODERATION_ERROR`: sync -> 400 multipart job error; async -> state ``failed``, ``error`` in job.json.
+  - ``processing_seconds`` and ``stuck`` hold sync requests too (the answer waits for the job).
+  - The 201 answer says ``queued``; job.json then says ``processing`` and ``job.state.current`` answers
+    ``processing`` for both. A finished async job is ``processed``, a finished sync job ``completed``.
+  - Async routes know only async jobs (a sync job's id is 404 there). Deleting an entry from ``jobs``
+    models an expired id (404).
+
 Run standalone: ``python -m tests.fakes.prodia --port 0 --token TOKEN`` prints
 ``listening on http://127.0.0.1:PORT/v2`` and serves until SIGTERM/SIGINT.
 """
@@ -200,6 +213,7 @@ class _Reply:
     file: Path | None = None
     headers: dict[str, str] = field(default_factory=dict)
     job: FakeJob | None = None
+    drop: bool = False  # no answer at all: the connection is closed (the server is going away)
 
 
 class _Invalid(Exception):
@@ -456,6 +470,7 @@ class FakeProdia:
     async def start(self, port: int = 0) -> str:
         """Listen on 127.0.0.1 and return the base URL, e.g. ``http://127.0.0.1:PORT/v2``."""
         self.clip_dir.mkdir(parents=True, exist_ok=True)
+        self._stopping = asyncio.Event()  # a stopped fake may be started again
         app = web.Application(client_max_size=64 << 20)
         app.router.add_post(f"{API_PREFIX}/job", self._post_sync)
         app.router.add_post(f"{API_PREFIX}/job/async", self._post_async)
@@ -628,6 +643,8 @@ class FakeProdia:
     async def _send(
         self, request: web.Request, reply: _Reply, *, truncate: bool = False
     ) -> web.StreamResponse:
+        if reply.drop:
+            return _drop(request)
         if reply.multipart_job is not None:
             return await self._send_multipart(request, reply, truncate=truncate)
         if reply.file is not None:
@@ -711,8 +728,8 @@ class FakeProdia:
             return _Reply(
                 500, content_type="text/plain", data=f"internal error: {job.error}".encode(), job=job
             )
-        if job.state != "completed":  # the server is stopping
-            return _Reply(503, content_type="text/plain", data=b"shutting down", job=job)
+        if job.state != "completed":  # the server is stopping under a waiting client
+            return _Reply(503, job=job, drop=True)
         assert job.output_path is not None
         if request.headers.get("Accept", "").strip() == "video/mp4":
             return _Reply(200, file=job.output_path, job=job)
@@ -970,7 +987,9 @@ def _drop(request: web.Request, resp: web.StreamResponse | None = None) -> web.S
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.prodia", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes.prodia", description="A fake Prodia v2 job API on 127.0.0.1."
+    )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--token", default="test-token", help="the only accepted bearer token")
     parser.add_argument("--clip-dir", type=Path, default=None, help="render cache (default: a temp dir)")

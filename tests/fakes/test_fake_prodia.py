@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+# Relative, so mypy (which maps this dir to `fakes.` when run on the path) and pytest agree on names.
 from tests.fakes.prodia import (
     IMG2VID,
     MODERATION_ERROR,
@@ -268,7 +269,7 @@ async def test_image_must_be_an_uploaded_decodable_part(
     job = {"type": IMG2VID, "config": {"prompt": "a slow pan", "image": image_name}}
     files = [
         ("job", ("job.json", json.dumps(job).encode(), "application/json")),
-        ("input", ("input.png", data)),
+        ("input", ("input.png", data, "image/png")),
     ]
     resp = await client.post("job", files=files)
     assert resp.status_code == 400
@@ -500,19 +501,20 @@ async def test_cli_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "tests.fakes.prodia", "--port", "0", "--token", "cli-token"]
     cmd += ["--clip-dir", str(tmp_path), "--async-refused", TXT2VID, "--async-refused", IMG2VID]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
-        assert line.startswith("listening on http://127.0.0.1:")
-        url = line.split()[-1]
-        assert url.endswith("/v2")
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer cli-token"}) as http:
-            resp = await http.post("job/async", json=txt2vid())
-            assert resp.status_code == 400
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # stderr goes to the test's own stderr: a pipe nobody reads could fill up and block the server.
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
+            assert line.startswith("listening on http://127.0.0.1:")
+            url = line.split()[-1]
+            assert url.endswith("/v2")
+            async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer cli-token"}) as http:
+                resp = await http.post("job/async", json=txt2vid())
+                assert resp.status_code == 400
+                assert "async" in resp.json()["error"]
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(proc.wait, 10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

@@ -1,0 +1,20 @@
+"""Small key-value facts about the running bot (heartbeats, the synced command tree's hash)."""
+
+from __future__ import annotations
+
+from bot.store.database import Database
+
+
+async def set_value(db: Database, key: str, value: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+async def get_value(db: Database, key: str) -> str | None:
+    async with db.reader.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
