@@ -55,9 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     backup = db.add_parser("backup", help="copy the live database with SQLite's online backup")
     backup.add_argument("path", type=Path)
 
-    health = commands.add_parser(
-        "health", help="exit 0 if the database is current and a scheduler is alive"
-    )
+    health = commands.add_parser("health", help="exit 0 if the database is current and a scheduler is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds since the last heartbeat")
     return parser
 
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(settings.log_level, settings.secrets())
             return _run(settings)
         if args.command == "generate":
-            level = "INFO" if args.verbose else "WARNING"
+            level = "INFO" if args.verbose else "ERROR"
             setup_logging(level, settings.secrets())
             return asyncio.run(_generate(settings, args))
         setup_logging(settings.log_level, settings.secrets())
@@ -92,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from bot.client import run_bot  # noqa: PLC0415 - discord.py is only needed here
-
     settings.require("discord_token")
     if settings.prodia_backend == "prodia":
         settings.require("prodia_token")
+    from bot.client import run_bot  # noqa: PLC0415 - discord.py is only loaded by the commands that use it
+
     return run_bot(settings)
 
 

@@ -112,3 +112,12 @@ class DeliveryError(SoraBotError):
     """The clip could not be delivered where it was asked for."""
 
     user_message = "The clip was made but could not be delivered."
+
+
+class QuotaExceeded(UserFacingError):
+    """A per-user limit would be crossed; `resets_at` (unix time) says when there is room again, if known."""
+
+    def __init__(self, limit: str, message: str, resets_at: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.resets_at = resets_at

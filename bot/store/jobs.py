@@ -14,6 +14,7 @@ import aiosqlite
 
 from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
 from bot.store.database import Database
+from bot.store.usage import Limits, Usage, check_limits, usage_of
 
 log = logging.getLogger("bot.jobs")
 
@@ -78,11 +79,17 @@ class JobStore:
         self._clock = clock
         self.listeners: list[TransitionListener] = []
 
-    async def create(self, new: NewJob) -> Job:
-        """Store an accepted job and reserve its usage, atomically."""
+    async def create(self, new: NewJob, limits: Limits | None = None) -> Job:
+        """Store an accepted job and reserve its usage, atomically; with `limits`, only if they allow it.
+
+        The check and the reservation share one write transaction, so no burst of concurrent requests
+        can cross a limit. Raises QuotaExceeded (and stores nothing) when one would be crossed.
+        """
         now = self._clock()
         request = new.request
         async with self.db.transaction() as conn:
+            if limits is not None:
+                check_limits(await usage_of(conn, new.guild_id, new.user_id, now), limits, request.duration)
             cursor = await conn.execute(
                 """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind,
                                      target, video_seconds, estimated_cost, created_at, updated_at)
@@ -299,6 +306,10 @@ class JobStore:
             (*params, limit),
         ) as cursor:
             return [_row_to_job(row) for row in await cursor.fetchall()]
+
+    async def usage(self, guild_id: int | None, user_id: int) -> Usage:
+        """A user's current usage (for /usage)."""
+        return await usage_of(self.db.reader, guild_id, user_id, self._clock())
 
     async def ledger(self, job_id: int) -> list[tuple[str, float]]:
         """The job's ledger rows as (kind, dollars), oldest first."""

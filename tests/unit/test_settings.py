@@ -27,7 +27,9 @@ def test_database_url_three_slashes_is_relative_four_is_absolute(monkeypatch: py
     assert load_settings().database_path == Path("/var/lib/sora/bot.db")
 
 
-def test_settings_come_from_the_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_settings_come_from_the_environment_and_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / ".env").write_text(f"PRODIA_TOKEN={TOKEN}\nMAX_CONCURRENT_JOBS=7\n")
     monkeypatch.setenv("MAX_CONCURRENT_JOBS", "9")
     settings = load_settings()
@@ -46,7 +48,9 @@ def test_settings_come_from_the_environment_and_dotenv(monkeypatch: pytest.Monke
         ("DEV_GUILD_ID", "guild"),
     ],
 )
-def test_a_malformed_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_a_malformed_setting_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:
         load_settings()

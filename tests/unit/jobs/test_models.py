@@ -77,11 +77,16 @@ def test_each_combination_maps_to_one_type_with_only_its_keys(
         ({"prompt": "a fine prompt", "seed": 2_147_483_648}, "seed must be"),
         ({"prompt": "a fine prompt", "resolution": "1080p"}, "only be chosen with the sora-2-pro"),
         ({"prompt": "a fine prompt", "kind": "img2vid"}, "needs an image"),
-        ({"prompt": "a fine prompt", "kind": "txt2vid", "image_path": "/tmp/x.png"}, "only be used for image"),
+        (
+            {"prompt": "a fine prompt", "kind": "txt2vid", "image_path": "/tmp/x.png"},
+            "only be used for image",
+        ),
         ({"prompt": "a fine prompt", "colour": "red"}, "colour"),
     ],
 )
-def test_invalid_requests_are_refused_with_a_readable_reason(values: dict[str, Any], message: str | None) -> None:
+def test_invalid_requests_are_refused_with_a_readable_reason(
+    values: dict[str, Any], message: str | None
+) -> None:
     with pytest.raises(InvalidRequest) as caught:
         JobRequest.parse(**values)
     if message is not None:

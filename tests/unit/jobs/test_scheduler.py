@@ -33,7 +33,9 @@ class ScriptedBackend:
         await on_accepted(prodia_id, "async")
         return await self._finish(prodia_id, out)
 
-    async def resume(self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path) -> Generation:
+    async def resume(
+        self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path
+    ) -> Generation:
         self.resumed.append(prodia_job_id)
         return await self._finish(prodia_job_id, out)
 
@@ -256,17 +258,18 @@ def test_a_lease_of_a_dead_process_on_this_host_is_dead_before_it_expires(tmp_pa
     import subprocess
     import sys
 
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
     dead_pid = int(child.stdout)
     me = f"{socket.gethostname()}:{os.getpid()}:aaaa"
-    base = dict(lease_expires_at=time.time() + 60)
-
     def job_held_by(owner: str) -> Job:
         return Job(
-            id=1, state=JobState.RUNNING, request=JobRequest.parse(prompt="abc"), guild_id=None, channel_id=None,
-            user_id=1, message_id=None, target={}, prodia_job_id="p", endpoint="async", output_path=None,
-            estimated_cost=0, actual_cost=None, error=None, user_error=None, attempts=1, created_at=0,
-            updated_at=0, started_at=0, finished_at=None, lease_owner=owner, **base,
+            id=1, state=JobState.RUNNING, request=JobRequest.parse(prompt="abc"), guild_id=None,
+            channel_id=None, user_id=1, message_id=None, target={}, prodia_job_id="p", endpoint="async",
+            output_path=None, estimated_cost=0, actual_cost=None, error=None, user_error=None, attempts=1,
+            created_at=0, updated_at=0, started_at=0, finished_at=None, lease_owner=owner,
+            lease_expires_at=time.time() + 60,
         )  # fmt: skip
 
     host = socket.gethostname()

@@ -121,7 +121,9 @@ async def test_async_refusal_falls_back_to_sync_and_is_remembered_per_type(
     assert client.sync_only == {JobType.TXT2VID}
     assert probe_clip(second.path).width == 1280
     # another type still tries async first
-    pro = await client.generate(JobRequest.parse(prompt="a barista pulls a shot", model="sora-2-pro"), tmp_path / "c.mp4", accepted)
+    pro = await client.generate(
+        JobRequest.parse(prompt="a barista pulls a shot", model="sora-2-pro"), tmp_path / "c.mp4", accepted
+    )
     assert pro.endpoint == "async"
 
 
@@ -229,7 +231,9 @@ async def test_5xx_on_reads_and_async_create_are_retried(
     assert len(fake_prodia.jobs) == 1
 
 
-async def test_5xx_on_sync_is_not_resent(client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path) -> None:
+async def test_5xx_on_sync_is_not_resent(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path
+) -> None:
     client.sync_only.add(JobType.TXT2VID)
     fake_prodia.add_fault(Fault("POST /job", "status", status=502))
     with pytest.raises(ProdiaUnavailable):

@@ -17,9 +17,13 @@ def body(parts: list[tuple[str, str, str, bytes]], *, end: bool = True) -> bytes
     out = b""
     for name, filename, content_type, data in parts:
         out += (
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode() + data + b"\r\n"
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
     return out + (f"--{BOUNDARY}--\r\n".encode() if end else b"")
 
 

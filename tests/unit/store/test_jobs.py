@@ -191,6 +191,8 @@ async def test_leases_renew_release_and_can_be_taken_over_once(store: JobStore) 
     await store.release_leases("dead-worker")
     stale = (await store.leased_by_others("me", ["file"]))[0]
     assert stale.lease_expires_at == 0
-    results = await asyncio.gather(*(store.take_over(stale, owner=f"me{i}", lease_seconds=30) for i in range(5)))
+    results = await asyncio.gather(
+        *(store.take_over(stale, owner=f"me{i}", lease_seconds=30) for i in range(5))
+    )
     winners = [r for r in results if r is not None]
     assert len(winners) == 1 and winners[0].lease_owner is not None

@@ -1,0 +1,100 @@
+"""Per-user usage counted from the ledger: what a user has reserved and not been refunded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.errors import QuotaExceeded
+from bot.jobs.models import TERMINAL
+
+HOUR = 3600.0
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A user's limits; 0 means none allowed."""
+
+    jobs_per_hour: int
+    video_seconds_per_day: int
+    concurrent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a user has used in the rolling windows, and when the oldest use in each leaves it."""
+
+    jobs_last_hour: int
+    video_seconds_last_day: int
+    active_jobs: int
+    hour_times: tuple[float, ...]
+    day_uses: tuple[tuple[float, int], ...]
+
+    def hour_frees_at(self, limit: int) -> float | None:
+        """When the hourly count drops below `limit` again."""
+        over = self.jobs_last_hour - limit
+        return self.hour_times[over] + HOUR if 0 <= over < len(self.hour_times) else None
+
+    def day_frees_at(self, limit: int, wanted: int) -> float | None:
+        """When `wanted` more seconds fit under the daily `limit`."""
+        needed = self.video_seconds_last_day + wanted - limit
+        freed = 0
+        for created_at, seconds in self.day_uses:
+            freed += seconds
+            if freed >= needed:
+                return created_at + DAY
+        return None
+
+
+_STATES_ACTIVE = ", ".join(f"'{s.value}'" for s in TERMINAL)
+
+
+async def usage_of(conn: aiosqlite.Connection, guild_id: int | None, user_id: int, now: float) -> Usage:
+    """Count a user's unrefunded reservations in the last hour and day, and their unfinished jobs."""
+    async with conn.execute(
+        """SELECT r.created_at, r.video_seconds FROM usage_ledger AS r
+            WHERE r.kind = 'reserve' AND r.user_id = ? AND r.guild_id IS ? AND r.created_at > ?
+              AND NOT EXISTS (SELECT 1 FROM usage_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
+            ORDER BY r.created_at""",
+        (user_id, guild_id, now - DAY),
+    ) as cursor:
+        rows = [(float(row[0]), int(row[1])) for row in await cursor.fetchall()]
+    async with conn.execute(
+        f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS ? AND state NOT IN ({_STATES_ACTIVE})",  # noqa: S608
+        (user_id, guild_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    hour = tuple(created for created, _ in rows if created > now - HOUR)
+    return Usage(
+        jobs_last_hour=len(hour),
+        video_seconds_last_day=sum(seconds for _, seconds in rows),
+        active_jobs=int(row[0]) if row else 0,
+        hour_times=hour,
+        day_uses=tuple(rows),
+    )
+
+
+def check_limits(usage: Usage, limits: Limits, video_seconds: int) -> None:
+    """Raise QuotaExceeded naming the first limit that one more job of `video_seconds` would cross."""
+    if usage.active_jobs + 1 > limits.concurrent:
+        raise QuotaExceeded(
+            "concurrent",
+            f"You already have {usage.active_jobs} job(s) queued or running (limit {limits.concurrent}); "
+            "wait for one to finish or cancel one.",
+        )
+    if usage.jobs_last_hour + 1 > limits.jobs_per_hour:
+        raise QuotaExceeded(
+            "jobs_per_hour",
+            f"You have used your {limits.jobs_per_hour} jobs for this hour.",
+            usage.hour_frees_at(limits.jobs_per_hour),
+        )
+    if usage.video_seconds_last_day + video_seconds > limits.video_seconds_per_day:
+        left = max(0, limits.video_seconds_per_day - usage.video_seconds_last_day)
+        raise QuotaExceeded(
+            "video_seconds_per_day",
+            f"This clip needs {video_seconds} s of video but you have {left} s left of your "
+            f"{limits.video_seconds_per_day} s for the day.",
+            usage.day_frees_at(limits.video_seconds_per_day, video_seconds),
+        )
