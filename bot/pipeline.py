@@ -21,6 +21,7 @@ from bot.prodia.local import LocalBackend
 from bot.settings import Settings
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
+from bot.store.usage import Limits
 
 
 class FileDeliverer:
@@ -28,9 +29,10 @@ class FileDeliverer:
 
     kind = "file"
 
-    async def deliver(self, job: Job, clip: Path) -> None:
+    async def deliver(self, job: Job, clip: Path) -> int | None:
         destination = Path(job.target["path"])
         await asyncio.to_thread(_copy_atomically, clip, destination)
+        return None
 
 
 def _copy_atomically(source: Path, destination: Path) -> None:
@@ -111,8 +113,9 @@ class Pipeline:
         target: dict[str, Any],
         guild_id: int | None = None,
         channel_id: int | None = None,
+        limits: Limits | None = None,
     ) -> Job:
-        """Accept a validated request: store it with its reservation and wake the scheduler."""
+        """Accept a validated request: store it and its reservation (within `limits`), wake the scheduler."""
         job = await self.store.create(
             NewJob(
                 request=request,
@@ -122,7 +125,8 @@ class Pipeline:
                 target=target,
                 guild_id=guild_id,
                 channel_id=channel_id,
-            )
+            ),
+            limits,
         )
         self.scheduler.wake()
         return job

@@ -183,6 +183,7 @@ class Job:
     channel_id: int | None
     user_id: int
     message_id: int | None
+    result_message_id: int | None
     target: dict[str, Any]
     prodia_job_id: str | None
     endpoint: str | None

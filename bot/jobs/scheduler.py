@@ -29,7 +29,9 @@ GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. 
 class Deliverer(Protocol):
     """Puts a finished clip where the job asked for it. Must be safe to call again for the same job."""
 
-    async def deliver(self, job: Job, clip: Path) -> None: ...
+    async def deliver(self, job: Job, clip: Path) -> int | None:
+        """Deliver; returns the id of the message that carries the clip, when there is one."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +294,13 @@ class Scheduler:
         if deliverer is None:
             raise SoraBotError(f"no deliverer for target {job.target!r}")
         assert job.output_path is not None
-        await deliverer.deliver(job, Path(job.output_path))
+        message_id = await deliverer.deliver(job, Path(job.output_path))
         await self.store.transition(
-            job.id, JobState.DELIVERED, expect={JobState.DELIVERING}, owner=self.owner
+            job.id,
+            JobState.DELIVERED,
+            expect={JobState.DELIVERING},
+            owner=self.owner,
+            result_message_id=message_id,
         )
 
     async def _fail(self, job: Job, exc: Exception) -> None:

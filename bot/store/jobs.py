@@ -22,7 +22,7 @@ TransitionListener = Callable[[Job, JobState], Awaitable[None]]
 
 # Columns a transition may set besides the state; anything else is a programming error.
 _SETTABLE = frozenset(
-    {"prodia_job_id", "endpoint", "output_path", "actual_cost", "error", "user_error", "message_id"}
+    {"prodia_job_id", "endpoint", "output_path", "actual_cost", "error", "user_error", "result_message_id"}
 )
 
 
@@ -49,6 +49,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         channel_id=row["channel_id"],
         user_id=row["user_id"],
         message_id=row["message_id"],
+        result_message_id=row["result_message_id"],
         target=json.loads(row["target"]),
         prodia_job_id=row["prodia_job_id"],
         endpoint=row["endpoint"],
@@ -239,6 +240,28 @@ class JobStore:
             except Exception:
                 log.exception("job %d: a transition listener failed", job.id)
         return job
+
+    async def set_status_message(self, job_id: int, message_id: int) -> None:
+        """Remember the message that shows a job's progress."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
+
+    async def queue_position(self, job: Job) -> int:
+        """Roughly how many jobs start before this one under round-robin (1 = next)."""
+        async with self.db.reader.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ? AND guild_id IS ? AND id <= ?",
+            (job.user_id, job.guild_id, job.id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        rank = int(row[0]) if row else 1
+        async with self.db.reader.execute(
+            """SELECT COALESCE(SUM(MIN(n, ?)), 0) FROM (
+                   SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'
+                      AND NOT (user_id = ? AND guild_id IS ?) GROUP BY user_id, guild_id)""",
+            (rank, job.user_id, job.guild_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return rank + (int(row[0]) if row else 0)
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> int:
         """Extend every lease `owner` holds; returns how many."""

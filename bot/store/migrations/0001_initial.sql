@@ -10,6 +10,7 @@ CREATE TABLE jobs (
     channel_id       INTEGER,
     user_id          INTEGER NOT NULL,
     message_id       INTEGER,
+    result_message_id INTEGER,
     target_kind      TEXT    NOT NULL,
     target           TEXT    NOT NULL DEFAULT '{}',
     prodia_job_id    TEXT,

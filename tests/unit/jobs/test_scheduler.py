@@ -62,10 +62,11 @@ class RecordingDeliverer:
         self.delivered: list[tuple[int, bytes]] = []
         self.error: Exception | None = None
 
-    async def deliver(self, job: Job, clip: Path) -> None:
+    async def deliver(self, job: Job, clip: Path) -> int | None:
         if self.error is not None:
             raise self.error
         self.delivered.append((job.id, clip.read_bytes()))
+        return 1000 + job.id
 
 
 @pytest.fixture
@@ -126,6 +127,7 @@ async def test_a_queued_job_is_generated_delivered_and_charged_once(
     assert done.prodia_job_id == "p-1" and done.endpoint == "async"
     assert done.actual_cost == 0.33
     assert deliverer.delivered == [(job.id, b"clip:p-1")]
+    assert done.result_message_id == 1000 + job.id
     assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.33)]
 
 
@@ -266,7 +268,7 @@ def test_a_lease_of_a_dead_process_on_this_host_is_dead_before_it_expires(tmp_pa
     def job_held_by(owner: str) -> Job:
         return Job(
             id=1, state=JobState.RUNNING, request=JobRequest.parse(prompt="abc"), guild_id=None,
-            channel_id=None, user_id=1, message_id=None, target={}, prodia_job_id="p", endpoint="async",
+            channel_id=None, user_id=1, message_id=None, result_message_id=None, target={}, prodia_job_id="p", endpoint="async",
             output_path=None, estimated_cost=0, actual_cost=None, error=None, user_error=None, attempts=1,
             created_at=0, updated_at=0, started_at=0, finished_at=None, lease_owner=owner,
             lease_expires_at=time.time() + 60,

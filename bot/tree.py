@@ -1,0 +1,83 @@
+"""The command tree's one error handler, and the one way to answer an interaction safely."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import QuotaExceeded, UserFacingError
+
+log = logging.getLogger(__name__)
+
+GENERIC_ERROR = "Something went wrong on our side; it has been logged. Please try again in a moment."
+
+
+async def reply(interaction: discord.Interaction[Any], content: str | None = None, **kwargs: Any) -> None:
+    """Answer privately by default, whether or not the interaction was answered or deferred already."""
+    kwargs.setdefault("ephemeral", True)
+    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    if interaction.is_expired():
+        log.info("interaction %s expired before it could be answered", interaction.id)
+        return
+    if interaction.response.is_done():
+        await interaction.followup.send(content or "", **kwargs)
+    else:
+        await interaction.response.send_message(content, **kwargs)
+
+
+def explain(error: Exception) -> str:
+    """Turn a known error into a short message for the person who caused it."""
+    if isinstance(error, QuotaExceeded):
+        if error.resets_at is None:
+            return error.user_message
+        when = datetime.fromtimestamp(error.resets_at, tz=UTC)
+        return f"{error.user_message} Room again {discord.utils.format_dt(when, 'R')}."
+    if isinstance(error, UserFacingError):
+        return error.user_message
+    if isinstance(error, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
+        return "One of the options has a value this command can't use; please check it and try again."
+    if isinstance(error, app_commands.MissingPermissions):
+        return (
+            "You need the "
+            + ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+            + " permission."
+        )
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    return GENERIC_ERROR
+
+
+def unwrap(error: Exception) -> Exception:
+    """The error a command raised, without discord.py's wrapper."""
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, Exception):
+        return error.original
+    return error
+
+
+async def handle_error(interaction: discord.Interaction[Any], error: Exception) -> None:
+    """Known errors become short private messages; anything else a generic one plus a logged traceback."""
+    message = explain(error)
+    if message == GENERIC_ERROR:
+        where = interaction.command.qualified_name if interaction.command else f"component {interaction.id}"
+        log.error("%s failed", where, exc_info=error)
+    try:
+        await reply(interaction, message)
+    except discord.HTTPException:
+        log.warning("could not tell user %s about an error", interaction.user.id)
+
+
+class SoraTree(app_commands.CommandTree[Any]):
+    """The command tree; all command errors go through `handle_error`."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        await handle_error(interaction, unwrap(error))

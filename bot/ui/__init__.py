@@ -1,0 +1,1 @@
+"""What users see on Discord: embeds, persistent buttons and status messages."""

@@ -1,0 +1,278 @@
+"""/video, and the buttons on status messages and posted clips (cancel, re-roll, remix, flip, upgrade,
+continue, delete, post)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+from discord.ext import commands
+
+from bot.errors import InvalidImage, QuotaExceeded, UserFacingError
+from bot.jobs.models import SEED_MAX, TERMINAL, JobRequest, JobState
+from bot.media.fit import last_frame
+from bot.media.images import MAX_IMAGE_BYTES
+from bot.tree import handle_error, reply
+from bot.ui.buttons import status_view
+from bot.ui.embeds import status_embed
+
+if TYPE_CHECKING:
+    from bot.client import SoraBot
+    from bot.jobs.models import Job
+
+log = logging.getLogger(__name__)
+
+# The interaction token lasts 15 minutes; stop using it a little before.
+TOKEN_LIFETIME = 14 * 60
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+Interaction = discord.Interaction["SoraBot"]
+
+
+class RemixModal(discord.ui.Modal, title="Remix this clip"):
+    """The job's prompt, ready to edit; submitting makes a new job with the same settings."""
+
+    def __init__(self, cog: Video, job: Job) -> None:
+        super().__init__(timeout=TOKEN_LIFETIME, custom_id=f"sora-remix:{job.id}")
+        self.cog = cog
+        self.job = job
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=job.request.prompt[:4000],
+            min_length=3,
+            max_length=4000,
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        request = JobRequest.parse(**_values(self.job.request, prompt=self.prompt.value))
+        await self.cog.accept(interaction, request, private=bool(self.job.target.get("private")))
+
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        await handle_error(interaction, error)
+
+
+def _values(request: JobRequest, **changes: Any) -> dict[str, Any]:
+    values = request.model_dump()
+    values.update(changes)
+    return values
+
+
+class Video(commands.Cog):
+    """Making clips."""
+
+    def __init__(self, bot: SoraBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="video", description="Make a Sora 2 video clip from a prompt, or animate an image"
+    )
+    @app_commands.describe(
+        prompt="What happens in the clip: lead with the action (3 to 4,096 characters)",
+        image="A still image to animate (PNG, JPEG or WebP, up to 20 MB and 4096 px a side)",
+        duration="Length of the clip",
+        aspect_ratio="Landscape or portrait",
+        model="sora-2 is faster and cheaper; sora-2-pro adds synchronized audio and 1080p",
+        resolution="720p or 1080p (sora-2-pro only)",
+        seed=f"A number from 1 to {SEED_MAX:,} for reproducible results",
+        private="Only you see the clip until you post it",
+    )
+    @app_commands.choices(
+        duration=[
+            Choice(name="4 seconds", value=4),
+            Choice(name="8 seconds", value=8),
+            Choice(name="12 seconds", value=12),
+        ],
+    )
+    @app_commands.choices(
+        aspect_ratio=[
+            Choice(name="16:9 landscape", value="16:9"),
+            Choice(name="9:16 portrait", value="9:16"),
+        ],
+        model=[
+            Choice(name="Sora 2", value="sora-2"),
+            Choice(name="Sora 2 Pro (with audio)", value="sora-2-pro"),
+        ],
+        resolution=[Choice(name="720p", value="720p"), Choice(name="1080p (Pro only)", value="1080p")],
+    )
+    @app_commands.guild_only()
+    async def video(
+        self,
+        interaction: Interaction,
+        prompt: str,
+        image: discord.Attachment | None = None,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        model: str | None = None,
+        resolution: str | None = None,
+        seed: int | None = None,
+        private: bool = False,
+    ) -> None:
+        # Defer before anything slow: the answer is due within 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        values: dict[str, Any] = {
+            "prompt": prompt,
+            "duration": duration or 4,
+            "aspect_ratio": aspect_ratio or "16:9",
+            "model": model or "sora-2",
+            "resolution": resolution,
+            "seed": seed,
+        }
+        request = JobRequest.parse(**values)
+        if image is not None:
+            data = await self._download(image)
+            path = await self.bot.pipeline.store_image(data, request.size)
+            request = JobRequest.parse(**values, kind="img2vid", image_path=str(path))
+        await self.accept(interaction, request, private=private)
+
+    async def _download(self, image: discord.Attachment) -> bytes:
+        if image.size > MAX_IMAGE_BYTES:
+            raise InvalidImage(f"The image is {image.size / 2**20:.1f} MB; the limit is 20 MB.")
+        if image.content_type and image.content_type.split(";")[0] not in IMAGE_TYPES:
+            raise InvalidImage("The image must be a PNG, JPEG or WebP file.")
+        try:
+            return await image.read()
+        except discord.HTTPException:
+            raise InvalidImage(
+                "The image could not be downloaded from Discord; please attach it again."
+            ) from None
+
+    async def accept(self, interaction: Interaction, request: JobRequest, *, private: bool) -> Job:
+        """Reserve quota and queue the job, then show its status message. The interaction must be deferred."""
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        target = {
+            "kind": "discord",
+            "channel_id": interaction.channel_id,
+            "private": private,
+            "interaction_token": interaction.token,
+            "token_expires_at": time.time() + TOKEN_LIFETIME,
+            "filesize_limit": interaction.filesize_limit,
+        }
+        try:
+            job = await self.bot.pipeline.submit(
+                request,
+                user_id=interaction.user.id,
+                target=target,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                limits=self.bot.limits_for(interaction.guild_id, interaction.user.id),
+            )
+        except QuotaExceeded:
+            if request.image_path:
+                Path(request.image_path).unlink(missing_ok=True)
+            raise
+        position = await self.bot.pipeline.store.queue_position(job)
+        message = await interaction.edit_original_response(
+            embed=status_embed(job, position=position), view=status_view(job)
+        )
+        await self.bot.pipeline.store.set_status_message(job.id, message.id)
+        current = await self.bot.pipeline.store.get(job.id)
+        if current is not None and current.state is not JobState.QUEUED:
+            await self.bot.status_updates.show(current)  # it moved on before the message existed
+        return job
+
+    # -- buttons -------------------------------------------------------------------------------------------
+
+    async def on_job_button(self, interaction: Interaction, action: str, job_id: int) -> None:
+        try:
+            await self._on_job_button(interaction, action, job_id)
+        except Exception as exc:  # buttons have no command tree; their errors go through the same handler
+            await handle_error(interaction, exc)
+
+    async def _on_job_button(self, interaction: Interaction, action: str, job_id: int) -> None:
+        job = await self.bot.pipeline.store.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise UserFacingError("That job no longer exists.")
+        if action == "cancel":
+            await self._cancel(interaction, job)
+        elif action == "delete":
+            await self._delete(interaction, job)
+        elif action == "post":
+            await self._post(interaction, job)
+        elif action == "remix":
+            await interaction.response.send_modal(RemixModal(self, job))
+        else:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            request = await self._variant(job, action)
+            await self.accept(interaction, request, private=bool(job.target.get("private")))
+
+    def _may_manage(self, interaction: Interaction, job: Job) -> bool:
+        return interaction.user.id == job.user_id or interaction.permissions.manage_messages
+
+    async def _cancel(self, interaction: Interaction, job: Job) -> None:
+        if not self._may_manage(interaction, job):
+            raise UserFacingError("Only the person who asked for this clip, or a moderator, can cancel it.")
+        if job.state in TERMINAL:
+            raise UserFacingError(f"Job {job.id} is already {job.state.value}.")
+        await interaction.response.defer(ephemeral=True)
+        cancelled = await self.bot.pipeline.scheduler.cancel(job.id)
+        if cancelled is None:
+            raise UserFacingError(f"Job {job.id} could not be cancelled: it has already finished generating.")
+        refunded = (await self.bot.pipeline.store.ledger(job.id))[-1][0] == "refund"
+        await reply(
+            interaction, f"Cancelled job {job.id}." + (" Your quota was given back." if refunded else "")
+        )
+
+    async def _delete(self, interaction: Interaction, job: Job) -> None:
+        if not self._may_manage(interaction, job):
+            raise UserFacingError("Only the person who asked for this clip, or a moderator, can delete it.")
+        await interaction.response.defer(ephemeral=True)
+        if interaction.message is not None:
+            await interaction.message.delete()
+        await reply(interaction, f"Deleted the clip of job {job.id}.")
+
+    async def _post(self, interaction: Interaction, job: Job) -> None:
+        if interaction.user.id != job.user_id:
+            raise UserFacingError("Only the person who asked for this clip can post it.")
+        if job.state is not JobState.DELIVERED or not job.output_path or not Path(job.output_path).exists():
+            raise UserFacingError("This clip is no longer available.")
+        await interaction.response.defer(ephemeral=True)
+        public = dataclasses.replace(job, target={**job.target, "private": False})
+        await self.bot.deliverer.deliver(public, Path(job.output_path))
+        await reply(interaction, "Posted to the channel.")
+
+    async def _variant(self, job: Job, action: str) -> JobRequest:
+        """The request a button asks for, based on the job's own request."""
+        request = job.request
+        if action == "reroll":
+            return JobRequest.parse(**_values(request, seed=random.randint(1, SEED_MAX)))
+        if action == "flip":
+            flipped = "9:16" if request.aspect_ratio == "16:9" else "16:9"
+            changed = JobRequest.parse(**_values(request, aspect_ratio=flipped, image_path=None, kind=None))
+            return await self._with_image(changed, request.image_path)
+        if action == "upgrade":
+            changed = JobRequest.parse(
+                **_values(request, model="sora-2-pro", resolution="1080p", image_path=None, kind=None)
+            )
+            return await self._with_image(changed, request.image_path)
+        if action == "continue":
+            if not job.output_path or not Path(job.output_path).exists():
+                raise UserFacingError("This clip is no longer available to continue from.")
+            frame = Path(job.output_path).with_suffix(".last.png")
+            await asyncio.to_thread(last_frame, Path(job.output_path), frame)
+            changed = JobRequest.parse(**_values(request, image_path=None, kind=None, seed=None))
+            return await self._with_image(changed, str(frame))
+        raise UserFacingError("That button does nothing any more.")
+
+    async def _with_image(self, request: JobRequest, image_path: str | None) -> JobRequest:
+        if image_path is None:
+            return request
+        try:
+            data = await asyncio.to_thread(Path(image_path).read_bytes)
+        except OSError:
+            raise UserFacingError("The image of this clip is no longer available.") from None
+        stored = await self.bot.pipeline.store_image(data, request.size)
+        return JobRequest.parse(**_values(request, kind="img2vid", image_path=str(stored)))
+
+
+async def setup(bot: SoraBot) -> None:
+    await bot.add_cog(Video(bot))
