@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,13 +34,19 @@ _ATTEMPTS = 3
 # A retry cuts the bitrate by the measured overshoot, and by at least this factor.
 _RETRY_FACTOR = 0.85
 _PRESET = "veryfast"
+# ABR aims the average at the budget; a VBV cap of maxrate = bitrate with a one-second buffer bounds
+# the whole file to about bitrate x (length + 0.9 s), which the overhead margin absorbs. Plain ABR ran
+# to 2x the budget on a clip that turns hard halfway; maxrate 1.5x/2 s buffer still ran ~10% over.
+_MAXRATE_FACTOR = 1.0
+_BUFFER_SECONDS = 1.0
 # A keyframe every few seconds keeps seeking snappy without spending a tight budget on I-frames.
 _KEYFRAME_SECONDS = 4
 _FALLBACK_RATE = Fraction(24)
 # FFmpeg's AVCOL_RANGE_MPEG: players assume limited-range yuv420p, and x264 is fed just that.
 _MPEG_RANGE = 1
 _JPEG_QUALITY = 88
-# How far before the end `last_frame` seeks: past at least one keyframe so the decoder has a start point.
+# `last_frame` seeks this far before the end: it lands on the keyframe before that point, so only the
+# last GOP or two get decoded instead of the whole clip.
 _TAIL_SECONDS = 1.0
 
 
@@ -69,11 +75,11 @@ class _Plan:
 
 def fit_clip(source: Path, dest: Path, *, max_bytes: int, min_height: int = 360) -> FitResult | None:
     """Re-encode `source` as H.264/AAC MP4 at `dest` within `max_bytes`; None when that cannot be done."""
-    if max_bytes <= 0:
-        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
     if min_height < 2:
         raise ValueError(f"min_height must be at least 2, got {min_height}")
     info = probe_clip(source)
+    if max_bytes <= 0:
+        return None
     rate, source_audio_bitrate = _stream_facts(source)
     total_bits = max_bytes * 8 * _OVERHEAD
     audio_bitrate = None
@@ -95,11 +101,12 @@ def preview_clip(
     source: Path, dest: Path, *, max_bytes: int, max_seconds: float = 4.0, height: int = 360
 ) -> Path | None:
     """A silent H.264 MP4 of the first `max_seconds`, `height` px on the short side, within `max_bytes`."""
-    if max_bytes <= 0 or max_seconds <= 0 or height < 2:
-        raise ValueError(
-            f"max_bytes, max_seconds and height must be positive, got {max_bytes}, {max_seconds}, {height}"
-        )
+    if max_seconds <= 0 or height < 2:
+        raise ValueError(f"max_seconds and height must be positive, got {max_seconds} and {height}")
     info = probe_clip(source)
+    # What is left of a budget after other attachments may be nothing: that is no preview, not a bug.
+    if max_bytes <= 0:
+        return None
     rate, _ = _stream_facts(source)
     # Never upscale: a clip already smaller than the preview size keeps its own.
     size = _scaled(info.width, info.height, min(height, info.width, info.height))
@@ -200,6 +207,7 @@ def _transcode(source: Path, part: Path, plan: _Plan) -> None:
         video_done = audio_done = False
         streams: list[VideoStream | AudioStream] = [vin] if ain is None else [vin, ain]
         for packet in inp.demux(streams):
+            # Not packet.stream_index: PyAV's end-of-stream flush packets all report index 0.
             if packet.stream.index == vin.index:
                 for frame in vin.decode(packet):
                     if end is not None and frame.time is not None and frame.time >= end:
@@ -223,12 +231,10 @@ def _transcode(source: Path, part: Path, plan: _Plan) -> None:
 def _video_output(out: OutputContainer, vin: VideoStream, plan: _Plan) -> VideoStream:
     rate = _rate_of(vin)
     bitrate = plan.video_bitrate
-    # ABR aims the average at the budget; maxrate = bitrate with a one-second VBV buffer caps how far any
-    # stretch can run over it, so a hard scene cannot blow the limit by the time x264 reacts.
     options = {
         "preset": _PRESET,
-        "maxrate": str(bitrate),
-        "bufsize": str(bitrate),
+        "maxrate": str(round(bitrate * _MAXRATE_FACTOR)),
+        "bufsize": str(round(bitrate * _BUFFER_SECONDS)),
         "g": str(round(_KEYFRAME_SECONDS * rate)),
     }
     vout = out.add_stream("libx264", rate=rate, options=options)
@@ -272,20 +278,30 @@ def _frame_at(
 ) -> VideoFrame:
     """The first frame shown at or after `target` seconds (or the last frame, with `to_end`)."""
     stream.thread_type = "AUTO"
-    for seek in (True, False):
-        if seek and target > 0 and stream.time_base is not None:
+    if target > 0 and stream.time_base is not None:
+        # A file that cannot seek, or a seek that finds nothing, falls back to decoding from the start.
+        with suppress(av.FFmpegError):
             # Backward lands on the keyframe before the target; decoding forward from it finds the frame.
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
-        elif not seek:
-            container.seek(0, stream=stream, backward=True)
-        chosen: VideoFrame | None = None
-        for frame in container.decode(stream):
-            chosen = frame
-            if not to_end and frame.time is not None and frame.time >= target:
-                break
-        if chosen is not None:
-            return chosen
-    raise InvalidClipError(f"{container.name} has no decodable video frame")
+            if (found := _decode_until(container, stream, target, to_end=to_end)) is not None:
+                return found
+        container.seek(0, stream=stream, backward=True)
+    found = _decode_until(container, stream, target, to_end=to_end)
+    if found is None:
+        raise InvalidClipError(f"{container.name} has no decodable video frame")
+    return found
+
+
+def _decode_until(
+    container: InputContainer, stream: VideoStream, target: float, *, to_end: bool
+) -> VideoFrame | None:
+    # Only the latest frame is held, so reaching the end of a long clip costs time, not memory.
+    chosen: VideoFrame | None = None
+    for frame in container.decode(stream):
+        chosen = frame
+        if not to_end and frame.time is not None and frame.time >= target:
+            break
+    return chosen
 
 
 def _to_image(frame: VideoFrame) -> Image.Image:
