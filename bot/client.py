@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from typing import Any
 
 import discord
 import yarl
@@ -31,7 +32,7 @@ START_ATTEMPTS = 5
 class SoraBot(commands.Bot):
     """The bot. Every resource it opens in `setup_hook` it closes in `close`, in reverse order."""
 
-    def __init__(self, settings: Settings, *, backend: Backend | None = None) -> None:
+    def __init__(self, settings: Settings, *, backend: Backend | None = None, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and upload limits of the servers the bot is in
         super().__init__(
@@ -40,6 +41,7 @@ class SoraBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=SoraTree,
             help_command=None,
+            **options,
         )
         self.settings = settings
         self._backend = backend

@@ -265,6 +265,7 @@ def test_a_lease_of_a_dead_process_on_this_host_is_dead_before_it_expires(tmp_pa
     )
     dead_pid = int(child.stdout)
     me = f"{socket.gethostname()}:{os.getpid()}:aaaa"
+
     def job_held_by(owner: str) -> Job:
         return Job(
             id=1, state=JobState.RUNNING, request=JobRequest.parse(prompt="abc"), guild_id=None,

@@ -1,0 +1,135 @@
+"""The real bot (SoraBot, discord.py 2.7) against the fake Discord and the fake Prodia, on real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.client import SoraBot
+from bot.jobs.models import TERMINAL, Job, JobState
+from bot.settings import Settings
+from tests.conftest import PRODIA_TOKEN
+from tests.fakes.discord import FakeDiscord, running_bot
+from tests.fakes.prodia import FakeProdia
+
+MANAGE_MESSAGES = 1 << 13
+
+
+class TestBot(SoraBot):
+    """SoraBot with discord.py's 5 s pause before a re-IDENTIFY removed (it only slows tests)."""
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        return None
+
+
+@dataclass
+class World:
+    fake: FakeDiscord
+    prodia: FakeProdia
+    guild_id: int
+    channel_id: int
+    alice: int
+    bob: int
+    mod: int
+    tmp: Path
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "discord_token": self.fake.bot_token,
+            "prodia_token": PRODIA_TOKEN,
+            "prodia_base_url": self.prodia.base_url,
+            "database_url": f"sqlite:///{self.tmp}/bot.db",
+            "output_dir": self.tmp / "clips",
+            "dev_guild_id": self.guild_id,
+            "prodia_poll_min_seconds": 0.05,
+            "prodia_poll_max_seconds": 0.2,
+            "prodia_retry_base_seconds": 0.01,
+            "lease_seconds": 3.0,
+            "default_jobs_per_hour": 50,
+            "default_video_seconds_per_day": 1000,
+            "default_concurrent_jobs": 20,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    @contextlib.asynccontextmanager
+    async def bot(self, **overrides: Any) -> AsyncIterator[TestBot]:
+        bot = TestBot(self.settings(**overrides), guild_ready_timeout=0.05)
+        async with running_bot(self.fake, bot):
+            yield bot
+
+    async def video(self, user_id: int | None = None, **options: Any) -> str:
+        """Dispatch /video with the given options; returns the interaction token."""
+        attachments = options.pop("attachments", None)
+        opts = [{"name": name, "value": value} for name, value in options.items()]
+        interaction = await self.fake.slash(
+            "video",
+            opts,
+            guild_id=self.guild_id,
+            channel_id=self.channel_id,
+            user_id=user_id or self.alice,
+            attachments=attachments,
+        )
+        return interaction.token
+
+
+@pytest.fixture
+async def world(tmp_path: Path, fake_prodia: FakeProdia) -> AsyncIterator[World]:
+    fake = FakeDiscord(cdn_dir=tmp_path / "cdn")
+    guild = fake.add_guild(name="generation")
+    channel = guild.add_channel("clips")
+    mods = guild.add_role("mods", MANAGE_MESSAGES)
+    world = World(
+        fake=fake,
+        prodia=fake_prodia,
+        guild_id=guild.id,
+        channel_id=channel,
+        alice=guild.add_member(name="alice"),
+        bob=guild.add_member(name="bob"),
+        mod=guild.add_member(name="mod", roles=[mods]),
+        tmp=tmp_path,
+    )
+    # Like Discord: an interaction not answered within 3 s is refused.
+    fake.callback_deadline = 3.0
+    await fake.start()
+    try:
+        yield world
+    finally:
+        await fake.stop()
+
+
+async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Wait for `check()` to return something truthy (it may be a coroutine function)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def finished(bot: SoraBot, job_id: int, timeout: float = 60.0) -> Job:
+    async def check() -> Job | None:
+        job = await bot.pipeline.store.get(job_id)
+        return job if job is not None and job.state in TERMINAL else None
+
+    job: Job = await until(check, timeout, f"job {job_id} to finish")
+    return job
+
+
+async def all_jobs(bot: SoraBot) -> list[Job]:
+    return list(reversed(await bot.pipeline.store.list_jobs(limit=1000)))
+
+
+__all__ = ["TERMINAL", "JobState", "TestBot", "World", "all_jobs", "finished", "until"]

@@ -1,0 +1,160 @@
+"""/video end to end: the real bot against the fake Discord and fake Prodia."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from PIL import Image
+
+from bot.media.probe import probe_clip
+from tests.conftest import PRODIA_TOKEN
+from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL, INTERACTION_CALLBACK
+from tests.fakes.prodia import IMG2VID, TXT2VID
+
+
+def png(width: int = 800, height: int = 600) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 60, 20)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def clip_messages(world: World) -> list[dict[str, object]]:
+    return [
+        m for m in world.fake.channel_messages(world.channel_id) if m.get("attachments") and not m["flags"]
+    ]
+
+
+async def test_video_is_acknowledged_shows_status_and_posts_the_clip_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with world.bot() as bot:
+        token = await world.video(prompt="A cyclist sprints up a steep hill @everyone", seed=77)
+        job = await finished(bot, 1)
+        assert job.state.value == "delivered", job.error
+
+        callback = world.fake.interaction_responses(token)[0]
+        assert callback.route == INTERACTION_CALLBACK and callback.status == 200
+        assert callback.json is not None and callback.json["type"] == 5  # deferred at once
+        edits = [r.json for r in world.fake.interaction_responses(token) if r.method == "PATCH"]
+        first = edits[0]
+        assert first is not None and "Queued" in first["embeds"][0]["title"]
+        assert first["components"][0]["components"][0]["label"] == "Cancel"
+        await until(lambda: "Done" in world.fake.original(token)["embeds"][0]["title"], what="final status")  # type: ignore[index]
+        status = world.fake.original(token)
+        assert status is not None and status["flags"] & EPHEMERAL and not status["components"]
+
+        await until(lambda: clip_messages(world), what="the clip in the channel")
+        [posted] = clip_messages(world)
+        assert posted["content"] == f"<@{world.alice}> your clip is ready."
+        assert posted["allowed_mentions"] == {"parse": [], "users": [world.alice]}
+        [attachment] = posted["attachments"]  # type: ignore[misc]
+        info = probe_clip(world.fake.attachment_path(attachment))
+        assert (info.width, info.height, info.video_codec) == (1280, 720, "h264")
+        assert info.duration == pytest.approx(4, abs=0.2)
+        [embed] = posted["embeds"]  # type: ignore[misc]
+        assert "A cyclist sprints up a steep hill" in embed["description"]
+        fields = {f["name"]: f["value"] for f in embed["fields"]}
+        assert fields["Seed"] == "77" and fields["Cost"] == "$0.40" and "sora-2" in fields["Settings"]
+        labels = [c["label"] for row in posted["components"] for c in row["components"]]  # type: ignore[attr-defined]
+        assert labels == ["Re-roll", "Remix", "Flip aspect", "Upgrade to Pro 1080p", "Continue", "Delete"]
+
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+        assert job.result_message_id == int(posted["id"])  # type: ignore[call-overload]
+        assert [j.type for j in world.prodia.jobs.values()] == [TXT2VID]
+        assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == 1
+    assert world.fake.bot_token not in caplog.text and PRODIA_TOKEN not in caplog.text
+
+
+async def test_image_to_video_from_an_attached_png(world: World) -> None:
+    async with world.bot() as bot:
+        await world.video(
+            prompt="the kite lifts off", image="pic", attachments={"pic": ("kite.png", png(), "image/png")}
+        )
+        job = await finished(bot, 1)
+        assert job.state.value == "delivered", job.error
+        [prodia_job] = world.prodia.jobs.values()
+        assert prodia_job.type == IMG2VID
+        sent = world.prodia.requests_for("POST /job/async")[0]
+        assert [name for name, _ in sent.inputs] == ["input.jpg"]
+        await until(lambda: clip_messages(world), what="the clip")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"prompt": "hi"}, "at least 3 characters"),
+        ({"prompt": "a fine prompt", "resolution": "1080p"}, "sora-2-pro"),
+        ({"prompt": "a fine prompt", "seed": 0}, "seed must be"),
+        ({"prompt": "bad\x00prompt here"}, "control characters"),
+        (
+            {
+                "prompt": "animate",
+                "image": "a",
+                "attachments": {"a": ("x.png", b"\x89PNG\r\n\x1a\ngarbage", "image/png")},
+            },
+            "not a readable",
+        ),
+        (
+            {
+                "prompt": "animate",
+                "image": "a",
+                "attachments": {"a": ("notes.png", b"just text, renamed", "image/png")},
+            },
+            "not a readable",
+        ),
+        (
+            {
+                "prompt": "animate",
+                "image": "a",
+                "attachments": {"a": ("big.png", png(5000, 100), "image/png")},
+            },
+            "at most 4096",
+        ),
+        (
+            {"prompt": "animate", "image": "a", "attachments": {"a": ("doc.txt", b"hello", "text/plain")}},
+            "PNG, JPEG or WebP",
+        ),
+    ],
+)
+async def test_bad_input_gets_a_private_error_and_nothing_is_enqueued(
+    world: World, options: dict[str, object], message: str
+) -> None:
+    async with world.bot() as bot:
+        token = await world.video(**options)
+        await until(
+            lambda: world.fake.original(token) and world.fake.original(token)["content"], what="the error"
+        )  # type: ignore[index]
+        answer = world.fake.original(token)
+        assert answer is not None and answer["flags"] & EPHEMERAL
+        assert message in answer["content"]
+        assert await all_jobs(bot) == []
+        assert world.prodia.requests == []
+        usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
+        assert usage.jobs_last_hour == 0
+
+
+async def test_limits_hold_under_20_concurrent_commands(world: World) -> None:
+    import asyncio
+
+    world.prodia.processing_seconds = 2.0
+    async with world.bot(default_jobs_per_hour=5) as bot:
+        tokens = await asyncio.gather(*(world.video(prompt=f"clip number {i}") for i in range(20)))
+        await until(
+            lambda: all(
+                world.fake.original(t)
+                and world.fake.original(t)["embeds"]
+                or world.fake.original(t)
+                and world.fake.original(t)["content"]
+                for t in tokens
+            ),
+            what="20 answers",
+        )  # type: ignore[index]
+        accepted = [t for t in tokens if world.fake.original(t)["embeds"]]  # type: ignore[index]
+        refused = [world.fake.original(t)["content"] for t in tokens if not world.fake.original(t)["embeds"]]  # type: ignore[index]
+        assert len(accepted) == 5 and len(refused) == 15
+        assert all("5 jobs for this hour" in text and "<t:" in text for text in refused)
+        assert len(await all_jobs(bot)) == 5
