@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -21,7 +23,12 @@ def png(width: int = 800, height: int = 600) -> bytes:
     return out.getvalue()
 
 
-def clip_messages(world: World) -> list[dict[str, object]]:
+def answer(world: World, token: str) -> dict[str, Any]:
+    """The interaction's response message as it stands (empty while there is none)."""
+    return world.fake.original(token) or {}
+
+
+def clip_messages(world: World) -> list[dict[str, Any]]:
     return [
         m for m in world.fake.channel_messages(world.channel_id) if m.get("attachments") and not m["flags"]
     ]
@@ -43,7 +50,7 @@ async def test_video_is_acknowledged_shows_status_and_posts_the_clip_once(
         first = edits[0]
         assert first is not None and "Queued" in first["embeds"][0]["title"]
         assert first["components"][0]["components"][0]["label"] == "Cancel"
-        await until(lambda: "Done" in world.fake.original(token)["embeds"][0]["title"], what="final status")  # type: ignore[index]
+        await until(lambda: "Done" in answer(world, token)["embeds"][0]["title"], what="final status")
         status = world.fake.original(token)
         assert status is not None and status["flags"] & EPHEMERAL and not status["components"]
 
@@ -51,19 +58,19 @@ async def test_video_is_acknowledged_shows_status_and_posts_the_clip_once(
         [posted] = clip_messages(world)
         assert posted["content"] == f"<@{world.alice}> your clip is ready."
         assert posted["allowed_mentions"] == {"parse": [], "users": [world.alice]}
-        [attachment] = posted["attachments"]  # type: ignore[misc]
+        [attachment] = posted["attachments"]
         info = probe_clip(world.fake.attachment_path(attachment))
         assert (info.width, info.height, info.video_codec) == (1280, 720, "h264")
         assert info.duration == pytest.approx(4, abs=0.2)
-        [embed] = posted["embeds"]  # type: ignore[misc]
+        [embed] = posted["embeds"]
         assert "A cyclist sprints up a steep hill" in embed["description"]
         fields = {f["name"]: f["value"] for f in embed["fields"]}
         assert fields["Seed"] == "77" and fields["Cost"] == "$0.40" and "sora-2" in fields["Settings"]
-        labels = [c["label"] for row in posted["components"] for c in row["components"]]  # type: ignore[attr-defined]
+        labels = [c["label"] for row in posted["components"] for c in row["components"]]
         assert labels == ["Re-roll", "Remix", "Flip aspect", "Upgrade to Pro 1080p", "Continue", "Delete"]
 
         assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
-        assert job.result_message_id == int(posted["id"])  # type: ignore[call-overload]
+        assert job.result_message_id == int(posted["id"])
         assert [j.type for j in world.prodia.jobs.values()] == [TXT2VID]
         assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == 1
     assert world.fake.bot_token not in caplog.text and PRODIA_TOKEN not in caplog.text
@@ -121,16 +128,13 @@ async def test_image_to_video_from_an_attached_png(world: World) -> None:
     ],
 )
 async def test_bad_input_gets_a_private_error_and_nothing_is_enqueued(
-    world: World, options: dict[str, object], message: str
+    world: World, options: dict[str, Any], message: str
 ) -> None:
     async with world.bot() as bot:
         token = await world.video(**options)
-        await until(
-            lambda: world.fake.original(token) and world.fake.original(token)["content"], what="the error"
-        )  # type: ignore[index]
-        answer = world.fake.original(token)
-        assert answer is not None and answer["flags"] & EPHEMERAL
-        assert message in answer["content"]
+        await until(lambda: answer(world, token).get("content"), what="the error")
+        assert answer(world, token)["flags"] & EPHEMERAL
+        assert message in answer(world, token)["content"]
         assert await all_jobs(bot) == []
         assert world.prodia.requests == []
         usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
@@ -138,23 +142,16 @@ async def test_bad_input_gets_a_private_error_and_nothing_is_enqueued(
 
 
 async def test_limits_hold_under_20_concurrent_commands(world: World) -> None:
-    import asyncio
-
     world.prodia.processing_seconds = 2.0
     async with world.bot(default_jobs_per_hour=5) as bot:
         tokens = await asyncio.gather(*(world.video(prompt=f"clip number {i}") for i in range(20)))
-        await until(
-            lambda: all(
-                world.fake.original(t)
-                and world.fake.original(t)["embeds"]
-                or world.fake.original(t)
-                and world.fake.original(t)["content"]
-                for t in tokens
-            ),
-            what="20 answers",
-        )  # type: ignore[index]
-        accepted = [t for t in tokens if world.fake.original(t)["embeds"]]  # type: ignore[index]
-        refused = [world.fake.original(t)["content"] for t in tokens if not world.fake.original(t)["embeds"]]  # type: ignore[index]
+
+        def answered() -> bool:
+            return all(answer(world, t).get("embeds") or answer(world, t).get("content") for t in tokens)
+
+        await until(answered, what="20 answers")
+        accepted = [t for t in tokens if answer(world, t)["embeds"]]
+        refused = [answer(world, t)["content"] for t in tokens if not answer(world, t)["embeds"]]
         assert len(accepted) == 5 and len(refused) == 15
         assert all("5 jobs for this hour" in text and "<t:" in text for text in refused)
         assert len(await all_jobs(bot)) == 5
