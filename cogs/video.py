@@ -45,6 +45,7 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
         self.job = job
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Prompt",
+            custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.prompt[:4000],
             min_length=3,
