@@ -55,7 +55,7 @@ class DiscordDeliverer:
             raise DeliveryError(f"channel {job.channel_id} no longer exists: {exc.text}") from None
 
     async def _post(self, job: Job, clip: Path, limit: int) -> int | None:
-        budget = limit - HEADROOM
+        budget = limit - min(HEADROOM, limit // 50)
         note = None
         upload: Path | None = clip
         for attempt in range(3):
@@ -87,13 +87,19 @@ class DiscordDeliverer:
         )
 
     async def _post_preview(self, job: Job, clip: Path, budget: int) -> int | None:
-        poster = await asyncio.to_thread(poster_frame, clip, clip.with_name(f"{clip.stem}.poster.jpg"))
-        files = [discord.File(poster, filename=f"sora-{job.id}.jpg")]
+        """The clip can't be made small enough: post a poster frame and a short preview that fit, if any."""
+        files: list[discord.File] = []
+        left = budget
+        for width in (1280, 640, 320):
+            poster = await asyncio.to_thread(
+                poster_frame, clip, clip.with_name(f"{clip.stem}.poster-{width}.jpg"), max_width=width
+            )
+            if poster.stat().st_size <= left:
+                files.append(discord.File(poster, filename=f"sora-{job.id}.jpg"))
+                left -= poster.stat().st_size
+                break
         preview = await asyncio.to_thread(
-            preview_clip,
-            clip,
-            clip.with_name(f"{clip.stem}.preview.mp4"),
-            max_bytes=budget - poster.stat().st_size,
+            preview_clip, clip, clip.with_name(f"{clip.stem}.preview.mp4"), max_bytes=left
         )
         if preview is not None:
             files.append(discord.File(preview, filename=f"sora-{job.id}-preview.mp4"))

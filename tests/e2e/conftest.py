@@ -65,6 +65,15 @@ class World:
         async with running_bot(self.fake, bot):
             yield bot
 
+    def clips(self) -> list[dict[str, Any]]:
+        """Public messages in the channel that carry attachments: the posted clips."""
+        messages = self.fake.channel_messages(self.channel_id)
+        return [m for m in messages if m.get("attachments") and not m["flags"]]
+
+    def answer(self, token: str) -> dict[str, Any]:
+        """The interaction's response message as it stands (empty while there is none)."""
+        return self.fake.original(token) or {}
+
     async def video(self, user_id: int | None = None, **options: Any) -> str:
         """Dispatch /video with the given options; returns the interaction token."""
         attachments = options.pop("attachments", None)

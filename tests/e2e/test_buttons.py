@@ -11,12 +11,6 @@ from tests.fakes.discord import EPHEMERAL
 from tests.fakes.prodia import IMG2VID, PRO_TXT2VID
 
 
-def clip_messages(world: World) -> list[dict[str, Any]]:
-    return [
-        m for m in world.fake.channel_messages(world.channel_id) if m.get("attachments") and not m["flags"]
-    ]
-
-
 def reply_text(world: World, token: str) -> str:
     """What the bot answered to a click, privately (the followup after a defer, or the response)."""
     messages = [world.fake.original(token), *world.fake.followups(token)]
@@ -72,7 +66,7 @@ async def test_result_buttons_make_the_variants_they_promise(world: World) -> No
     async with world.bot() as bot:
         await world.video(prompt="a red kite climbs", seed=5)
         await finished(bot, 1)
-        [posted] = await until(lambda: clip_messages(world), what="the clip")
+        [posted] = await until(world.clips, what="the clip")
         message_id = int(posted["id"])
 
         for action in ("reroll", "flip", "upgrade", "continue"):
@@ -99,7 +93,7 @@ async def test_result_buttons_make_the_variants_they_promise(world: World) -> No
         assert upgrade.request.job_type.value == PRO_TXT2VID and upgrade.request.resolution == "1080p"
         assert cont.request.job_type.value == IMG2VID and cont.request.image_path
         assert remixed.request.prompt == "a blue kite dives" and remixed.request.seed == 5
-        flipped = [m for m in clip_messages(world) if f"Job {flip.id} " in m["embeds"][0]["footer"]["text"]]
+        flipped = [m for m in world.clips() if f"Job {flip.id} " in m["embeds"][0]["footer"]["text"]]
         info = probe_clip(world.fake.attachment_path(flipped[0]["attachments"][0]))
         assert (info.width, info.height) == (720, 1280)
 
@@ -113,20 +107,20 @@ async def test_delete_is_for_the_requester_or_a_moderator(world: World) -> None:
     async with world.bot() as bot:
         await world.video(prompt="a short clip to delete")
         await finished(bot, 1)
-        [posted] = await until(lambda: clip_messages(world), what="the clip")
+        [posted] = await until(world.clips, what="the clip")
         token = await click(world, "delete", 1, int(posted["id"]), world.bob)
         await until(lambda: reply_text(world, token), what="refusal")
         assert "Only the person who asked" in reply_text(world, token)
-        assert clip_messages(world)
+        assert world.clips()
         token = await click(world, "delete", 1, int(posted["id"]), world.alice)
-        await until(lambda: not clip_messages(world), what="the clip deleted")
+        await until(lambda: not world.clips(), what="the clip deleted")
 
 
 async def test_buttons_work_after_the_bot_restarts_on_the_same_database(world: World) -> None:
     async with world.bot() as bot:
         await world.video(prompt="made before the restart", seed=9)
         await finished(bot, 1)
-        [posted] = await until(lambda: clip_messages(world), what="the clip")
+        [posted] = await until(world.clips, what="the clip")
     syncs = world.fake.command_syncs
     async with world.bot() as bot:
         assert world.fake.command_syncs == syncs  # the command tree did not change: no second sync
@@ -142,7 +136,7 @@ async def test_private_clips_are_ephemeral_until_posted(world: World) -> None:
         await finished(bot, 1)
         followup = await until(lambda: [m for m in world.fake.followups(token) if m["attachments"]])
         assert followup[0]["flags"] & EPHEMERAL
-        assert clip_messages(world) == []
+        assert world.clips() == []
         post = await click(world, "post", 1, int(followup[0]["id"]), world.alice)
-        await until(lambda: clip_messages(world), what="the clip in the channel")
+        await until(world.clips, what="the clip in the channel")
         assert "Posted" in reply_text(world, post)

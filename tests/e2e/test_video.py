@@ -23,17 +23,6 @@ def png(width: int = 800, height: int = 600) -> bytes:
     return out.getvalue()
 
 
-def answer(world: World, token: str) -> dict[str, Any]:
-    """The interaction's response message as it stands (empty while there is none)."""
-    return world.fake.original(token) or {}
-
-
-def clip_messages(world: World) -> list[dict[str, Any]]:
-    return [
-        m for m in world.fake.channel_messages(world.channel_id) if m.get("attachments") and not m["flags"]
-    ]
-
-
 async def test_video_is_acknowledged_shows_status_and_posts_the_clip_once(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -50,12 +39,12 @@ async def test_video_is_acknowledged_shows_status_and_posts_the_clip_once(
         first = edits[0]
         assert first is not None and "Queued" in first["embeds"][0]["title"]
         assert first["components"][0]["components"][0]["label"] == "Cancel"
-        await until(lambda: "Done" in answer(world, token)["embeds"][0]["title"], what="final status")
+        await until(lambda: "Done" in world.answer(token)["embeds"][0]["title"], what="final status")
         status = world.fake.original(token)
         assert status is not None and status["flags"] & EPHEMERAL and not status["components"]
 
-        await until(lambda: clip_messages(world), what="the clip in the channel")
-        [posted] = clip_messages(world)
+        await until(world.clips, what="the clip in the channel")
+        [posted] = world.clips()
         assert posted["content"] == f"<@{world.alice}> your clip is ready."
         assert posted["allowed_mentions"] == {"parse": [], "users": [world.alice]}
         [attachment] = posted["attachments"]
@@ -87,7 +76,7 @@ async def test_image_to_video_from_an_attached_png(world: World) -> None:
         assert prodia_job.type == IMG2VID
         sent = world.prodia.requests_for("POST /job/async")[0]
         assert [name for name, _ in sent.inputs] == ["input.jpg"]
-        await until(lambda: clip_messages(world), what="the clip")
+        await until(world.clips, what="the clip")
 
 
 @pytest.mark.parametrize(
@@ -132,9 +121,9 @@ async def test_bad_input_gets_a_private_error_and_nothing_is_enqueued(
 ) -> None:
     async with world.bot() as bot:
         token = await world.video(**options)
-        await until(lambda: answer(world, token).get("content"), what="the error")
-        assert answer(world, token)["flags"] & EPHEMERAL
-        assert message in answer(world, token)["content"]
+        await until(lambda: world.answer(token).get("content"), what="the error")
+        assert world.answer(token)["flags"] & EPHEMERAL
+        assert message in world.answer(token)["content"]
         assert await all_jobs(bot) == []
         assert world.prodia.requests == []
         usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
@@ -147,11 +136,11 @@ async def test_limits_hold_under_20_concurrent_commands(world: World) -> None:
         tokens = await asyncio.gather(*(world.video(prompt=f"clip number {i}") for i in range(20)))
 
         def answered() -> bool:
-            return all(answer(world, t).get("embeds") or answer(world, t).get("content") for t in tokens)
+            return all(world.answer(t).get("embeds") or world.answer(t).get("content") for t in tokens)
 
         await until(answered, what="20 answers")
-        accepted = [t for t in tokens if answer(world, t)["embeds"]]
-        refused = [answer(world, t)["content"] for t in tokens if not answer(world, t)["embeds"]]
+        accepted = [t for t in tokens if world.answer(t)["embeds"]]
+        refused = [world.answer(t)["content"] for t in tokens if not world.answer(t)["embeds"]]
         assert len(accepted) == 5 and len(refused) == 15
         assert all("5 jobs for this hour" in text and "<t:" in text for text in refused)
         assert len(await all_jobs(bot)) == 5
