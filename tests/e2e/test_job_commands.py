@@ -89,7 +89,7 @@ async def test_show_reposts_a_past_clip_and_refuses_unknown_ids(world: World) ->
         assert "Posted job 1 again" in text
         assert len(world.clips()) == 2
         again = world.clips()[1]
-        assert [c["label"] for c in again["components"][0]["components"]][0] == "Re-roll"
+        assert again["components"][0]["components"][0]["label"] == "Re-roll"
         missing = world.answer(await command(world, "show", world.bob, job_id=999))["content"]
         assert "There is no job 999" in missing
 
