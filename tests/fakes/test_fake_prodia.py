@@ -21,6 +21,7 @@ import pytest_asyncio
 from PIL import Image
 
 # Relative, so mypy (which maps this dir to `fakes.` when run on the path) and pytest agree on names.
+from tests.conftest import PRODIA_TOKEN
 from tests.fakes.prodia import (
     IMG2VID,
     MODERATION_ERROR,
@@ -31,25 +32,14 @@ from tests.fakes.prodia import (
     Fault,
 )
 
-TOKEN = "sekrit"
+TOKEN = PRODIA_TOKEN
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One render cache for the whole session: each distinct clip is rendered once.
-    return tmp_path_factory.mktemp("fake-prodia-clips")
-
-
-@pytest_asyncio.fixture
-async def fake(clip_dir: Path) -> AsyncIterator[FakeProdia]:
-    server = FakeProdia(token=TOKEN, clip_dir=clip_dir)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+@pytest.fixture
+def fake(fake_prodia: FakeProdia) -> FakeProdia:
+    return fake_prodia
 
 
 @pytest_asyncio.fixture
