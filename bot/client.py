@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import signal
 from typing import Any
 
 import discord
@@ -26,6 +27,7 @@ from bot.ui.status import StatusUpdater
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.video", "cogs.jobs")
+_closing: set[asyncio.Task[None]] = set()  # references to close() tasks started by signal handlers
 START_ATTEMPTS = 5
 
 
@@ -117,6 +119,10 @@ async def serve(settings: Settings, *, backend: Backend | None = None) -> None:
     token = settings.discord_token.get_secret_value()
     for attempt in range(1, START_ATTEMPTS + 1):
         bot = SoraBot(settings, backend=backend)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # A container stop is SIGTERM: close cleanly so in-flight jobs are handed over at once.
+            loop.add_signal_handler(sig, lambda bot=bot: _closing.add(loop.create_task(bot.close())))
         try:
             async with bot:
                 await bot.start(token)

@@ -115,7 +115,7 @@ class Video(commands.Cog):
         aspect_ratio: str | None = None,
         model: str | None = None,
         resolution: str | None = None,
-        seed: int | None = None,
+        seed: app_commands.Range[int, 1, SEED_MAX] | None = None,
         private: bool = False,
     ) -> None:
         # Defer before anything slow: the answer is due within 3 s.

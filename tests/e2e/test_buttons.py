@@ -116,18 +116,40 @@ async def test_delete_is_for_the_requester_or_a_moderator(world: World) -> None:
         await until(lambda: not world.clips(), what="the clip deleted")
 
 
-async def test_buttons_work_after_the_bot_restarts_on_the_same_database(world: World) -> None:
-    async with world.bot() as bot:
+async def test_every_button_works_after_the_bot_restarts_on_the_same_database(world: World) -> None:
+    world.prodia.processing_seconds = 0.0
+    async with world.bot(max_concurrent_jobs=1) as bot:
         await world.video(prompt="made before the restart", seed=9)
         await finished(bot, 1)
         [posted] = await until(world.clips, what="the clip")
+        world.prodia.stuck = True  # job 2 sits at Prodia, job 3 waits in the queue
+        await world.video(prompt="running across the restart")
+        await world.video(prompt="queued across the restart")
+        await until(lambda: _state(bot, 2, JobState.RUNNING), what="job 2 running")
+        queued = await until(lambda: _with_message(bot, 3), what="job 3's status message")
     syncs = world.fake.command_syncs
-    async with world.bot() as bot:
+    async with world.bot(max_concurrent_jobs=1) as bot:
         assert world.fake.command_syncs == syncs  # the command tree did not change: no second sync
-        token = await click(world, "reroll", 1, int(posted["id"]), world.alice)
-        await until(lambda: world.fake.original(token), what="the re-roll status")
-        job = await finished(bot, 2)
-        assert job.state is JobState.DELIVERED and job.request.prompt == "made before the restart"
+        token = await click(world, "cancel", 3, queued.message_id, world.alice)
+        await until(lambda: "Cancelled job 3" in reply_text(world, token), what="cancel after restart")
+        world.prodia.stuck = False
+        assert (await finished(bot, 2)).state is JobState.DELIVERED  # polled by its Prodia id, not re-sent
+        assert len(world.prodia.requests_for("POST /job/async")) == 2
+
+        message_id = int(posted["id"])
+        for action in ("reroll", "flip", "upgrade", "continue"):
+            token = await click(world, action, 1, message_id, world.bob)
+            await until(lambda token=token: world.answer(token).get("embeds"), what=f"{action} after restart")
+        remix = await click(world, "remix", 1, message_id, world.bob)
+        await until(lambda: world.fake.interactions[remix].modal, what="the remix modal")
+        await world.fake.submit_modal("sora-remix:1", {"prompt": "remixed after restart"}, user_id=world.bob)
+        jobs = await until(lambda: _count(bot, 8), what="five new jobs")
+        assert {j.request.prompt for j in jobs[3:]} == {"made before the restart", "remixed after restart"}
+
+        token = await click(world, "delete", 1, message_id, world.alice)
+        await until(
+            lambda: not [m for m in world.clips() if m["id"] == posted["id"]], what="the clip deleted"
+        )
 
 
 async def test_private_clips_are_ephemeral_until_posted(world: World) -> None:
