@@ -119,10 +119,7 @@ async def serve(settings: Settings, *, backend: Backend | None = None) -> None:
     token = settings.discord_token.get_secret_value()
     for attempt in range(1, START_ATTEMPTS + 1):
         bot = SoraBot(settings, backend=backend)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            # A container stop is SIGTERM: close cleanly so in-flight jobs are handed over at once.
-            loop.add_signal_handler(sig, lambda bot=bot: _closing.add(loop.create_task(bot.close())))
+        _close_on_signals(bot)
         try:
             async with bot:
                 await bot.start(token)
@@ -135,6 +132,19 @@ async def serve(settings: Settings, *, backend: Backend | None = None) -> None:
             await asyncio.sleep(2**attempt)
         else:
             return
+
+
+def _close_on_signals(bot: SoraBot) -> None:
+    """A container stop is SIGTERM: close cleanly, so in-flight jobs are handed over at once."""
+    loop = asyncio.get_running_loop()
+
+    def close() -> None:
+        task = loop.create_task(bot.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, close)
 
 
 def run_bot(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bot.jobs.models import JobState
@@ -98,6 +99,10 @@ async def test_result_buttons_make_the_variants_they_promise(world: World) -> No
         assert (info.width, info.height) == (720, 1280)
 
 
+def _has_embeds(world: World, token: str) -> bool:
+    return bool(world.answer(token).get("embeds"))
+
+
 async def _count(bot: Any, n: int) -> Any:
     jobs = await all_jobs(bot)
     return jobs if len(jobs) >= n else None
@@ -139,7 +144,7 @@ async def test_every_button_works_after_the_bot_restarts_on_the_same_database(wo
         message_id = int(posted["id"])
         for action in ("reroll", "flip", "upgrade", "continue"):
             token = await click(world, action, 1, message_id, world.bob)
-            await until(lambda token=token: world.answer(token).get("embeds"), what=f"{action} after restart")
+            await until(partial(_has_embeds, world, token), what=f"{action} after restart")
         remix = await click(world, "remix", 1, message_id, world.bob)
         await until(lambda: world.fake.interactions[remix].modal, what="the remix modal")
         await world.fake.submit_modal("sora-remix:1", {"prompt": "remixed after restart"}, user_id=world.bob)
