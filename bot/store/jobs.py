@@ -178,22 +178,27 @@ class JobStore:
             if to in TERMINAL:
                 kind, dollars = _settlement(job, previous)
                 await _ledger(conn, job, kind, dollars, now)
+        await self._announce(job, previous, now - before["updated_at"])
+        return job
+
+    async def _announce(self, job: Job, previous: JobState, in_previous: float) -> None:
+        """One log line per state change, with timings; then the listeners (their failures only logged)."""
         log.info(
-            "job %d %s -> %s (%.1fs in %s, %.1fs since created)%s",
+            "job %d %s -> %s (%.1fs in %s, %.1fs since created, attempt %d)%s",
             job.id,
             previous.value,
-            to.value,
-            now - before["updated_at"],
+            job.state.value,
+            in_previous,
             previous.value,
-            now - job.created_at,
-            f": {job.error}" if to is JobState.FAILED and job.error else "",
+            job.updated_at - job.created_at,
+            job.attempts,
+            f": {job.error}" if job.state is JobState.FAILED and job.error else "",
         )
         for listener in list(self.listeners):
             try:
                 await listener(job, previous)
             except Exception:
                 log.exception("job %d: a transition listener failed", job.id)
-        return job
 
     async def claim_next(
         self, *, owner: str, lease_seconds: float, max_in_flight: int, target_kinds: Collection[str]
@@ -228,17 +233,7 @@ class JobStore:
             if row is None:
                 return None
             job = _row_to_job(row)
-        log.info(
-            "job %d queued -> submitting (%.1fs in queue, attempt %d)",
-            job.id,
-            now - job.created_at,
-            job.attempts,
-        )
-        for listener in list(self.listeners):
-            try:
-                await listener(job, JobState.QUEUED)
-            except Exception:
-                log.exception("job %d: a transition listener failed", job.id)
+        await self._announce(job, JobState.QUEUED, now - job.created_at)
         return job
 
     async def set_status_message(self, job_id: int, message_id: int) -> None:
