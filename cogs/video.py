@@ -175,10 +175,12 @@ class Video(commands.Cog):
         message = await interaction.edit_original_response(
             embed=status_embed(job, position=position), view=status_view(job)
         )
+        self.bot.status_updates.edited(job.id)
         await self.bot.pipeline.store.set_status_message(job.id, message.id)
         current = await self.bot.pipeline.store.get(job.id)
         if current is not None and current.state is not JobState.QUEUED:
-            await self.bot.status_updates.show(current)  # it moved on before the message existed
+            # It moved on before the message existed: let the updater catch up, within its rate.
+            await self.bot.status_updates.on_transition(current, JobState.QUEUED)
         return job
 
     # -- buttons -------------------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ class StatusUpdater:
                 await self._task
             self._task = None
 
+    def edited(self, job_id: int) -> None:
+        """The status message was just written elsewhere (when the job was accepted)."""
+        self._last_edit[job_id] = time.monotonic()
+
     async def on_transition(self, job: Job, previous: JobState) -> None:
         if job.target.get("kind") != "discord":
             return

@@ -144,3 +144,18 @@ async def test_limits_hold_under_20_concurrent_commands(world: World) -> None:
         assert len(accepted) == 5 and len(refused) == 15
         assert all("5 jobs for this hour" in text and "<t:" in text for text in refused)
         assert len(await all_jobs(bot)) == 5
+
+
+async def test_the_status_message_follows_the_job_at_most_once_every_5_seconds(world: World) -> None:
+    world.prodia.processing_seconds = 11.0
+    async with world.bot() as bot:
+        token = await world.video(prompt="a slow clip worth watching")
+        await finished(bot, 1)
+        await until(lambda: "Done" in world.answer(token)["embeds"][0]["title"], what="the final status")
+    edits = [r for r in world.fake.interaction_responses(token) if r.method == "PATCH"]
+    titles = [r.json["embeds"][0]["title"] for r in edits if r.json]
+    assert titles[0].startswith("Queued") and titles[-1].startswith("Done")
+    assert any(t.startswith("Generating… ") and not t.endswith(" 0 s") for t in titles), titles
+    # Every edit before the final one comes at least 5 s after the previous edit.
+    gaps = [later.at - earlier.at for earlier, later in zip(edits[:-2], edits[1:-1], strict=True)]
+    assert all(gap >= 4.9 for gap in gaps), gaps
