@@ -199,3 +199,5 @@ class Job:
     finished_at: float | None
     lease_owner: str | None
     lease_expires_at: float | None
+    approved_by: int | None = None
+    approval_message_id: int | None = None

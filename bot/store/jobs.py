@@ -14,7 +14,7 @@ import aiosqlite
 
 from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
 from bot.store.database import Database
-from bot.store.usage import Limits, Usage, check_limits, usage_of
+from bot.store.usage import Limits, Usage, check_budget, check_limits, spend_today, usage_of
 
 log = logging.getLogger("bot.jobs")
 
@@ -22,7 +22,16 @@ TransitionListener = Callable[[Job, JobState], Awaitable[None]]
 
 # Columns a transition may set besides the state; anything else is a programming error.
 _SETTABLE = frozenset(
-    {"prodia_job_id", "endpoint", "output_path", "actual_cost", "error", "user_error", "result_message_id"}
+    {
+        "prodia_job_id",
+        "endpoint",
+        "output_path",
+        "actual_cost",
+        "error",
+        "user_error",
+        "result_message_id",
+        "approved_by",
+    }
 )
 
 
@@ -65,6 +74,8 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         finished_at=row["finished_at"],
         lease_owner=row["lease_owner"],
         lease_expires_at=row["lease_expires_at"],
+        approved_by=row["approved_by"],
+        approval_message_id=row["approval_message_id"],
     )
 
 
@@ -80,17 +91,24 @@ class JobStore:
         self._clock = clock
         self.listeners: list[TransitionListener] = []
 
-    async def create(self, new: NewJob, limits: Limits | None = None) -> Job:
-        """Store an accepted job and reserve its usage, atomically; with `limits`, only if they allow it.
+    async def create(
+        self, new: NewJob, limits: Limits | None = None, budget_per_day: float | None = None
+    ) -> Job:
+        """Store an accepted job and reserve its usage, atomically; with `limits` and a server budget, only
+        if they allow it.
 
-        The check and the reservation share one write transaction, so no burst of concurrent requests
-        can cross a limit. Raises QuotaExceeded (and stores nothing) when one would be crossed.
+        The checks and the reservation share one write transaction, so no burst of concurrent requests
+        can cross a limit or the budget. Raises QuotaExceeded (and stores nothing) when one would be crossed.
         """
         now = self._clock()
         request = new.request
         async with self.db.transaction() as conn:
             if limits is not None:
                 check_limits(await usage_of(conn, new.guild_id, new.user_id, now), limits, request.duration)
+            if budget_per_day is not None and new.guild_id is not None:
+                check_budget(
+                    await spend_today(conn, new.guild_id, now), budget_per_day, new.estimated_cost, now
+                )
             cursor = await conn.execute(
                 """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind,
                                      target, video_seconds, estimated_cost, created_at, updated_at)
@@ -236,6 +254,19 @@ class JobStore:
         await self._announce(job, JobState.QUEUED, now - job.created_at)
         return job
 
+    async def set_approval_message(self, job_id: int, message_id: int) -> None:
+        """Remember the moderators' message that shows the job for approval."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET approval_message_id = ? WHERE id = ?", (message_id, job_id))
+
+    async def expired_approvals(self, older_than: float) -> list[Job]:
+        """Jobs that waited for approval since before `older_than`."""
+        async with self.db.reader.execute(
+            "SELECT * FROM jobs WHERE state = 'awaiting_approval' AND created_at < ? ORDER BY id",
+            (older_than,),
+        ) as cursor:
+            return [_row_to_job(row) for row in await cursor.fetchall()]
+
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         """Remember the message that shows a job's progress."""
         async with self.db.transaction() as conn:
@@ -310,9 +341,22 @@ class JobStore:
         return _row_to_job(row)
 
     async def list_jobs(
-        self, *, states: Collection[JobState] | None = None, user_id: int | None = None, limit: int = 100
+        self,
+        *,
+        states: Collection[JobState] | None = None,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        since: float | None = None,
+        limit: int = 100,
     ) -> list[Job]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            params.append(guild_id)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
         if states is not None:
             clauses.append(f"state IN {_in(states)}")
         if user_id is not None:

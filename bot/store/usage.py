@@ -56,6 +56,8 @@ async def usage_of(conn: aiosqlite.Connection, guild_id: int | None, user_id: in
     async with conn.execute(
         """SELECT r.created_at, r.video_seconds FROM usage_ledger AS r
             WHERE r.kind = 'reserve' AND r.user_id = ? AND r.guild_id IS ? AND r.created_at > ?
+              AND r.created_at > COALESCE((SELECT m.usage_reset_at FROM member_status AS m
+                                            WHERE m.guild_id IS r.guild_id AND m.user_id = r.user_id), 0)
               AND NOT EXISTS (SELECT 1 FROM usage_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
             ORDER BY r.created_at""",
         (user_id, guild_id, now - DAY),
@@ -97,4 +99,37 @@ def check_limits(usage: Usage, limits: Limits, video_seconds: int) -> None:
             f"This clip needs {video_seconds} s of video but you have {left} s left of your "
             f"{limits.video_seconds_per_day} s for the day.",
             usage.day_frees_at(limits.video_seconds_per_day, video_seconds),
+        )
+
+
+def day_start(now: float) -> float:
+    """Midnight UTC of the day `now` falls in: server budgets are per calendar day, UTC."""
+    return now - (now % DAY)
+
+
+async def spend_today(conn: aiosqlite.Connection, guild_id: int, now: float) -> float:
+    """Dollars the server spent or holds today: Prodia's price once a job is settled, else the estimate."""
+    async with conn.execute(
+        """SELECT COALESCE(SUM(COALESCE(
+                      (SELECT s.dollars FROM usage_ledger AS s
+                        WHERE s.job_id = r.job_id AND s.kind = 'commit'),
+                      CASE WHEN EXISTS (SELECT 1 FROM usage_ledger AS f
+                                         WHERE f.job_id = r.job_id AND f.kind = 'refund') THEN 0.0
+                           ELSE r.dollars END)), 0)
+             FROM usage_ledger AS r
+            WHERE r.kind = 'reserve' AND r.guild_id = ? AND r.created_at >= ?""",
+        (guild_id, day_start(now)),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def check_budget(spent: float, budget: float, cost: float, now: float) -> None:
+    """Raise QuotaExceeded when a job of `cost` would take the server past its daily budget."""
+    if spent + cost > budget + 1e-9:
+        raise QuotaExceeded(
+            "budget",
+            f"This server's daily budget of ${budget:.2f} would be exceeded (${spent:.2f} used today, "
+            f"this clip costs about ${cost:.2f}).",
+            day_start(now) + DAY,
         )
