@@ -17,7 +17,7 @@ def jobs_csv(rows: Iterable[Mapping[str, object]], columns: Sequence[str]) -> by
 
     None and missing keys become empty cells, keys not in `columns` are left out. Text that a spreadsheet
     would run as a formula gets a leading `'`; numbers are written as they are, so a refund of -0.5 stays
-    a number.
+    a number. Line breaks inside text (`\r\n`, `\r`) are written as `\n`.
     """
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
@@ -35,4 +35,8 @@ def _cell(value: object) -> str | int | float | Decimal:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return value
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    # With lineterminator "\n" the csv module does not quote a cell holding a lone "\r", which then splits the
+    # row for readers; as "\n" the line break is quoted and survives.
+    return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -1,0 +1,350 @@
+"""Per-server governance data: settings, limit rules, allowed channels and roles, blocklist, strikes, audit.
+
+Every function takes the server's id, and every query is filtered by it: no server reads another's data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from bot.store.database import Database
+
+Scope = Literal["guild", "role", "user"]
+SETTING_COLUMNS = frozenset(
+    {
+        "budget_dollars_per_day",
+        "approvals_channel_id",
+        "approvals_trusted_role_id",
+        "audit_channel_id",
+        "default_duration",
+        "default_aspect_ratio",
+        "default_model",
+        "age_restricted_images",
+        "strikes_to_block",
+    }
+)
+LIMIT_FIELDS = ("jobs_per_hour", "video_seconds_per_day", "concurrent", "pro", "hd")
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """A server's own settings; None means "not set here" (the bot's default applies)."""
+
+    guild_id: int
+    budget_dollars_per_day: float | None = None
+    approvals_channel_id: int | None = None
+    approvals_trusted_role_id: int | None = None
+    audit_channel_id: int | None = None
+    default_duration: int | None = None
+    default_aspect_ratio: str | None = None
+    default_model: str | None = None
+    age_restricted_images: bool = False
+    strikes_to_block: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRule:
+    """Limits set for the server, a role or a user; None fields are not set by this rule."""
+
+    scope: Scope
+    target_id: int
+    jobs_per_hour: int | None = None
+    video_seconds_per_day: int | None = None
+    concurrent: int | None = None
+    pro: bool | None = None
+    hd: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    strikes: int = 0
+    blocked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    guild_id: int
+    actor_id: int | None
+    action: str
+    job_id: int | None
+    details: dict[str, Any]
+    created_at: float
+
+
+class Governance:
+    """Repository functions for per-server governance."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- settings ----------------------------------------------------------------------------------------
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        async with self.db.reader.execute(
+            "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return GuildSettings(guild_id)
+        values = {f.name: row[f.name] for f in fields(GuildSettings)}
+        values["age_restricted_images"] = bool(values["age_restricted_images"])
+        return GuildSettings(**values)
+
+    async def update_settings(self, guild_id: int, **values: Any) -> GuildSettings:
+        unknown = set(values) - SETTING_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        columns = ["guild_id", "updated_at", *values]
+        placeholders = ", ".join("?" for _ in columns)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in ["updated_at", *values])
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO guild_settings ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+                f" ON CONFLICT (guild_id) DO UPDATE SET {updates}",
+                (guild_id, time.time(), *values.values()),
+            )
+        return await self.settings(guild_id)
+
+    # -- limit rules -------------------------------------------------------------------------------------
+
+    async def limit_rules(self, guild_id: int) -> list[LimitRule]:
+        async with self.db.reader.execute(
+            "SELECT * FROM limit_rules WHERE guild_id = ? ORDER BY scope, target_id", (guild_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            LimitRule(
+                scope=row["scope"],
+                target_id=row["target_id"],
+                jobs_per_hour=row["jobs_per_hour"],
+                video_seconds_per_day=row["video_seconds_per_day"],
+                concurrent=row["concurrent"],
+                pro=None if row["pro"] is None else bool(row["pro"]),
+                hd=None if row["hd"] is None else bool(row["hd"]),
+            )
+            for row in rows
+        ]
+
+    async def set_limit_rule(self, guild_id: int, rule: LimitRule) -> LimitRule:
+        """Set the given fields of a rule, keeping the fields it already had that are not given."""
+        given = {name: getattr(rule, name) for name in LIMIT_FIELDS if getattr(rule, name) is not None}
+        updates = ", ".join(f"{name} = excluded.{name}" for name in given) or "scope = excluded.scope"
+        columns = ["guild_id", "scope", "target_id", *given]
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO limit_rules ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"  # noqa: S608
+                f" ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET {updates}",
+                (guild_id, rule.scope, rule.target_id, *given.values()),
+            )
+        return next(
+            r
+            for r in await self.limit_rules(guild_id)
+            if (r.scope, r.target_id) == (rule.scope, rule.target_id)
+        )
+
+    async def clear_limit_rule(self, guild_id: int, scope: Scope, target_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM limit_rules WHERE guild_id = ? AND scope = ? AND target_id = ?",
+                (guild_id, scope, target_id),
+            )
+            return cursor.rowcount > 0
+
+    # -- channels and roles ------------------------------------------------------------------------------
+
+    async def allowed(self, guild_id: int, kind: Literal["channels", "roles"]) -> set[int]:
+        table, column = (
+            ("allowed_channels", "channel_id") if kind == "channels" else ("allowed_roles", "role_id")
+        )
+        async with self.db.reader.execute(
+            f"SELECT {column} FROM {table} WHERE guild_id = ?",  # noqa: S608
+            (guild_id,),
+        ) as cur:
+            return {int(row[0]) for row in await cur.fetchall()}
+
+    async def set_allowed(
+        self, guild_id: int, kind: Literal["channels", "roles"], item_id: int, allow: bool
+    ) -> bool:
+        """Add or remove one allowed channel or role; returns whether anything changed."""
+        table, column = (
+            ("allowed_channels", "channel_id") if kind == "channels" else ("allowed_roles", "role_id")
+        )
+        async with self.db.transaction() as conn:
+            if allow:
+                sql = f"INSERT OR IGNORE INTO {table} (guild_id, {column}) VALUES (?, ?)"  # noqa: S608
+            else:
+                sql = f"DELETE FROM {table} WHERE guild_id = ? AND {column} = ?"  # noqa: S608
+            cursor = await conn.execute(sql, (guild_id, item_id))
+            return cursor.rowcount > 0
+
+    # -- blocklist ---------------------------------------------------------------------------------------
+
+    async def blocklist(self, guild_id: int) -> list[tuple[str, bool]]:
+        async with self.db.reader.execute(
+            "SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY created_at", (guild_id,)
+        ) as cur:
+            return [(row[0], bool(row[1])) for row in await cur.fetchall()]
+
+    async def add_block_rule(self, guild_id: int, pattern: str, is_regex: bool, by: int) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT OR IGNORE INTO blocklist (guild_id, pattern, is_regex, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (guild_id, pattern, int(is_regex), by, time.time()),
+            )
+            return cursor.rowcount > 0
+
+    async def remove_block_rule(self, guild_id: int, pattern: str) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
+            )
+            return cursor.rowcount > 0
+
+    # -- members -----------------------------------------------------------------------------------------
+
+    async def member(self, guild_id: int, user_id: int) -> MemberStatus:
+        async with self.db.reader.execute(
+            "SELECT strikes, blocked FROM member_status WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return MemberStatus(int(row[0]), bool(row[1])) if row else MemberStatus()
+
+    async def add_strike(self, guild_id: int, user_id: int, strikes_to_block: int) -> MemberStatus:
+        """One more strike, atomically; reaching `strikes_to_block` blocks the member."""
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
+                """INSERT INTO member_status (guild_id, user_id, strikes, blocked) VALUES (?, ?, 1, ? <= 1)
+                   ON CONFLICT (guild_id, user_id) DO UPDATE
+                   SET strikes = strikes + 1, blocked = blocked OR strikes + 1 >= ?
+                   RETURNING strikes, blocked""",
+                (guild_id, user_id, strikes_to_block, strikes_to_block),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        assert row is not None
+        return MemberStatus(int(row[0]), bool(row[1]))
+
+    async def set_member(
+        self, guild_id: int, user_id: int, *, blocked: bool | None = None, reset: bool = False
+    ) -> MemberStatus:
+        """Block or unblock; `reset` clears strikes and starts the usage windows afresh."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO member_status (guild_id, user_id) VALUES (?, ?)", (guild_id, user_id)
+            )
+            if blocked is not None:
+                await conn.execute(
+                    "UPDATE member_status SET blocked = ?, strikes = CASE WHEN ? THEN strikes ELSE 0 END"
+                    " WHERE guild_id = ? AND user_id = ?",
+                    (int(blocked), int(blocked), guild_id, user_id),
+                )
+            if reset:
+                await conn.execute(
+                    "UPDATE member_status SET strikes = 0, blocked = 0, usage_reset_at = ?"
+                    " WHERE guild_id = ? AND user_id = ?",
+                    (time.time(), guild_id, user_id),
+                )
+        return await self.member(guild_id, user_id)
+
+    # -- audit -------------------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        guild_id: int,
+        action: str,
+        *,
+        actor_id: int | None = None,
+        job_id: int | None = None,
+        **details: Any,
+    ) -> AuditEntry:
+        async with (
+            self.db.transaction() as conn,
+            conn.execute(
+                "INSERT INTO audit_log (guild_id, actor_id, action, job_id, details, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id, created_at",
+                (guild_id, actor_id, action, job_id, json.dumps(details, default=str), time.time()),
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        assert row is not None
+        return AuditEntry(int(row[0]), guild_id, actor_id, action, job_id, details, float(row[1]))
+
+    async def audit_entries(self, guild_id: int, *, limit: int = 100) -> list[AuditEntry]:
+        async with self.db.reader.execute(
+            "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?", (guild_id, limit)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            AuditEntry(
+                row["id"],
+                row["guild_id"],
+                row["actor_id"],
+                row["action"],
+                row["job_id"],
+                json.loads(row["details"]),
+                row["created_at"],
+            )
+            for row in rows
+        ]
+
+    # -- reports and forgetting --------------------------------------------------------------------------
+
+    async def spend_rows(self, guild_id: int, since: float) -> list[tuple[int, float, float, str]]:
+        """(user id, created_at, dollars, state) per job since `since`: the price if spent, else 0."""
+        async with self.db.reader.execute(
+            """SELECT user_id, created_at,
+                      CASE WHEN state IN ('failed', 'rejected')
+                             OR (state = 'cancelled' AND started_at IS NULL) THEN 0.0
+                           ELSE COALESCE(actual_cost, estimated_cost) END,
+                      state
+                 FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY created_at""",
+            (guild_id, since),
+        ) as cur:
+            return [(int(r[0]), float(r[1]), float(r[2]), str(r[3])) for r in await cur.fetchall()]
+
+    async def export_rows(self, guild_id: int) -> list[dict[str, Any]]:
+        async with self.db.reader.execute(
+            """SELECT id, state, user_id, channel_id, job_type, json_extract(request, '$.prompt') AS prompt,
+                      json_extract(request, '$.duration') AS duration,
+                      json_extract(request, '$.aspect_ratio') AS aspect_ratio,
+                      json_extract(request, '$.seed') AS seed, estimated_cost, actual_cost, approved_by,
+                      user_error AS outcome, created_at, finished_at, prodia_job_id
+                 FROM jobs WHERE guild_id = ? ORDER BY id""",
+            (guild_id,),
+        ) as cur:
+            return [dict(row) for row in await cur.fetchall()]
+
+    async def forget_member(self, guild_id: int, user_id: int) -> list[str]:
+        """Remove a member's prompts from jobs and the audit log; returns the files that should be deleted."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                """SELECT output_path, json_extract(request, '$.image_path') FROM jobs
+                    WHERE guild_id = ? AND user_id = ?""",
+                (guild_id, user_id),
+            ) as cur:
+                files = [str(p) for row in await cur.fetchall() for p in row if p]
+            await conn.execute(
+                """UPDATE jobs SET request = json_set(request, '$.prompt', '[removed]'), output_path = NULL,
+                                   target = json_remove(target, '$.interaction_token')
+                    WHERE guild_id = ? AND user_id = ?""",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                """UPDATE audit_log SET details = json_set(details, '$.prompt', '[removed]')
+                    WHERE guild_id = ? AND json_extract(details, '$.requester') = ?
+                      AND json_extract(details, '$.prompt') IS NOT NULL""",
+                (guild_id, user_id),
+            )
+        return files
+
+
+def pick(rules: Iterable[LimitRule], scope: Scope) -> list[LimitRule]:
+    return [rule for rule in rules if rule.scope == scope]
