@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     default_jobs_per_hour: int = Field(default=10, ge=0)
     default_video_seconds_per_day: int = Field(default=120, ge=0)
     default_concurrent_jobs: int = Field(default=2, ge=0)
+    default_allow_pro: bool = True
+    default_allow_hd: bool = True
+    approval_expiry_seconds: float = Field(default=86400.0, gt=0)
+    approval_sweep_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("prodia_base_url", "discord_api_base_url", "discord_gateway_url")
     @classmethod
