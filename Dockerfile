@@ -10,7 +10,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite:////data/sora-bot.db \
-    OUTPUT_DIR=/data/clips
+    OUTPUT_DIR=/data/clips \
+    MPLCONFIGDIR=/tmp/matplotlib
 RUN useradd --create-home --uid 10001 sora \
     && mkdir -p /data \
     && chown sora:sora /data

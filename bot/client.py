@@ -13,20 +13,24 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.approvals import Approvals
+from bot.audit import Audit
 from bot.delivery import DiscordDeliverer
-from bot.errors import ConfigError
+from bot.errors import ConfigError, is_content_rejection
+from bot.guard import Guard
+from bot.jobs.models import Job, JobState
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.settings import Settings
+from bot.store.governance import Governance
 from bot.store.meta import get_value, set_value
-from bot.store.usage import Limits
 from bot.tree import SoraTree
 from bot.ui.buttons import JobButton
 from bot.ui.status import StatusUpdater
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.video", "cogs.jobs")
+COGS = ("cogs.video", "cogs.jobs", "cogs.admin")
 _closing: set[asyncio.Task[None]] = set()  # references to close() tasks started by signal handlers
 START_ATTEMPTS = 5
 
@@ -50,6 +54,10 @@ class SoraBot(commands.Bot):
         self._pipeline: Pipeline | None = None
         self.status_updates = StatusUpdater(self)
         self.deliverer = DiscordDeliverer(self)
+        self.guard = Guard(self)
+        self.audit = Audit(self)
+        self.approvals = Approvals(self)
+        self.governance: Governance
 
     @property
     def pipeline(self) -> Pipeline:
@@ -57,26 +65,28 @@ class SoraBot(commands.Bot):
             raise RuntimeError("the pipeline is opened in setup_hook")
         return self._pipeline
 
-    def limits_for(self, guild_id: int | None, user_id: int) -> Limits:
-        """A user's limits: the bot's defaults (per-server limits come with server settings)."""
-        del guild_id, user_id
-        return Limits(
-            jobs_per_hour=self.settings.default_jobs_per_hour,
-            video_seconds_per_day=self.settings.default_video_seconds_per_day,
-            concurrent=self.settings.default_concurrent_jobs,
-        )
-
     async def setup_hook(self) -> None:
         self._pipeline = await Pipeline.open(
             self.settings, {"discord": self.deliverer}, backend=self._backend
         )
-        self.pipeline.store.listeners.append(self.status_updates.on_transition)
+        self.governance = Governance(self.pipeline.db)
+        self.pipeline.store.listeners += [
+            self.status_updates.on_transition,
+            self.audit.on_transition,
+            self._strike_content_rejections,
+        ]
         self.add_dynamic_items(JobButton)
         for cog in COGS:
             await self.load_extension(cog)
         await self.sync_commands()
         await self.pipeline.start()
         self.status_updates.start()
+        self.approvals.start()
+
+    async def _strike_content_rejections(self, job: Job, previous: JobState) -> None:
+        """A prompt Prodia refuses for its content counts as a strike, like a blocked one."""
+        if job.state is JobState.FAILED and job.guild_id is not None and is_content_rejection(job.error):
+            await self.guard.strike(job.guild_id, job.user_id, "rejected by Prodia", job.request.prompt)
 
     async def sync_commands(self) -> bool:
         """Sync the command tree only when it changed since the last sync (its hash is kept in the DB)."""
@@ -95,6 +105,7 @@ class SoraBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        await self.approvals.stop()
         await self.status_updates.stop()
         if self._pipeline is not None:
             await self._pipeline.close()

@@ -121,3 +121,16 @@ class QuotaExceeded(UserFacingError):
         super().__init__(message)
         self.limit = limit
         self.resets_at = resets_at
+
+
+class NotAllowed(UserFacingError):
+    """The member may not do this here (channel, role, model, block)."""
+
+
+class PromptBlocked(UserFacingError):
+    """The prompt matched the server's blocklist."""
+
+
+def is_content_rejection(error: str | None) -> bool:
+    """Whether a failed job's error is Prodia refusing the content (not a malformed request)."""
+    return bool(error) and str(error).startswith("rejected by Prodia") and "/config" not in str(error)

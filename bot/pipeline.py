@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import DeliveryError
-from bot.jobs.models import Job, JobRequest
+from bot.jobs.models import Job, JobRequest, JobState
 from bot.jobs.pricing import Prices
 from bot.jobs.scheduler import Deliverer, Scheduler, SchedulerConfig
 from bot.media.images import prepare_image
@@ -114,6 +114,8 @@ class Pipeline:
         guild_id: int | None = None,
         channel_id: int | None = None,
         limits: Limits | None = None,
+        budget_per_day: float | None = None,
+        state: JobState = JobState.QUEUED,
     ) -> Job:
         """Accept a validated request: store it and its reservation (within `limits`), wake the scheduler."""
         job = await self.store.create(
@@ -125,8 +127,10 @@ class Pipeline:
                 target=target,
                 guild_id=guild_id,
                 channel_id=channel_id,
+                state=state,
             ),
             limits,
+            budget_per_day,
         )
         self.scheduler.wake()
         return job

@@ -87,7 +87,8 @@ class Jobs(commands.Cog):
     @app_commands.guild_only()
     async def usage(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
-        limits = self.bot.limits_for(interaction.guild_id, interaction.user.id)
+        assert interaction.guild_id is not None
+        limits = (await self.bot.guard.policy(interaction.guild_id, interaction.user)).limits
         used = await self.bot.pipeline.store.usage(interaction.guild_id, interaction.user.id)
         lines = [
             f"Jobs this hour: {used.jobs_last_hour} of {limits.jobs_per_hour}"

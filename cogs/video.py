@@ -120,15 +120,18 @@ class Video(commands.Cog):
     ) -> None:
         # Defer before anything slow: the answer is due within 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
+        server = await self.bot.guard.may_generate(interaction)
         values: dict[str, Any] = {
             "prompt": prompt,
-            "duration": duration or 4,
-            "aspect_ratio": aspect_ratio or "16:9",
-            "model": model or "sora-2",
+            "duration": duration or server.default_duration or 4,
+            "aspect_ratio": aspect_ratio or server.default_aspect_ratio or "16:9",
+            "model": model or server.default_model or "sora-2",
             "resolution": resolution,
             "seed": seed,
         }
         request = JobRequest.parse(**values)
+        # The server's rules come before the image is downloaded: a refused request costs nothing.
+        await self.bot.guard.admit(interaction, request, has_image=image is not None)
         if image is not None:
             data = await self._download(image)
             path = await self.bot.pipeline.store_image(data, request.size)
@@ -158,6 +161,7 @@ class Video(commands.Cog):
             "token_expires_at": time.time() + TOKEN_LIFETIME,
             "filesize_limit": interaction.filesize_limit,
         }
+        admission = await self.bot.guard.admit(interaction, request, has_image=request.image_path is not None)
         try:
             job = await self.bot.pipeline.submit(
                 request,
@@ -165,12 +169,16 @@ class Video(commands.Cog):
                 target=target,
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id,
-                limits=self.bot.limits_for(interaction.guild_id, interaction.user.id),
+                limits=admission.policy.limits,
+                budget_per_day=admission.settings.budget_dollars_per_day,
+                state=JobState.AWAITING_APPROVAL if admission.needs_approval else JobState.QUEUED,
             )
         except QuotaExceeded:
             if request.image_path:
                 Path(request.image_path).unlink(missing_ok=True)
             raise
+        if admission.needs_approval and admission.settings.approvals_channel_id is not None:
+            await self.bot.approvals.request(job, admission.settings.approvals_channel_id)
         position = await self.bot.pipeline.store.queue_position(job)
         message = await interaction.edit_original_response(
             embed=status_embed(job, position=position), view=status_view(job)
@@ -178,7 +186,7 @@ class Video(commands.Cog):
         self.bot.status_updates.edited(job.id)
         await self.bot.pipeline.store.set_status_message(job.id, message.id)
         current = await self.bot.pipeline.store.get(job.id)
-        if current is not None and current.state is not JobState.QUEUED:
+        if current is not None and current.state is not job.state:
             # It moved on before the message existed: let the updater catch up, within its rate.
             await self.bot.status_updates.on_transition(current, JobState.QUEUED)
         return job
@@ -195,7 +203,9 @@ class Video(commands.Cog):
         job = await self.bot.pipeline.store.get(job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise UserFacingError("That job no longer exists.")
-        if action == "cancel":
+        if action in ("approve", "reject"):
+            await self.bot.approvals.on_button(interaction, action, job)
+        elif action == "cancel":
             await self._cancel(interaction, job)
         elif action == "delete":
             await self._delete(interaction, job)

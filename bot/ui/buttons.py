@@ -21,6 +21,8 @@ ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
     "continue": ("Continue", discord.ButtonStyle.secondary),
     "delete": ("Delete", discord.ButtonStyle.danger),
     "post": ("Post to channel", discord.ButtonStyle.success),
+    "approve": ("Approve", discord.ButtonStyle.success),
+    "reject": ("Reject", discord.ButtonStyle.danger),
 }
 
 

@@ -1,0 +1,173 @@
+"""Approval mode: a job waits in `awaiting_approval` until a moderator approves or rejects it, or it expires.
+No money is spent before approval; the reservation is given back on rejection or expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.jobs.models import Job, JobState
+from bot.ui.buttons import view_of
+from bot.ui.embeds import quote, settings_line
+
+if TYPE_CHECKING:
+    from bot.client import SoraBot
+
+log = logging.getLogger(__name__)
+
+
+def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+    permissions = interaction.permissions
+    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
+
+
+def approval_embed(job: Job, *, outcome: str | None = None) -> discord.Embed:
+    embed = discord.Embed(
+        title=outcome or "Approval needed",
+        description=quote(job.request.prompt, 1500),
+        colour=discord.Colour.orange() if outcome is None else discord.Colour.dark_grey(),
+    )
+    embed.add_field(name="Requester", value=f"<@{job.user_id}>")
+    embed.add_field(name="Channel", value=f"<#{job.channel_id}>")
+    embed.add_field(name="Settings", value=settings_line(job), inline=False)
+    embed.add_field(name="Estimated cost", value=f"${job.estimated_cost:.2f}")
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+class RejectModal(discord.ui.Modal, title="Reject this request"):
+    """The reason is shown to the requester."""
+
+    reason: discord.ui.TextInput[RejectModal] = discord.ui.TextInput(
+        label="Reason (the requester sees it)", custom_id="reason", max_length=300
+    )
+
+    def __init__(self, approvals: Approvals, job: Job) -> None:
+        super().__init__(timeout=600, custom_id=f"sora-reject:{job.id}")
+        self.approvals = approvals
+        self.job = job
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await self.approvals.reject(interaction, self.job, self.reason.value)
+
+
+class Approvals:
+    """Posts requests to the moderators' channel and carries out Approve, Reject and expiry."""
+
+    def __init__(self, bot: SoraBot) -> None:
+        self.bot = bot
+        self._task: asyncio.Task[None] | None = None
+
+    async def request(self, job: Job, channel_id: int) -> None:
+        """Show the job to the moderators with Approve / Reject buttons (and its image, if any)."""
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        files = []
+        if job.request.image_path and Path(job.request.image_path).exists():
+            files.append(discord.File(job.request.image_path, filename=f"input-{job.id}.jpg"))
+        message = await channel.send(
+            embed=approval_embed(job),
+            files=files,
+            view=view_of(job, "approve", "reject"),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        await self.bot.pipeline.store.set_approval_message(job.id, message.id)
+
+    async def on_button(self, interaction: discord.Interaction[Any], action: str, job: Job) -> None:
+        if not is_moderator(interaction):
+            raise UserFacingError("Only moderators can approve or reject requests.")
+        if job.state is not JobState.AWAITING_APPROVAL:
+            raise UserFacingError(f"Job {job.id} is no longer waiting for approval ({job.state.value}).")
+        if action == "reject":
+            await interaction.response.send_modal(RejectModal(self, job))
+            return
+        await interaction.response.defer(ephemeral=True)
+        approved = await self.bot.pipeline.store.transition(
+            job.id, JobState.QUEUED, expect={JobState.AWAITING_APPROVAL}, approved_by=interaction.user.id
+        )
+        if approved is None:
+            raise UserFacingError(f"Job {job.id} is no longer waiting for approval.")
+        self.bot.pipeline.scheduler.wake()
+        await self._close(approved, f"Approved by {interaction.user}")
+        await self.bot.audit.record(
+            approved.guild_id or 0,
+            "job.approved",
+            actor_id=interaction.user.id,
+            job_id=job.id,
+            requester=job.user_id,
+        )
+        await interaction.followup.send(f"Approved job {job.id}.", ephemeral=True)
+
+    async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
+        await interaction.response.defer(ephemeral=True)
+        rejected = await self.bot.pipeline.store.transition(
+            job.id,
+            JobState.REJECTED,
+            expect={JobState.AWAITING_APPROVAL},
+            error=f"rejected by moderator {interaction.user.id}: {reason}",
+            user_error=f"A moderator rejected this request: {reason}",
+        )
+        if rejected is None:
+            await interaction.followup.send(
+                f"Job {job.id} is no longer waiting for approval.", ephemeral=True
+            )
+            return
+        await self._close(rejected, f"Rejected by {interaction.user}: {reason}")
+        await self.bot.audit.record(
+            job.guild_id or 0, "job.rejection", actor_id=interaction.user.id, job_id=job.id, reason=reason
+        )
+        await interaction.followup.send(f"Rejected job {job.id}.", ephemeral=True)
+
+    async def expire(self) -> int:
+        """Reject every request that waited longer than APPROVAL_EXPIRY_SECONDS; returns how many."""
+        cutoff = time.time() - self.bot.settings.approval_expiry_seconds
+        count = 0
+        for job in await self.bot.pipeline.store.expired_approvals(cutoff):
+            expired = await self.bot.pipeline.store.transition(
+                job.id,
+                JobState.REJECTED,
+                expect={JobState.AWAITING_APPROVAL},
+                error="approval expired",
+                user_error="No moderator approved this request in time, so it was dropped. "
+                "You were not charged.",
+            )
+            if expired is not None:
+                count += 1
+                await self._close(expired, "Expired without a decision")
+        return count
+
+    async def _close(self, job: Job, outcome: str) -> None:
+        """Take the buttons off the moderators' message and say what happened."""
+        settings = await self.bot.governance.settings(job.guild_id or 0)
+        if job.approval_message_id is None or settings.approvals_channel_id is None:
+            return
+        channel = self.bot.get_partial_messageable(settings.approvals_channel_id, guild_id=job.guild_id)
+        try:
+            await channel.get_partial_message(job.approval_message_id).edit(
+                embed=approval_embed(job, outcome=outcome), view=None, attachments=[]
+            )
+        except discord.HTTPException as exc:
+            log.info("job %d: approval message not updated (%s)", job.id, exc.status)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="approval expiry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.expire()
+            except Exception:
+                log.exception("expiring approvals failed")
+            await asyncio.sleep(self.bot.settings.approval_sweep_seconds)

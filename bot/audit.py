@@ -1,0 +1,81 @@
+"""The audit trail: every job outcome and admin change, in the database and, when set, the audit channel."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs.models import TERMINAL, Job, JobState
+from bot.store.governance import AuditEntry
+from bot.ui.embeds import quote, settings_line
+
+if TYPE_CHECKING:
+    from bot.client import SoraBot
+
+log = logging.getLogger(__name__)
+
+
+def job_details(job: Job) -> dict[str, Any]:
+    return {
+        "requester": job.user_id,
+        "channel": job.channel_id,
+        "prompt": job.request.prompt,
+        "settings": settings_line(job),
+        "estimated_cost": job.estimated_cost,
+        "actual_cost": job.actual_cost,
+        "outcome": job.state.value,
+        "approved_by": job.approved_by,
+        "error": job.user_error,
+    }
+
+
+class Audit:
+    """Writes audit rows and posts them to the server's audit channel (never pinging anyone)."""
+
+    def __init__(self, bot: SoraBot) -> None:
+        self.bot = bot
+
+    async def record(
+        self,
+        guild_id: int,
+        action: str,
+        *,
+        actor_id: int | None = None,
+        job_id: int | None = None,
+        **details: Any,
+    ) -> AuditEntry:
+        entry = await self.bot.governance.audit(guild_id, action, actor_id=actor_id, job_id=job_id, **details)
+        settings = await self.bot.governance.settings(guild_id)
+        if settings.audit_channel_id is not None:
+            try:
+                channel = self.bot.get_partial_messageable(settings.audit_channel_id, guild_id=guild_id)
+                await channel.send(embed=audit_embed(entry), allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as exc:
+                log.warning("guild %d: audit post failed (%s)", guild_id, exc.status)
+        return entry
+
+    async def on_transition(self, job: Job, previous: JobState) -> None:
+        """Every job that ends is recorded with its outcome and cost."""
+        if job.guild_id is None or job.target.get("kind") != "discord" or job.state not in TERMINAL:
+            return
+        await self.record(job.guild_id, f"job.{job.state.value}", job_id=job.id, **job_details(job))
+
+
+def audit_embed(entry: AuditEntry) -> discord.Embed:
+    details = dict(entry.details)
+    embed = discord.Embed(title=entry.action, colour=discord.Colour.dark_teal())
+    if entry.actor_id:
+        embed.add_field(name="By", value=f"<@{entry.actor_id}>")
+    if entry.job_id:
+        embed.add_field(name="Job", value=str(entry.job_id))
+    if "requester" in details:
+        embed.add_field(name="Requester", value=f"<@{details.pop('requester')}>")
+    if details.get("prompt"):
+        embed.description = quote(str(details.pop("prompt")), 500)
+    for key, value in details.items():
+        if value is not None and value != "" and len(embed.fields) < 20:
+            embed.add_field(name=key.replace("_", " ").capitalize(), value=str(value)[:1000])
+    embed.timestamp = discord.utils.utcnow()
+    return embed

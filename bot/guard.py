@@ -1,0 +1,119 @@
+"""The server's rules applied to one request: where, who, which model, what prompt, and whether a moderator
+must approve it first. Nothing here spends or reserves anything."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import NotAllowed, PromptBlocked
+from bot.jobs.models import JobRequest
+from bot.jobs.policy import Policy, bot_defaults, resolve
+from bot.jobs.prompt_rules import PromptCheckTimeout, Rule, find_blocked
+from bot.store.governance import GuildSettings
+
+if TYPE_CHECKING:
+    from bot.client import SoraBot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the server's rules say about an acceptable request."""
+
+    policy: Policy
+    settings: GuildSettings
+    needs_approval: bool
+
+
+def role_ids(member: discord.abc.User | discord.Member) -> set[int]:
+    return {role.id for role in getattr(member, "roles", [])}
+
+
+class Guard:
+    """Checks a member's request against the server's settings; raises a user-facing error when refused."""
+
+    def __init__(self, bot: SoraBot) -> None:
+        self.bot = bot
+
+    async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> Policy:
+        rules = await self.bot.governance.limit_rules(guild_id)
+        return resolve(bot_defaults(self.bot.settings), rules, role_ids(member), member.id)
+
+    async def may_generate(self, interaction: discord.Interaction[Any]) -> GuildSettings:
+        """Who and where, before any work is done."""
+        assert interaction.guild_id is not None
+        guild_id, user = interaction.guild_id, interaction.user
+        settings = await self.bot.governance.settings(guild_id)
+        if (await self.bot.governance.member(guild_id, user.id)).blocked:
+            raise NotAllowed(
+                "You are blocked from making clips in this server. A server admin can unblock you."
+            )
+        channels = await self.bot.governance.allowed(guild_id, "channels")
+        if channels and interaction.channel_id not in channels:
+            where = ", ".join(f"<#{c}>" for c in sorted(channels))
+            raise NotAllowed(f"Clips can't be made in this channel. Try {where}.")
+        roles = await self.bot.governance.allowed(guild_id, "roles")
+        if roles and not roles & role_ids(user):
+            raise NotAllowed("Making clips here needs one of the roles this server's admins chose.")
+        return settings
+
+    async def admit(
+        self, interaction: discord.Interaction[Any], request: JobRequest, *, has_image: bool
+    ) -> Admission:
+        """Model, resolution, image and prompt rules; the member's policy and whether approval is due."""
+        assert interaction.guild_id is not None
+        settings = await self.may_generate(interaction)
+        policy = await self.policy(interaction.guild_id, interaction.user)
+        if request.model == "sora-2-pro" and not policy.pro:
+            raise NotAllowed("Sora 2 Pro isn't enabled for you in this server; use the sora-2 model.")
+        if request.effective_resolution == "1080p" and not policy.hd:
+            raise NotAllowed("1080p isn't enabled for you in this server; use 720p.")
+        if has_image and settings.age_restricted_images:
+            channel = interaction.channel
+            if not (isinstance(channel, discord.TextChannel) and channel.is_nsfw()):
+                raise NotAllowed("In this server, images can only be animated in age-restricted channels.")
+        await self._screen(interaction, request, settings)
+        trusted = settings.approvals_trusted_role_id
+        needs_approval = settings.approvals_channel_id is not None and (
+            trusted is None or trusted not in role_ids(interaction.user)
+        )
+        return Admission(policy, settings, needs_approval)
+
+    async def _screen(
+        self, interaction: discord.Interaction[Any], request: JobRequest, settings: GuildSettings
+    ) -> None:
+        assert interaction.guild_id is not None
+        rules = [Rule(p, r) for p, r in await self.bot.governance.blocklist(interaction.guild_id)]
+        if not rules:
+            return
+        try:
+            match = find_blocked(request.prompt, rules)
+        except PromptCheckTimeout:
+            log.warning("guild %d: a blocklist regex timed out on a prompt", interaction.guild_id)
+            raise PromptBlocked(
+                "Your prompt could not be checked against this server's rules; please reword it."
+            ) from None
+        if match is None:
+            return
+        await self.strike(
+            interaction.guild_id, interaction.user.id, "blocked prompt", request.prompt, settings
+        )
+        raise PromptBlocked(
+            "Your prompt uses words this server doesn't allow, so it was not sent. This counts as a strike."
+        )
+
+    async def strike(
+        self, guild_id: int, user_id: int, reason: str, prompt: str, settings: GuildSettings | None = None
+    ) -> None:
+        """One more strike; at the server's limit the member is blocked. Both go to the audit log."""
+        settings = settings or await self.bot.governance.settings(guild_id)
+        status = await self.bot.governance.add_strike(guild_id, user_id, settings.strikes_to_block)
+        await self.bot.audit.record(
+            guild_id, "member.strike", actor_id=None, requester=user_id, reason=reason, prompt=prompt,
+            strikes=status.strikes, blocked=status.blocked,
+        )  # fmt: skip
