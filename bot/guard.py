@@ -3,6 +3,7 @@ must approve it first. Nothing here spends or reserves anything."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -92,7 +93,7 @@ class Guard:
         if not rules:
             return
         try:
-            match = find_blocked(request.prompt, rules)
+            match = await asyncio.to_thread(find_blocked, request.prompt, rules)
         except PromptCheckTimeout:
             log.warning("guild %d: a blocklist regex timed out on a prompt", interaction.guild_id)
             raise PromptBlocked(

@@ -41,11 +41,9 @@ def explain(error: Exception) -> str:
     if isinstance(error, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
         return "One of the options has a value this command can't use; please check it and try again."
     if isinstance(error, app_commands.MissingPermissions):
-        return (
-            "You need the "
-            + ", ".join(p.replace("_", " ") for p in error.missing_permissions)
-            + " permission."
-        )
+        names = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+        needed = ", ".join(names.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
+        return f"You need the {needed} permission to do that."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.CheckFailure):

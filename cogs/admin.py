@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
-from bot.jobs.prompt_rules import InvalidRule, check_rule
 from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.errors import NotAllowed, UserFacingError
+from bot.errors import UserFacingError
 from bot.jobs.models import TERMINAL, JobState
+from bot.jobs.prompt_rules import InvalidRule, check_rule
 from bot.store.governance import LimitRule
 from bot.tree import reply
 from bot.ui.export import jobs_csv
@@ -79,7 +79,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         # default_member_permissions only hides the command; server admins can override it, so check again.
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            raise NotAllowed("Only members with the Manage Server permission can change sora-bot's settings.")
+            raise app_commands.MissingPermissions(["manage_guild"])
         return True
 
     async def _changed(self, interaction: Interaction, action: str, message: str, **details: Any) -> None:

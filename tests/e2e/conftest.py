@@ -20,6 +20,7 @@ from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.prodia import FakeProdia
 
 MANAGE_MESSAGES = 1 << 13
+MANAGE_GUILD = 1 << 5
 
 
 class TestBot(SoraBot):
@@ -38,6 +39,9 @@ class World:
     alice: int
     bob: int
     mod: int
+    admin: int
+    mods_channel_id: int
+    audit_channel_id: int
     tmp: Path
 
     def settings(self, **overrides: Any) -> Settings:
@@ -74,19 +78,52 @@ class World:
         """The interaction's response message as it stands (empty while there is none)."""
         return self.fake.original(token) or {}
 
+    async def admin_command(
+        self,
+        *path: str,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        **options: Any,
+    ) -> str:
+        """Run /sora-admin PATH... with options; returns the interaction token once it has answered."""
+        opts = [{"name": name, "value": value} for name, value in options.items()]
+        interaction = await self.fake.slash(
+            "sora-admin",
+            opts,
+            subcommand=list(path),
+            guild_id=guild_id or self.guild_id,
+            channel_id=channel_id or self.channel_id,
+            user_id=user_id or self.admin,
+        )
+        await until(
+            lambda: self.answer(interaction.token).get("content"), what=f"/sora-admin {' '.join(path)}"
+        )
+        return interaction.token
+
     async def video(self, user_id: int | None = None, **options: Any) -> str:
         """Dispatch /video with the given options; returns the interaction token."""
         attachments = options.pop("attachments", None)
+        guild_id = options.pop("guild_id", None) or self.guild_id
+        channel_id = options.pop("channel_id", None) or self.channel_id
         opts = [{"name": name, "value": value} for name, value in options.items()]
         interaction = await self.fake.slash(
             "video",
             opts,
-            guild_id=self.guild_id,
-            channel_id=self.channel_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
             user_id=user_id or self.alice,
             attachments=attachments,
         )
         return interaction.token
+
+    async def video_answer(self, user_id: int | None = None, **options: Any) -> dict[str, Any]:
+        """Run /video and wait for its first real answer (a status embed or an error)."""
+        token = await self.video(user_id, **options)
+        await until(
+            lambda: self.answer(token).get("embeds") or self.answer(token).get("content"), what="/video"
+        )
+        return self.answer(token)
 
 
 @pytest.fixture
@@ -95,6 +132,7 @@ async def world(tmp_path: Path, fake_prodia: FakeProdia) -> AsyncIterator[World]
     guild = fake.add_guild(name="generation")
     channel = guild.add_channel("clips")
     mods = guild.add_role("mods", MANAGE_MESSAGES)
+    admins = guild.add_role("admins", MANAGE_GUILD | MANAGE_MESSAGES)
     world = World(
         fake=fake,
         prodia=fake_prodia,
@@ -103,6 +141,9 @@ async def world(tmp_path: Path, fake_prodia: FakeProdia) -> AsyncIterator[World]
         alice=guild.add_member(name="alice"),
         bob=guild.add_member(name="bob"),
         mod=guild.add_member(name="mod", roles=[mods]),
+        admin=guild.add_member(name="admin", roles=[admins]),
+        mods_channel_id=guild.add_channel("mod-queue"),
+        audit_channel_id=guild.add_channel("audit"),
         tmp=tmp_path,
     )
     # Like Discord: an interaction not answered within 3 s is refused.

@@ -1,0 +1,408 @@
+# ruff: noqa: RUF002 -- the docstring shows the look-alike letters it is about
+"""Per-server prompt blocklist: validate admin rules and find the first rule a prompt breaks.
+
+Pure module: no Discord, no database. A server's rules arrive as a sequence of :class:`Rule`;
+:func:`check_rule` validates what an admin typed, :func:`find_blocked` checks a prompt.
+
+Normalization (prompt and word rules alike, see ``_skeleton``):
+
+1. NFKD: compatibility forms become plain letters (fullwidth ``ＢＡＤ``, mathematical ``𝐛𝐚𝐝``,
+   circled and superscript letters, ligatures) and accents split off as combining marks.
+2. Drop invisible characters: every format character (Unicode category Cf: zero-width space,
+   joiner and non-joiner, BOM, soft hyphen, word joiner, bidi controls, tag characters, ...) and
+   the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0), which render as nothing.
+3. Map look-alike letters to ASCII with Unicode's own confusables table (UTS #39, as shipped by
+   the ``confusable-homoglyphs`` package), before case folding so that each glyph is judged by
+   the case it was written in: Cyrillic ``а е о р с х у ѕ і``, Greek ``ο α ρ ν``, Latin with a
+   stroke (``ł ø đ``), Cherokee, Lisu, ... Only characters whose look-alike is a single ASCII
+   letter or digit are mapped; everything else stays as written.
+4. Drop combining marks (Mn, Me) that sit on Latin, Greek, Cyrillic, Arabic or Hebrew letters or
+   on non-letters, so accents and "Zalgo" strike-through (``b̶a̶d̶``) vanish. Marks on other
+   scripts (Devanagari vowel signs, Thai tone marks, ...) carry meaning there and are kept.
+5. Case-fold, then NFKC to recompose what is left.
+
+Word rules then see the normalized prompt as tokens (runs of letters, digits and marks; everything
+else separates) in up to four "views", and a rule matches if it matches any of them:
+
+* runs of two or more one-character tokens read as one spaced-out word, and a rule may begin and
+  end at any letter inside such a run, so ``b a d``, ``b.a.d``, ``b-a-d`` and even ``a b a d
+  dog`` (with the article caught up in the run) contain ``bad``;
+* tokens separated only by punctuation (no whitespace) are joined, so ``bad.word`` and
+  ``bad_word`` read ``badword``;
+* both of the above again after ``@ $ ! |`` touching a letter or digit are read as the digits
+  ``4 5 1 1`` (so ``@ss`` and ``a$$`` reach the leetspeak step below). Rules go through the
+  same substitution.
+
+A word rule is normalized and tokenized the same way and matches whole tokens only: ``ass``
+matches ``ASS!`` and ``a s s`` but not ``class`` or ``grass``. A multi-word rule (``very bad
+thing``) matches its words separated by any run of whitespace or punctuation, or by nothing
+(``verybadthing``). Leetspeak digits are accepted for the letters they usually stand for
+(``0 1 3 4 5 7 8 9`` for ``o i/l e a s t b g``, and the reverse for digits in a rule), but only in
+prompt tokens that also contain a letter: ``b4d`` and ``a55`` match, ``455`` (horsepower) never
+matches ``ass``. Rules written in scripts without spaces between words (Han, kana, Thai, Lao,
+Khmer, Myanmar) match anywhere inside a token, since there is no word boundary to test.
+
+Regex rules run case-insensitively (full Unicode case folding) with the ``regex`` module against
+the normalized prompt, and also against the prompt with only NFKC, invisible-character removal and
+case folding, and against the raw prompt case-folded, so patterns written in non-Latin scripts
+still work. They do not see the collapsed or joined views: an admin who wants ``b a d`` writes
+``b\\W*a\\W*d``.
+
+Why ``regex`` and not RE2: admins know Python's syntax (lookarounds, backreferences, Unicode-aware
+``\\b`` and ``\\w``; RE2's ``\\b`` is ASCII-only, so ``\\bсука\\b`` would silently never match),
+it has a per-call ``timeout=`` that bounds backtracking, releases the GIL during matching, and has
+typeshed stubs. The price is that run time is bounded by a deadline rather than by construction:
+a catastrophic pattern makes :func:`find_blocked` raise :class:`PromptCheckTimeout` (the caller
+refuses the prompt, failing closed) instead of answering. ``regex`` also unrolls counted repeats
+when compiling, so ``((a{1000}){1000}){1000}`` would exhaust memory; patterns whose counted
+repeats could unroll past a fixed budget are rejected before they are compiled.
+
+Trade-offs, knowingly made:
+
+* False positives: the confusables map is applied to every script, so a genuine Cyrillic or
+  Greek word whose letters all look Latin is read as that Latin word (``хер`` reads ``xep``);
+  inside a run of spaced-out letters any stretch counts as a word, so ``c l a s s`` contains
+  ``ass`` and initials combine (``A. S. S. Smith`` contains ``ass``); joining across punctuation
+  reads ``bad-ass`` as ``badass`` too; leetspeak makes ``b4`` read like ``ba``; a rule in a
+  spaceless script also matches inside longer words (the Japanese rule ``バカ`` matches
+  ``バカンス``).
+* False negatives: letters only partly spaced out (``ba d``, ``bad w o r d`` against the rule
+  ``badword``), repeated letters (``baaad``), masking characters (``f*ck``, ``b@#d``), the
+  ``i``/``l`` swap (``ldiot``), look-alikes that map to two letters (``rn`` for ``m``), letters
+  made of symbols or pictures (``🅱``), and Korean particles glued to a word are not caught.
+  Word rules never match substrings, which is what makes ``therapist`` safe from ``rapist``.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import regex
+from confusable_homoglyphs import confusables as _confusables
+
+MAX_RULE_LENGTH = 200
+"""Longest rule (after stripping surrounding whitespace) that :func:`check_rule` accepts."""
+
+_MAX_REPEAT = 1000
+"""Largest bound of a counted repeat ``{m,n}`` in a regex rule."""
+
+_MAX_EXPANSION = 10_000
+"""Budget for the atoms a regex rule's counted repeats could unroll into when compiled."""
+
+_REGEX_FLAGS = regex.IGNORECASE | regex.FULLCASE
+
+_INVISIBLE = regex.compile(r"[\p{Cf}\u115f\u1160\u3164\uffa0]+")
+_STRAY_MARKS = regex.compile(
+    r"(?:^|(?<=[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Arabic}\p{Script=Hebrew}])"
+    r"|(?<=[^\p{L}\p{M}]))[\p{Mn}\p{Me}]+"
+)
+_TOKEN = regex.compile(r"[\p{L}\p{N}\p{M}]+")
+_ALNUM = regex.compile(r"[\p{L}\p{N}]")
+_LETTER = regex.compile(r"\p{L}")
+_WHITESPACE = regex.compile(r"\s")
+_UNSPACED_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
+_LEET_SYMBOL_RUN = regex.compile(r"(?<=[\p{L}\p{N}])[@$!|]+|[@$!|]+(?=[\p{L}\p{N}])")
+_LEET_SYMBOLS = str.maketrans({"@": "4", "$": "5", "!": "1", "|": "1"})
+_COUNTED_REPEAT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
+_RUN = "\x1f"
+"""Joins a run of spaced-out single letters in a view; a word rule may start or end at any of them."""
+_RUN_RE = r"\x1f"
+
+# Which characters a rule's letter (or digit) also accepts in the prompt.
+_LEET_CLASSES: dict[str, str] = {
+    "a": "a4",
+    "b": "b8",
+    "e": "e3",
+    "g": "g9",
+    "i": "i1",
+    "l": "l1",
+    "o": "o0",
+    "s": "s5",
+    "t": "t7",
+    "0": "0o",
+    "1": "1il",
+    "3": "3e",
+    "4": "4a",
+    "5": "5s",
+    "7": "7t",
+    "8": "8b",
+    "9": "9g",
+}
+
+_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One blocklist entry: a word (or phrase) rule, or a regex rule."""
+
+    pattern: str
+    is_regex: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The rule that blocked a prompt."""
+
+    rule: Rule
+
+
+class InvalidRule(ValueError):
+    """An admin's rule was rejected; the message is meant to be shown to them."""
+
+
+class PromptCheckTimeout(Exception):
+    """A regex rule took too long on this prompt; refuse the prompt as "could not be checked"."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(f"the regex rule {rule.pattern!r} took too long on this prompt")
+        self.rule = rule
+
+
+def check_rule(pattern: str, is_regex: bool) -> Rule:
+    """Validate what an admin typed and return the rule to store (surrounding whitespace removed).
+
+    Raises :class:`InvalidRule` with a message fit for the admin.
+    """
+    text = pattern.strip()
+    if not text:
+        raise InvalidRule("The rule is empty.")
+    if len(text) > MAX_RULE_LENGTH:
+        raise InvalidRule(f"That rule is too long ({len(text)} characters; the limit is {MAX_RULE_LENGTH}).")
+    compiled = _compiled(text, is_regex)
+    if is_regex and compiled.search("", timeout=1.0) is not None:
+        raise InvalidRule("That regex matches an empty prompt, so it would block every prompt.")
+    return Rule(text, is_regex)
+
+
+def find_blocked(prompt: str, rules: Sequence[Rule], *, timeout: float = 0.05) -> Match | None:
+    """Return the first rule ``prompt`` breaks, or ``None``.
+
+    Word rules are checked first, in order, then regex rules, in order. ``timeout`` (seconds) is
+    the budget for all regex rules together; when a regex runs past it, :class:`PromptCheckTimeout`
+    is raised. A stored rule that no longer compiles raises :class:`InvalidRule` (so the prompt is
+    not let through unchecked).
+    """
+    if timeout <= 0:
+        raise ValueError("timeout must be positive")
+    skeleton = _skeleton(prompt)
+    word_rules = [rule for rule in rules if not rule.is_regex]
+    if word_rules:
+        views = _word_views(skeleton)
+        for rule in word_rules:
+            compiled = _compiled(rule.pattern, False)
+            if any(compiled.search(view) is not None for view in views):
+                return Match(rule)
+    regex_rules = [rule for rule in rules if rule.is_regex]
+    if regex_rules:
+        texts = _regex_texts(prompt, skeleton)
+        deadline = time.perf_counter() + timeout
+        for rule in regex_rules:
+            compiled = _compiled(rule.pattern, True)
+            for text in texts:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    raise PromptCheckTimeout(rule)
+                try:
+                    found = compiled.search(text, timeout=remaining, concurrent=True)
+                except TimeoutError as exc:
+                    raise PromptCheckTimeout(rule) from exc
+                if found is not None:
+                    return Match(rule)
+    return None
+
+
+# --- normalization -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _confusable_table() -> dict[int, str]:
+    """``str.translate`` table: look-alike character -> the ASCII letter or digit it imitates."""
+    data: dict[str, list[dict[str, str]]] = _confusables.confusables_data
+    table: dict[int, str] = {}
+    for char, glyphs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        targets = {_strip_all_marks(glyph["c"]) for glyph in glyphs}
+        ascii_targets = sorted((t for t in targets if t in _ASCII_ALNUM), key=lambda t: (t.isdigit(), t))
+        if not ascii_targets:
+            continue
+        target = ascii_targets[0]
+        # Unicode's prototype for I-like capitals is "l"; judged as capitals they are "I".
+        table[ord(char)] = "I" if target == "l" and char.isupper() else target
+    table[0x2800] = " "  # braille blank renders as a space
+    return table
+
+
+def _strip_all_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.category(ch).startswith("M"))
+
+
+def _skeleton(text: str) -> str:
+    """The normalized form that word rules compare and regex rules see first."""
+    text = unicodedata.normalize("NFKD", text)
+    text = _INVISIBLE.sub("", text)
+    text = text.translate(_confusable_table())
+    text = _STRAY_MARKS.sub("", text)
+    return unicodedata.normalize("NFKC", text.casefold())
+
+
+def _regex_texts(prompt: str, skeleton: str) -> list[str]:
+    light = unicodedata.normalize(
+        "NFKC", _INVISIBLE.sub("", unicodedata.normalize("NFKC", prompt)).casefold()
+    )
+    return list(dict.fromkeys((skeleton, light, prompt.casefold())))
+
+
+def _leet_symbols(text: str) -> str:
+    return _LEET_SYMBOL_RUN.sub(lambda m: m.group().translate(_LEET_SYMBOLS), text)
+
+
+def _tokens(text: str) -> list[tuple[str, bool]]:
+    """Tokens of ``text``, each with whether whitespace separates it from the previous token."""
+    tokens: list[tuple[str, bool]] = []
+    end = 0
+    for found in _TOKEN.finditer(text):
+        token = found.group()
+        if _ALNUM.search(token) is None:
+            continue  # marks with no letter to sit on: treat as separator
+        spaced = not tokens or _WHITESPACE.search(text, end, found.start()) is not None
+        tokens.append((token, spaced))
+        end = found.end()
+    return tokens
+
+
+def _collapse_single_letters(tokens: list[tuple[str, bool]], joiner: str = _RUN) -> list[str]:
+    """Join runs of two or more one-letter tokens: ``b a d`` -> ``b\x1fa\x1fd`` (``bad`` in rules)."""
+    out: list[str] = []
+    run: list[str] = []
+    for token, _spaced in tokens:
+        if len(token) == 1 or (not token.isascii() and len(_ALNUM.findall(token)) == 1):
+            run.append(token)
+            continue
+        out.extend([joiner.join(run)] if len(run) > 1 else run)
+        run = []
+        out.append(token)
+    out.extend([joiner.join(run)] if len(run) > 1 else run)
+    return out
+
+
+def _join_punctuated(tokens: list[tuple[str, bool]]) -> list[str]:
+    """Join tokens separated only by punctuation: ``bad.word`` -> ``badword``."""
+    out: list[str] = []
+    for token, spaced in tokens:
+        if spaced or not out:
+            out.append(token)
+        else:
+            out[-1] += token
+    return out
+
+
+def _word_views(skeleton: str) -> list[str]:
+    views: dict[str, None] = {}
+    for text in dict.fromkeys((skeleton, _leet_symbols(skeleton))):
+        tokens = _tokens(text)
+        views[" ".join(_collapse_single_letters(tokens))] = None
+        views[" ".join(_join_punctuated(tokens))] = None
+    return list(views)
+
+
+# --- compiling rules -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str, is_regex: bool) -> regex.Pattern[str]:
+    """Compile a rule once; raises :class:`InvalidRule` (not cached) when it can't be."""
+    return _compile_regex(pattern) if is_regex else _compile_word(pattern)
+
+
+def _compile_word(pattern: str) -> regex.Pattern[str]:
+    words = _collapse_single_letters(_tokens(_leet_symbols(_skeleton(pattern))), joiner="")
+    if not words:
+        raise InvalidRule("A word rule needs at least one letter or digit.")
+    parts: list[str] = []
+    for word in words:
+        body = f"{_RUN_RE}?".join(_char_pattern(ch) for ch in word)
+        if _LETTER.search(word) is not None:
+            body = f"(?![0-9{_RUN_RE}]+(?: |$))" + body  # a prompt token of digits alone is never leetspeak
+        parts.append(body)
+    left = "" if _UNSPACED_SCRIPT.match(words[0][0]) else f"(?<![^ {_RUN_RE}])"
+    right = "" if _UNSPACED_SCRIPT.match(words[-1][-1]) else f"(?![^ {_RUN_RE}])"
+    return regex.compile(left + f"[ {_RUN_RE}]?".join(parts) + right)
+
+
+def _char_pattern(ch: str) -> str:
+    similar = _LEET_CLASSES.get(ch)
+    return f"[{similar}]" if similar else regex.escape(ch)
+
+
+def _compile_regex(pattern: str) -> regex.Pattern[str]:
+    _check_expansion(pattern)
+    try:
+        return regex.compile(pattern, _REGEX_FLAGS)
+    except (regex.error, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        raise InvalidRule(f"That regex is not valid: {exc}") from exc
+
+
+def _check_expansion(pattern: str) -> None:
+    """Reject counted repeats that ``regex`` would unroll into a huge program when compiling.
+
+    A rough, conservative parse: each atom counts 1, a group counts the sum of its contents, and
+    ``{m,n}`` multiplies what it follows by ``max(m, n)``.
+    """
+    stack: list[list[int]] = [[]]
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            stack[-1].append(1)
+            i += 2
+        elif ch == "[":
+            stack[-1].append(1)
+            i = _class_end(pattern, i)
+        elif ch == "(":
+            stack.append([])
+            i += 1
+        elif ch == ")":
+            if len(stack) > 1:
+                inner = stack.pop()
+                stack[-1].append(sum(inner) + 1)
+            i += 1
+        elif ch == "{" and (repeat := _COUNTED_REPEAT.match(pattern, i)) and any(repeat.groups()):
+            bound = max(int(repeat.group(1) or 0), int(repeat.group(2) or 0))
+            if bound > _MAX_REPEAT:
+                raise InvalidRule(f"That regex repeats something {bound} times; the limit is {_MAX_REPEAT}.")
+            if stack[-1]:
+                stack[-1][-1] *= max(bound, 1)
+            i = repeat.end()
+        else:
+            stack[-1].append(1)
+            i += 1
+    while len(stack) > 1:
+        inner = stack.pop()
+        stack[-1].append(sum(inner) + 1)
+    if sum(stack[0]) > _MAX_EXPANSION:
+        raise InvalidRule("That regex has too many nested repeats; make the {counts} smaller.")
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index just past the ``]`` closing the character class that opens at ``start``."""
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "]":
+            return i + 1
+        i += 1
+    return i
