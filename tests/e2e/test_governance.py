@@ -295,3 +295,36 @@ async def test_forget_removes_a_members_prompts_and_files(world: World) -> None:
 
 
 __all__ = ["CHANNEL_MESSAGES_POST"]
+
+
+async def test_server_defaults_and_age_restricted_images(world: World) -> None:
+    guild = world.fake.guilds[world.guild_id]
+    adult = guild.add_channel("adult", nsfw=True)
+    still = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 90, 200)).save(still, format="PNG")
+    attachment = {"pic": ("pic.png", still.getvalue(), "image/png")}
+    async with world.bot() as bot:
+        await world.admin_command("defaults", duration=8, aspect_ratio="9:16", age_restricted_images=True)
+        assert (await world.video_answer(prompt="uses the server defaults"))["embeds"]
+        job = (await all_jobs(bot))[0]
+        assert (job.request.duration, job.request.aspect_ratio) == (8, "9:16")
+        answer = await world.video_answer(prompt="animate it", image="pic", attachments=attachment)
+        assert "age-restricted channels" in refused(answer)
+        answer = await world.video_answer(
+            prompt="animate it", image="pic", attachments=attachment, channel_id=adult
+        )
+        assert answer["embeds"]
+
+
+async def test_strikes_can_be_read_and_reset(world: World) -> None:
+    async with world.bot() as bot:
+        await world.admin_command("blocklist", "add", pattern="dragon")
+        await world.video_answer(prompt="a dragon again")
+        token = await world.admin_command("user", "strikes", member=world.alice)
+        assert "1 of 3 strikes, not blocked" in world.answer(token)["content"]
+        await world.admin_command("user", "block", member=world.alice)
+        assert "You are blocked" in refused(await world.video_answer(prompt="a kitten"))
+        await world.admin_command("user", "reset", member=world.alice)
+        status = await bot.governance.member(world.guild_id, world.alice)
+        assert status.strikes == 0 and not status.blocked
+        assert (await world.video_answer(prompt="a kitten"))["embeds"]
