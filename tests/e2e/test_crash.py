@@ -104,7 +104,8 @@ async def test_random_sigkills_lose_nothing_and_deliver_nothing_twice(world: Wor
     posted = Counter(
         int(str(m["embeds"][0]["footer"]["text"]).split()[1]) for m in world.clips() if m.get("embeds")
     )
-    for job_id, state, user_error, _ in jobs:
+    for row_id, state, user_error, _ in jobs:
+        job_id = int(str(row_id))
         if state == "delivered":
             assert posted[job_id] == 1, f"job {job_id} posted {posted[job_id]} times"
         else:
@@ -116,7 +117,8 @@ async def test_random_sigkills_lose_nothing_and_deliver_nothing_twice(world: Wor
     # The ledger balances: one reservation and exactly one settlement per job, matching its outcome.
     ledger = rows(
         world,
-        "SELECT jobs.state, group_concat(kind, ',') FROM jobs JOIN usage_ledger ON job_id = jobs.id GROUP BY jobs.id",
+        "SELECT jobs.state, group_concat(kind, ',') FROM jobs"
+        " JOIN usage_ledger ON job_id = jobs.id GROUP BY jobs.id",
     )
     for state, kinds in ledger:
         assert sorted(str(kinds).split(",")) == sorted(
