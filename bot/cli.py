@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.errors import ConfigError, DatabaseError, SoraBotError
+from bot.errors import ConfigError, DatabaseError, SoraBotError, UserFacingError
 from bot.jobs.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.jobs.scheduler import HEARTBEAT_KEY
 from bot.logs import setup_logging
@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseError as exc:
         print(f"sora-bot: database error: {exc.detail}", file=sys.stderr)
         return EXIT_CONFIG
+    except SoraBotError as exc:
+        text = exc.user_message if isinstance(exc, UserFacingError) else exc.detail
+        print(f"sora-bot: {text}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("sora-bot: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -99,7 +103,11 @@ def _run(settings: Settings) -> int:
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
-    db = await Database.open(settings.database_path, migrate=args.db_command == "migrate")
+    db = await Database.open(
+        settings.database_path,
+        migrate=args.db_command == "migrate",
+        busy_timeout=settings.database_busy_timeout_seconds,
+    )
     try:
         if args.db_command == "backup":
             await db.backup(args.path)

@@ -134,3 +134,19 @@ class PromptBlocked(UserFacingError):
 def is_content_rejection(error: str | None) -> bool:
     """Whether a failed job's error is Prodia refusing the content (not a malformed request)."""
     return bool(error) and str(error).startswith("rejected by Prodia") and "/config" not in str(error)
+
+
+class DiskFull(SoraBotError):
+    """The bot's disk has no room for the clip."""
+
+    user_message = (
+        "The bot ran out of disk space while saving your clip; the operator has been told. "
+        "You were not charged."
+    )
+
+
+class DatabaseBusy(UserFacingError):
+    """Another process holds the database's write lock for longer than the busy timeout."""
+
+    def __init__(self) -> None:
+        super().__init__("The bot's database is busy right now; please try again in a moment.")

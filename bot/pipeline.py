@@ -76,7 +76,9 @@ class Pipeline:
     ) -> Pipeline:
         backend = backend or make_backend(settings)
         try:
-            db = await Database.open(settings.database_path)
+            db = await Database.open(
+                settings.database_path, busy_timeout=settings.database_busy_timeout_seconds
+            )
         except BaseException:
             await backend.aclose()
             raise
@@ -85,6 +87,7 @@ class Pipeline:
             max_concurrent_jobs=settings.max_concurrent_jobs,
             job_timeout_seconds=settings.job_timeout_seconds,
             lease_seconds=settings.lease_seconds,
+            retention_seconds=settings.clip_retention_days * 86400,
         )
         scheduler = Scheduler(JobStore(db), backend, deliverers, config, owner=owner)
         return cls(settings, db, backend, scheduler)

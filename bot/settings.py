@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     discord_api_base_url: str | None = None
     discord_gateway_url: str | None = None
     database_url: str = "sqlite:///data/sora-bot.db"
+    database_busy_timeout_seconds: float = Field(default=10.0, gt=0)
+    clip_retention_days: float = Field(default=30.0, gt=0)
     output_dir: Path = Path("data/clips")
     dev_guild_id: int | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.errors import JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
+from bot.errors import DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
 from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
@@ -43,6 +44,8 @@ class SchedulerConfig:
     job_timeout_seconds: float = 1800.0
     lease_seconds: float = 30.0
     idle_poll_seconds: float = 1.0
+    retention_seconds: float = 30 * 86400.0
+    retention_check_seconds: float = 3600.0
 
 
 def worker_name() -> str:
@@ -211,9 +214,28 @@ class Scheduler:
                 async with asyncio.timeout(self.config.idle_poll_seconds):
                     await self._wake.wait()
 
+    async def clean_old_clips(self) -> int:
+        """Delete clips (and their re-encodes, posters, previews, last frames) of jobs finished longer ago
+        than the retention; returns how many jobs were cleaned."""
+        cleaned = 0
+        for job_id, output in await self.store.old_outputs(time.time() - self.config.retention_seconds):
+            await asyncio.to_thread(_delete_with_derivatives, Path(output))
+            await self.store.clear_output(job_id)
+            cleaned += 1
+        if cleaned:
+            log.info("removed the clips of %d job(s) past retention", cleaned)
+        return cleaned
+
     async def _lease_loop(self) -> None:
         interval = self.config.lease_seconds / 3
+        next_cleanup = time.monotonic()
         while not self._stopping:
+            if time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + self.config.retention_check_seconds
+                try:
+                    await self.clean_old_clips()
+                except Exception:
+                    log.exception("cleaning old clips failed")
             await asyncio.sleep(interval)
             try:
                 await self.store.renew_leases(self.owner, self.config.lease_seconds)
@@ -251,6 +273,13 @@ class Scheduler:
             await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
         except SoraBotError as exc:
             await self._fail(job, exc)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                log.exception("job %d: unexpected error", job.id)
+                await self._fail(job, exc)
+                return
+            log.error("job %d: no space left in %s", job.id, self.config.output_dir)  # noqa: TRY400
+            await self._fail(job, DiskFull(f"no space left on device writing to {self.config.output_dir}"))
         except Exception as exc:
             log.exception("job %d: unexpected error", job.id)
             await self._fail(job, exc)
@@ -304,6 +333,8 @@ class Scheduler:
         )
 
     async def _fail(self, job: Job, exc: Exception) -> None:
+        # A half-written clip is worth nothing and may be large.
+        (self.config.output_dir / f"{job.id}.mp4").unlink(missing_ok=True)
         if isinstance(exc, SoraBotError):
             detail, message = exc.detail, exc.user_message
         else:
@@ -316,6 +347,11 @@ class Scheduler:
         await self.store.transition(
             job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message
         )
+
+
+def _delete_with_derivatives(clip: Path) -> None:
+    for path in clip.parent.glob(f"{clip.stem}.*"):
+        path.unlink(missing_ok=True)
 
 
 def _spawn(coro: object, name: str) -> asyncio.Task[None]:

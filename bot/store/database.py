@@ -13,12 +13,11 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.errors import DatabaseError
+from bot.errors import DatabaseBusy, DatabaseError
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-BUSY_TIMEOUT_MS = 10_000
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -50,10 +49,21 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+    async def open(cls, path: Path, *, migrate: bool = True, busy_timeout: float = 10.0) -> Database:
         """Open (creating the folder), refuse a newer schema, and apply pending migrations when asked."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
+        try:
+            return await cls._open(path, migrate, int(busy_timeout * 1000))
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DatabaseError(f"the database {path} is locked by another process") from None
+            raise DatabaseError(f"the database {path} can't be opened: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"the database {path} is not a usable SQLite file: {exc}") from None
+
+    @classmethod
+    async def _open(cls, path: Path, migrate: bool, busy_ms: int) -> Database:
+        writer = await _connect(path, busy_ms)
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
             current = await _user_version(writer)
@@ -67,7 +77,7 @@ class Database:
                 if not migrate:
                     raise DatabaseError(f"the database {path} needs migrating: run `sora-bot db migrate`")
                 await _apply_migrations(writer, current)
-            reader = await _connect(path)
+            reader = await _connect(path, busy_ms)
         except BaseException:
             await writer.close()
             raise
@@ -81,7 +91,12 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """`BEGIN IMMEDIATE` on the writer: SQLite's write lock is taken up front, so it can't deadlock."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise DatabaseBusy() from None
+                raise
             try:
                 yield self._writer
             except BaseException:
@@ -104,11 +119,11 @@ class Database:
             await target.close()
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def _connect(path: Path, busy_ms: int) -> aiosqlite.Connection:
     # isolation_level=None: autocommit, so transactions are exactly the explicit BEGIN IMMEDIATE blocks.
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await conn.execute(f"PRAGMA busy_timeout={busy_ms}")
     await conn.execute("PRAGMA foreign_keys=ON")
     await conn.execute("PRAGMA synchronous=NORMAL")
     return conn

@@ -267,6 +267,19 @@ class JobStore:
         ) as cursor:
             return [_row_to_job(row) for row in await cursor.fetchall()]
 
+    async def old_outputs(self, finished_before: float) -> list[tuple[int, str]]:
+        """Finished jobs whose clip is still on disk, finished before the given time: (id, output path)."""
+        async with self.db.reader.execute(
+            f"""SELECT id, output_path FROM jobs WHERE state IN {_in(TERMINAL)} AND output_path IS NOT NULL
+                AND finished_at < ? ORDER BY id""",  # noqa: S608
+            (finished_before,),
+        ) as cursor:
+            return [(int(row[0]), str(row[1])) for row in await cursor.fetchall()]
+
+    async def clear_output(self, job_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET output_path = NULL WHERE id = ?", (job_id,))
+
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         """Remember the message that shows a job's progress."""
         async with self.db.transaction() as conn:

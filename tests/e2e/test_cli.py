@@ -300,3 +300,40 @@ async def test_db_migrate_and_backup(tmp_path: Path) -> None:
 async def test_run_without_a_discord_token_names_it(tmp_path: Path) -> None:
     result = await finish(start(["run"], cli_env(tmp_path)))
     assert result.code == 2 and "DISCORD_TOKEN is not set" in result.stderr
+
+
+async def test_a_database_locked_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    env = cli_env(tmp_path, DATABASE_BUSY_TIMEOUT_SECONDS="0.3")
+    assert (await finish(start(["db", "migrate"], env))).code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None);"
+         " c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)",
+         str(tmp_path / "bot.db")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = await generate(tmp_path, "a dog runs", "--backend", "local", "--out", "x.mp4", env=env)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code in (1, 2)
+    assert "locked by another process" in result.stderr or "database is busy" in result.stderr
+    assert "Traceback" not in result.stderr
+    with sqlite3.connect(tmp_path / "bot.db") as conn:  # no corruption
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_database_from_a_newer_version_is_refused_with_one_line(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert (await finish(start(["db", "migrate"], env))).code == 0
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        conn.execute("PRAGMA user_version = 999")
+    result = await generate(tmp_path, "a dog runs", "--backend", "local", "--out", "x.mp4", env=env)
+    assert result.code == 2
+    assert (
+        result.stderr.strip().startswith("sora-bot: database error:")
+        and "newer than this sora-bot" in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
