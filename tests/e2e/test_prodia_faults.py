@@ -1,0 +1,100 @@
+"""Prodia misbehaving under the real bot: each fault alone and several mixed. Retries stay bounded, nothing
+leaks (tasks, files), and the requester gets a clear message."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bot.jobs.models import JobState
+from tests.e2e.conftest import World, finished
+from tests.fakes.prodia import TXT2VID, Fault
+
+FAST = {"prodia_max_attempts": 3, "prodia_retry_after_max_seconds": 0.2, "prodia_read_timeout_seconds": 1.0}
+
+CASES: list[tuple[str, list[Fault], str | None]] = [
+    (
+        "429 with Retry-After",
+        [Fault("POST /job/async", "status", status=429, retry_after="0", times=2)],
+        None,
+    ),
+    ("429 without Retry-After", [Fault("POST /job/async", "status", status=429, times=2)], None),
+    ("500 on create", [Fault("POST /job/async", "status", status=500)], None),
+    ("502 on a poll", [Fault("GET state", "status", status=502, times=2)], None),
+    ("503 on download", [Fault("GET file", "status", status=503)], None),
+    ("a hang on a poll", [Fault("GET state", "hang")], None),
+    ("a reset connection on download", [Fault("GET file", "drop")], None),
+    ("a truncated download", [Fault("GET file", "truncate")], None),
+    (
+        "lasting 429",
+        [Fault("POST /job/async", "status", status=429, retry_after="0", times=10)],
+        "at capacity",
+    ),
+    ("malformed job JSON", [Fault("POST /job/async", "malformed")], "could not read"),
+    ("no video in the output", [Fault("GET output", "no_video")], "could not read"),
+    ("an unknown async id", [Fault("GET state", "not_found")], "no longer has this job"),
+    ("a bad token mid-run", [Fault("GET state", "bad_token")], "token was refused"),
+    (
+        "mixed: 429, 500, hang, reset, then fine",
+        [
+            Fault("POST /job/async", "status", status=429, retry_after="0"),
+            Fault("POST /job/async", "status", status=500),
+            Fault("GET state", "hang"),
+            Fault("GET job.json", "status", status=502),
+            Fault("GET file", "drop"),
+        ],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("faults", "message"), [(f, m) for _, f, m in CASES], ids=[c[0] for c in CASES])
+async def test_prodia_faults_end_delivered_or_failed_with_a_clear_message(
+    world: World, faults: list[Fault], message: str | None
+) -> None:
+    for fault in faults:
+        world.prodia.add_fault(fault)
+    async with world.bot(**FAST) as bot:
+        token = await world.video(prompt="a clip through a flaky provider")
+        job = await finished(bot, 1)
+        if message is None:
+            assert job.state is JobState.DELIVERED, job.error
+            assert len(world.clips()) == 1
+        else:
+            assert job.state is JobState.FAILED
+            assert job.user_error is not None and message in job.user_error
+            assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+            await _status_says(world, token, message)
+            assert not list((world.tmp / "clips").glob("1.*"))  # no half-written clip left behind
+        await asyncio.sleep(0)
+        assert bot.pipeline.scheduler.running_jobs == set()  # no task left running
+
+
+async def _status_says(world: World, token: str, text: str) -> None:
+    from tests.e2e.conftest import until
+
+    def shown() -> bool:
+        embeds: list[dict[str, Any]] = world.answer(token).get("embeds") or []
+        return bool(embeds) and any(text in str(f["value"]) for f in embeds[0].get("fields", []))
+
+    await until(shown, what="the failure in the status message")
+
+
+async def test_a_job_stuck_at_prodia_forever_times_out_and_is_refunded(world: World) -> None:
+    world.prodia.stuck = True
+    async with world.bot(job_timeout_seconds=1.5, **FAST) as bot:
+        token = await world.video(prompt="a clip that never finishes")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.user_error is not None and "too long" in job.user_error
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+        await _status_says(world, token, "too long")
+
+
+async def test_sync_only_job_types_work_under_the_bot(world: World) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    async with world.bot() as bot:
+        await world.video(prompt="a clip over the sync endpoint")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED and job.endpoint == "sync"
