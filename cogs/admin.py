@@ -18,7 +18,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.errors import UserFacingError
-from bot.jobs.models import TERMINAL, JobState
+from bot.jobs.models import TERMINAL
 from bot.jobs.prompt_rules import InvalidRule, check_rule
 from bot.store.governance import LimitRule
 from bot.tree import reply
@@ -443,6 +443,3 @@ def _delete_files(paths: list[str]) -> int:
 
 async def setup(bot: SoraBot) -> None:
     await bot.add_cog(Admin(bot))
-
-
-__all__ = ["Admin", "JobState"]

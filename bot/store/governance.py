@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -344,7 +343,3 @@ class Governance:
                 (guild_id, user_id),
             )
         return files
-
-
-def pick(rules: Iterable[LimitRule], scope: Scope) -> list[LimitRule]:
-    return [rule for rule in rules if rule.scope == scope]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.client import SoraBot
-from bot.jobs.models import TERMINAL, Job, JobState
+from bot.jobs.models import TERMINAL, Job
 from bot.settings import Settings
 from tests.conftest import PRODIA_TOKEN
 from tests.fakes.discord import FakeDiscord, running_bot
@@ -180,6 +180,3 @@ async def finished(bot: SoraBot, job_id: int, timeout: float = 60.0) -> Job:
 
 async def all_jobs(bot: SoraBot) -> list[Job]:
     return list(reversed(await bot.pipeline.store.list_jobs(limit=1000)))
-
-
-__all__ = ["TERMINAL", "JobState", "TestBot", "World", "all_jobs", "finished", "until"]

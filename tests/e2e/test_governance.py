@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.jobs.models import JobState
 from tests.e2e.conftest import World, all_jobs, finished, until
-from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL
+from tests.fakes.discord import EPHEMERAL
 
 
 def refused(answer: dict[str, Any]) -> str:
@@ -292,9 +292,6 @@ async def test_forget_removes_a_members_prompts_and_files(world: World) -> None:
         assert all(
             "please forget" not in str(e.details) for e in await bot.governance.audit_entries(world.guild_id)
         )
-
-
-__all__ = ["CHANNEL_MESSAGES_POST"]
 
 
 async def test_server_defaults_and_age_restricted_images(world: World) -> None:
