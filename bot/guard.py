@@ -64,11 +64,18 @@ class Guard:
         return settings
 
     async def admit(
-        self, interaction: discord.Interaction[Any], request: JobRequest, *, has_image: bool
+        self,
+        interaction: discord.Interaction[Any],
+        request: JobRequest,
+        *,
+        has_image: bool,
+        settings: GuildSettings | None = None,
     ) -> Admission:
-        """Model, resolution, image and prompt rules; the member's policy and whether approval is due."""
+        """Model, resolution, image and prompt rules; the member's policy and whether approval is due.
+        `settings` are the server's, when `may_generate` already checked who and where."""
         assert interaction.guild_id is not None
-        settings = await self.may_generate(interaction)
+        if settings is None:
+            settings = await self.may_generate(interaction)
         policy = await self.policy(interaction.guild_id, interaction.user)
         if request.model == "sora-2-pro" and not policy.pro:
             raise NotAllowed("Sora 2 Pro isn't enabled for you in this server; use the sora-2 model.")

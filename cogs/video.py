@@ -17,6 +17,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.errors import InvalidImage, QuotaExceeded, UserFacingError
+from bot.guard import Admission
 from bot.jobs.models import SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.media.fit import last_frame
 from bot.media.images import MAX_IMAGE_BYTES
@@ -131,12 +132,14 @@ class Video(commands.Cog):
         }
         request = JobRequest.parse(**values)
         # The server's rules come before the image is downloaded: a refused request costs nothing.
-        await self.bot.guard.admit(interaction, request, has_image=image is not None)
+        admission = await self.bot.guard.admit(
+            interaction, request, has_image=image is not None, settings=server
+        )
         if image is not None:
             data = await self._download(image)
             path = await self.bot.pipeline.store_image(data, request.size)
             request = JobRequest.parse(**values, kind="img2vid", image_path=str(path))
-        await self.accept(interaction, request, private=private)
+        await self.accept(interaction, request, private=private, admission=admission)
 
     async def _download(self, image: discord.Attachment) -> bytes:
         if image.size > MAX_IMAGE_BYTES:
@@ -150,8 +153,16 @@ class Video(commands.Cog):
                 "The image could not be downloaded from Discord; please attach it again."
             ) from None
 
-    async def accept(self, interaction: Interaction, request: JobRequest, *, private: bool) -> Job:
-        """Reserve quota and queue the job, then show its status message. The interaction must be deferred."""
+    async def accept(
+        self,
+        interaction: Interaction,
+        request: JobRequest,
+        *,
+        private: bool,
+        admission: Admission | None = None,
+    ) -> Job:
+        """Apply the server's rules (unless already done), reserve quota and queue the job, then show its
+        status message. The interaction must be deferred."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         target = {
             "kind": "discord",
@@ -161,7 +172,10 @@ class Video(commands.Cog):
             "token_expires_at": time.time() + TOKEN_LIFETIME,
             "filesize_limit": interaction.filesize_limit,
         }
-        admission = await self.bot.guard.admit(interaction, request, has_image=request.image_path is not None)
+        if admission is None:
+            admission = await self.bot.guard.admit(
+                interaction, request, has_image=request.image_path is not None
+            )
         try:
             job = await self.bot.pipeline.submit(
                 request,

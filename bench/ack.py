@@ -1,0 +1,199 @@
+"""Acknowledgement latency: a burst of /video commands from 50 users; time from the interaction's dispatch by
+the fake Discord to the bot's defer callback arriving there. Baseline: a bare discord.py bot whose /video only
+defers, against the same fake with the same burst."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bench.common import (
+    BenchBot,
+    BenchWorld,
+    Row,
+    bench_world,
+    main_for,
+    median,
+    ms,
+    percentile,
+    production_logging,
+    ratio,
+    temp_dir,
+    until,
+)
+from tests.fakes.discord import INTERACTION_CALLBACK, RecordedRequest, running_bot
+
+NAME = "ack"
+USERS = 50
+DEADLINE = 3.0
+
+
+class BareBot(commands.Bot):
+    """The least a discord.py bot can do: /video defers, nothing else."""
+
+    def __init__(self, guild_id: int) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            guild_ready_timeout=0.05,
+        )
+        self.guild_id = guild_id
+
+    async def setup_hook(self) -> None:
+        @app_commands.command(name="video", description="Make a clip")
+        async def video(interaction: discord.Interaction, prompt: str) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+
+        guild = discord.Object(self.guild_id)
+        self.tree.add_command(video, guild=guild)
+        await self.tree.sync(guild=guild)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        return None
+
+
+def _callbacks(world: BenchWorld) -> dict[str, RecordedRequest]:
+    return {
+        r.params["interaction_token"]: r
+        for r in world.fake.requests
+        if r.route == INTERACTION_CALLBACK and r.status
+    }
+
+
+def _answered(world: BenchWorld, token: str) -> bool:
+    message = world.fake.original(token) or {}
+    return bool(message.get("embeds") or message.get("content"))
+
+
+@dataclass
+class Round:
+    kind: str  # "sora" or "bare"
+    latencies: list[float] = field(default_factory=list)
+    late: int = 0  # callbacks the fake refused as too late (404 10062)
+    accepted: int = 0  # SoraBot: commands answered with a status embed
+    refused: int = 0  # SoraBot: commands answered with an error
+    status_latencies: list[float] = field(default_factory=list)  # dispatch -> status embed (SoraBot)
+
+
+async def _burst(world: BenchWorld, count: int, result: Round, *, sora: bool) -> None:
+    # One command first, so neither bot pays its first-use costs inside the burst.
+    warm = await world.video(10_000)
+    await until(lambda: warm.token in _callbacks(world), timeout=30, what="the warm-up acknowledgement")
+    if sora:
+        await until(lambda: _answered(world, warm.token), timeout=30, what="the warm-up answer")
+    await asyncio.sleep(0.5)
+
+    start = world.fake.mark()
+    interactions = await asyncio.gather(*(world.video(i) for i in range(count)))
+    tokens = {i.token for i in interactions}
+    await until(lambda: tokens <= _callbacks(world).keys(), timeout=60, what=f"{count} acknowledgements")
+    callbacks = _callbacks(world)
+    for inter in interactions:
+        callback = callbacks[inter.token]
+        result.latencies.append(callback.at - inter.created_at)
+        result.late += callback.status == 404
+    if not sora:
+        return
+    await until(lambda: all(_answered(world, t) for t in tokens), timeout=120, what=f"{count} status answers")
+    first_edit: dict[str, float] = {}
+    for r in world.fake.requests[start:]:
+        token = r.params.get("interaction_token")
+        if r.method == "PATCH" and r.status == 200 and token in tokens and token not in first_edit:
+            first_edit[token] = r.at
+    for inter in interactions:
+        message = world.fake.original(inter.token) or {}
+        if message.get("embeds"):
+            result.accepted += 1
+        else:
+            result.refused += 1
+        if inter.token in first_edit:
+            result.status_latencies.append(first_edit[inter.token] - inter.created_at)
+
+
+async def _round(kind: str, count: int, tmp: Path) -> Round:
+    result = Round(kind)
+    async with bench_world(tmp, users=USERS) as world:
+        if kind == "bare":
+            async with running_bot(world.fake, BareBot(world.guild_id)):
+                await _burst(world, count, result, sora=False)
+            return result
+        # Nothing renders while we measure: every accepted job stays at the fake Prodia.
+        world.prodia.stuck = True
+        settings = world.settings(
+            default_jobs_per_hour=10_000,
+            default_concurrent_jobs=1_000,
+            default_video_seconds_per_day=10**7,
+            max_concurrent_jobs=256,
+        )
+        async with running_bot(world.fake, BenchBot(settings, guild_ready_timeout=0.05)):
+            await _burst(world, count, result, sora=True)
+    return result
+
+
+async def run(quick: bool) -> list[Row]:
+    count = 100 if quick else 200
+    rounds = 2 if quick else 3
+    results: list[Round] = []
+    with temp_dir(NAME) as tmp, production_logging(tmp / "bot.log") as watch:
+        for n in range(rounds):
+            # Alternate the order, so neither bot always runs on a cooler (or hotter) machine.
+            order = ("bare", "sora") if n % 2 == 0 else ("sora", "bare")
+            for kind in order:
+                folder = tmp / f"{kind}-{n}"
+                folder.mkdir()
+                started = time.monotonic()
+                results.append(await _round(kind, count, folder))
+                print(f"  ack: {kind} round {n + 1} took {time.monotonic() - started:.1f} s")
+    sora = [x for r in results if r.kind == "sora" for x in r.latencies]
+    bare = [x for r in results if r.kind == "bare" for x in r.latencies]
+    status = [x for r in results if r.kind == "sora" for x in r.status_latencies]
+    late_sora = sum(r.late for r in results if r.kind == "sora")
+    late_bare = sum(r.late for r in results if r.kind == "bare")
+    accepted = sum(r.accepted for r in results if r.kind == "sora")
+    refused = sum(r.refused for r in results if r.kind == "sora")
+    burst = f"{rounds} x {count} /video from {USERS} users"
+    p50, p99 = median(sora), percentile(sora, 99)
+    b50, b99 = median(bare), percentile(bare, 99)
+    return [
+        Row(
+            NAME,
+            "dispatch -> defer, median",
+            ms(p50),
+            ms(b50) + " (bare bot)",
+            f"{ratio(p50, b50):.2f}x (goal <= 1.2x)",
+            f"{burst}; {accepted} accepted, {refused} refused",
+        ),
+        Row(
+            NAME,
+            "dispatch -> defer, p99",
+            ms(p99),
+            ms(b99) + " (bare bot)",
+            f"{ratio(p99, b99):.2f}x (goal <= 1.2x, < 3 s)",
+            f"max {ms(max(sora))} vs {ms(max(bare))}; late (404) {late_sora} vs {late_bare}; {watch.note()}",
+        ),
+        Row(
+            NAME,
+            "dispatch -> status message, median / p99",
+            f"{ms(median(status))} / {ms(percentile(status, 99))}",
+            "",
+            "",
+            "first edit of the deferred answer (queue position, Cancel)",
+        ),
+    ]
+
+
+def main() -> None:
+    main_for(run, __doc__)
+
+
+if __name__ == "__main__":
+    main()
