@@ -150,6 +150,10 @@ class ProdiaClient:
         self, request: JobRequest, prodia_job_id: str, endpoint: Endpoint, out: Path
     ) -> Generation:
         """Finish a job an earlier process submitted; only async jobs can be picked up again."""
+        if endpoint == "sync" and out.exists():
+            # A sync job is marked running only once its answer is on disk: an earlier process got that far.
+            await _check_clip(out)
+            return Generation(prodia_job_id, "sync", out, None, 0.0)
         if endpoint != "async":
             raise ProdiaJobLost(f"job {prodia_job_id} ran on the {endpoint} endpoint and can't be resumed")
         return await self._finish_async(prodia_job_id, out, time.monotonic())

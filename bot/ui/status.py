@@ -82,7 +82,11 @@ class StatusUpdater:
                 if now - self._last_edit.get(job_id, 0) >= MIN_INTERVAL * 2:
                     self._dirty.setdefault(job_id, job)
             for job_id in list(self._dirty):
-                await self._flush(job_id)
+                try:
+                    await self._flush(job_id)
+                except Exception:
+                    # One bad update (a database hiccup) must not end status updates for every job.
+                    log.exception("job %d: status update failed", job_id)
 
     async def _flush(self, job_id: int, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._last_edit.get(job_id, 0) < MIN_INTERVAL:

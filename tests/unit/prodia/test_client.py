@@ -321,6 +321,12 @@ async def test_resume_polls_an_existing_job_without_submitting_again(
     assert posts(fake_prodia, "POST /job/async") == 1
     with pytest.raises(ProdiaJobLost):
         await client.resume(request, "some-sync-id", "sync", tmp_path / "c.mp4")
+    # A sync job whose answer was already on disk when its process died is finished from the file.
+    done = await client.resume(request, "sync-id", "sync", tmp_path / "a.mp4")
+    assert done.path == tmp_path / "a.mp4" and done.endpoint == "sync"
+    (tmp_path / "broken.mp4").write_bytes(b"not a clip")
+    with pytest.raises(ProdiaProtocolError):
+        await client.resume(request, "sync-id", "sync", tmp_path / "broken.mp4")
 
 
 async def test_connection_refused_is_retried_then_reported_unavailable(tmp_path: Path) -> None:
