@@ -59,8 +59,9 @@ class JobRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt(cls, value: str) -> str:
-        value = value.strip()
-        bad = [ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROL]
+        # Windows line ends are newlines; lone surrogates, like control characters, cannot be sent.
+        value = value.replace("\r\n", "\n").strip()
+        bad = [ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROL]
         if bad:
             raise ValueError("the prompt contains control characters; use plain text (newlines are fine)")
         if len(value) < PROMPT_MIN:

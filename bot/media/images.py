@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import warnings
+import struct
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -11,7 +11,8 @@ from bot.errors import InvalidImage
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
-ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+# MPO is how Pillow names JPEGs with extra pictures (phone photos with a gain or depth map).
+ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WebP"}
 
 
 def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
@@ -25,37 +26,45 @@ def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
         )
     if not data:
         raise InvalidImage("The image is empty.")
-    with warnings.catch_warnings():
-        # Pillow only warns about moderately large pixel counts; treat that as the bomb it may be.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format not in ALLOWED_FORMATS:
-                    raise InvalidImage("The image must be a PNG, JPEG or WebP file.")
-                width, height = image.size
-                if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
-                    raise InvalidImage(
-                        f"The image is {width}x{height}; at most {MAX_IMAGE_SIDE} pixels a side is allowed."
-                    )
-                if width < 16 or height < 16:
-                    raise InvalidImage("The image is too small (at least 16x16 pixels).")
-                image.load()
-                # A photo's EXIF orientation decides which way is up.
-                upright = ImageOps.exif_transpose(image).convert("RGB")
-        except InvalidImage:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise InvalidImage(
-                f"The image is far too large; at most {MAX_IMAGE_SIDE} pixels a side."
-            ) from None
-        except UnidentifiedImageError:
-            raise InvalidImage("That file is not a readable PNG, JPEG or WebP image.") from None
-        except (OSError, ValueError, SyntaxError, EOFError):
-            raise InvalidImage("The image is damaged or cut short; please upload it again.") from None
+    # The side limit is checked from the header before any pixels are decoded, so a decompression bomb
+    # never gets decoded; Pillow's own bomb check still guards the header parsing of absurd sizes.
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in ALLOWED_FORMATS:
+                raise InvalidImage("The image must be a PNG, JPEG or WebP file.")
+            width, height = image.size
+            if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+                raise InvalidImage(
+                    f"The image is {width}x{height}; at most {MAX_IMAGE_SIDE} pixels a side is allowed."
+                )
+            if width < 16 or height < 16:
+                raise InvalidImage("The image is too small (at least 16x16 pixels).")
+            image.load()
+            upright = _upright(image)
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImage(f"The image is far too large; at most {MAX_IMAGE_SIDE} pixels a side.") from None
+    except UnidentifiedImageError:
+        raise InvalidImage("That file is not a readable PNG, JPEG or WebP image.") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, TypeError):
+        raise InvalidImage("The image is damaged or cut short; please upload it again.") from None
     fitted = _cover(upright, size)
     out = io.BytesIO()
     fitted.save(out, format="JPEG", quality=92)
     return out.getvalue()
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """RGB, turned the way the photo's EXIF says (a broken EXIF block is ignored, not fatal)."""
+    try:
+        turned = ImageOps.exif_transpose(image)
+    except (struct.error, TypeError, ValueError, KeyError, SyntaxError):
+        turned = image
+    if turned.mode.startswith("I;16"):
+        # 16-bit greyscale would clip to white when converted directly; scale it to 8 bits first.
+        turned = turned.point(lambda v: v / 257).convert("L")
+    return turned.convert("RGB")
 
 
 def _cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
