@@ -115,6 +115,14 @@ async def test_image_to_video_from_an_attached_png(world: World) -> None:
             {"prompt": "animate", "image": "a", "attachments": {"a": ("doc.txt", b"hello", "text/plain")}},
             "PNG, JPEG or WebP",
         ),
+        (
+            {
+                "prompt": "animate",
+                "image": "a",
+                "attachments": {"a": ("notes.png", b"hello", "text/plain; charset=utf-8")},
+            },
+            "PNG, JPEG or WebP",
+        ),
     ],
 )
 async def test_bad_input_gets_a_private_error_and_nothing_is_enqueued(

@@ -2409,9 +2409,10 @@ def _to_response(answer: _Answer) -> web.Response:
     if answer.status == 204:
         return web.Response(status=204, headers=answer.headers)
     if answer.raw is not None:
-        return web.Response(
-            status=answer.status, body=answer.raw, content_type=answer.content_type, headers=answer.headers
-        )
+        # A content type with parameters ("text/plain; charset=utf-8") goes in the header as it is:
+        # aiohttp's content_type argument refuses parameters.
+        headers = {**answer.headers, "Content-Type": answer.content_type or "application/octet-stream"}
+        return web.Response(status=answer.status, body=answer.raw, headers=headers)
     # Exactly `application/json`: discord.py compares the header verbatim (`json_response` adds a charset).
     return web.Response(
         status=answer.status,
