@@ -96,3 +96,12 @@ async def test_a_failure_after_the_interaction_expired_is_explained_by_direct_me
 def _dms_to(world: World, user_id: int) -> list[dict[str, Any]]:
     dm_channels = {str(c.id) for c in world.fake.channels.values() if c.recipient_id == user_id}
     return [m for m in world.fake.messages.values() if m["channel_id"] in dm_channels and m.get("content")]
+
+
+async def test_a_deleted_status_message_does_not_stop_the_job(world: World) -> None:
+    world.fake.fail_next("PATCH " + WEBHOOK_MESSAGE, status=404, code=10008, message="Unknown Message", times=20)
+    async with world.bot() as bot:
+        await world.video(prompt="a clip whose status message vanished")
+        assert (await finished(bot, 1)).state is JobState.DELIVERED
+        await until(lambda: clips_of(world, 1), what="the clip")
+        assert len(clips_of(world, 1)) == 1
