@@ -194,9 +194,14 @@ class Video(commands.Cog):
         if admission.needs_approval and admission.settings.approvals_channel_id is not None:
             await self.bot.approvals.request(job, admission.settings.approvals_channel_id)
         position = await self.bot.pipeline.store.queue_position(job)
-        message = await interaction.edit_original_response(
-            embed=status_embed(job, position=position), view=status_view(job)
-        )
+        try:
+            message = await interaction.edit_original_response(
+                embed=status_embed(job, position=position), view=status_view(job)
+            )
+        except discord.HTTPException as exc:
+            # The job is accepted and will run; without a status message it is still delivered.
+            log.info("job %d: status message could not be shown (%s)", job.id, exc.status)
+            return job
         self.bot.status_updates.edited(job.id)
         await self.bot.pipeline.store.set_status_message(job.id, message.id)
         current = await self.bot.pipeline.store.get(job.id)

@@ -101,7 +101,8 @@ def _dms_to(world: World, user_id: int) -> list[dict[str, Any]]:
 async def test_a_deleted_status_message_does_not_stop_the_job(world: World) -> None:
     world.fake.fail_next("PATCH " + WEBHOOK_MESSAGE, status=404, code=10008, message="Unknown Message", times=20)
     async with world.bot() as bot:
-        await world.video(prompt="a clip whose status message vanished")
+        token = await world.video(prompt="a clip whose status message vanished")
         assert (await finished(bot, 1)).state is JobState.DELIVERED
+        assert not world.fake.followups(token)  # no error message for a job that went fine
         await until(lambda: clips_of(world, 1), what="the clip")
         assert len(clips_of(world, 1)) == 1
