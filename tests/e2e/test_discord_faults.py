@@ -99,7 +99,9 @@ def _dms_to(world: World, user_id: int) -> list[dict[str, Any]]:
 
 
 async def test_a_deleted_status_message_does_not_stop_the_job(world: World) -> None:
-    world.fake.fail_next("PATCH " + WEBHOOK_MESSAGE, status=404, code=10008, message="Unknown Message", times=20)
+    world.fake.fail_next(
+        "PATCH " + WEBHOOK_MESSAGE, status=404, code=10008, message="Unknown Message", times=20
+    )
     async with world.bot() as bot:
         token = await world.video(prompt="a clip whose status message vanished")
         assert (await finished(bot, 1)).state is JobState.DELIVERED
