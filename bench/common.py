@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiohttp import web
 
 from bot.client import SoraBot
 from bot.logs import RedactSecrets
 from bot.settings import Settings
-from tests.fakes.discord import CHANNEL_MESSAGES_POST, FakeDiscord, Interaction
+from tests.fakes.discord import API_PREFIX, CHANNEL_MESSAGES_POST, FakeDiscord, Interaction
 from tests.fakes.prodia import TXT2VID, FakeProdia
 
-ROOT = Path(__file__).resolve().parents[1]
 PRODIA_TOKEN = "prodia-bench-token-7c41e2"
+FAKE_BOT_TOKEN = "discord-test-token"  # FakeDiscord's default; masked in logs like the real one would be
 MIB = 1024 * 1024
 CDN_ROUTE = "GET /cdn/{attachment_id}/{filename}"
 
@@ -115,13 +116,20 @@ class _Counter(logging.Handler):
         if "voice will NOT be supported" in message:  # discord.py at start-up: not the bot's business
             return
         self.watch.count += 1
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            message += f" ({type(error).__name__}: {error})"
+        elif record.exc_text:  # the secrets filter turned the traceback into text already
+            message += f" ({record.exc_text.strip().splitlines()[-1]})"
         line = f"{record.levelname} {record.name}: {message}"[:300]
         if len(self.watch.samples) < 5 and line not in self.watch.samples:
             self.watch.samples.append(line)
 
 
 @contextlib.contextmanager
-def production_logging(log_file: Path, secrets: Sequence[str] = ()) -> Iterator[LogWatch]:
+def production_logging(
+    log_file: Path, secrets: Sequence[str] = (FAKE_BOT_TOKEN, PRODIA_TOKEN)
+) -> Iterator[LogWatch]:
     """Log the way `sora-bot run` does (INFO, same format, secrets masked), into a file instead of stderr,
     so in-process runs pay the same logging cost without flooding the terminal."""
     root = logging.getLogger()
@@ -162,10 +170,37 @@ class BenchBot(SoraBot):
         return None
 
 
+class BenchDiscord(FakeDiscord):
+    """The fake Discord, listening with a deeper accept backlog.
+
+    discord.py opens one connection per concurrent request (its connector has no limit), so a burst of 200
+    acknowledgements means ~200 connects at once. aiohttp's default backlog (128) then drops SYNs, and the
+    kernel retries them after 1 s: a harness artifact that would put a 1 s tail on every bot alike.
+    """
+
+    backlog = 1024
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application(client_max_size=200 * MIB)
+        app.router.add_get("/gateway/", self._gateway)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=self.backlog)
+        await site.start()
+        self._runner = runner
+        bound = runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{bound}"
+        self.api_base = f"{self.base_url}{API_PREFIX}"
+        self.gateway_url = f"ws://127.0.0.1:{bound}/gateway/"
+
+
 @dataclass
 class BenchWorld:
     fake: FakeDiscord
     prodia: FakeProdia
+    prodia_url: str
     guild_id: int
     channel_id: int
     users: list[int]
@@ -177,7 +212,7 @@ class BenchWorld:
             "_env_file": None,
             "discord_token": self.fake.bot_token,
             "prodia_token": PRODIA_TOKEN,
-            "prodia_base_url": self.prodia.base_url,
+            "prodia_base_url": self.prodia_url,
             "database_url": f"sqlite:///{self.tmp}/bot.db",
             "output_dir": self.tmp / "clips",
             "dev_guild_id": self.guild_id,
@@ -206,36 +241,48 @@ class BenchWorld:
 
 
 @contextlib.asynccontextmanager
-async def bench_world(tmp: Path, *, users: int, premium_tier: int = 0) -> AsyncIterator[BenchWorld]:
-    """A fake Discord with one guild, one channel and `users` members, and a fake Prodia; both started."""
-    fake = FakeDiscord()
+async def bench_world(
+    tmp: Path,
+    *,
+    users: int,
+    premium_tier: int = 0,
+) -> AsyncIterator[BenchWorld]:
+    """A fake Discord with one guild, one channel and `users` members, and a fake Prodia, both started in
+    this event loop (next to the bot under test, as in the e2e harness)."""
+    fake = BenchDiscord()
     guild = fake.add_guild(name="bench", premium_tier=premium_tier)
     channel = guild.add_channel("clips")
     members = [guild.add_member(name=f"user{i}") for i in range(users)]
     fake.callback_deadline = 3.0  # like Discord: a later acknowledgement is refused
-    prodia = FakeProdia(token=PRODIA_TOKEN, clip_dir=tmp / "prodia-clips")
     await fake.start()
     try:
+        prodia = FakeProdia(token=PRODIA_TOKEN, clip_dir=tmp / "prodia-clips")
         await prodia.start()
         try:
-            yield BenchWorld(fake, prodia, guild.id, channel, members, tmp)
+            yield BenchWorld(fake, prodia, prodia.base_url, guild.id, channel, members, tmp)
         finally:
             await prodia.stop()
     finally:
         await fake.stop()
 
 
-async def warm_prodia_cache(prodia: FakeProdia) -> None:
+async def warm_prodia_cache(prodia_url: str) -> None:
     """Have the fake render (and pad) its 4 s 720p clip once, so measured jobs are served from its cache."""
-    async with httpx.AsyncClient(timeout=60) as client:
+    headers = {"Authorization": f"Bearer {PRODIA_TOKEN}"}
+    async with httpx.AsyncClient(timeout=60, headers=headers) as client:
         response = await client.post(
-            f"{prodia.base_url}/job/async",
+            f"{prodia_url}/job/async",
             json={"type": TXT2VID, "config": {"prompt": "warm the render cache", "duration": 4}},
-            headers={"Authorization": f"Bearer {PRODIA_TOKEN}"},
         )
         response.raise_for_status()
         job_id = response.json()["id"]
-    await until(lambda: prodia.jobs[job_id].state == "processed", timeout=60, what="the fake's first render")
+
+        async def done() -> bool:
+            state = await client.get(f"{prodia_url}/job/async/{job_id}/job.state.current")
+            return state.text.strip() == "processed"
+
+        # The job renders the clip and makes the padded copy (`clip_bytes_extra`), both cached by the fake.
+        await until(done, timeout=60, what="the fake's first render", interval=0.1)
 
 
 # -- running one benchmark alone -------------------------------------------------------------------------
