@@ -89,7 +89,12 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """`BEGIN IMMEDIATE` on the writer: SQLite's write lock is taken up front, so it can't deadlock."""
+        """`BEGIN IMMEDIATE` on the writer: SQLite's write lock is taken up front, so it can't deadlock.
+
+        A task cancelled at any await in here (a Cancel button, a shutdown) must not leave the shared writer
+        inside a transaction: aiosqlite still runs a statement whose caller was cancelled, so the BEGIN may
+        have happened. Every exit but a completed COMMIT queues a ROLLBACK behind it, shielded.
+        """
         async with self._write_lock:
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
@@ -97,12 +102,23 @@ class Database:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise DatabaseBusy() from None
                 raise
+            except BaseException:
+                await asyncio.shield(self._rollback())
+                raise
             try:
                 yield self._writer
+                await self._writer.execute("COMMIT")
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await asyncio.shield(self._rollback())
                 raise
-            await self._writer.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        """Roll back whatever transaction is open on the writer; nothing open is fine."""
+        try:
+            await self._writer.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "no transaction is active" not in str(exc):
+                log.exception("rolling back failed")
 
     @property
     def reader(self) -> aiosqlite.Connection:

@@ -81,3 +81,26 @@ async def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path
         await db.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
+
+
+async def test_a_task_cancelled_mid_transaction_leaves_the_writer_usable(tmp_path: Path) -> None:
+    import asyncio
+
+    db = await Database.open(tmp_path / "bot.db")
+
+    async def write(key: str, pause: float = 0.0) -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (key,))
+            await asyncio.sleep(pause)
+
+    for delay in (0, 0.0005, 0.001, 0.002, 0.005, 0.05):
+        task = asyncio.create_task(write(f"cancelled-{delay}", pause=0.1))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await write(f"after-{delay}")  # would fail with "cannot start a transaction within a transaction"
+    async with db.reader.execute("SELECT key FROM meta ORDER BY key") as cursor:
+        keys = [row[0] for row in await cursor.fetchall()]
+    await db.close()
+    assert all(k.startswith("after-") for k in keys) and len(keys) == 6
