@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
+
+import aiosqlite
 
 from bot.store.database import Database
 
+T = TypeVar("T")
 Scope = Literal["guild", "role", "user"]
 SETTING_COLUMNS = frozenset(
     {
@@ -75,15 +80,46 @@ class AuditEntry:
     created_at: float
 
 
+# Reads on every /video are cached this long; this process's own changes clear the cache at once, another
+# process's (several workers, later) show within this time.
+CACHE_SECONDS = 5.0
+
+
 class Governance:
     """Repository functions for per-server governance."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    async def _cached(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return cast(T, hit[1])
+        value = await load()
+        self._cache[key] = (now + CACHE_SECONDS, value)
+        return value
+
+    @asynccontextmanager
+    async def _write(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction for one server; its cached reads are dropped once it ends."""
+        try:
+            async with self.db.transaction() as conn:
+                yield conn
+        finally:
+            self._changed(guild_id)
+
+    def _changed(self, guild_id: int) -> None:
+        for key in [k for k in self._cache if k[1] == guild_id]:
+            del self._cache[key]
 
     # -- settings ----------------------------------------------------------------------------------------
 
     async def settings(self, guild_id: int) -> GuildSettings:
+        return await self._cached(("settings", guild_id), lambda: self._settings(guild_id))
+
+    async def _settings(self, guild_id: int) -> GuildSettings:
         async with self.db.reader.execute(
             "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)
         ) as cur:
@@ -101,7 +137,7 @@ class Governance:
         columns = ["guild_id", "updated_at", *values]
         placeholders = ", ".join("?" for _ in columns)
         updates = ", ".join(f"{name} = excluded.{name}" for name in ["updated_at", *values])
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             await conn.execute(
                 f"INSERT INTO guild_settings ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
                 f" ON CONFLICT (guild_id) DO UPDATE SET {updates}",
@@ -112,6 +148,9 @@ class Governance:
     # -- limit rules -------------------------------------------------------------------------------------
 
     async def limit_rules(self, guild_id: int) -> list[LimitRule]:
+        return list(await self._cached(("limits", guild_id), lambda: self._limit_rules(guild_id)))
+
+    async def _limit_rules(self, guild_id: int) -> list[LimitRule]:
         async with self.db.reader.execute(
             "SELECT * FROM limit_rules WHERE guild_id = ? ORDER BY scope, target_id", (guild_id,)
         ) as cur:
@@ -134,7 +173,7 @@ class Governance:
         given = {name: getattr(rule, name) for name in LIMIT_FIELDS if getattr(rule, name) is not None}
         updates = ", ".join(f"{name} = excluded.{name}" for name in given) or "scope = excluded.scope"
         columns = ["guild_id", "scope", "target_id", *given]
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             await conn.execute(
                 f"INSERT INTO limit_rules ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"  # noqa: S608
                 f" ON CONFLICT (guild_id, scope, target_id) DO UPDATE SET {updates}",
@@ -147,7 +186,7 @@ class Governance:
         )
 
     async def clear_limit_rule(self, guild_id: int, scope: Scope, target_id: int) -> bool:
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             cursor = await conn.execute(
                 "DELETE FROM limit_rules WHERE guild_id = ? AND scope = ? AND target_id = ?",
                 (guild_id, scope, target_id),
@@ -157,6 +196,9 @@ class Governance:
     # -- channels and roles ------------------------------------------------------------------------------
 
     async def allowed(self, guild_id: int, kind: Literal["channels", "roles"]) -> set[int]:
+        return set(await self._cached((kind, guild_id), lambda: self._allowed(guild_id, kind)))
+
+    async def _allowed(self, guild_id: int, kind: Literal["channels", "roles"]) -> set[int]:
         table, column = (
             ("allowed_channels", "channel_id") if kind == "channels" else ("allowed_roles", "role_id")
         )
@@ -173,7 +215,7 @@ class Governance:
         table, column = (
             ("allowed_channels", "channel_id") if kind == "channels" else ("allowed_roles", "role_id")
         )
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             if allow:
                 sql = f"INSERT OR IGNORE INTO {table} (guild_id, {column}) VALUES (?, ?)"  # noqa: S608
             else:
@@ -184,13 +226,16 @@ class Governance:
     # -- blocklist ---------------------------------------------------------------------------------------
 
     async def blocklist(self, guild_id: int) -> list[tuple[str, bool]]:
+        return list(await self._cached(("blocklist", guild_id), lambda: self._blocklist(guild_id)))
+
+    async def _blocklist(self, guild_id: int) -> list[tuple[str, bool]]:
         async with self.db.reader.execute(
             "SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY created_at", (guild_id,)
         ) as cur:
             return [(row[0], bool(row[1])) for row in await cur.fetchall()]
 
     async def add_block_rule(self, guild_id: int, pattern: str, is_regex: bool, by: int) -> bool:
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             cursor = await conn.execute(
                 "INSERT OR IGNORE INTO blocklist (guild_id, pattern, is_regex, created_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -199,7 +244,7 @@ class Governance:
             return cursor.rowcount > 0
 
     async def remove_block_rule(self, guild_id: int, pattern: str) -> bool:
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             cursor = await conn.execute(
                 "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
             )
@@ -208,6 +253,9 @@ class Governance:
     # -- members -----------------------------------------------------------------------------------------
 
     async def member(self, guild_id: int, user_id: int) -> MemberStatus:
+        return await self._cached(("member", guild_id, user_id), lambda: self._member(guild_id, user_id))
+
+    async def _member(self, guild_id: int, user_id: int) -> MemberStatus:
         async with self.db.reader.execute(
             "SELECT strikes, blocked FROM member_status WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
@@ -218,7 +266,7 @@ class Governance:
     async def add_strike(self, guild_id: int, user_id: int, strikes_to_block: int) -> MemberStatus:
         """One more strike, atomically; reaching `strikes_to_block` blocks the member."""
         async with (
-            self.db.transaction() as conn,
+            self._write(guild_id) as conn,
             conn.execute(
                 """INSERT INTO member_status (guild_id, user_id, strikes, blocked) VALUES (?, ?, 1, ? <= 1)
                    ON CONFLICT (guild_id, user_id) DO UPDATE
@@ -235,7 +283,7 @@ class Governance:
         self, guild_id: int, user_id: int, *, blocked: bool | None = None, reset: bool = False
     ) -> MemberStatus:
         """Block or unblock; `reset` clears strikes and starts the usage windows afresh."""
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             await conn.execute(
                 "INSERT OR IGNORE INTO member_status (guild_id, user_id) VALUES (?, ?)", (guild_id, user_id)
             )
@@ -323,7 +371,7 @@ class Governance:
 
     async def forget_member(self, guild_id: int, user_id: int) -> list[str]:
         """Remove a member's prompts from jobs and the audit log; returns the files that should be deleted."""
-        async with self.db.transaction() as conn:
+        async with self._write(guild_id) as conn:
             async with conn.execute(
                 """SELECT output_path, json_extract(request, '$.image_path') FROM jobs
                     WHERE guild_id = ? AND user_id = ?""",
