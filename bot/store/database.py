@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -146,8 +147,7 @@ async def _connect(path: Path, busy_ms: int) -> aiosqlite.Connection:
 
 
 async def _user_version(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
+    row = await fetch_one(conn, "PRAGMA user_version")
     return int(row[0]) if row else 0
 
 
@@ -165,3 +165,14 @@ async def _apply_migrations(conn: aiosqlite.Connection, current: int) -> None:
                 continue  # another process applied it while we waited for the write lock
             raise
         log.info("database migrated to version %d (%s)", version, name)
+
+
+async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> sqlite3.Row | None:
+    """One row (or None), in a single trip to the database thread."""
+    rows = list(await conn.execute_fetchall(sql, params))
+    return rows[0] if rows else None
+
+
+async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    """Every row, in a single trip to the database thread (a cursor costs three)."""
+    return list(await conn.execute_fetchall(sql, params))

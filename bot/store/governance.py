@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import aiosqlite
 
-from bot.store.database import Database
+from bot.store.database import Database, fetch_all, fetch_one
 
 T = TypeVar("T")
 Scope = Literal["guild", "role", "user"]
@@ -120,10 +120,7 @@ class Governance:
         return await self._cached(("settings", guild_id), lambda: self._settings(guild_id))
 
     async def _settings(self, guild_id: int) -> GuildSettings:
-        async with self.db.reader.execute(
-            "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self.db.reader, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
         if row is None:
             return GuildSettings(guild_id)
         values = {f.name: row[f.name] for f in fields(GuildSettings)}
@@ -151,10 +148,11 @@ class Governance:
         return list(await self._cached(("limits", guild_id), lambda: self._limit_rules(guild_id)))
 
     async def _limit_rules(self, guild_id: int) -> list[LimitRule]:
-        async with self.db.reader.execute(
-            "SELECT * FROM limit_rules WHERE guild_id = ? ORDER BY scope, target_id", (guild_id,)
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(
+            self.db.reader,
+            "SELECT * FROM limit_rules WHERE guild_id = ? ORDER BY scope, target_id",
+            (guild_id,),
+        )
         return [
             LimitRule(
                 scope=row["scope"],
@@ -202,11 +200,14 @@ class Governance:
         table, column = (
             ("allowed_channels", "channel_id") if kind == "channels" else ("allowed_roles", "role_id")
         )
-        async with self.db.reader.execute(
-            f"SELECT {column} FROM {table} WHERE guild_id = ?",  # noqa: S608
-            (guild_id,),
-        ) as cur:
-            return {int(row[0]) for row in await cur.fetchall()}
+        return {
+            int(row[0])
+            for row in await fetch_all(
+                self.db.reader,
+                f"SELECT {column} FROM {table} WHERE guild_id = ?",  # noqa: S608
+                (guild_id,),
+            )
+        }
 
     async def set_allowed(
         self, guild_id: int, kind: Literal["channels", "roles"], item_id: int, allow: bool
@@ -229,10 +230,14 @@ class Governance:
         return list(await self._cached(("blocklist", guild_id), lambda: self._blocklist(guild_id)))
 
     async def _blocklist(self, guild_id: int) -> list[tuple[str, bool]]:
-        async with self.db.reader.execute(
-            "SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY created_at", (guild_id,)
-        ) as cur:
-            return [(row[0], bool(row[1])) for row in await cur.fetchall()]
+        return [
+            (row[0], bool(row[1]))
+            for row in await fetch_all(
+                self.db.reader,
+                "SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY created_at",
+                (guild_id,),
+            )
+        ]
 
     async def add_block_rule(self, guild_id: int, pattern: str, is_regex: bool, by: int) -> bool:
         async with self._write(guild_id) as conn:
@@ -256,26 +261,24 @@ class Governance:
         return await self._cached(("member", guild_id, user_id), lambda: self._member(guild_id, user_id))
 
     async def _member(self, guild_id: int, user_id: int) -> MemberStatus:
-        async with self.db.reader.execute(
+        row = await fetch_one(
+            self.db.reader,
             "SELECT strikes, blocked FROM member_status WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return MemberStatus(int(row[0]), bool(row[1])) if row else MemberStatus()
 
     async def add_strike(self, guild_id: int, user_id: int, strikes_to_block: int) -> MemberStatus:
         """One more strike, atomically; reaching `strikes_to_block` blocks the member."""
-        async with (
-            self._write(guild_id) as conn,
-            conn.execute(
+        async with self._write(guild_id) as conn:
+            row = await fetch_one(
+                conn,
                 """INSERT INTO member_status (guild_id, user_id, strikes, blocked) VALUES (?, ?, 1, ? <= 1)
                    ON CONFLICT (guild_id, user_id) DO UPDATE
                    SET strikes = strikes + 1, blocked = blocked OR strikes + 1 >= ?
                    RETURNING strikes, blocked""",
                 (guild_id, user_id, strikes_to_block, strikes_to_block),
-            ) as cur,
-        ):
-            row = await cur.fetchone()
+            )
         assert row is not None
         return MemberStatus(int(row[0]), bool(row[1]))
 
@@ -312,23 +315,22 @@ class Governance:
         job_id: int | None = None,
         **details: Any,
     ) -> AuditEntry:
-        async with (
-            self.db.transaction() as conn,
-            conn.execute(
+        async with self.db.transaction() as conn:
+            row = await fetch_one(
+                conn,
                 "INSERT INTO audit_log (guild_id, actor_id, action, job_id, details, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) RETURNING id, created_at",
                 (guild_id, actor_id, action, job_id, json.dumps(details, default=str), time.time()),
-            ) as cur,
-        ):
-            row = await cur.fetchone()
+            )
         assert row is not None
         return AuditEntry(int(row[0]), guild_id, actor_id, action, job_id, details, float(row[1]))
 
     async def audit_entries(self, guild_id: int, *, limit: int = 100) -> list[AuditEntry]:
-        async with self.db.reader.execute(
-            "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?", (guild_id, limit)
-        ) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(
+            self.db.reader,
+            "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
+            (guild_id, limit),
+        )
         return [
             AuditEntry(
                 row["id"],
@@ -346,38 +348,50 @@ class Governance:
 
     async def spend_rows(self, guild_id: int, since: float) -> list[tuple[int, float, float, str]]:
         """(user id, created_at, dollars, state) per job since `since`: the price if spent, else 0."""
-        async with self.db.reader.execute(
-            """SELECT user_id, created_at,
+        return [
+            (int(r[0]), float(r[1]), float(r[2]), str(r[3]))
+            for r in await fetch_all(
+                self.db.reader,
+                """SELECT user_id, created_at,
                       CASE WHEN state IN ('failed', 'rejected')
                              OR (state = 'cancelled' AND started_at IS NULL) THEN 0.0
                            ELSE COALESCE(actual_cost, estimated_cost) END,
                       state
                  FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY created_at""",
-            (guild_id, since),
-        ) as cur:
-            return [(int(r[0]), float(r[1]), float(r[2]), str(r[3])) for r in await cur.fetchall()]
+                (guild_id, since),
+            )
+        ]
 
     async def export_rows(self, guild_id: int) -> list[dict[str, Any]]:
-        async with self.db.reader.execute(
-            """SELECT id, state, user_id, channel_id, job_type, json_extract(request, '$.prompt') AS prompt,
+        return [
+            dict(row)
+            for row in await fetch_all(
+                self.db.reader,
+                """SELECT id, state, user_id, channel_id, job_type,
+                      json_extract(request, '$.prompt') AS prompt,
                       json_extract(request, '$.duration') AS duration,
                       json_extract(request, '$.aspect_ratio') AS aspect_ratio,
                       json_extract(request, '$.seed') AS seed, estimated_cost, actual_cost, approved_by,
                       user_error AS outcome, created_at, finished_at, prodia_job_id
                  FROM jobs WHERE guild_id = ? ORDER BY id""",
-            (guild_id,),
-        ) as cur:
-            return [dict(row) for row in await cur.fetchall()]
+                (guild_id,),
+            )
+        ]
 
     async def forget_member(self, guild_id: int, user_id: int) -> list[str]:
         """Remove a member's prompts from jobs and the audit log; returns the files that should be deleted."""
         async with self._write(guild_id) as conn:
-            async with conn.execute(
-                """SELECT output_path, json_extract(request, '$.image_path') FROM jobs
+            files = [
+                str(p)
+                for row in await fetch_all(
+                    conn,
+                    """SELECT output_path, json_extract(request, '$.image_path') FROM jobs
                     WHERE guild_id = ? AND user_id = ?""",
-                (guild_id, user_id),
-            ) as cur:
-                files = [str(p) for row in await cur.fetchall() for p in row if p]
+                    (guild_id, user_id),
+                )
+                for p in row
+                if p
+            ]
             await conn.execute(
                 """UPDATE jobs SET request = json_set(request, '$.prompt', '[removed]'), output_path = NULL,
                                    target = json_remove(target, '$.interaction_token')

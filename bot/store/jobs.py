@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 
 from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
-from bot.store.database import Database
+from bot.store.database import Database, fetch_all, fetch_one
 from bot.store.usage import Limits, Usage, check_budget, check_limits, spend_today, usage_of
 
 log = logging.getLogger("bot.jobs")
@@ -109,7 +109,8 @@ class JobStore:
                 check_budget(
                     await spend_today(conn, new.guild_id, now), budget_per_day, new.estimated_cost, now
                 )
-            cursor = await conn.execute(
+            row = await fetch_one(
+                conn,
                 """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind,
                                      target, video_seconds, estimated_cost, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
@@ -128,7 +129,6 @@ class JobStore:
                     now,
                 ),
             )
-            row = await cursor.fetchone()
             assert row is not None
             job = _row_to_job(row)
             await _ledger(conn, job, "reserve", job.estimated_cost, now)
@@ -144,8 +144,7 @@ class JobStore:
         return job
 
     async def get(self, job_id: int) -> Job | None:
-        async with self.db.reader.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await fetch_one(self.db.reader, "SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _row_to_job(row) if row else None
 
     async def transition(
@@ -180,15 +179,14 @@ class JobStore:
             where += " AND lease_owner = :owner"
         params = {"to": to.value, "now": now, "id": job_id, "owner": owner, **fields}
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT state, updated_at FROM jobs WHERE id = ?", (job_id,)) as cursor:
-                before = await cursor.fetchone()
+            before = await fetch_one(conn, "SELECT state, updated_at FROM jobs WHERE id = ?", (job_id,))
             if before is None:
                 return None
-            async with conn.execute(
+            row = await fetch_one(
+                conn,
                 f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",  # noqa: S608
                 params,
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             job = _row_to_job(row)
@@ -229,7 +227,8 @@ class JobStore:
         now = self._clock()
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
         async with self.db.transaction() as conn:
-            async with conn.execute(
+            row = await fetch_one(
+                conn,
                 f"""
                 UPDATE jobs
                    SET state = 'submitting', attempts = attempts + 1, started_at = ?, updated_at = ?,
@@ -246,8 +245,7 @@ class JobStore:
                    AND (SELECT COUNT(*) FROM jobs WHERE state IN {_in(IN_FLIGHT)}) < ?
                 RETURNING *""",  # noqa: S608
                 (now, now, owner, now + lease_seconds, *target_kinds, max_in_flight),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             job = _row_to_job(row)
@@ -261,20 +259,26 @@ class JobStore:
 
     async def expired_approvals(self, older_than: float) -> list[Job]:
         """Jobs that waited for approval since before `older_than`."""
-        async with self.db.reader.execute(
-            "SELECT * FROM jobs WHERE state = 'awaiting_approval' AND created_at < ? ORDER BY id",
-            (older_than,),
-        ) as cursor:
-            return [_row_to_job(row) for row in await cursor.fetchall()]
+        return [
+            _row_to_job(row)
+            for row in await fetch_all(
+                self.db.reader,
+                "SELECT * FROM jobs WHERE state = 'awaiting_approval' AND created_at < ? ORDER BY id",
+                (older_than,),
+            )
+        ]
 
     async def old_outputs(self, finished_before: float) -> list[tuple[int, str]]:
         """Finished jobs whose clip is still on disk, finished before the given time: (id, output path)."""
-        async with self.db.reader.execute(
-            f"""SELECT id, output_path FROM jobs WHERE state IN {_in(TERMINAL)} AND output_path IS NOT NULL
-                AND finished_at < ? ORDER BY id""",  # noqa: S608
-            (finished_before,),
-        ) as cursor:
-            return [(int(row[0]), str(row[1])) for row in await cursor.fetchall()]
+        return [
+            (int(row[0]), str(row[1]))
+            for row in await fetch_all(
+                self.db.reader,
+                f"""SELECT id, output_path FROM jobs WHERE state IN {_in(TERMINAL)}
+                AND output_path IS NOT NULL AND finished_at < ? ORDER BY id""",  # noqa: S608
+                (finished_before,),
+            )
+        ]
 
     async def clear_output(self, job_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -287,19 +291,19 @@ class JobStore:
 
     async def queue_position(self, job: Job) -> int:
         """Roughly how many jobs start before this one under round-robin (1 = next)."""
-        async with self.db.reader.execute(
+        row = await fetch_one(
+            self.db.reader,
             "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ? AND guild_id IS ? AND id <= ?",
             (job.user_id, job.guild_id, job.id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         rank = int(row[0]) if row else 1
-        async with self.db.reader.execute(
+        row = await fetch_one(
+            self.db.reader,
             """SELECT COALESCE(SUM(MIN(n, ?)), 0) FROM (
                    SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'
                       AND NOT (user_id = ? AND guild_id IS ?) GROUP BY user_id, guild_id)""",
             (rank, job.user_id, job.guild_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return rank + (int(row[0]) if row else 0)
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> int:
@@ -322,18 +326,21 @@ class JobStore:
     async def leased_by_others(self, owner: str, target_kinds: Collection[str]) -> list[Job]:
         """Jobs held by other workers, alive or not; the caller decides which leases are dead."""
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
-        async with self.db.reader.execute(
-            f"""SELECT * FROM jobs WHERE state IN {_in(LEASED)} AND target_kind IN ({kinds})
+        return [
+            _row_to_job(row)
+            for row in await fetch_all(
+                self.db.reader,
+                f"""SELECT * FROM jobs WHERE state IN {_in(LEASED)} AND target_kind IN ({kinds})
                 AND (lease_owner IS NULL OR lease_owner != ?) ORDER BY id""",  # noqa: S608
-            (*target_kinds, owner),
-        ) as cursor:
-            return [_row_to_job(row) for row in await cursor.fetchall()]
+                (*target_kinds, owner),
+            )
+        ]
 
     async def take_over(self, job: Job, *, owner: str, lease_seconds: float) -> Job | None:
         """Take a dead worker's job, unless someone else renewed or took it since `job` was read."""
-        async with (
-            self.db.transaction() as conn,
-            conn.execute(
+        async with self.db.transaction() as conn:
+            row = await fetch_one(
+                conn,
                 """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
                     WHERE id = ? AND state = ? AND lease_owner IS ? AND lease_expires_at IS ?
                 RETURNING *""",
@@ -345,9 +352,7 @@ class JobStore:
                     job.lease_owner,
                     job.lease_expires_at,
                 ),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            )
         if row is None:
             return None
         log.info("job %d: taken over from %s in state %s", job.id, job.lease_owner, job.state.value)
@@ -376,11 +381,14 @@ class JobStore:
             clauses.append("user_id = ?")
             params.append(user_id)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self.db.reader.execute(
-            f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
-            (*params, limit),
-        ) as cursor:
-            return [_row_to_job(row) for row in await cursor.fetchall()]
+        return [
+            _row_to_job(row)
+            for row in await fetch_all(
+                self.db.reader,
+                f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                (*params, limit),
+            )
+        ]
 
     async def usage(self, guild_id: int | None, user_id: int) -> Usage:
         """A user's current usage (for /usage)."""
@@ -388,10 +396,14 @@ class JobStore:
 
     async def ledger(self, job_id: int) -> list[tuple[str, float]]:
         """The job's ledger rows as (kind, dollars), oldest first."""
-        async with self.db.reader.execute(
-            "SELECT kind, dollars FROM usage_ledger WHERE job_id = ? ORDER BY id", (job_id,)
-        ) as cursor:
-            return [(row["kind"], row["dollars"]) for row in await cursor.fetchall()]
+        return [
+            (row["kind"], row["dollars"])
+            for row in await fetch_all(
+                self.db.reader,
+                "SELECT kind, dollars FROM usage_ledger WHERE job_id = ? ORDER BY id",
+                (job_id,),
+            )
+        ]
 
 
 def _settlement(job: Job, previous: JobState) -> tuple[str, float]:

@@ -8,6 +8,7 @@ import aiosqlite
 
 from bot.errors import QuotaExceeded
 from bot.jobs.models import TERMINAL
+from bot.store.database import fetch_all, fetch_one
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -53,21 +54,24 @@ _STATES_ACTIVE = ", ".join(f"'{s.value}'" for s in TERMINAL)
 
 async def usage_of(conn: aiosqlite.Connection, guild_id: int | None, user_id: int, now: float) -> Usage:
     """Count a user's unrefunded reservations in the last hour and day, and their unfinished jobs."""
-    async with conn.execute(
-        """SELECT r.created_at, r.video_seconds FROM usage_ledger AS r
+    rows = [
+        (float(row[0]), int(row[1]))
+        for row in await fetch_all(
+            conn,
+            """SELECT r.created_at, r.video_seconds FROM usage_ledger AS r
             WHERE r.kind = 'reserve' AND r.user_id = ? AND r.guild_id IS ? AND r.created_at > ?
               AND r.created_at > COALESCE((SELECT m.usage_reset_at FROM member_status AS m
                                             WHERE m.guild_id IS r.guild_id AND m.user_id = r.user_id), 0)
               AND NOT EXISTS (SELECT 1 FROM usage_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
             ORDER BY r.created_at""",
-        (user_id, guild_id, now - DAY),
-    ) as cursor:
-        rows = [(float(row[0]), int(row[1])) for row in await cursor.fetchall()]
-    async with conn.execute(
+            (user_id, guild_id, now - DAY),
+        )
+    ]
+    row = await fetch_one(
+        conn,
         f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS ? AND state NOT IN ({_STATES_ACTIVE})",  # noqa: S608
         (user_id, guild_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     hour = tuple(created for created, _ in rows if created > now - HOUR)
     return Usage(
         jobs_last_hour=len(hour),
@@ -109,7 +113,8 @@ def day_start(now: float) -> float:
 
 async def spend_today(conn: aiosqlite.Connection, guild_id: int, now: float) -> float:
     """Dollars the server spent or holds today: Prodia's price once a job is settled, else the estimate."""
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         """SELECT COALESCE(SUM(COALESCE(
                       (SELECT s.dollars FROM usage_ledger AS s
                         WHERE s.job_id = r.job_id AND s.kind = 'commit'),
@@ -119,8 +124,7 @@ async def spend_today(conn: aiosqlite.Connection, guild_id: int, now: float) -> 
              FROM usage_ledger AS r
             WHERE r.kind = 'reserve' AND r.guild_id = ? AND r.created_at >= ?""",
         (guild_id, day_start(now)),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     return float(row[0]) if row else 0.0
 
 
