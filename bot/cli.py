@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sora-bot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("run", help="run the Discord bot")
+    commands.add_parser("run", help="run the Discord bot (gateway and workers in one process)")
+    commands.add_parser("gateway", help="accept commands and buttons only; workers run the jobs")
+    commands.add_parser("worker", help="claim and run jobs and deliver them through Discord's REST API")
 
     gen = commands.add_parser("generate", help="run one job through the pipeline, without Discord")
     gen.add_argument("prompt", help="what should happen in the clip (3 to 4,096 characters)")
@@ -67,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["prodia_backend"] = args.backend
     try:
         settings = load_settings(**overrides)
-        if args.command == "run":
+        if args.command in ("run", "gateway", "worker"):
             setup_logging(settings.log_level, settings.secrets())
-            return _run(settings)
+            return _run(settings, {"run": "all"}.get(args.command, args.command))
         if args.command == "generate":
             level = "INFO" if args.verbose else "ERROR"
             setup_logging(level, settings.secrets())
@@ -93,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, role: str) -> int:
     settings.require("discord_token")
-    if settings.prodia_backend == "prodia":
+    if settings.prodia_backend == "prodia" and role != "gateway":
         settings.require("prodia_token")
     from bot.client import run_bot  # noqa: PLC0415 - discord.py is only loaded by the commands that use it
 
-    return run_bot(settings)
+    return run_bot(settings, role)  # type: ignore[arg-type]
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import signal
-from typing import Any
+from typing import Any, Literal
 
 import discord
 import yarl
@@ -21,6 +21,7 @@ from bot.guard import Guard
 from bot.jobs.models import Job, JobState
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
+from bot.prodia.local import LocalBackend
 from bot.settings import Settings
 from bot.store.governance import Governance
 from bot.store.meta import get_value, set_value
@@ -31,6 +32,8 @@ from bot.ui.status import StatusUpdater
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.video", "cogs.jobs", "cogs.admin")
+# all: gateway and workers in one process; gateway: commands, buttons, approvals; worker: runs jobs, delivers.
+Role = Literal["all", "gateway", "worker"]
 _closing: set[asyncio.Task[None]] = set()  # references to close() tasks started by signal handlers
 START_ATTEMPTS = 5
 
@@ -38,7 +41,9 @@ START_ATTEMPTS = 5
 class SoraBot(commands.Bot):
     """The bot. Every resource it opens in `setup_hook` it closes in `close`, in reverse order."""
 
-    def __init__(self, settings: Settings, *, backend: Backend | None = None, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, *, backend: Backend | None = None, role: Role = "all", **options: Any
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and upload limits of the servers the bot is in
         super().__init__(
@@ -50,7 +55,10 @@ class SoraBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.role = role
         self._backend = backend
+        self._stopped = asyncio.Event()
+        self._close_task: asyncio.Task[None] | None = None
         self._pipeline: Pipeline | None = None
         self.status_updates = StatusUpdater(self)
         self.deliverer = DiscordDeliverer(self)
@@ -66,9 +74,9 @@ class SoraBot(commands.Bot):
         return self._pipeline
 
     async def setup_hook(self) -> None:
-        self._pipeline = await Pipeline.open(
-            self.settings, {"discord": self.deliverer}, backend=self._backend
-        )
+        # A gateway never runs a job, so it needs no Prodia token: it gets the local renderer, unused.
+        backend = self._backend or (LocalBackend() if self.role == "gateway" else None)
+        self._pipeline = await Pipeline.open(self.settings, {"discord": self.deliverer}, backend=backend)
         self.governance = Governance(self.pipeline.db)
         self.pipeline.store.listeners += [
             self.status_updates.on_transition,
@@ -76,12 +84,16 @@ class SoraBot(commands.Bot):
             self._strike_content_rejections,
         ]
         self.add_dynamic_items(JobButton)
-        for cog in COGS:
-            await self.load_extension(cog)
-        await self.sync_commands()
-        await self.pipeline.start()
+        if self.role != "worker":
+            # Commands, buttons and approvals need the gateway.
+            for cog in COGS:
+                await self.load_extension(cog)
+            await self.sync_commands()
+            self.approvals.start()
+        if self.role != "gateway":
+            # Claiming, running and delivering jobs needs only Discord's REST API.
+            await self.pipeline.start()
         self.status_updates.start()
-        self.approvals.start()
 
     async def _strike_content_rejections(self, job: Job, previous: JobState) -> None:
         """A prompt Prodia refuses for its content counts as a strike, like a blocked one."""
@@ -104,7 +116,18 @@ class SoraBot(commands.Bot):
         log.info("synced %d commands %s", len(payload), f"to server {guild.id}" if guild else "globally")
         return True
 
+    async def wait_closed(self) -> None:
+        """Until `close()` has run (a worker has no gateway connection to wait on)."""
+        await self._stopped.wait()
+
     async def close(self) -> None:
+        # A signal handler and `async with` can both close the bot; the resources must close only once.
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(self._close_once())
+        await asyncio.shield(self._close_task)
+
+    async def _close_once(self) -> None:
+        self._stopped.set()
         await self.approvals.stop()
         await self.status_updates.stop()
         if self._pipeline is not None:
@@ -122,18 +145,22 @@ def point_at(settings: Settings) -> None:
         )
 
 
-async def serve(settings: Settings, *, backend: Backend | None = None) -> None:
+async def serve(settings: Settings, *, backend: Backend | None = None, role: Role = "all") -> None:
     """Run the bot until it is closed. discord.py gives up if the very first gateway connection fails, so
-    start-up is retried a bounded number of times here."""
+    start-up is retried a bounded number of times here. A worker logs in to the REST API only."""
     point_at(settings)
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
     for attempt in range(1, START_ATTEMPTS + 1):
-        bot = SoraBot(settings, backend=backend)
+        bot = SoraBot(settings, backend=backend, role=role)
         _close_on_signals(bot)
         try:
             async with bot:
-                await bot.start(token)
+                if role == "worker":
+                    await bot.login(token)  # runs setup_hook: the pipeline starts
+                    await bot.wait_closed()
+                else:
+                    await bot.start(token)
         except discord.LoginFailure:
             raise ConfigError("DISCORD_TOKEN was refused by Discord") from None
         except (OSError, discord.GatewayNotFound, discord.ConnectionClosed, AttributeError) as exc:
@@ -158,7 +185,7 @@ def _close_on_signals(bot: SoraBot) -> None:
         loop.add_signal_handler(sig, close)
 
 
-def run_bot(settings: Settings) -> int:
-    """`sora-bot run`."""
-    asyncio.run(serve(settings))
+def run_bot(settings: Settings, role: Role = "all") -> int:
+    """`sora-bot run` (role all), `sora-bot gateway` or `sora-bot worker`."""
+    asyncio.run(serve(settings, role=role))
     return 0
