@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiohttp import web
 
 from bot.client import SoraBot
 from bot.logs import RedactSecrets
 from bot.settings import Settings
-from tests.fakes.discord import API_PREFIX, CHANNEL_MESSAGES_POST, FakeDiscord, Interaction
+from tests.fakes.discord import CHANNEL_MESSAGES_POST, FakeDiscord, Interaction
 from tests.fakes.prodia import TXT2VID, FakeProdia
 
 PRODIA_TOKEN = "prodia-bench-token-7c41e2"
@@ -170,32 +169,6 @@ class BenchBot(SoraBot):
         return None
 
 
-class BenchDiscord(FakeDiscord):
-    """The fake Discord, listening with a deeper accept backlog.
-
-    discord.py opens one connection per concurrent request (its connector has no limit), so a burst of 200
-    acknowledgements means ~200 connects at once. aiohttp's default backlog (128) then drops SYNs, and the
-    kernel retries them after 1 s: a harness artifact that would put a 1 s tail on every bot alike.
-    """
-
-    backlog = 1024
-
-    async def start(self, port: int = 0) -> None:
-        app = web.Application(client_max_size=200 * MIB)
-        app.router.add_get("/gateway/", self._gateway)
-        app.router.add_get("/gateway", self._gateway)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port, backlog=self.backlog)
-        await site.start()
-        self._runner = runner
-        bound = runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{bound}"
-        self.api_base = f"{self.base_url}{API_PREFIX}"
-        self.gateway_url = f"ws://127.0.0.1:{bound}/gateway/"
-
-
 @dataclass
 class BenchWorld:
     fake: FakeDiscord
@@ -249,7 +222,7 @@ async def bench_world(
 ) -> AsyncIterator[BenchWorld]:
     """A fake Discord with one guild, one channel and `users` members, and a fake Prodia, both started in
     this event loop (next to the bot under test, as in the e2e harness)."""
-    fake = BenchDiscord()
+    fake = FakeDiscord()
     guild = fake.add_guild(name="bench", premium_tier=premium_tier)
     channel = guild.add_channel("clips")
     members = [guild.add_member(name=f"user{i}") for i in range(users)]

@@ -732,6 +732,10 @@ class FakeDiscord:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
+    # discord.py opens one connection per concurrent request, so a burst of commands means hundreds of
+    # connects at once; aiohttp's default backlog (128) would drop SYNs that the kernel retries after 1 s.
+    backlog = 1024
+
     async def start(self, port: int = 0) -> None:
         """Listen on 127.0.0.1 (``port`` 0 = any free port) and set ``api_base``/``gateway_url``."""
         # Large uploads must reach the handler: 413s are the fake's decision, not aiohttp's 1 MiB default.
@@ -741,7 +745,7 @@ class FakeDiscord:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=self.backlog)
         await site.start()
         self._runner = runner
         bound = runner.addresses[0][1]
