@@ -3,13 +3,12 @@ leaks (tasks, files), and the requester gets a clear message."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from bot.jobs.models import JobState
-from tests.e2e.conftest import World, finished
+from tests.e2e.conftest import World, finished, until
 from tests.fakes.prodia import TXT2VID, Fault
 
 # Short enough to keep the hang cases quick, loose enough for a loaded CI machine.
@@ -69,13 +68,12 @@ async def test_prodia_faults_end_delivered_or_failed_with_a_clear_message(
             assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
             await _status_says(world, token, message)
             assert not list((world.tmp / "clips").glob("1.*"))  # no half-written clip left behind
-        await asyncio.sleep(0)
-        assert bot.pipeline.scheduler.running_jobs == set()  # no task left running
+        # The job's task ends just after its last transition (its listeners run inside it); none may linger.
+        await until(lambda: not bot.pipeline.scheduler.running_jobs, timeout=10, what="the job's task to end")
+        assert bot.pipeline.scheduler.running_jobs == set()
 
 
 async def _status_says(world: World, token: str, text: str) -> None:
-    from tests.e2e.conftest import until
-
     def shown() -> bool:
         embeds: list[dict[str, Any]] = world.answer(token).get("embeds") or []
         return bool(embeds) and any(text in str(f["value"]) for f in embeds[0].get("fields", []))
