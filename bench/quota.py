@@ -107,7 +107,7 @@ async def _add_history(db: Database, jobs: int) -> None:
         for i in range(jobs)
     ]  # fmt: skip
     async with db.transaction() as conn:
-        await conn.executemany(
+        await conn.execute_many(
             """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind, target,
                                  video_seconds, estimated_cost, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -221,8 +221,7 @@ async def _race(folder: Path, what: str, limit: int, racers: int) -> Race:
                 race.accepted += 1
 
         await asyncio.gather(*(attempt(i) for i in range(racers)))
-        async with dbs[0].reader.execute("SELECT COUNT(*) FROM usage_ledger WHERE kind = 'reserve'") as cur:
-            row = await cur.fetchone()
+        row = await dbs[0].reader.fetch_one("SELECT COUNT(*) FROM usage_ledger WHERE kind = 'reserve'")
         race.stored = int(row[0]) if row else 0
     finally:
         for db in dbs:

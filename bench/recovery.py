@@ -109,8 +109,7 @@ async def _leave_unfinished(db: Database, total: int, out: Path) -> dict[str, li
 
 
 async def _delivered(db: Database) -> int:
-    async with db.reader.execute("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") as cursor:
-        row = await cursor.fetchone()
+    row = await db.reader.fetch_one("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'")
     return int(row[0]) if row else 0
 
 

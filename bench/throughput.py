@@ -24,6 +24,7 @@ from bench.common import (
     warm_prodia_cache,
 )
 from bot.jobs.models import TERMINAL
+from bot.store.database import SQLiteConn, SQLiteDatabase
 from tests.fakes.discord import INTERACTION_CALLBACK, running_bot
 
 NAME = "throughput"
@@ -34,15 +35,15 @@ GLOBAL_RATE = 50.0  # Discord's global limit, requests per second per bot
 
 
 async def _states(bot: BenchBot) -> Counter[str]:
-    async with bot.pipeline.db.reader.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cursor:
-        return Counter({row[0]: int(row[1]) for row in await cursor.fetchall()})
+    rows = await bot.pipeline.db.reader.fetch_all("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+    return Counter({row[0]: int(row[1]) for row in rows})
 
 
 async def _created_and_finished(bot: BenchBot) -> list[tuple[float, float | None, str]]:
-    async with bot.pipeline.db.reader.execute(
+    rows = await bot.pipeline.db.reader.fetch_all(
         "SELECT created_at, finished_at, state FROM jobs ORDER BY id"
-    ) as cursor:
-        return [(float(r[0]), r[1], str(r[2])) for r in await cursor.fetchall()]
+    )
+    return [(float(r[0]), r[1], str(r[2])) for r in rows]
 
 
 async def _quiet(world: BenchWorld, seconds: float, timeout: float) -> None:
@@ -83,8 +84,10 @@ async def run(quick: bool) -> list[Row]:
             bot = BenchBot(settings, guild_ready_timeout=0.05)
             async with running_bot(world.fake, bot):
                 sql = _SqlCount()
-                await bot.pipeline.db.reader.set_trace_callback(sql)
-                await bot.pipeline.db._writer.set_trace_callback(sql)
+                db = bot.pipeline.db
+                assert isinstance(db, SQLiteDatabase) and isinstance(db.reader, SQLiteConn)
+                await db.reader.raw.set_trace_callback(sql)
+                await db._writer.set_trace_callback(sql)
                 offset = time.time() - time.monotonic()  # wall clock (the store's) -> monotonic (the fake's)
                 start = world.fake.mark()
                 started = time.monotonic()

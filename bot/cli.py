@@ -16,7 +16,8 @@ from bot.jobs.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.jobs.scheduler import HEARTBEAT_KEY
 from bot.logs import setup_logging
 from bot.pipeline import FileDeliverer, Pipeline
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, redact_url
+from bot.store.copy import copy_database
 from bot.store.database import Database
 from bot.store.meta import get_value
 
@@ -54,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         dest="db_command", required=True
     )
     db.add_parser("migrate", help="apply pending migrations")
+    migrate_to = db.add_parser(
+        "migrate-to", help="copy the SQLite database (DATABASE_URL) into an empty PostgreSQL database"
+    )
+    migrate_to.add_argument("url", help="postgresql://user[:password]@host[:port]/database")
     backup = db.add_parser("backup", help="copy the live database with SQLite's online backup")
     backup.add_argument("path", type=Path)
 
@@ -105,19 +110,42 @@ def _run(settings: Settings, role: str) -> int:
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.db_command == "migrate-to":
+        return await _migrate_to(settings, args.url)
     db = await Database.open(
-        settings.database_path,
+        settings.database_target,
         migrate=args.db_command == "migrate",
         busy_timeout=settings.database_busy_timeout_seconds,
     )
     try:
         if args.db_command == "backup":
             await db.backup(args.path)
-            print(f"backed up {settings.database_path} to {args.path}")
+            print(f"backed up {settings.database_label} to {args.path}")
         else:
-            print(f"{settings.database_path} is at the current schema")
+            print(f"{settings.database_label} is at the current schema")
     finally:
         await db.close()
+    return 0
+
+
+async def _migrate_to(settings: Settings, url: str) -> int:
+    if settings.database_engine != "sqlite":
+        raise ConfigError("DATABASE_URL must name the SQLite database to copy from")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("the target must be a postgresql:// URL")
+    if not settings.database_path.exists():
+        raise DatabaseError(f"there is no SQLite database at {settings.database_path}")
+    source = await Database.open(settings.database_path, migrate=False)
+    try:
+        target = await Database.open(url)
+        try:
+            counts = await copy_database(source, target)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    copied = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+    print(f"copied {settings.database_path} to {redact_url(url)}: {copied or 'nothing (empty)'}")
     return 0
 
 
@@ -176,7 +204,7 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _health(settings: Settings, max_age: float) -> int:
-    db = await Database.open(settings.database_path, migrate=False)
+    db = await Database.open(settings.database_target, migrate=False)
     try:
         beat = await get_value(db, HEARTBEAT_KEY)
     finally:

@@ -38,20 +38,27 @@ _closing: set[asyncio.Task[None]] = set()  # references to close() tasks started
 START_ATTEMPTS = 5
 
 
-class SoraBot(commands.Bot):
-    """The bot. Every resource it opens in `setup_hook` it closes in `close`, in reverse order."""
+class SoraBot(commands.AutoShardedBot):
+    """The bot. Every resource it opens in `setup_hook` it closes in `close`, in reverse order.
+
+    It runs the shards SHARD_IDS of SHARD_COUNT (several gateway processes split the servers between them);
+    unset, it runs every shard Discord recommends. A worker never connects, so it runs none.
+    """
 
     def __init__(
         self, settings: Settings, *, backend: Backend | None = None, role: Role = "all", **options: Any
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and upload limits of the servers the bot is in
+        if settings.shard_ids is not None:  # unset: every shard of the count
+            options["shard_ids"] = settings.shard_ids
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=SoraTree,
             help_command=None,
+            shard_count=settings.shard_count,
             **options,
         )
         self.settings = settings
@@ -94,6 +101,12 @@ class SoraBot(commands.Bot):
             # Claiming, running and delivering jobs needs only Discord's REST API.
             await self.pipeline.start()
         self.status_updates.start()
+
+    async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
+        if initial:  # the first shard, once the count is known (set, or Discord's recommendation)
+            shards = list(self.shard_ids or range(self.shard_count or 1))
+            log.info("gateway shards %s of %d", shards, self.shard_count)
+        await super().launch_shard(gateway, shard_id, initial=initial)
 
     async def _strike_content_rejections(self, job: Job, previous: JobState) -> None:
         """A prompt Prodia refuses for its content counts as a strike, like a blocked one."""

@@ -77,7 +77,9 @@ class Pipeline:
         backend = backend or make_backend(settings)
         try:
             db = await Database.open(
-                settings.database_path, busy_timeout=settings.database_busy_timeout_seconds
+                settings.database_target,
+                busy_timeout=settings.database_busy_timeout_seconds,
+                pool_size=settings.database_pool_size,
             )
         except BaseException:
             await backend.aclose()
@@ -85,6 +87,7 @@ class Pipeline:
         config = SchedulerConfig(
             output_dir=settings.output_dir,
             max_concurrent_jobs=settings.max_concurrent_jobs,
+            worker_slots=settings.worker_slots,
             job_timeout_seconds=settings.job_timeout_seconds,
             lease_seconds=settings.lease_seconds,
             retention_seconds=settings.clip_retention_days * 86400,

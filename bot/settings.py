@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -29,9 +31,14 @@ class Settings(BaseSettings):
     clip_retention_days: float = Field(default=30.0, gt=0)
     output_dir: Path = Path("data/clips")
     dev_guild_id: int | None = None
+    shard_count: int | None = Field(default=None, ge=1, le=4096)
+    # NoDecode: pydantic-settings would read a list from the environment as JSON only; `0,2` is parsed below.
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
+    worker_slots: int | None = Field(default=None, ge=1, le=256)
+    database_pool_size: int = Field(default=10, ge=2, le=100)
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
 
@@ -63,17 +70,71 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) or ws(s) URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_id_list(cls, value: object) -> object:
+        """SHARD_IDS is `0,2` or JSON `[0,2]`; empty means unset (every shard of SHARD_COUNT)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            if text.startswith("["):
+                return json.loads(text)
+            return [int(part) for part in text.split(",")]
+        except ValueError:
+            raise ValueError("must be shard ids separated by commas, like 0,2 (or a JSON list)") from None
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is None or "shard_count" not in info.data:
+            return value  # unset, or SHARD_COUNT is itself invalid and that error is the one reported
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("needs SHARD_COUNT, the total number of shards, to be set too")
+        if not value:
+            raise ValueError("must name at least one shard (leave it unset to run every shard)")
+        outside = [i for i in value if not 0 <= i < count]
+        if outside:
+            raise ValueError(f"shard {outside[0]} does not exist: SHARD_COUNT={count} has ids 0..{count - 1}")
+        repeated = sorted({i for i in value if value.count(i) > 1})
+        if repeated:
+            raise ValueError(f"names shard {repeated[0]} more than once")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("only sqlite:///path is supported (sqlite:///relative or sqlite:////absolute)")
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "must be sqlite:///path (sqlite:///relative or sqlite:////absolute) or postgresql://..."
+            )
         return value
+
+    @property
+    def database_engine(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.database_url.startswith("sqlite:") else "postgresql"
 
     @property
     def database_path(self) -> Path:
         """The SQLite file named by DATABASE_URL (three slashes relative, four absolute)."""
+        if self.database_engine != "sqlite":
+            raise ConfigError("DATABASE_URL names a PostgreSQL server, not an SQLite file")
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def database_target(self) -> Path | str:
+        """What `Database.open` takes: the SQLite file, or the PostgreSQL URL."""
+        return self.database_path if self.database_engine == "sqlite" else self.database_url
+
+    @property
+    def database_label(self) -> str:
+        """The database for messages: the SQLite file, or the PostgreSQL server without its password."""
+        if self.database_engine == "sqlite":
+            return str(self.database_path)
+        return redact_url(self.database_url)
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter that keeps them out of log lines."""
@@ -85,6 +146,12 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value is None or (isinstance(value, SecretStr) and not value.get_secret_value().strip()):
                 raise ConfigError(f"{name.upper()} is not set (environment or .env)")
+
+
+def redact_url(url: str) -> str:
+    """A PostgreSQL URL for messages and logs: the server and database, never the user or password."""
+    parts = urlsplit(url)
+    return f"postgresql://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
 def load_settings(**overrides: object) -> Settings:

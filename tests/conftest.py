@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.settings import Settings
@@ -13,6 +17,41 @@ from bot.store.jobs import JobStore
 from tests.fakes.prodia import FakeProdia
 
 PRODIA_TOKEN = "prodia-test-token-5f3a9c"
+# A PostgreSQL server the tests may create databases on; CI starts one (see .ci/run). Without one the
+# PostgreSQL tests skip, unless SORA_REQUIRE_POSTGRES=1 (CI) makes that an error.
+POSTGRES_ADMIN_URL = os.environ.get("SORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("SORA_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"no PostgreSQL server for the tests ({type(exc).__name__})")
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards: its postgresql:// URL."""
+    name = f"sora_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await _drop(name)
+
+
+async def _drop(name: str) -> None:
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(autouse=True)
@@ -37,11 +76,16 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "store.db")
-    yield database
-    await database.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The store on each engine: every test that takes `db` (or `store`) runs on SQLite and PostgreSQL."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            database = await Database.open(tmp_path / "store.db")
+        else:
+            database = await Database.open(await stack.enter_async_context(postgres_database()))
+        yield database
+        await database.close()
 
 
 @pytest.fixture

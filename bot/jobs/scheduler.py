@@ -41,6 +41,7 @@ class SchedulerConfig:
 
     output_dir: Path
     max_concurrent_jobs: int = 4
+    worker_slots: int | None = None  # jobs this process runs at once; None: up to max_concurrent_jobs
     job_timeout_seconds: float = 1800.0
     lease_seconds: float = 30.0
     idle_poll_seconds: float = 1.0
@@ -194,8 +195,13 @@ class Scheduler:
     # -- loops -------------------------------------------------------------------------------------------
 
     async def _dispatch_loop(self) -> None:
+        slots = self.config.worker_slots or self.config.max_concurrent_jobs
         while not self._stopping:
             self._wake.clear()
+            if len(self._tasks) >= slots:
+                # This process is full; another worker may claim. A finishing job wakes us.
+                await self._wake.wait()
+                continue
             try:
                 job = await self.store.claim_next(
                     owner=self.owner,

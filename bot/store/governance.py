@@ -12,9 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar, cast
 
-import aiosqlite
-
-from bot.store.database import Database, fetch_all, fetch_one
+from bot.store.database import Conn, Database
 
 T = TypeVar("T")
 Scope = Literal["guild", "role", "user"]
@@ -102,7 +100,7 @@ class Governance:
         return value
 
     @asynccontextmanager
-    async def _write(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self, guild_id: int) -> AsyncIterator[Conn]:
         """A write transaction for one server; its cached reads are dropped once it ends."""
         try:
             async with self.db.transaction() as conn:
@@ -120,7 +118,7 @@ class Governance:
         return await self._cached(("settings", guild_id), lambda: self._settings(guild_id))
 
     async def _settings(self, guild_id: int) -> GuildSettings:
-        row = await fetch_one(self.db.reader, "SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        row = await self.db.reader.fetch_one("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
         if row is None:
             return GuildSettings(guild_id)
         values = {f.name: row[f.name] for f in fields(GuildSettings)}
@@ -148,8 +146,7 @@ class Governance:
         return list(await self._cached(("limits", guild_id), lambda: self._limit_rules(guild_id)))
 
     async def _limit_rules(self, guild_id: int) -> list[LimitRule]:
-        rows = await fetch_all(
-            self.db.reader,
+        rows = await self.db.reader.fetch_all(
             "SELECT * FROM limit_rules WHERE guild_id = ? ORDER BY scope, target_id",
             (guild_id,),
         )
@@ -185,11 +182,11 @@ class Governance:
 
     async def clear_limit_rule(self, guild_id: int, scope: Scope, target_id: int) -> bool:
         async with self._write(guild_id) as conn:
-            cursor = await conn.execute(
+            deleted = await conn.execute(
                 "DELETE FROM limit_rules WHERE guild_id = ? AND scope = ? AND target_id = ?",
                 (guild_id, scope, target_id),
             )
-            return cursor.rowcount > 0
+            return deleted > 0
 
     # -- channels and roles ------------------------------------------------------------------------------
 
@@ -202,8 +199,7 @@ class Governance:
         )
         return {
             int(row[0])
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 f"SELECT {column} FROM {table} WHERE guild_id = ?",  # noqa: S608
                 (guild_id,),
             )
@@ -218,11 +214,10 @@ class Governance:
         )
         async with self._write(guild_id) as conn:
             if allow:
-                sql = f"INSERT OR IGNORE INTO {table} (guild_id, {column}) VALUES (?, ?)"  # noqa: S608
+                sql = f"INSERT INTO {table} (guild_id, {column}) VALUES (?, ?) ON CONFLICT DO NOTHING"  # noqa: S608
             else:
                 sql = f"DELETE FROM {table} WHERE guild_id = ? AND {column} = ?"  # noqa: S608
-            cursor = await conn.execute(sql, (guild_id, item_id))
-            return cursor.rowcount > 0
+            return await conn.execute(sql, (guild_id, item_id)) > 0
 
     # -- blocklist ---------------------------------------------------------------------------------------
 
@@ -232,8 +227,7 @@ class Governance:
     async def _blocklist(self, guild_id: int) -> list[tuple[str, bool]]:
         return [
             (row[0], bool(row[1]))
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 "SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY created_at",
                 (guild_id,),
             )
@@ -241,19 +235,19 @@ class Governance:
 
     async def add_block_rule(self, guild_id: int, pattern: str, is_regex: bool, by: int) -> bool:
         async with self._write(guild_id) as conn:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO blocklist (guild_id, pattern, is_regex, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+            added = await conn.execute(
+                "INSERT INTO blocklist (guild_id, pattern, is_regex, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (guild_id, pattern, int(is_regex), by, time.time()),
             )
-            return cursor.rowcount > 0
+            return added > 0
 
     async def remove_block_rule(self, guild_id: int, pattern: str) -> bool:
         async with self._write(guild_id) as conn:
-            cursor = await conn.execute(
+            removed = await conn.execute(
                 "DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern)
             )
-            return cursor.rowcount > 0
+            return removed > 0
 
     # -- members -----------------------------------------------------------------------------------------
 
@@ -261,8 +255,7 @@ class Governance:
         return await self._cached(("member", guild_id, user_id), lambda: self._member(guild_id, user_id))
 
     async def _member(self, guild_id: int, user_id: int) -> MemberStatus:
-        row = await fetch_one(
-            self.db.reader,
+        row = await self.db.reader.fetch_one(
             "SELECT strikes, blocked FROM member_status WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
         )
@@ -271,13 +264,14 @@ class Governance:
     async def add_strike(self, guild_id: int, user_id: int, strikes_to_block: int) -> MemberStatus:
         """One more strike, atomically; reaching `strikes_to_block` blocks the member."""
         async with self._write(guild_id) as conn:
-            row = await fetch_one(
-                conn,
-                """INSERT INTO member_status (guild_id, user_id, strikes, blocked) VALUES (?, ?, 1, ? <= 1)
+            row = await conn.fetch_one(
+                """INSERT INTO member_status (guild_id, user_id, strikes, blocked) VALUES (?, ?, 1, ?)
                    ON CONFLICT (guild_id, user_id) DO UPDATE
-                   SET strikes = strikes + 1, blocked = blocked OR strikes + 1 >= ?
+                   SET strikes = member_status.strikes + 1,
+                       blocked = CASE WHEN member_status.blocked = 1
+                                        OR member_status.strikes + 1 >= ? THEN 1 ELSE 0 END
                    RETURNING strikes, blocked""",
-                (guild_id, user_id, strikes_to_block, strikes_to_block),
+                (guild_id, user_id, int(strikes_to_block <= 1), strikes_to_block),
             )
         assert row is not None
         return MemberStatus(int(row[0]), bool(row[1]))
@@ -288,11 +282,12 @@ class Governance:
         """Block or unblock; `reset` clears strikes and starts the usage windows afresh."""
         async with self._write(guild_id) as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO member_status (guild_id, user_id) VALUES (?, ?)", (guild_id, user_id)
+                "INSERT INTO member_status (guild_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (guild_id, user_id),
             )
             if blocked is not None:
                 await conn.execute(
-                    "UPDATE member_status SET blocked = ?, strikes = CASE WHEN ? THEN strikes ELSE 0 END"
+                    "UPDATE member_status SET blocked = ?, strikes = CASE WHEN ? = 1 THEN strikes ELSE 0 END"
                     " WHERE guild_id = ? AND user_id = ?",
                     (int(blocked), int(blocked), guild_id, user_id),
                 )
@@ -316,8 +311,7 @@ class Governance:
         **details: Any,
     ) -> AuditEntry:
         async with self.db.transaction() as conn:
-            row = await fetch_one(
-                conn,
+            row = await conn.fetch_one(
                 "INSERT INTO audit_log (guild_id, actor_id, action, job_id, details, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) RETURNING id, created_at",
                 (guild_id, actor_id, action, job_id, json.dumps(details, default=str), time.time()),
@@ -326,8 +320,7 @@ class Governance:
         return AuditEntry(int(row[0]), guild_id, actor_id, action, job_id, details, float(row[1]))
 
     async def audit_entries(self, guild_id: int, *, limit: int = 100) -> list[AuditEntry]:
-        rows = await fetch_all(
-            self.db.reader,
+        rows = await self.db.reader.fetch_all(
             "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
             (guild_id, limit),
         )
@@ -350,8 +343,7 @@ class Governance:
         """(user id, created_at, dollars, state) per job since `since`: the price if spent, else 0."""
         return [
             (int(r[0]), float(r[1]), float(r[2]), str(r[3]))
-            for r in await fetch_all(
-                self.db.reader,
+            for r in await self.db.reader.fetch_all(
                 """SELECT user_id, created_at,
                       CASE WHEN state IN ('failed', 'rejected')
                              OR (state = 'cancelled' AND started_at IS NULL) THEN 0.0
@@ -363,45 +355,51 @@ class Governance:
         ]
 
     async def export_rows(self, guild_id: int) -> list[dict[str, Any]]:
-        return [
-            dict(row)
-            for row in await fetch_all(
-                self.db.reader,
-                """SELECT id, state, user_id, channel_id, job_type,
-                      json_extract(request, '$.prompt') AS prompt,
-                      json_extract(request, '$.duration') AS duration,
-                      json_extract(request, '$.aspect_ratio') AS aspect_ratio,
-                      json_extract(request, '$.seed') AS seed, estimated_cost, actual_cost, approved_by,
-                      user_error AS outcome, created_at, finished_at, prodia_job_id
+        rows = await self.db.reader.fetch_all(
+            """SELECT id, state, user_id, channel_id, job_type, request, estimated_cost, actual_cost,
+                      approved_by, user_error AS outcome, created_at, finished_at, prodia_job_id
                  FROM jobs WHERE guild_id = ? ORDER BY id""",
-                (guild_id,),
+            (guild_id,),
+        )
+        exported = []
+        for row in rows:
+            record = dict(row)
+            request = json.loads(record.pop("request"))
+            exported.append(
+                {
+                    **{k: record[k] for k in ("id", "state", "user_id", "channel_id", "job_type")},
+                    **{k: request.get(k) for k in ("prompt", "duration", "aspect_ratio", "seed")},
+                    **{k: record[k] for k in list(record)[5:]},
+                }
             )
-        ]
+        return exported
 
     async def forget_member(self, guild_id: int, user_id: int) -> list[str]:
         """Remove a member's prompts from jobs and the audit log; returns the files that should be deleted."""
         async with self._write(guild_id) as conn:
-            files = [
-                str(p)
-                for row in await fetch_all(
-                    conn,
-                    """SELECT output_path, json_extract(request, '$.image_path') FROM jobs
-                    WHERE guild_id = ? AND user_id = ?""",
-                    (guild_id, user_id),
+            files: list[str] = []
+            jobs = await conn.fetch_all(
+                "SELECT id, request, target, output_path FROM jobs WHERE guild_id = ? AND user_id = ?"  # noqa: S608
+                + conn.for_update,
+                (guild_id, user_id),
+            )
+            for job_id, request_text, target_text, output_path in jobs:
+                request, target = json.loads(request_text), json.loads(target_text)
+                files += [str(p) for p in (output_path, request.get("image_path")) if p]
+                request["prompt"] = "[removed]"
+                target.pop("interaction_token", None)
+                await conn.execute(
+                    "UPDATE jobs SET request = ?, target = ?, output_path = NULL WHERE id = ?",
+                    (json.dumps(request), json.dumps(target), job_id),
                 )
-                for p in row
-                if p
-            ]
-            await conn.execute(
-                """UPDATE jobs SET request = json_set(request, '$.prompt', '[removed]'), output_path = NULL,
-                                   target = json_remove(target, '$.interaction_token')
-                    WHERE guild_id = ? AND user_id = ?""",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                """UPDATE audit_log SET details = json_set(details, '$.prompt', '[removed]')
-                    WHERE guild_id = ? AND json_extract(details, '$.requester') = ?
-                      AND json_extract(details, '$.prompt') IS NOT NULL""",
-                (guild_id, user_id),
-            )
+            for entry_id, details_text in await conn.fetch_all(
+                f"SELECT id, details FROM audit_log WHERE guild_id = ?{conn.for_update}",  # noqa: S608
+                (guild_id,),
+            ):
+                details = json.loads(details_text)
+                if details.get("requester") == user_id and details.get("prompt") is not None:
+                    details["prompt"] = "[removed]"
+                    await conn.execute(
+                        "UPDATE audit_log SET details = ? WHERE id = ?", (json.dumps(details), entry_id)
+                    )
         return files

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
-from bot.store.database import Database, fetch_all, fetch_one
+from bot.store.database import Conn, Database, Row
 from bot.store.usage import Limits, Usage, check_budget, check_limits, spend_today, usage_of
 
 log = logging.getLogger("bot.jobs")
@@ -49,7 +46,7 @@ class NewJob:
     state: JobState = JobState.QUEUED
 
 
-def _row_to_job(row: sqlite3.Row) -> Job:
+def _row_to_job(row: Row) -> Job:
     return Job(
         id=row["id"],
         state=JobState(row["state"]),
@@ -103,14 +100,15 @@ class JobStore:
         now = self._clock()
         request = new.request
         async with self.db.transaction() as conn:
+            # Other processes' requests from this server wait here until this one is stored (PostgreSQL).
+            await conn.lock("quota", new.guild_id if new.guild_id is not None else ("user", new.user_id))
             if limits is not None:
                 check_limits(await usage_of(conn, new.guild_id, new.user_id, now), limits, request.duration)
             if budget_per_day is not None and new.guild_id is not None:
                 check_budget(
                     await spend_today(conn, new.guild_id, now), budget_per_day, new.estimated_cost, now
                 )
-            row = await fetch_one(
-                conn,
+            row = await conn.fetch_one(
                 """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind,
                                      target, video_seconds, estimated_cost, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
@@ -144,7 +142,7 @@ class JobStore:
         return job
 
     async def get(self, job_id: int) -> Job | None:
-        row = await fetch_one(self.db.reader, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = await self.db.reader.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _row_to_job(row) if row else None
 
     async def transition(
@@ -169,21 +167,27 @@ class JobStore:
             set(expect) if expect is not None else {s for s, targets in TRANSITIONS.items() if to in targets}
         )
         now = self._clock()
-        assignments = ["state = :to", "updated_at = :now"] + [f"{name} = :{name}" for name in fields]
+        assignments = ["state = ?", "updated_at = ?"] + [f"{name} = ?" for name in fields]
+        params: list[Any] = [to.value, now, *fields.values()]
         if to in TERMINAL:
-            assignments += ["finished_at = :now", "lease_owner = NULL", "lease_expires_at = NULL"]
+            assignments += ["finished_at = ?", "lease_owner = NULL", "lease_expires_at = NULL"]
+            params.append(now)
         elif to not in LEASED:
             assignments += ["lease_owner = NULL", "lease_expires_at = NULL"]
-        where = f"id = :id AND state IN {_in(allowed)}"
+        where = f"id = ? AND state IN {_in(allowed)}"
+        params.append(job_id)
         if owner is not None:
-            where += " AND lease_owner = :owner"
-        params = {"to": to.value, "now": now, "id": job_id, "owner": owner, **fields}
+            where += " AND lease_owner = ?"
+            params.append(owner)
         async with self.db.transaction() as conn:
-            before = await fetch_one(conn, "SELECT state, updated_at FROM jobs WHERE id = ?", (job_id,))
+            # The row stays locked to the end (PostgreSQL), so `before` is the state this update replaces.
+            before = await conn.fetch_one(
+                f"SELECT state, updated_at FROM jobs WHERE id = ?{conn.for_update}",  # noqa: S608
+                (job_id,),
+            )
             if before is None:
                 return None
-            row = await fetch_one(
-                conn,
+            row = await conn.fetch_one(
                 f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",  # noqa: S608
                 params,
             )
@@ -227,8 +231,10 @@ class JobStore:
         now = self._clock()
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
         async with self.db.transaction() as conn:
-            row = await fetch_one(
-                conn,
+            # One claim at a time across processes, so the in-flight count below can't be raced past;
+            # SKIP LOCKED passes over a queued job another transaction is changing (a cancel).
+            await conn.lock("claim")
+            row = await conn.fetch_one(
                 f"""
                 UPDATE jobs
                    SET state = 'submitting', attempts = attempts + 1, started_at = ?, updated_at = ?,
@@ -237,11 +243,13 @@ class JobStore:
                        SELECT j.id FROM jobs AS j
                         WHERE j.state = 'queued' AND j.target_kind IN ({kinds})
                         ORDER BY (SELECT MAX(s.started_at) FROM jobs AS s
-                                   WHERE s.user_id = j.user_id AND s.guild_id IS j.guild_id) IS NOT NULL,
+                                   WHERE s.user_id = j.user_id
+                                     AND s.guild_id IS NOT DISTINCT FROM j.guild_id) IS NOT NULL,
                                  (SELECT MAX(s.started_at) FROM jobs AS s
-                                   WHERE s.user_id = j.user_id AND s.guild_id IS j.guild_id),
+                                   WHERE s.user_id = j.user_id
+                                     AND s.guild_id IS NOT DISTINCT FROM j.guild_id),
                                  j.id
-                        LIMIT 1)
+                        LIMIT 1{conn.skip_locked})
                    AND (SELECT COUNT(*) FROM jobs WHERE state IN {_in(IN_FLIGHT)}) < ?
                 RETURNING *""",  # noqa: S608
                 (now, now, owner, now + lease_seconds, *target_kinds, max_in_flight),
@@ -261,8 +269,7 @@ class JobStore:
         """Jobs that waited for approval since before `older_than`."""
         return [
             _row_to_job(row)
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 "SELECT * FROM jobs WHERE state = 'awaiting_approval' AND created_at < ? ORDER BY id",
                 (older_than,),
             )
@@ -272,8 +279,7 @@ class JobStore:
         """Finished jobs whose clip is still on disk, finished before the given time: (id, output path)."""
         return [
             (int(row[0]), str(row[1]))
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 f"""SELECT id, output_path FROM jobs WHERE state IN {_in(TERMINAL)}
                 AND output_path IS NOT NULL AND finished_at < ? ORDER BY id""",  # noqa: S608
                 (finished_before,),
@@ -291,29 +297,26 @@ class JobStore:
 
     async def queue_position(self, job: Job) -> int:
         """Roughly how many jobs start before this one under round-robin (1 = next)."""
-        row = await fetch_one(
-            self.db.reader,
-            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ? AND guild_id IS ? AND id <= ?",
+        row = await self.db.reader.fetch_one(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ?"
+            " AND guild_id IS NOT DISTINCT FROM ? AND id <= ?",
             (job.user_id, job.guild_id, job.id),
         )
         rank = int(row[0]) if row else 1
-        row = await fetch_one(
-            self.db.reader,
-            """SELECT COALESCE(SUM(MIN(n, ?)), 0) FROM (
-                   SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'
-                      AND NOT (user_id = ? AND guild_id IS ?) GROUP BY user_id, guild_id)""",
-            (rank, job.user_id, job.guild_id),
+        others = await self.db.reader.fetch_all(
+            """SELECT COUNT(*) FROM jobs WHERE state = 'queued'
+                  AND NOT (user_id = ? AND guild_id IS NOT DISTINCT FROM ?) GROUP BY user_id, guild_id""",
+            (job.user_id, job.guild_id),
         )
-        return rank + (int(row[0]) if row else 0)
+        return rank + sum(min(int(n[0]), rank) for n in others)
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> int:
         """Extend every lease `owner` holds; returns how many."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+            return await conn.execute(
                 f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state IN {_in(LEASED)}",  # noqa: S608
                 (self._clock() + lease_seconds, owner),
             )
-            return cursor.rowcount
 
     async def release_leases(self, owner: str) -> None:
         """Let others take over `owner`'s jobs at once (a clean shutdown)."""
@@ -328,8 +331,7 @@ class JobStore:
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
         return [
             _row_to_job(row)
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 f"""SELECT * FROM jobs WHERE state IN {_in(LEASED)} AND target_kind IN ({kinds})
                 AND (lease_owner IS NULL OR lease_owner != ?) ORDER BY id""",  # noqa: S608
                 (*target_kinds, owner),
@@ -339,10 +341,10 @@ class JobStore:
     async def take_over(self, job: Job, *, owner: str, lease_seconds: float) -> Job | None:
         """Take a dead worker's job, unless someone else renewed or took it since `job` was read."""
         async with self.db.transaction() as conn:
-            row = await fetch_one(
-                conn,
+            row = await conn.fetch_one(
                 """UPDATE jobs SET lease_owner = ?, lease_expires_at = ?
-                    WHERE id = ? AND state = ? AND lease_owner IS ? AND lease_expires_at IS ?
+                    WHERE id = ? AND state = ? AND lease_owner IS NOT DISTINCT FROM ?
+                      AND lease_expires_at IS NOT DISTINCT FROM ?
                 RETURNING *""",
                 (
                     owner,
@@ -383,8 +385,7 @@ class JobStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return [
             _row_to_job(row)
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
                 (*params, limit),
             )
@@ -398,8 +399,7 @@ class JobStore:
         """The job's ledger rows as (kind, dollars), oldest first."""
         return [
             (row["kind"], row["dollars"])
-            for row in await fetch_all(
-                self.db.reader,
+            for row in await self.db.reader.fetch_all(
                 "SELECT kind, dollars FROM usage_ledger WHERE job_id = ? ORDER BY id",
                 (job_id,),
             )
@@ -416,7 +416,7 @@ def _settlement(job: Job, previous: JobState) -> tuple[str, float]:
     return "refund", job.estimated_cost
 
 
-async def _ledger(conn: aiosqlite.Connection, job: Job, kind: str, dollars: float, now: float) -> None:
+async def _ledger(conn: Conn, job: Job, kind: str, dollars: float, now: float) -> None:
     await conn.execute(
         """INSERT INTO usage_ledger (job_id, guild_id, user_id, kind, video_seconds, dollars, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.store.database import Database, fetch_one
+from bot.store.database import Database
 
 
 async def set_value(db: Database, key: str, value: str) -> None:
@@ -15,5 +15,5 @@ async def set_value(db: Database, key: str, value: str) -> None:
 
 
 async def get_value(db: Database, key: str) -> str | None:
-    row = await fetch_one(db.reader, "SELECT value FROM meta WHERE key = ?", (key,))
+    row = await db.reader.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
     return str(row[0]) if row else None

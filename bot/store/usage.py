@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot.errors import QuotaExceeded
 from bot.jobs.models import TERMINAL
-from bot.store.database import fetch_all, fetch_one
+from bot.store.database import Conn
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -52,24 +50,25 @@ class Usage:
 _STATES_ACTIVE = ", ".join(f"'{s.value}'" for s in TERMINAL)
 
 
-async def usage_of(conn: aiosqlite.Connection, guild_id: int | None, user_id: int, now: float) -> Usage:
+async def usage_of(conn: Conn, guild_id: int | None, user_id: int, now: float) -> Usage:
     """Count a user's unrefunded reservations in the last hour and day, and their unfinished jobs."""
     rows = [
         (float(row[0]), int(row[1]))
-        for row in await fetch_all(
-            conn,
+        for row in await conn.fetch_all(
             """SELECT r.created_at, r.video_seconds FROM usage_ledger AS r
-            WHERE r.kind = 'reserve' AND r.user_id = ? AND r.guild_id IS ? AND r.created_at > ?
+            WHERE r.kind = 'reserve' AND r.user_id = ? AND r.guild_id IS NOT DISTINCT FROM ?
+              AND r.created_at > ?
               AND r.created_at > COALESCE((SELECT m.usage_reset_at FROM member_status AS m
-                                            WHERE m.guild_id IS r.guild_id AND m.user_id = r.user_id), 0)
+                                            WHERE m.guild_id IS NOT DISTINCT FROM r.guild_id
+                                              AND m.user_id = r.user_id), 0)
               AND NOT EXISTS (SELECT 1 FROM usage_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
             ORDER BY r.created_at""",
             (user_id, guild_id, now - DAY),
         )
     ]
-    row = await fetch_one(
-        conn,
-        f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS ? AND state NOT IN ({_STATES_ACTIVE})",  # noqa: S608
+    row = await conn.fetch_one(
+        "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"  # noqa: S608
+        f" AND state NOT IN ({_STATES_ACTIVE})",
         (user_id, guild_id),
     )
     hour = tuple(created for created, _ in rows if created > now - HOUR)
@@ -111,10 +110,9 @@ def day_start(now: float) -> float:
     return now - (now % DAY)
 
 
-async def spend_today(conn: aiosqlite.Connection, guild_id: int, now: float) -> float:
+async def spend_today(conn: Conn, guild_id: int, now: float) -> float:
     """Dollars the server spent or holds today: Prodia's price once a job is settled, else the estimate."""
-    row = await fetch_one(
-        conn,
+    row = await conn.fetch_one(
         """SELECT COALESCE(SUM(COALESCE(
                       (SELECT s.dollars FROM usage_ledger AS s
                         WHERE s.job_id = r.job_id AND s.kind = 'commit'),

@@ -45,6 +45,12 @@ Choices where Discord's behaviour is not pinned down by the notes:
     interaction callbacks/webhooks (Discord lets an app answer where it cannot post).
   - Messages the bot creates/edits/deletes are echoed as MESSAGE_CREATE/UPDATE/DELETE when the bot asked for
     the guild (or DM) messages intent; ephemeral ones never are.
+
+Shards: every IDENTIFY's ``shard`` [id, count] (none means [0, 1]; an invalid one is closed with 4010) opens
+that shard's session, replacing an earlier session of the same shard; an IDENTIFY with a different count
+drops the sessions of the old count (a resharded restart). A guild's READY entry, GUILD_CREATE and events
+(interactions, message echoes) go only to shard ``(guild_id >> 22) % count`` (`shard_of`); DMs go to
+shard 0. ``GET /gateway/bot`` answers ``recommended_shards``.
 """
 
 from __future__ import annotations
@@ -651,22 +657,29 @@ class FakeGuild:
         return data
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that gets a guild's events: Discord's ``(guild_id >> 22) % shard_count``."""
+    return (guild_id >> 22) % shard_count
+
+
 @dataclass(eq=False)  # identity-hashed: kept in a set
 class _Conn:
     """One gateway websocket."""
 
     ws: web.WebSocketResponse
     query: dict[str, str]
-    session_id: str | None = None
 
 
 @dataclass
 class _Session:
+    """One shard's gateway session: its events are numbered and kept for RESUME replays."""
+
     id: str
     intents: int
+    shard: list[int] = field(default_factory=lambda: [0, 1])  # [shard id, shard count] from IDENTIFY
     seq: int = 0
     history: list[tuple[int, str]] = field(default_factory=list)  # (s, frame) for RESUME replays
-    shard: list[int] = field(default_factory=lambda: [0, 1])
+    conn: _Conn | None = None  # the socket it is live on; None while dropped
 
 
 # -- the server -------------------------------------------------------------------------------------------
@@ -694,6 +707,7 @@ class FakeDiscord:
         self.callback_deadline: float | None = None  # seconds; a later callback gets 404 10062 (Discord: 3)
         self.privileged_intents = PRIVILEGED_INTENTS  # intents "enabled in the developer portal"
         self.heartbeat_interval_ms = 41250
+        self.recommended_shards = 1  # `GET /gateway/bot`: what a client without a shard count runs
         self.dm_closed: set[int] = set()  # users whose DMs refuse the bot (403 50007)
 
         self.requests: list[RecordedRequest] = []
@@ -707,6 +721,7 @@ class FakeDiscord:
         self.faults: list[Fault] = []
         self.command_syncs = 0
         self.identify_count = 0
+        self.identified_shards: list[tuple[int, int]] = []  # (shard id, shard count) of every IDENTIFY
         self.resume_count = 0
         self.gateway_connections = 0
         self.api_base = ""
@@ -721,8 +736,7 @@ class FakeDiscord:
         self._cond = asyncio.Condition()
         self._gw_lock = asyncio.Lock()
         self._conns: set[_Conn] = set()
-        self._current: _Conn | None = None
-        self._session: _Session | None = None
+        self._sessions: dict[int, _Session] = {}  # by shard id; all share one shard count
         self._session_ids = itertools.count(1)
         self._watched: list[asyncio.Task[Any]] = []
         self._routes = self._route_table()
@@ -758,7 +772,8 @@ class FakeDiscord:
         for conn in list(self._conns):
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001, message=b"fake discord stopping")
-        self._current = None
+        for session in self._sessions.values():
+            session.conn = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1362,46 +1377,76 @@ class FakeDiscord:
             attachment_size_limit=limit,
             message_id=int(message["id"]) if message is not None else None,
         )
-        self.interactions[token] = inter
-        await self.dispatch("INTERACTION_CREATE", payload)
+        self.interactions[token] = inter  # before dispatching: the bot may answer before dispatch returns
+        try:
+            await self.dispatch("INTERACTION_CREATE", payload)
+        except RuntimeError:
+            del self.interactions[token]  # no session of the guild's shard: Discord never sent it
+            raise
         return inter
 
     # -- gateway -------------------------------------------------------------------------------------
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> int:
+    async def dispatch(self, event: str, data: dict[str, Any], *, shard_id: int | None = None) -> int:
         """Send a DISPATCH (op 0) to the bot and return its ``s``.
 
+        It goes to the shard owning ``data``'s guild (`shard_of`; shard 0 for DMs), or to ``shard_id``.
         While the socket is down (after `drop_gateway`) the event is kept and replayed on RESUME, like
-        Discord does; without any session (the bot never IDENTIFYed) this raises.
+        Discord does; without a session for that shard (it never IDENTIFYed) this raises.
         """
-        if self._session is None:
-            raise RuntimeError(f"cannot dispatch {event}: no gateway session (is the bot connected?)")
-        return await self._emit(event, data)
-
-    async def _emit(self, event: str, data: dict[str, Any]) -> int:
-        session = self._session
+        shard = shard_id if shard_id is not None else self._shard_for(event, data)
+        session = self._sessions.get(shard)
         if session is None:
-            return 0
+            which = f" for shard {shard}" if self._sessions else ""
+            raise RuntimeError(f"cannot dispatch {event}: no gateway session{which} (is the bot connected?)")
+        return await self._emit(session, event, data)
+
+    @property
+    def shard_count(self) -> int | None:
+        """The shard count the bot's sessions IDENTIFYed with (None before any IDENTIFY)."""
+        return next((s.shard[1] for s in self._sessions.values()), None)
+
+    @property
+    def live_shards(self) -> list[int]:
+        """Ids of the shards with a session whose socket is up, in order."""
+        return sorted(sid for sid, s in self._sessions.items() if s.conn is not None)
+
+    def _shard_for(self, event: str, data: Mapping[str, Any]) -> int:
+        guild_id = data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") else None
+        guild_id = data.get("guild_id") or guild_id
+        count = self.shard_count
+        return 0 if guild_id is None or count is None else shard_of(int(guild_id), count)
+
+    def _session_for(self, event: str, data: Mapping[str, Any]) -> _Session | None:
+        return self._sessions.get(self._shard_for(event, data))
+
+    async def _emit(self, session: _Session, event: str, data: dict[str, Any]) -> int:
         async with self._gw_lock:
             session.seq += 1
             frame = json.dumps({"op": 0, "t": event, "s": session.seq, "d": data})
             session.history.append((session.seq, frame))
-            conn = self._current
-            if conn is not None and conn.session_id == session.id:
+            if session.conn is not None:
                 try:
-                    await conn.ws.send_str(frame)
+                    await session.conn.ws.send_str(frame)
                 except (ConnectionError, RuntimeError):
                     log.debug("gateway send of %s failed; kept for RESUME", event)
             return session.seq
 
     async def _emit_if(self, intent: int, event: str, data: dict[str, Any]) -> None:
-        if self._session is not None and self._session.intents & intent:
-            await self._emit(event, data)
+        session = self._session_for(event, data)
+        if session is not None and session.intents & intent:
+            await self._emit(session, event, data)
 
     async def drop_gateway(
-        self, *, resume: bool = True, reconnect_op: bool = False, wait: bool = True, timeout: float = 10.0
+        self,
+        *,
+        resume: bool = True,
+        reconnect_op: bool = False,
+        wait: bool = True,
+        timeout: float = 10.0,
+        shard_id: int = 0,
     ) -> None:
-        """Cut the gateway the way Discord does; the bot must come back.
+        """Cut shard ``shard_id``'s gateway connection the way Discord does; the bot must come back.
 
         ``resume=True``: close with code 4000 (or send op 7 RECONNECT if ``reconnect_op``); the client
         RESUMEs, gets missed events replayed and RESUMED. ``resume=False``: op 9 INVALID_SESSION (d=false);
@@ -1409,14 +1454,15 @@ class FakeDiscord:
         Until then `dispatch` raises (there is no session), and discord.py's default
         ``Client.before_identify_hook`` sleeps 5 s before that second IDENTIFY: override it in test bots.
         """
-        conn = self._current
-        if conn is None:
-            raise RuntimeError("no gateway connection to drop")
+        session = self._sessions.get(shard_id)
+        conn = session.conn if session is not None else None
+        if session is None or conn is None:
+            raise RuntimeError(f"no gateway connection of shard {shard_id} to drop")
         before = (self.resume_count, self.identify_count)
         async with self._gw_lock:
-            self._current = None
+            session.conn = None
             if not resume:
-                self._session = None
+                del self._sessions[shard_id]
                 await conn.ws.send_str(json.dumps({"op": 9, "d": False, "s": None, "t": None}))
             elif reconnect_op:
                 await conn.ws.send_str(json.dumps({"op": 7, "d": None, "s": None, "t": None}))
@@ -1466,8 +1512,9 @@ class FakeDiscord:
                     break
         finally:
             self._conns.discard(conn)
-            if self._current is conn:
-                self._current = None
+            for session in self._sessions.values():
+                if session.conn is conn:
+                    session.conn = None
         return ws
 
     async def _on_gateway_frame(self, conn: _Conn, frame: dict[str, Any]) -> None:
@@ -1494,35 +1541,45 @@ class FakeDiscord:
         if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
-        session = _Session(f"fake-session-{next(self._session_ids)}", intents)
-        if isinstance(data.get("shard"), list):
-            session.shard = list(data["shard"])
+        shard = data.get("shard", [0, 1])
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        shard_id, count = shard
+        session = _Session(f"fake-session-{next(self._session_ids)}", intents, [shard_id, count], conn=conn)
         async with self._gw_lock:
-            self._session = session
-            conn.session_id = session.id
-            self._current = conn
+            if self.shard_count != count:
+                self._sessions.clear()  # another shard count: the sessions of the old one are gone
+            self._sessions[shard_id] = session  # replaces an earlier session of this shard
         self.identify_count += 1
+        self.identified_shards.append((shard_id, count))
+        guilds = [g for g in self.guilds.values() if shard_of(g.id, count) == shard_id]
         ready = {
             "v": 10,
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
             "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(gid), "unavailable": True} for gid in self.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "application": {"id": str(self.app_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
             "presences": [],
             "shard": session.shard,
         }
-        await self._emit("READY", ready)
-        for guild in self.guilds.values():
-            await self._emit("GUILD_CREATE", guild.gateway_payload())
+        await self._emit(session, "READY", ready)
+        for guild in guilds:
+            await self._emit(session, "GUILD_CREATE", guild.gateway_payload())
         await self._notify()
 
     async def _resume(self, conn: _Conn, data: dict[str, Any]) -> None:
-        session = self._session
-        if session is None or data.get("session_id") != session.id or data.get("token") != self.bot_token:
+        session = next((s for s in self._sessions.values() if s.id == data.get("session_id")), None)
+        if session is None or data.get("token") != self.bot_token:
             await conn.ws.send_str(json.dumps({"op": 9, "d": False, "s": None, "t": None}))
             return
         seen = int(data.get("seq") or 0)
@@ -1530,16 +1587,16 @@ class FakeDiscord:
             for s, frame in session.history:
                 if s > seen:
                     await conn.ws.send_str(frame)
-            conn.session_id = session.id
-            self._current = conn
+            session.conn = conn
         # `d` must be a dict: discord.py stores `__shard_id__` in it (null crashes bot.start()).
-        await self._emit("RESUMED", {})
+        await self._emit(session, "RESUMED", {})
         self.resume_count += 1
         await self._notify()
 
     async def _members_chunk(self, conn: _Conn, data: dict[str, Any]) -> None:
         guild = self.guilds.get(int(data.get("guild_id", 0)))
-        if guild is None:
+        session = next((s for s in self._sessions.values() if s.conn is conn), None)
+        if guild is None or session is None:
             return
         chunk = {
             "guild_id": str(guild.id),
@@ -1550,7 +1607,7 @@ class FakeDiscord:
         }
         if data.get("nonce") is not None:
             chunk["nonce"] = data["nonce"]
-        await self._emit("GUILD_MEMBERS_CHUNK", chunk)
+        await self._emit(session, "GUILD_MEMBERS_CHUNK", chunk)
 
     # -- REST plumbing -------------------------------------------------------------------------------
 
@@ -1688,7 +1745,14 @@ class FakeDiscord:
 
     async def _get_gateway_bot(self, call: _Call) -> _Answer:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return _Answer(200, {"url": self.gateway_url.rstrip("/"), "shards": 1, "session_start_limit": limit})
+        return _Answer(
+            200,
+            {
+                "url": self.gateway_url.rstrip("/"),
+                "shards": self.recommended_shards,
+                "session_start_limit": limit,
+            },
+        )
 
     async def _get_gateway(self, call: _Call) -> _Answer:
         return _Answer(200, {"url": self.gateway_url.rstrip("/")})

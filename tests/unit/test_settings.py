@@ -93,3 +93,53 @@ def test_log_filter_masks_secrets_in_messages_and_tracebacks(caplog: pytest.LogC
     text = caplog.text + "".join(r.exc_text or "" for r in caplog.records)
     assert TOKEN not in text
     assert MASK in text
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"), [("0,1", [0, 1]), (" 1 , 0 ", [1, 0]), ("[0,1]", [0, 1]), ("1", [1])]
+)
+def test_shard_ids_are_read_comma_separated_or_as_json(
+    monkeypatch: pytest.MonkeyPatch, ids: str, expected: list[int]
+) -> None:
+    monkeypatch.setenv("SHARD_COUNT", "2")
+    monkeypatch.setenv("SHARD_IDS", ids)
+    settings = load_settings()
+    assert (settings.shard_count, settings.shard_ids) == (2, expected)
+
+
+def test_unset_shards_leave_the_count_to_discord(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (load_settings().shard_count, load_settings().shard_ids) == (None, None)
+    monkeypatch.setenv("SHARD_COUNT", "3")
+    assert (load_settings().shard_count, load_settings().shard_ids) == (3, None)  # this process runs all 3
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "complaint"),
+    [
+        ("2", "0,2", "shard 2 does not exist"),
+        ("2", "-1", "shard -1 does not exist"),
+        (None, "0", "needs SHARD_COUNT"),
+        ("4", "1,3,1", "names shard 1 more than once"),
+        ("2", "0;1", "separated by commas"),
+        ("2", "[]", "at least one shard"),
+    ],
+)
+def test_bad_shard_ids_are_one_line_naming_shard_ids(
+    monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str, complaint: str
+) -> None:
+    if count is not None:
+        monkeypatch.setenv("SHARD_COUNT", count)
+    monkeypatch.setenv("SHARD_IDS", ids)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.detail
+    assert message.startswith("SHARD_IDS is invalid") and complaint in message
+    assert "\n" not in message
+
+
+def test_a_shard_count_out_of_range_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARD_COUNT", "0")
+    monkeypatch.setenv("SHARD_IDS", "0")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.detail.startswith("SHARD_COUNT is invalid")  # not a second complaint about the ids

@@ -66,8 +66,7 @@ async def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
         async with db.transaction() as conn:
             await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
             raise RuntimeError("boom")
-    async with db.reader.execute("SELECT COUNT(*) FROM meta") as cursor:
-        row = await cursor.fetchone()
+    row = await db.reader.fetch_one("SELECT COUNT(*) FROM meta")
     assert row is not None and row[0] == 0
     await db.close()
 
@@ -100,7 +99,6 @@ async def test_a_task_cancelled_mid_transaction_leaves_the_writer_usable(tmp_pat
         with pytest.raises(asyncio.CancelledError):
             await task
         await write(f"after-{delay}")  # would fail with "cannot start a transaction within a transaction"
-    async with db.reader.execute("SELECT key FROM meta ORDER BY key") as cursor:
-        keys = [row[0] for row in await cursor.fetchall()]
+    keys = [row[0] for row in await db.reader.fetch_all("SELECT key FROM meta ORDER BY key")]
     await db.close()
     assert all(k.startswith("after-") for k in keys) and len(keys) == 6
