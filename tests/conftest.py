@@ -54,6 +54,13 @@ async def _drop(name: str) -> None:
         await admin.close()
 
 
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for this test: its postgresql:// URL."""
+    async with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Settings come only from what a test sets: no developer `.env`, no stray variables."""
