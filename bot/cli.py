@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import sys
 import time
 from pathlib import Path
@@ -13,13 +14,12 @@ from typing import Any
 from bot import __version__
 from bot.errors import ConfigError, DatabaseError, SoraBotError, UserFacingError
 from bot.jobs.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
-from bot.jobs.scheduler import HEARTBEAT_KEY
 from bot.logs import setup_logging
 from bot.pipeline import FileDeliverer, Pipeline
 from bot.settings import Settings, load_settings, redact_url
 from bot.store.copy import copy_database
 from bot.store.database import Database
-from bot.store.meta import get_value
+from bot.store.meta import heartbeats
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", help="exit 0 if the database is current and a scheduler is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds since the last heartbeat")
+    health.add_argument("--role", choices=["gateway", "worker"], help="only processes in this role")
+    health.add_argument(
+        "--any-host",
+        action="store_true",
+        help="any process of the deployment, not only this host's (container's)",
+    )
     return parser
 
 
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_generate(settings, args))
         setup_logging(settings.log_level, settings.secrets())
         if args.command == "health":
-            return asyncio.run(_health(settings, args.max_age))
+            return asyncio.run(_health(settings, args))
         return asyncio.run(_db(settings, args))
     except ConfigError as exc:
         print(f"sora-bot: configuration error: {exc.detail}", file=sys.stderr)
@@ -203,17 +209,25 @@ async def _generate(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-async def _health(settings: Settings, max_age: float) -> int:
+async def _health(settings: Settings, args: argparse.Namespace) -> int:
+    """Healthy when the database is current and a process (of `--role`, on this host unless `--any-host`)
+    wrote a heartbeat within `--max-age`: workers from their scheduler loop, gateways while connected."""
     db = await Database.open(settings.database_target, migrate=False)
     try:
-        beat = await get_value(db, HEARTBEAT_KEY)
+        beats = await heartbeats(db)
     finally:
         await db.close()
-    age = time.time() - float(beat.split()[0]) if beat else None
-    if age is None or age > max_age:
-        print(f"unhealthy: no scheduler heartbeat in the last {max_age:.0f}s", file=sys.stderr)
+    here = socket.gethostname()
+    mine = [
+        b for b in beats if (args.role is None or b.role == args.role) and (args.any_host or b.host == here)
+    ]
+    newest = max(mine, key=lambda b: b.at, default=None)
+    who = f"{args.role or 'bot'} process{'' if args.any_host else ' on ' + here}"
+    age = time.time() - newest.at if newest else None
+    if newest is None or age is None or age > max(args.max_age, 0):
+        print(f"unhealthy: no {who} wrote a heartbeat in the last {args.max_age:.0f}s", file=sys.stderr)
         return EXIT_FAILED
-    print(f"healthy: last heartbeat {age:.0f}s ago")
+    print(f"healthy: {newest.role} {newest.owner} wrote a heartbeat {age:.0f}s ago")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,12 +20,13 @@ from bot.delivery import DiscordDeliverer
 from bot.errors import ConfigError, is_content_rejection
 from bot.guard import Guard
 from bot.jobs.models import Job, JobState
+from bot.jobs.scheduler import worker_name
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
 from bot.settings import Settings
 from bot.store.governance import Governance
-from bot.store.meta import get_value, set_value
+from bot.store.meta import beat, forget_beat, get_value, set_value
 from bot.tree import SoraTree
 from bot.ui.buttons import JobButton
 from bot.ui.status import StatusUpdater
@@ -36,6 +38,7 @@ COGS = ("cogs.video", "cogs.jobs", "cogs.admin")
 Role = Literal["all", "gateway", "worker"]
 _closing: set[asyncio.Task[None]] = set()  # references to close() tasks started by signal handlers
 START_ATTEMPTS = 5
+HEARTBEAT_SECONDS = 20.0
 
 
 class SoraBot(commands.AutoShardedBot):
@@ -73,6 +76,8 @@ class SoraBot(commands.AutoShardedBot):
         self.audit = Audit(self)
         self.approvals = Approvals(self)
         self.governance: Governance
+        self.owner = worker_name()  # host:pid:nonce, this process in heartbeats
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -97,6 +102,7 @@ class SoraBot(commands.AutoShardedBot):
                 await self.load_extension(cog)
             await self.sync_commands()
             self.approvals.start()
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="gateway heartbeat")
         if self.role != "gateway":
             # Claiming, running and delivering jobs needs only Discord's REST API.
             await self.pipeline.start()
@@ -107,6 +113,16 @@ class SoraBot(commands.AutoShardedBot):
             shards = list(self.shard_ids or range(self.shard_count or 1))
             log.info("gateway shards %s of %d", shards, self.shard_count)
         await super().launch_shard(gateway, shard_id, initial=initial)
+
+    async def _beat(self) -> None:
+        """While connected to the gateway, say so every HEARTBEAT_SECONDS (`sora-bot health` reads it)."""
+        await self.wait_until_ready()
+        while not self.is_closed():
+            try:
+                await beat(self.pipeline.db, "gateway", self.owner)
+            except Exception:
+                log.exception("writing the gateway heartbeat failed; retrying")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _strike_content_rejections(self, job: Job, previous: JobState) -> None:
         """A prompt Prodia refuses for its content counts as a strike, like a blocked one."""
@@ -141,6 +157,12 @@ class SoraBot(commands.AutoShardedBot):
 
     async def _close_once(self) -> None:
         self._stopped.set()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            with contextlib.suppress(Exception):
+                await forget_beat(self.pipeline.db, "gateway", self.owner)
         await self.approvals.stop()
         await self.status_updates.stop()
         if self._pipeline is not None:

@@ -19,11 +19,10 @@ from bot.errors import DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraB
 from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
-from bot.store.meta import set_value
+from bot.store.meta import beat, forget_beat
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_KEY = "scheduler_heartbeat"
 GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. You were not charged."
 
 
@@ -111,7 +110,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Recover what earlier processes left, then start dispatching and renewing leases."""
-        await set_value(self.store.db, HEARTBEAT_KEY, f"{time.time():.3f} {self.owner}")
+        await beat(self.store.db, "worker", self.owner)
         await self.recover()
         self._loops = [
             _spawn(self._dispatch_loop(), "scheduler dispatch"),
@@ -130,6 +129,8 @@ class Scheduler:
         self._loops.clear()
         with contextlib.suppress(Exception):
             await self.store.release_leases(self.owner)
+        with contextlib.suppress(Exception):
+            await forget_beat(self.store.db, "worker", self.owner)
 
     def wake(self) -> None:
         """A job was queued or a slot freed: look for work now."""
@@ -245,7 +246,7 @@ class Scheduler:
             await asyncio.sleep(interval)
             try:
                 await self.store.renew_leases(self.owner, self.config.lease_seconds)
-                await set_value(self.store.db, HEARTBEAT_KEY, f"{time.time():.3f} {self.owner}")
+                await beat(self.store.db, "worker", self.owner)
                 await self.recover()
             except Exception:
                 log.exception("renewing leases failed; retrying")

@@ -39,9 +39,20 @@ async def test_run_serves_video_commands_and_stops_cleanly_on_sigterm(world: Wor
         [posted] = await until(world.clips, timeout=60, what="the clip from the bot process")
         info = probe_clip(world.fake.attachment_path(posted["attachments"][0]))
         assert (info.width, info.height) == (1280, 720)
+        # The container's HEALTHCHECK: both halves of `run` report in, from this host.
+        # (The gateway's first heartbeat follows discord.py's ready event, after the servers have arrived.)
+        for role in ("--role=gateway", "--role=worker", "--any-host"):
+            for _ in range(40):
+                code, out = await health(env, role)
+                if code == 0:
+                    break
+                await asyncio.sleep(0.25)
+            assert code == 0 and out.startswith("healthy:"), out
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 30)
+    health_code, out = await health(env)
+    assert health_code == 1 and "unhealthy: no bot process" in out  # a clean stop says so at once
     _, stderr = await proc.communicate()
     log = stderr.decode()
     assert code == 0, log[-2000:]
@@ -49,6 +60,15 @@ async def test_run_serves_video_commands_and_stops_cleanly_on_sigterm(world: Wor
     assert "job 1 delivering -> delivered" in log
     with sqlite3.connect(world.tmp / "run.db") as conn:
         assert conn.execute("SELECT state FROM jobs").fetchall() == [("delivered",)]
+
+
+async def health(env: dict[str, str], *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        SORA_BOT, "health", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
 
 
 async def test_a_refused_discord_token_is_one_clear_line(world: World) -> None:
