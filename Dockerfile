@@ -13,8 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OUTPUT_DIR=/data/clips \
     MPLCONFIGDIR=/tmp/matplotlib
 RUN useradd --create-home --uid 10001 sora \
-    && mkdir -p /data \
-    && chown sora:sora /data
+    && mkdir -p /data/clips \
+    && chown -R sora:sora /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
 USER sora
