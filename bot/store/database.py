@@ -316,7 +316,10 @@ def _params(params: Params) -> list[Any]:
 class PostgresConn(Conn):
     engine: Engine = "postgresql"
     for_update = " FOR UPDATE"
-    skip_locked = " FOR UPDATE SKIP LOCKED"
+    # KEY SHARE: pass over a queued job another transaction is moving to a new state (a transition reads
+    # its row FOR UPDATE first), but wait a moment for one that is only being annotated (its status message
+    # id stored: a plain UPDATE), so the fairest job is never passed over for that.
+    skip_locked = " FOR KEY SHARE SKIP LOCKED"
 
     def __init__(self, conn: PgConnection) -> None:
         self.raw = conn

@@ -250,6 +250,7 @@ class JobStore:
                                      AND s.guild_id IS NOT DISTINCT FROM j.guild_id),
                                  j.id
                         LIMIT 1{conn.skip_locked})
+                   AND state = 'queued'
                    AND (SELECT COUNT(*) FROM jobs WHERE state IN {_in(IN_FLIGHT)}) < ?
                 RETURNING *""",  # noqa: S608
                 (now, now, owner, now + lease_seconds, *target_kinds, max_in_flight),

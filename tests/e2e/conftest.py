@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pytest
 from bot.client import SoraBot
 from bot.jobs.models import TERMINAL, Job
 from bot.settings import Settings
-from tests.conftest import PRODIA_TOKEN
+from tests.conftest import PRODIA_TOKEN, postgres_database
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.prodia import FakeProdia
 
@@ -43,13 +44,14 @@ class World:
     mods_channel_id: int
     audit_channel_id: int
     tmp: Path
+    database_url: str = ""  # the bot's database; empty: an SQLite file in tmp
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "discord_token": self.fake.bot_token,
             "prodia_token": PRODIA_TOKEN,
             "prodia_base_url": self.prodia.base_url,
-            "database_url": f"sqlite:///{self.tmp}/bot.db",
+            "database_url": self.database_url or f"sqlite:///{self.tmp}/bot.db",
             "output_dir": self.tmp / "clips",
             "dev_guild_id": self.guild_id,
             "prodia_poll_min_seconds": 0.05,
@@ -68,6 +70,11 @@ class World:
         bot = TestBot(self.settings(**overrides), guild_ready_timeout=0.05)
         async with running_bot(self.fake, bot):
             yield bot
+
+    def add_members(self, count: int, prefix: str = "member") -> list[int]:
+        """`count` more members of the test server, without roles (named prefix0, prefix1, ...)."""
+        guild = self.fake.guilds[self.guild_id]
+        return [guild.add_member(name=f"{prefix}{i}") for i in range(count)]
 
     def clips(self) -> list[dict[str, Any]]:
         """Public messages in the channel that carry attachments: the posted clips."""
@@ -148,11 +155,13 @@ async def world(tmp_path: Path, fake_prodia: FakeProdia) -> AsyncIterator[World]
     )
     # Like Discord: an interaction not answered within 3 s is refused.
     fake.callback_deadline = 3.0
-    await fake.start()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        if os.environ.get("SORA_TEST_E2E_DATABASE") == "postgresql":
+            # The end-to-end suite on PostgreSQL: SORA_TEST_E2E_DATABASE=postgresql pytest tests/e2e
+            world.database_url = await stack.enter_async_context(postgres_database())
+        await fake.start()
+        stack.push_async_callback(fake.stop)
         yield world
-    finally:
-        await fake.stop()
 
 
 async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

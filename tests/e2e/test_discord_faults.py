@@ -3,6 +3,7 @@ No job is lost and none is delivered twice."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.jobs.models import JobState
@@ -85,7 +86,8 @@ async def test_a_failure_after_the_interaction_expired_is_explained_by_direct_me
         assert job is not None
         async with bot.pipeline.db.transaction() as conn:
             await conn.execute(
-                "UPDATE jobs SET target = json_set(target, '$.token_expires_at', 0) WHERE id = 1"
+                "UPDATE jobs SET target = ? WHERE id = 1",
+                (json.dumps({**job.target, "token_expires_at": 0}),),
             )
         world.fake.expire_interaction(token)
         assert (await finished(bot, 1)).state is JobState.FAILED

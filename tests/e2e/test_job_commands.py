@@ -27,8 +27,10 @@ async def command(world: World, name: str, user_id: int, **options: object) -> s
 async def test_queue_lists_my_jobs_with_positions_and_cancel_buttons(world: World) -> None:
     world.prodia.processing_seconds = 30.0
     async with world.bot(max_concurrent_jobs=1) as bot:
+        # One at a time, as people type: commands sent within the same millisecond have no defined order.
         for i in range(3):
             await world.video(prompt=f"queued clip {i}")
+            await until(lambda n=i + 1: _count(bot, n), what=f"job {i + 1}")  # type: ignore[misc]
         await world.video(user_id=world.bob, prompt="bob's clip")
         await until(lambda: _running(bot), what="a running job")
         await until(lambda: _count(bot, 4), what="four jobs")
