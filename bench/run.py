@@ -33,6 +33,7 @@ BENCHMARKS = {
     "fairness": "bench.fairness",
     "recovery": "bench.recovery",
     "reencode": "bench.reencode_bench",
+    "scale": "bench.scale",
 }
 
 

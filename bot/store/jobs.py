@@ -228,12 +228,14 @@ class JobStore:
         Fairness: the user served least recently (never served first) goes next, so a user with many queued
         jobs delays another user's first job by at most one slot.
         """
-        now = self._clock()
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
         async with self.db.transaction() as conn:
             # One claim at a time across processes, so the in-flight count below can't be raced past;
             # SKIP LOCKED passes over a queued job another transaction is changing (a cancel).
             await conn.lock("claim")
+            # Read the clock holding the lock: start times then follow the order claims commit in, which
+            # the next claim's "least recently served" ordering relies on.
+            now = self._clock()
             row = await conn.fetch_one(
                 f"""
                 UPDATE jobs

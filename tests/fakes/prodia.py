@@ -30,6 +30,9 @@ Choices the reference page leaves open:
   - A prompt containing the word "forbidden" passes the schema and creates a job that fails with
     `MODERATION_ERROR`: sync -> 400 multipart job error; async -> state ``failed``, ``error`` in job.json.
   - ``processing_seconds`` and ``stuck`` hold sync requests too (the answer waits for the job).
+  - ``capacity`` (None: unlimited) caps the jobs processing at once, like a provider with a fixed number of
+    GPUs: a valid POST beyond it answers 429 + Retry-After and creates no job. ``peak_in_flight`` records
+    the most jobs processing at once (whatever the capacity), ``capacity_refusals`` the 429s it caused.
   - The 201 answer says ``queued``; job.json then says ``processing`` and ``job.state.current`` answers
     ``processing`` for both. A finished async job is ``processed``, a finished sync job ``completed``.
   - Async routes know only async jobs (a sync job's id is 404 there). Deleting an entry from ``jobs``
@@ -456,6 +459,9 @@ class FakeProdia:
         self.capacity_error = False  # every POST answers 429 + Retry-After while set
         self.reject = False  # every valid POST answers 400 (job error: moderation) while set
         self.retry_after = "1"  # Retry-After of capacity errors and unknown job types
+        self.capacity: int | None = None  # most jobs processing at once; a POST beyond answers 429
+        self.peak_in_flight = 0  # the most jobs that were processing at once
+        self.capacity_refusals = 0  # POSTs refused because `capacity` was reached
         self.clip_bytes_extra = 0  # pad each produced MP4 with a `free` box of this many bytes (0 or >= 8)
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, FakeJob] = {}
@@ -517,6 +523,11 @@ class FakeProdia:
         """Queue a fault and return it (so a test can check ``hits`` later)."""
         self.faults.append(fault)
         return fault
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs accepted and not yet finished (what ``capacity`` counts)."""
+        return sum(1 for job in self.jobs.values() if job.state in ("queued", "processing"))
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
@@ -778,11 +789,17 @@ class FakeProdia:
             return _invalid(str(_Invalid("/config/image", "input is not a decodable image")), body.job)
         if self.reject:
             return _invalid(MODERATION_ERROR, body.job)
+        if self.capacity is not None and self.in_flight >= self.capacity:
+            self.capacity_refusals += 1
+            return _Reply(
+                429, content_type="text/plain", data=b"no capacity", headers={"Retry-After": self.retry_after}
+            )
         now = datetime.now(UTC)
         job = FakeJob(
             id=str(uuid.uuid4()), type=job_type, config=config, mode=mode, created_at=now, updated_at=now
         )
         self.jobs[job.id] = job
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         return job, image
 
     async def _run_job(self, job: FakeJob, image: bytes | None) -> None:
@@ -1003,6 +1020,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--capacity-error", action="store_true", help="every POST answers 429 + Retry-After")
     parser.add_argument("--retry-after", default="1", help="Retry-After value of 429 answers")
+    parser.add_argument("--capacity", type=int, help="most jobs processing at once (then 429)")
     parser.add_argument("--reject", action="store_true", help="every valid POST answers a 400 job error")
     parser.add_argument("--stuck", action="store_true", help="jobs never finish")
     parser.add_argument("--clip-bytes-extra", type=int, default=0, help="pad every MP4 by this many bytes")
@@ -1018,6 +1036,7 @@ async def _run(args: argparse.Namespace) -> None:
         fake.async_refused = set(args.async_refused)
         fake.capacity_error = args.capacity_error
         fake.retry_after = args.retry_after
+        fake.capacity = args.capacity
         fake.reject = args.reject
         fake.stuck = args.stuck
         fake.clip_bytes_extra = args.clip_bytes_extra
