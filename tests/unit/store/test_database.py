@@ -60,15 +60,14 @@ async def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
 
 
-async def test_a_failed_transaction_rolls_back(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "bot.db")
+async def test_a_failed_transaction_rolls_back(db: Database) -> None:
+    """On both engines (the `db` fixture)."""
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
             await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
             raise RuntimeError("boom")
     row = await db.reader.fetch_one("SELECT COUNT(*) FROM meta")
     assert row is not None and row[0] == 0
-    await db.close()
 
 
 async def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
-from bot.jobs.models import JobRequest
 from bot.store.database import Database
 from bot.store.governance import Governance, LimitRule
 from bot.store.jobs import JobStore, NewJob
+from tests.unit.store.test_jobs import new_job
 
 GUILD, OTHER = 10, 20
 BIG_ID = 1_234_567_890_123_456_789  # Discord ids need 64 bits
 
 
 def job_for(user_id: int, guild_id: int = GUILD, *, prompt: str = "a secret plan") -> NewJob:
-    return NewJob(
-        request=JobRequest.parse(prompt=prompt),
-        user_id=user_id,
-        guild_id=guild_id,
-        estimated_cost=0.4,
-        target_kind="discord",
-        target={"kind": "discord", "interaction_token": "tok-123", "channel_id": 5},
-    )
+    """A job posted to Discord: its target carries the interaction token that forgetting removes."""
+    target = {"kind": "discord", "interaction_token": "tok-123", "channel_id": 5}
+    return replace(new_job(user_id, guild_id, prompt=prompt), target_kind="discord", target=target)
 
 
 async def test_settings_upsert_and_stay_per_server(db: Database) -> None:

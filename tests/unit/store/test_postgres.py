@@ -113,19 +113,6 @@ async def test_an_unreachable_server_is_one_line_without_the_password() -> None:
     assert "hunter2" not in str(caught.value) and "127.0.0.1:1/sora" in str(caught.value)
 
 
-async def test_a_failed_postgresql_transaction_rolls_back(postgres_url: str) -> None:
-    db = await Database.open(postgres_url)
-    try:
-        with pytest.raises(RuntimeError):
-            async with db.transaction() as conn:
-                await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
-                raise RuntimeError("boom")
-        row = await db.reader.fetch_one("SELECT COUNT(*) FROM meta")
-        assert row is not None and row[0] == 0
-    finally:
-        await db.close()
-
-
 async def _processes(url: str) -> list[JobStore]:
     return [JobStore(await Database.open(url, pool_size=3)) for _ in range(PROCESSES)]
 
