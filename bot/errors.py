@@ -145,8 +145,19 @@ class DiskFull(SoraBotError):
     )
 
 
-class DatabaseBusy(UserFacingError):
+class DatabaseUnavailable(UserFacingError):
+    """The database can't be reached for now (a PostgreSQL restart, a network blip). Nothing was changed:
+    a command is refused with this message, and a running job is left for recovery, not failed."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("The bot's database can't be reached right now; please try again in a moment.")
+        self.detail = f"database unavailable: {detail}" if detail else self.user_message
+
+
+class DatabaseBusy(DatabaseUnavailable):
     """Another process holds the database's write lock for longer than the busy timeout."""
 
     def __init__(self) -> None:
-        super().__init__("The bot's database is busy right now; please try again in a moment.")
+        super().__init__()
+        self.user_message = "The bot's database is busy right now; please try again in a moment."
+        self.args = (self.user_message,)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.errors import DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
+from bot.errors import DatabaseUnavailable, DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
 from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
@@ -171,10 +171,17 @@ class Scheduler:
         """Take over jobs whose worker died: fail the ones caught mid-submission, resume the rest."""
         now = time.time()
         taken = 0
-        for job in await self.store.leased_by_others(self.owner, self.target_kinds):
-            if job.id in self._tasks or not lease_is_dead(job, self.owner, now):
+        for job in await self.store.leased_jobs(self.target_kinds):
+            if job.id in self._tasks:
                 continue
-            mine = await self.store.take_over(job, owner=self.owner, lease_seconds=self.config.lease_seconds)
+            if job.lease_owner == self.owner:
+                mine: Job | None = job  # ours, but its task ended early (the database was unreachable)
+            elif lease_is_dead(job, self.owner, now):
+                mine = await self.store.take_over(
+                    job, owner=self.owner, lease_seconds=self.config.lease_seconds
+                )
+            else:
+                continue
             if mine is None:
                 continue
             taken += 1
@@ -276,6 +283,10 @@ class Scheduler:
                 await self.store.transition(job.id, JobState.CANCELLED, owner=self.owner, error="cancelled")
                 return
             raise
+        except DatabaseUnavailable as exc:
+            # Not the job's fault: it keeps its state and lease, and the lease loop resumes it once the
+            # database answers again (a job caught mid-submission is then failed and refunded, not re-sent).
+            log.warning("job %d: %s; resuming it when the database is back", job.id, exc.detail)
         except TimeoutError:
             await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
         except SoraBotError as exc:

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -28,7 +29,7 @@ import aiosqlite
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import DatabaseBusy, DatabaseError
+from bot.errors import DatabaseBusy, DatabaseError, DatabaseUnavailable
 from bot.settings import redact_url
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class SQLiteDatabase(Database):
     async def _open(cls, path: Path, migrate: bool, busy_ms: int) -> SQLiteDatabase:
         writer = await _sqlite_connect(path, busy_ms)
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
+            await _wal(writer, busy_ms / 1000)
             current = await _user_version(writer)
             latest = schema_version("sqlite")
             _refuse_newer(current, latest, str(path))
@@ -284,6 +285,21 @@ async def _sqlite_connect(path: Path, busy_ms: int) -> aiosqlite.Connection:
     return conn
 
 
+async def _wal(conn: aiosqlite.Connection, patience: float) -> None:
+    """Switch to WAL. SQLite answers "locked" at once, without its busy handler, while another connection
+    is switching a new file too (processes starting together), so wait here instead."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+        else:
+            return
+
+
 async def _user_version(conn: aiosqlite.Connection) -> int:
     rows = list(await conn.execute_fetchall("PRAGMA user_version"))
     return int(rows[0][0]) if rows else 0
@@ -306,6 +322,26 @@ async def _apply_sqlite_migrations(conn: aiosqlite.Connection, current: int) -> 
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------
+
+
+# The server went away, restarts, refuses more connections or dropped ours: worth retrying later.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Turn "the server can't be reached" into DatabaseUnavailable; every other error passes as it is."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise DatabaseUnavailable(type(exc).__name__) from exc
 
 
 def _params(params: Params) -> list[Any]:
@@ -348,15 +384,15 @@ class _PoolReader(Conn):
         self._pool = pool
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._pool.acquire() as conn:
+        async with _reachable(), self._pool.acquire() as conn:
             return list(await conn.fetch(to_numbered(sql), *_params(params)))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        async with self._pool.acquire() as conn:
+        async with _reachable(), self._pool.acquire() as conn:
             return await PostgresConn(conn).execute(sql, params)
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
-        async with self._pool.acquire() as conn:
+        async with _reachable(), self._pool.acquire() as conn:
             await PostgresConn(conn).execute_many(sql, rows)
 
 
@@ -394,7 +430,7 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with _reachable(), self._pool.acquire() as conn, conn.transaction():
             yield PostgresConn(conn)
 
     async def version(self) -> int:

@@ -329,15 +329,14 @@ class JobStore:
                 (owner,),
             )
 
-    async def leased_by_others(self, owner: str, target_kinds: Collection[str]) -> list[Job]:
-        """Jobs held by other workers, alive or not; the caller decides which leases are dead."""
+    async def leased_jobs(self, target_kinds: Collection[str]) -> list[Job]:
+        """Jobs held by a worker (this one too), alive or not; the caller decides which leases are dead."""
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
         return [
             _row_to_job(row)
             for row in await self.db.reader.fetch_all(
-                f"""SELECT * FROM jobs WHERE state IN {_in(LEASED)} AND target_kind IN ({kinds})
-                AND (lease_owner IS NULL OR lease_owner != ?) ORDER BY id""",  # noqa: S608
-                (*target_kinds, owner),
+                f"SELECT * FROM jobs WHERE state IN {_in(LEASED)} AND target_kind IN ({kinds}) ORDER BY id",  # noqa: S608
+                tuple(target_kinds),
             )
         ]
 

@@ -186,10 +186,10 @@ async def test_leases_renew_release_and_can_be_taken_over_once(store: JobStore) 
     job = await store.create(new_job())
     await claim(store, owner="dead-worker")
     assert await store.renew_leases("dead-worker", 60) == 1
-    others = await store.leased_by_others("me", ["file"])
+    others = await store.leased_jobs(["file"])
     assert [j.id for j in others] == [job.id]
     await store.release_leases("dead-worker")
-    stale = (await store.leased_by_others("me", ["file"]))[0]
+    stale = (await store.leased_jobs(["file"]))[0]
     assert stale.lease_expires_at == 0
     results = await asyncio.gather(
         *(store.take_over(stale, owner=f"me{i}", lease_seconds=30) for i in range(5))
