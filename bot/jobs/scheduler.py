@@ -252,11 +252,24 @@ class Scheduler:
                     log.exception("cleaning old clips failed")
             await asyncio.sleep(interval)
             try:
-                await self.store.renew_leases(self.owner, self.config.lease_seconds)
+                running = list(self._tasks.items())  # before the renewal: these were claimed before it
+                held = await self.store.renew_leases(self.owner, self.config.lease_seconds)
+                self._stop_lost(running, held)
                 await beat(self.store.db, "worker", self.owner)
                 await self.recover()
             except Exception:
                 log.exception("renewing leases failed; retrying")
+
+    def _stop_lost(self, running: list[tuple[int, asyncio.Task[None]]], held: set[int]) -> None:
+        """Stop running what this process no longer holds: cancelled through another process (a gateway's
+        Cancel button), or taken over after this one stalled past its lease. Nothing is written: the job's
+        state is already someone else's to change."""
+        for job_id, task in running:
+            if job_id not in held and not task.done():
+                log.info(
+                    "job %d: no longer held by this worker (cancelled or taken over); stopping it", job_id
+                )
+                task.cancel()
 
     # -- one job -----------------------------------------------------------------------------------------
 

@@ -313,13 +313,15 @@ class JobStore:
         )
         return rank + sum(min(int(n[0]), rank) for n in others)
 
-    async def renew_leases(self, owner: str, lease_seconds: float) -> int:
-        """Extend every lease `owner` holds; returns how many."""
+    async def renew_leases(self, owner: str, lease_seconds: float) -> set[int]:
+        """Extend every lease `owner` holds; returns the ids of the jobs it still holds."""
         async with self.db.transaction() as conn:
-            return await conn.execute(
-                f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state IN {_in(LEASED)}",  # noqa: S608
+            rows = await conn.fetch_all(
+                f"UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state IN {_in(LEASED)}"  # noqa: S608
+                " RETURNING id",
                 (self._clock() + lease_seconds, owner),
             )
+        return {int(row[0]) for row in rows}
 
     async def release_leases(self, owner: str) -> None:
         """Let others take over `owner`'s jobs at once (a clean shutdown)."""

@@ -200,6 +200,32 @@ async def test_cancel_a_queued_job_and_a_running_job(
     assert await scheduler.cancel(running.id) is None  # already over
 
 
+async def test_a_job_cancelled_through_another_process_stops_running_here(
+    store: JobStore, backend: ScriptedBackend, deliverer: RecordingDeliverer, tmp_path: Path
+) -> None:
+    backend.gate = asyncio.Event()
+    job = await add(store, "one")
+    worker = make_scheduler(store, backend, deliverer, tmp_path, lease_seconds=0.3)
+    gateway = make_scheduler(store, backend, deliverer, tmp_path)  # never started: it only cancels
+    await worker.start()
+    try:
+        await wait_for_state(store, job.id, JobState.RUNNING)
+        assert backend.in_flight == 1
+        cancelled = await gateway.cancel(job.id)
+        assert cancelled is not None and cancelled.state is JobState.CANCELLED
+        deadline = time.monotonic() + 3
+        while worker.running_jobs and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert worker.running_jobs == set() and backend.in_flight == 0  # stopped within a lease renewal
+        backend.gate.set()
+        await asyncio.sleep(0.2)
+        assert deliverer.delivered == []
+        assert (await store.get(job.id)).state is JobState.CANCELLED  # type: ignore[union-attr]
+        assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.4)]  # Prodia had started it
+    finally:
+        await worker.stop()
+
+
 async def test_never_more_than_the_cap_in_flight_and_round_robin_order(
     store: JobStore, scheduler: Scheduler, backend: ScriptedBackend
 ) -> None:

@@ -185,7 +185,8 @@ async def test_concurrent_claims_from_separate_connections_never_share_a_job(tmp
 async def test_leases_renew_release_and_can_be_taken_over_once(store: JobStore) -> None:
     job = await store.create(new_job())
     await claim(store, owner="dead-worker")
-    assert await store.renew_leases("dead-worker", 60) == 1
+    assert await store.renew_leases("dead-worker", 60) == {job.id}
+    assert await store.renew_leases("someone-else", 60) == set()
     others = await store.leased_jobs(["file"])
     assert [j.id for j in others] == [job.id]
     await store.release_leases("dead-worker")
