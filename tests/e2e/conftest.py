@@ -134,7 +134,18 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, fake_prodia: FakeProdia) -> AsyncIterator[World]:
+def engine(request: pytest.FixtureRequest) -> str:
+    """The bot's database engine: SQLite, unless a module runs on both with
+    `pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)`, or
+    SORA_TEST_E2E_DATABASE=postgresql runs the whole end-to-end suite on PostgreSQL."""
+    return str(getattr(request, "param", os.environ.get("SORA_TEST_E2E_DATABASE", "sqlite")))
+
+
+BOTH_ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture
+async def world(tmp_path: Path, fake_prodia: FakeProdia, engine: str) -> AsyncIterator[World]:
     fake = FakeDiscord(cdn_dir=tmp_path / "cdn")
     guild = fake.add_guild(name="generation")
     channel = guild.add_channel("clips")
@@ -156,8 +167,7 @@ async def world(tmp_path: Path, fake_prodia: FakeProdia) -> AsyncIterator[World]
     # Like Discord: an interaction not answered within 3 s is refused.
     fake.callback_deadline = 3.0
     async with contextlib.AsyncExitStack() as stack:
-        if os.environ.get("SORA_TEST_E2E_DATABASE") == "postgresql":
-            # The end-to-end suite on PostgreSQL: SORA_TEST_E2E_DATABASE=postgresql pytest tests/e2e
+        if engine == "postgresql":
             world.database_url = await stack.enter_async_context(postgres_database())
         await fake.start()
         stack.push_async_callback(fake.stop)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import pytest
+
 from bot.jobs.models import JobState
 from bot.media.probe import probe_clip
-from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
 from tests.fakes.discord import EPHEMERAL
 from tests.fakes.prodia import IMG2VID, PRO_TXT2VID
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
 def reply_text(world: World, token: str) -> str:

@@ -9,11 +9,15 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from bot.jobs.models import JobState
-from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
 from tests.fakes.discord import EPHEMERAL
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
 def refused(answer: dict[str, Any]) -> str:

@@ -8,8 +8,11 @@ import pytest
 
 from bot.jobs.models import JobState
 from bot.tree import GENERIC_ERROR
-from tests.e2e.conftest import World, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, World, finished, until
 from tests.fakes.discord import EPHEMERAL
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
 async def command(world: World, name: str, user_id: int, **options: object) -> str:

@@ -13,9 +13,12 @@ from PIL import Image
 
 from bot.media.probe import probe_clip
 from tests.conftest import PRODIA_TOKEN
-from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL, INTERACTION_CALLBACK
 from tests.fakes.prodia import IMG2VID, TXT2VID
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
 def png(width: int = 800, height: int = 600) -> bytes:
