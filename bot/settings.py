@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -138,7 +138,9 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter that keeps them out of log lines."""
-        return [s.get_secret_value() for s in (self.discord_token, self.prodia_token) if s is not None]
+        found = [s.get_secret_value() for s in (self.discord_token, self.prodia_token) if s is not None]
+        password = urlsplit(self.database_url).password  # postgresql://user:password@host/db
+        return [*found, unquote(password)] if password else found
 
     def require(self, *names: str) -> None:
         """Stop with a ConfigError naming the first of `names` that is unset."""

@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.logs import MASK, RedactSecrets
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 
 TOKEN = "prodia-secret-token-123"
 
@@ -76,6 +76,13 @@ def test_tokens_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert TOKEN not in str(caught.value)
+
+
+def test_a_database_password_is_a_secret_and_never_in_the_label() -> None:
+    settings = Settings(database_url="postgresql://sora:p%40ss-w0rd@db.internal:5433/sora")
+    assert "p@ss-w0rd" in settings.secrets()
+    assert settings.database_label == "postgresql://db.internal:5433/sora"
+    assert Settings(database_url="postgresql://sora@db/sora").secrets() == []
 
 
 def test_log_filter_masks_secrets_in_messages_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
