@@ -95,6 +95,7 @@ class Scheduler:
         self.owner = owner or worker_name()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._user_cancelled: set[int] = set()
+        self._finishing: set[int] = set()  # jobs whose task is ending them (and telling everyone)
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -265,7 +266,9 @@ class Scheduler:
         Cancel button), or taken over after this one stalled past its lease. Nothing is written: the job's
         state is already someone else's to change."""
         for job_id, task in running:
-            if job_id not in held and not task.done():
+            # A job this task is ending has left the leased states already; its last status edit and audit
+            # post are still being sent, and must not be cut off.
+            if job_id not in held and job_id not in self._finishing and not task.done():
                 log.info(
                     "job %d: no longer held by this worker (cancelled or taken over); stopping it", job_id
                 )
@@ -280,6 +283,7 @@ class Scheduler:
         def done(_: asyncio.Task[None]) -> None:
             self._tasks.pop(job.id, None)
             self._user_cancelled.discard(job.id)
+            self._finishing.discard(job.id)
             self.wake()
 
         task.add_done_callback(done)
@@ -293,6 +297,7 @@ class Scheduler:
             await self._deliver(job)
         except asyncio.CancelledError:
             if job.id in self._user_cancelled:
+                self._finishing.add(job.id)
                 await self.store.transition(job.id, JobState.CANCELLED, owner=self.owner, error="cancelled")
                 return
             raise
@@ -355,6 +360,7 @@ class Scheduler:
             raise SoraBotError(f"no deliverer for target {job.target!r}")
         assert job.output_path is not None
         message_id = await deliverer.deliver(job, Path(job.output_path))
+        self._finishing.add(job.id)
         await self.store.transition(
             job.id,
             JobState.DELIVERED,
@@ -375,6 +381,7 @@ class Scheduler:
         current = await self.store.get(job.id)
         if current is None or current.state in TERMINAL:
             return
+        self._finishing.add(job.id)
         await self.store.transition(
             job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message
         )

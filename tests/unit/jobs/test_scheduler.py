@@ -226,6 +226,28 @@ async def test_a_job_cancelled_through_another_process_stops_running_here(
         await worker.stop()
 
 
+async def test_the_last_announcements_of_a_finished_job_are_not_cut_off_by_the_lease_loop(
+    store: JobStore, backend: ScriptedBackend, deliverer: RecordingDeliverer, tmp_path: Path
+) -> None:
+    told: list[JobState] = []
+
+    async def slow_listener(job: Job, previous: JobState) -> None:
+        if job.state is JobState.DELIVERED:
+            await asyncio.sleep(0.5)  # a status edit and an audit post, slowly; leases renew every 0.1 s
+            told.append(job.state)
+
+    store.listeners.append(slow_listener)
+    job = await add(store)
+    worker = make_scheduler(store, backend, deliverer, tmp_path, lease_seconds=0.3)
+    await worker.start()
+    try:
+        await wait_for_state(store, job.id, JobState.DELIVERED)
+        await worker.wait_idle()
+        assert told == [JobState.DELIVERED]
+    finally:
+        await worker.stop()
+
+
 async def test_never_more_than_the_cap_in_flight_and_round_robin_order(
     store: JobStore, scheduler: Scheduler, backend: ScriptedBackend
 ) -> None:
