@@ -225,8 +225,9 @@ class JobStore:
     ) -> Job | None:
         """Atomically move the fairest queued job to `submitting`, if under `max_in_flight` are at Prodia.
 
-        Fairness: the user served least recently (never served first) goes next, so a user with many queued
-        jobs delays another user's first job by at most one slot.
+        Fairness, round-robin at two levels: the server served least recently (never served first), then in
+        it the user served least recently. A user with many queued jobs delays another user's first job by at
+        most one slot of their server's turns, and a big server can't crowd out a small one.
         """
         kinds = ", ".join("?" for _ in target_kinds) or "NULL"
         async with self.db.transaction() as conn:
@@ -244,7 +245,11 @@ class JobStore:
                  WHERE id = (
                        SELECT j.id FROM jobs AS j
                         WHERE j.state = 'queued' AND j.target_kind IN ({kinds})
-                        ORDER BY (SELECT MAX(s.started_at) FROM jobs AS s
+                        ORDER BY (SELECT MAX(g.started_at) FROM jobs AS g
+                                   WHERE COALESCE(g.guild_id, 0) = COALESCE(j.guild_id, 0)) IS NOT NULL,
+                                 (SELECT MAX(g.started_at) FROM jobs AS g
+                                   WHERE COALESCE(g.guild_id, 0) = COALESCE(j.guild_id, 0)),
+                                 (SELECT MAX(s.started_at) FROM jobs AS s
                                    WHERE s.user_id = j.user_id
                                      AND s.guild_id IS NOT DISTINCT FROM j.guild_id) IS NOT NULL,
                                  (SELECT MAX(s.started_at) FROM jobs AS s

@@ -145,6 +145,26 @@ async def test_users_in_different_servers_are_different_users(store: JobStore) -
     assert [await claim(store), await claim(store)] == [a.id, b.id]
 
 
+async def test_round_robin_goes_across_servers_before_users(store: JobStore) -> None:
+    # A big server with five busy members, a small one with one member, and one member's direct messages.
+    for _ in range(3):
+        for user in range(1, 6):
+            await store.create(new_job(user_id=user, guild_id=10))
+    for _ in range(3):
+        await store.create(new_job(user_id=9, guild_id=20))
+    for _ in range(2):
+        await store.create(new_job(user_id=7, guild_id=None))
+    order = []
+    for _ in range(9):
+        job = await store.get(await claim(store))  # type: ignore[arg-type]
+        assert job is not None
+        order.append((job.guild_id, job.user_id))
+    # Servers take turns (DMs count as one), and within the big server its members take turns.
+    assert order == [
+        (10, 1), (20, 9), (None, 7), (10, 2), (20, 9), (None, 7), (10, 3), (20, 9), (10, 4)
+    ]  # fmt: skip
+
+
 async def test_claims_respect_the_in_flight_cap(store: JobStore) -> None:
     for user in range(5):
         await store.create(new_job(user_id=user))
