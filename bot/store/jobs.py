@@ -251,10 +251,10 @@ class JobStore:
                                    WHERE COALESCE(g.guild_id, 0) = COALESCE(j.guild_id, 0)),
                                  (SELECT MAX(s.started_at) FROM jobs AS s
                                    WHERE s.user_id = j.user_id
-                                     AND s.guild_id IS NOT DISTINCT FROM j.guild_id) IS NOT NULL,
+                                     AND COALESCE(s.guild_id, 0) = COALESCE(j.guild_id, 0)) IS NOT NULL,
                                  (SELECT MAX(s.started_at) FROM jobs AS s
                                    WHERE s.user_id = j.user_id
-                                     AND s.guild_id IS NOT DISTINCT FROM j.guild_id),
+                                     AND COALESCE(s.guild_id, 0) = COALESCE(j.guild_id, 0)),
                                  j.id
                         LIMIT 1{conn.skip_locked})
                    AND state = 'queued'
