@@ -304,19 +304,25 @@ class JobStore:
             await conn.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
 
     async def queue_position(self, job: Job) -> int:
-        """Roughly how many jobs start before this one under round-robin (1 = next)."""
+        """Roughly how many jobs start before this one under the two-level round-robin (1 = next): its turn
+        among its server's jobs, then as many turns of each other server, up to what each has queued."""
         row = await self.db.reader.fetch_one(
             "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ?"
-            " AND guild_id IS NOT DISTINCT FROM ? AND id <= ?",
+            " AND COALESCE(guild_id, 0) = COALESCE(?, 0) AND id <= ?",
             (job.user_id, job.guild_id, job.id),
         )
         rank = int(row[0]) if row else 1
-        others = await self.db.reader.fetch_all(
-            """SELECT COUNT(*) FROM jobs WHERE state = 'queued'
-                  AND NOT (user_id = ? AND guild_id IS NOT DISTINCT FROM ?) GROUP BY user_id, guild_id""",
-            (job.user_id, job.guild_id),
-        )
-        return rank + sum(min(int(n[0]), rank) for n in others)
+        server = job.guild_id or 0
+        in_server, other_servers = rank, dict[int, int]()
+        for guild, user, count in await self.db.reader.fetch_all(
+            "SELECT COALESCE(guild_id, 0), user_id, COUNT(*) FROM jobs WHERE state = 'queued'"
+            " GROUP BY COALESCE(guild_id, 0), user_id"
+        ):
+            if guild != server:
+                other_servers[guild] = other_servers.get(guild, 0) + int(count)
+            elif user != job.user_id:
+                in_server += min(int(count), rank)  # each other member gets as many turns as this one
+        return in_server + sum(min(queued, in_server) for queued in other_servers.values())
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[int]:
         """Extend every lease `owner` holds; returns the ids of the jobs it still holds."""

@@ -165,6 +165,25 @@ async def test_round_robin_goes_across_servers_before_users(store: JobStore) -> 
     ]  # fmt: skip
 
 
+async def test_queue_positions_bound_the_real_claim_order_across_servers(store: JobStore) -> None:
+    layout = [(10, 1), (10, 1), (10, 2), (20, 3), (10, 1), (20, 3), (20, 3), (20, 4), (None, 5), (10, 2)]
+    jobs = [await store.create(new_job(user_id=user, guild_id=guild)) for guild, user in layout]
+    predicted = {job.id: await store.queue_position(job) for job in jobs}
+    actual = {await claim(store): place for place in range(1, len(jobs) + 1)}
+    for job in jobs:
+        assert actual[job.id] <= predicted[job.id] <= len(jobs), (job.id, actual, predicted)  # never too soon
+
+
+async def test_a_small_servers_member_is_not_told_to_wait_for_a_big_servers_whole_queue(
+    store: JobStore,
+) -> None:
+    for member in range(10):
+        await store.create(new_job(user_id=member, guild_id=10))
+    small = await store.create(new_job(user_id=99, guild_id=20))
+    assert await store.queue_position(small) == 2  # one turn of the big server at most, not ten
+    assert small.id in {await claim(store), await claim(store)}
+
+
 async def test_claims_respect_the_in_flight_cap(store: JobStore) -> None:
     for user in range(5):
         await store.create(new_job(user_id=user))
