@@ -308,8 +308,8 @@ class JobStore:
         among its server's jobs, then as many turns of each other server, up to what each has queued."""
         row = await self.db.reader.fetch_one(
             "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ?"
-            " AND COALESCE(guild_id, 0) = COALESCE(?, 0) AND id <= ?",
-            (job.user_id, job.guild_id, job.id),
+            " AND COALESCE(guild_id, 0) = ? AND id <= ?",
+            (job.user_id, job.guild_id or 0, job.id),
         )
         rank = int(row[0]) if row else 1
         server = job.guild_id or 0

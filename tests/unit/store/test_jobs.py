@@ -177,9 +177,10 @@ async def test_queue_positions_bound_the_real_claim_order_across_servers(store: 
 async def test_a_small_servers_member_is_not_told_to_wait_for_a_big_servers_whole_queue(
     store: JobStore,
 ) -> None:
+    big_server, small_server = 1_100_000_000_000_000_010, 1_100_000_000_000_000_020  # Discord-sized ids
     for member in range(10):
-        await store.create(new_job(user_id=member, guild_id=10))
-    small = await store.create(new_job(user_id=99, guild_id=20))
+        await store.create(new_job(user_id=member, guild_id=big_server))
+    small = await store.create(new_job(user_id=99, guild_id=small_server))
     assert await store.queue_position(small) == 2  # one turn of the big server at most, not ten
     assert small.id in {await claim(store), await claim(store)}
 
