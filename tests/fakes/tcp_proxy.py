@@ -60,11 +60,10 @@ class TcpProxy:
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except OSError:
-            pass
+            with contextlib.suppress(OSError):  # a reset is how a cut connection ends
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
         finally:
             self._writers.discard(sink)
             with contextlib.suppress(Exception):
