@@ -385,7 +385,7 @@ class _PoolReader(Conn):
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         async with _reachable(), self._pool.acquire() as conn:
-            return list(await conn.fetch(to_numbered(sql), *_params(params)))
+            return await PostgresConn(conn).fetch_all(sql, params)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with _reachable(), self._pool.acquire() as conn:
