@@ -51,20 +51,10 @@ async def test_a_gateway_and_two_workers_deliver_every_job_once_even_when_a_work
         workers[0].send_signal(signal.SIGKILL)
         await workers[0].wait()
 
-        def settled() -> bool:
-            return all(r[0] in ("delivered", "failed") for r in rows(world, "SELECT state FROM jobs"))
-
-        await until(settled, timeout=120, what="every job to finish")
+        await until(lambda: _settled(world), timeout=120, what="every job to finish")
     finally:
-        for proc in (gateway, *workers):
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in zip(("gateway", "worker0", "worker1"), (gateway, *workers), strict=False):
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                raise AssertionError(f"{name} did not stop on SIGTERM") from None
+        stuck = await _stop(dict(zip(("gateway", "worker0", "worker1"), (gateway, *workers), strict=False)))
+        assert not stuck, f"{stuck} did not stop on SIGTERM"
     states = Counter(str(r[0]) for r in rows(world, "SELECT state FROM jobs"))
     assert states == {"delivered": JOBS}, states
     posted = Counter(int(str(m["embeds"][0]["footer"]["text"]).split()[1]) for m in world.clips())
@@ -78,6 +68,25 @@ async def test_a_gateway_and_two_workers_deliver_every_job_once_even_when_a_work
     assert (
         "taken over from" in log and f":{workers[0].pid}:" in log
     )  # the survivor finished the dead one's jobs
+
+
+def _settled(world: World) -> bool:
+    return all(r[0] in ("delivered", "failed") for r in rows(world, "SELECT state FROM jobs"))
+
+
+async def _stop(procs: dict[str, asyncio.subprocess.Process]) -> list[str]:
+    """SIGTERM every process still running; kill and name the ones not gone within 30 s."""
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    stuck = []
+    for name, proc in procs.items():
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            stuck.append(name)
+    return stuck
 
 
 def _held_by(world: World, pid: int) -> int:
@@ -121,19 +130,9 @@ async def test_a_worker_on_another_host_is_taken_over_when_its_lease_runs_out(wo
         await until(lambda: not remote_holds(), timeout=30, what="the remote worker's jobs to be taken over")
         taken_after = time.monotonic() - killed_at
 
-        def settled() -> bool:
-            return all(r[0] in ("delivered", "failed") for r in rows(world, "SELECT state FROM jobs"))
-
-        await until(settled, timeout=120, what="every job to finish")
+        await until(lambda: _settled(world), timeout=120, what="every job to finish")
     finally:
-        for proc in (gateway, *workers):
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in (gateway, *workers):
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
+        await _stop(dict(zip(("gateway", "remote", "local"), (gateway, *workers), strict=False)))
     assert Counter(str(r[0]) for r in rows(world, "SELECT state FROM jobs")) == {"delivered": 4}
     accepted = Counter(job.config["prompt"] for job in world.prodia.jobs.values())
     assert max(accepted.values()) == 1  # resumed by Prodia id, never sent twice
