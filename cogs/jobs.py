@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -16,20 +16,18 @@ from bot.jobs.models import JobState
 from bot.tree import reply
 from bot.ui.buttons import JobButton
 from bot.ui.embeds import settings_line
+from bot.ui.pages import ROW_WIDTH, ROWS, Page, PagedReply, send_pages
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
     from bot.jobs.models import Job
 
 Interaction = discord.Interaction["SoraBot"]
-WAITING = (
-    JobState.AWAITING_APPROVAL,
-    JobState.QUEUED,
-    JobState.SUBMITTING,
-    JobState.RUNNING,
-    JobState.DELIVERING,
-)
-HISTORY_SIZE = 10
+HISTORY_SIZE = 50  # the latest jobs /history pages through
+# A member may have up to 100 jobs queued or running (the highest concurrent limit an admin can set).
+QUEUE_SHOWN = 100
+# Each job on a page has its Cancel button: four rows of five, the fifth row turns the pages.
+JOBS_PER_PAGE = (ROWS - 1) * ROW_WIDTH
 
 
 def _when(timestamp: float) -> str:
@@ -39,6 +37,12 @@ def _when(timestamp: float) -> str:
 def _short(prompt: str, limit: int = 60) -> str:
     text = " ".join(prompt.split())
     return discord.utils.escape_markdown(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _cancel_button(job: Job) -> JobButton:
+    button = JobButton("cancel", job.id)
+    button.item.label = f"Cancel job {job.id}"  # a page holds up to 20: say which
+    return button
 
 
 def _link(job: Job) -> str:
@@ -61,27 +65,28 @@ class Jobs(commands.Cog):
     @app_commands.guild_only()
     async def queue(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
+        assert interaction.guild_id is not None
         store = self.bot.pipeline.store
-        mine = [
-            job
-            for job in await store.list_jobs(states=WAITING, user_id=interaction.user.id)
-            if job.guild_id == interaction.guild_id
-        ]
-        queued_here = await store.list_jobs(states=[JobState.QUEUED], limit=10_000)
+        mine = await store.waiting_jobs(interaction.guild_id, interaction.user.id, limit=QUEUE_SHOWN + 1)
         lines = []
-        view = discord.ui.View(timeout=None)
-        for job in reversed(mine[:20]):
+        for job in mine[:QUEUE_SHOWN]:
             where = (
                 f"position {await store.queue_position(job)}"
                 if job.state is JobState.QUEUED
                 else job.state.value
             )
             lines.append(f"**Job {job.id}**: {where}, {settings_line(job)}: {_short(job.request.prompt)}")
-            if len(view.children) < 25:
-                view.add_item(JobButton("cancel", job.id))
-        summary = f"{len(queued_here)} job(s) waiting in the queue in all."
-        text = "\n".join(lines) if lines else "You have no jobs queued or running."
-        await reply(interaction, f"{text}\n{summary}", view=view if lines else discord.utils.MISSING)
+        footer = f"{await store.count_queued(interaction.guild_id)} job(s) waiting in this server's queue."
+        if len(mine) > QUEUE_SHOWN:
+            footer = f"Your first {QUEUE_SHOWN} jobs are shown.\n{footer}"
+        pages = PagedReply(
+            "", lines, per_page=JOBS_PER_PAGE, empty="You have no jobs queued or running.", footer=footer
+        )
+
+        def cancel_buttons(page: Page) -> list[discord.ui.Item[Any]]:
+            return [_cancel_button(job) for job in mine[page.start : page.stop]]
+
+        await send_pages(interaction, pages, items_for=cancel_buttons)
 
     @app_commands.command(name="usage", description="How much of your quota is left, and when it resets")
     @app_commands.guild_only()
@@ -104,13 +109,14 @@ class Jobs(commands.Cog):
     @app_commands.guild_only()
     async def history(self, interaction: Interaction, user: discord.User | None = None) -> None:
         await interaction.response.defer(ephemeral=True)
+        assert interaction.guild_id is not None
         who = user or interaction.user
-        jobs = [
-            job
-            for job in await self.bot.pipeline.store.list_jobs(user_id=who.id, limit=200)
-            if job.guild_id == interaction.guild_id
-            and (who.id == interaction.user.id or not job.target.get("private"))
-        ][:HISTORY_SIZE]
+        jobs = await self.bot.pipeline.store.recent_jobs(
+            interaction.guild_id,
+            who.id,
+            limit=HISTORY_SIZE,
+            include_private=who.id == interaction.user.id,
+        )
         if not jobs:
             await reply(interaction, f"No clips by {who.mention} here yet.")
             return
@@ -119,7 +125,8 @@ class Jobs(commands.Cog):
             f"{_short(job.request.prompt)}"
             for job in jobs
         ]
-        await reply(interaction, f"Recent clips by {who.mention}:\n" + "\n".join(lines))
+        pages = PagedReply(f"Recent clips by {who.mention}:", lines)
+        await send_pages(interaction, pages)
 
     @app_commands.command(name="show", description="Post a past clip again, with its buttons")
     @app_commands.describe(job_id="The job number (see /history)")

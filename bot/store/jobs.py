@@ -420,6 +420,42 @@ class JobStore:
             )
         ]
 
+    async def count_queued(self, guild_id: int) -> int:
+        """How many jobs wait in this server's queue (for /queue)."""
+        row = await self.db.reader.fetch_one(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND guild_id = ?", (guild_id,)
+        )
+        return int(row[0]) if row else 0
+
+    async def waiting_jobs(self, guild_id: int, user_id: int, *, limit: int) -> list[Job]:
+        """A member's jobs in this server that have not ended yet, oldest first, at most `limit`."""
+        return [
+            _row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                f"SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? AND state NOT IN {_in(TERMINAL)}"  # noqa: S608
+                " ORDER BY id LIMIT ?",
+                (guild_id, user_id, limit),
+            )
+        ]
+
+    async def recent_jobs(
+        self, guild_id: int, user_id: int, *, limit: int, offset: int = 0, include_private: bool
+    ) -> list[Job]:
+        """A member's latest jobs in this server, newest first; without `include_private`, only those the
+        whole server could see."""
+        # `target` is JSON text written by json.dumps, which puts exactly this between a key and `true`;
+        # inside a JSON string a quote is escaped, so a value can't fake it. Text search works the same on
+        # SQLite and PostgreSQL, where JSON functions differ.
+        private = "" if include_private else " AND target NOT LIKE '%\"private\": true%'"
+        return [
+            _row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                f"SELECT * FROM jobs WHERE guild_id = ? AND user_id = ?{private}"  # noqa: S608
+                " ORDER BY id DESC LIMIT ? OFFSET ?",
+                (guild_id, user_id, limit, offset),
+            )
+        ]
+
 
 def _settlement(job: Job, previous: JobState) -> tuple[str, float]:
     """How an ending job settles its reservation: money spent at Prodia is committed, the rest refunded."""

@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from bot.jobs.models import JobState
+from bot.client import SoraBot
+from bot.jobs.models import JobRequest, JobState
+from bot.store.jobs import NewJob
 from bot.tree import GENERIC_ERROR
 from tests.e2e.conftest import BOTH_ENGINES, World, finished, until
 from tests.fakes.discord import EPHEMERAL
@@ -48,6 +50,48 @@ async def test_queue_lists_my_jobs_with_positions_and_cancel_buttons(world: Worl
         assert "3 job(s) waiting" in text
         labels = [c["custom_id"] for row in answer["components"] for c in row["components"]]
         assert labels == ["sora:cancel:1", "sora:cancel:2", "sora:cancel:3"]
+
+
+async def test_history_reads_this_server_even_for_a_member_busy_elsewhere(world: World) -> None:
+    other = world.fake.add_guild(name="elsewhere")
+    other.add_member(world.alice, name="alice")
+    async with world.bot() as bot:
+        here = await seed_job(bot, world, world.guild_id, "made here", JobState.AWAITING_APPROVAL)
+        for _ in range(250):
+            await seed_job(bot, world, other.id, "made elsewhere", JobState.AWAITING_APPROVAL)
+        history = world.answer(await command(world, "history", world.alice))["content"]
+        assert f"**Job {here}**" in history and "made here" in history
+        assert "made elsewhere" not in history
+
+
+async def test_queue_lists_and_counts_this_servers_jobs_only(world: World) -> None:
+    other = world.fake.add_guild(name="elsewhere")
+    other.add_member(world.alice, name="alice")
+    world.prodia.processing_seconds = 600.0
+    async with world.bot(max_concurrent_jobs=1) as bot:
+        here = await seed_job(bot, world, world.guild_id, "made here", JobState.AWAITING_APPROVAL)
+        for _ in range(150):
+            await seed_job(bot, world, other.id, "made elsewhere", JobState.QUEUED)
+        queue = world.answer(await command(world, "queue", world.alice))["content"]
+        assert f"**Job {here}**: awaiting_approval" in queue and "made elsewhere" not in queue
+        assert "0 job(s) waiting in this server's queue" in queue
+
+
+async def seed_job(bot: SoraBot, world: World, guild_id: int, prompt: str, state: JobState) -> int:
+    """A job of alice's stored as /video would store it, without going through Discord."""
+    job = await bot.pipeline.store.create(
+        NewJob(
+            request=JobRequest(prompt=prompt),
+            user_id=world.alice,
+            estimated_cost=0.4,
+            target_kind="discord",
+            target={"kind": "discord", "channel_id": world.channel_id, "private": False},
+            guild_id=guild_id,
+            channel_id=world.channel_id,
+            state=state,
+        )
+    )
+    return job.id
 
 
 async def _running(bot: object) -> bool:
