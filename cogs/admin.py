@@ -19,10 +19,11 @@ from discord.ext import commands
 
 from bot.errors import UserFacingError
 from bot.jobs.models import TERMINAL
-from bot.jobs.prompt_rules import InvalidRule, check_rule
+from bot.jobs.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.store.governance import LimitRule
 from bot.tree import reply
 from bot.ui.export import jobs_csv
+from bot.ui.pages import PagedReply, fit, send_pages
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -36,6 +37,12 @@ EXPORT_COLUMNS = [
 
 def _yes(value: bool | None) -> str:
     return "yes" if value else "no"
+
+
+def _pattern(pattern: str) -> str:
+    """A blocklist pattern shown as written: escaped rather than in a code span, which a backtick in the
+    pattern would end early."""
+    return discord.utils.escape_markdown(pattern)
 
 
 def _dollars(value: float | None) -> str:
@@ -108,7 +115,8 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
                 "user": f"<@{rule.target_id}>",
             }[rule.scope]
             lines.append(f"{who}: {_fmt_rule(rule)}")
-        await reply(interaction, "\n".join(lines))
+        # Up to 25 role rules and a rule per member: paged.
+        await send_pages(interaction, PagedReply("", lines))
 
     @limits.command(name="set", description="Set limits for the server, a role or a member")
     @app_commands.describe(
@@ -152,6 +160,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         )  # fmt: skip
 
     @limits.command(name="clear", description="Remove the limits set for a role or a member")
+    @app_commands.describe(role="The role whose limits to remove", user="The member whose limits to remove")
     async def limits_clear(
         self, interaction: Interaction, role: discord.Role | None = None, user: discord.Member | None = None
     ) -> None:
@@ -170,6 +179,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @budget.command(
         name="set", description="The most the server may spend per day (UTC); leave empty for none"
     )
+    @app_commands.describe(dollars_per_day="US dollars a day; leave empty for no budget")
     async def budget_set(
         self, interaction: Interaction, dollars_per_day: app_commands.Range[float, 0, 1_000_000] | None = None
     ) -> None:
@@ -189,10 +199,12 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @channels.command(
         name="add", description="Allow clips in a channel (with none listed, every channel is allowed)"
     )
+    @app_commands.describe(channel="The channel to allow clips in")
     async def channels_add(self, interaction: Interaction, channel: discord.TextChannel) -> None:
         await self._allow(interaction, "channels", channel.id, True, channel.mention)
 
     @channels.command(name="remove", description="Stop allowing clips in a channel")
+    @app_commands.describe(channel="The channel to take off the list")
     async def channels_remove(self, interaction: Interaction, channel: discord.TextChannel) -> None:
         await self._allow(interaction, "channels", channel.id, False, channel.mention)
 
@@ -200,15 +212,15 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def channels_list(self, interaction: Interaction) -> None:
         assert interaction.guild_id is not None
         found = await self.bot.governance.allowed(interaction.guild_id, "channels")
-        await reply(
-            interaction, ", ".join(f"<#{c}>" for c in sorted(found)) or "Every channel (none listed)."
-        )
+        await reply(interaction, fit([f"<#{c}>" for c in sorted(found)]) or "Every channel (none listed).")
 
     @roles.command(name="allow", description="Let a role make clips (with none listed, everyone may)")
+    @app_commands.describe(role="The role whose members may make clips")
     async def roles_allow(self, interaction: Interaction, role: discord.Role) -> None:
         await self._allow(interaction, "roles", role.id, True, role.mention)
 
     @roles.command(name="remove", description="Stop letting a role make clips")
+    @app_commands.describe(role="The role to take off the list")
     async def roles_remove(self, interaction: Interaction, role: discord.Role) -> None:
         await self._allow(interaction, "roles", role.id, False, role.mention)
 
@@ -216,9 +228,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def roles_list(self, interaction: Interaction) -> None:
         assert interaction.guild_id is not None
         found = await self.bot.governance.allowed(interaction.guild_id, "roles")
-        await reply(
-            interaction, ", ".join(f"<@&{r}>" for r in sorted(found)) or "Everyone (no roles listed)."
-        )
+        await reply(interaction, fit([f"<@&{r}>" for r in sorted(found)]) or "Everyone (no roles listed).")
 
     async def _allow(self, interaction: Interaction, kind: str, item: int, allow: bool, mention: str) -> None:
         assert interaction.guild_id is not None
@@ -230,6 +240,10 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     # -- blocklist ---------------------------------------------------------------------------------------
 
     @blocklist.command(name="add", description="Refuse prompts with this word (or regular expression)")
+    @app_commands.describe(
+        pattern=f"A word or words, or a regular expression (at most {MAX_RULE_LENGTH} characters)",
+        regex="Treat the pattern as a regular expression (default: whole words)",
+    )
     async def blocklist_add(self, interaction: Interaction, pattern: str, regex: bool = False) -> None:
         assert interaction.guild_id is not None
         try:
@@ -240,14 +254,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
             interaction.guild_id, rule.pattern, rule.is_regex, interaction.user.id
         )
         kind = "regex" if rule.is_regex else "word"
-        text = (
-            f"Blocked {kind} `{discord.utils.escape_markdown(rule.pattern)}`."
-            if added
-            else "Already blocked."
-        )
+        text = f"Blocked {kind}: {_pattern(rule.pattern)}" if added else "Already blocked."
         await self._changed(interaction, "blocklist.add", text, pattern=rule.pattern, regex=rule.is_regex)
 
     @blocklist.command(name="remove", description="Stop refusing prompts with this word or pattern")
+    @app_commands.describe(pattern="The word or pattern exactly as listed by /sora-admin blocklist list")
     async def blocklist_remove(self, interaction: Interaction, pattern: str) -> None:
         assert interaction.guild_id is not None
         removed = await self.bot.governance.remove_block_rule(interaction.guild_id, pattern.strip())
@@ -262,13 +273,17 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def blocklist_list(self, interaction: Interaction) -> None:
         assert interaction.guild_id is not None
         rules = await self.bot.governance.blocklist(interaction.guild_id)
-        lines = [f"{'regex' if r else 'word'}: `{discord.utils.escape_markdown(p)}`" for p, r in rules]
-        await reply(interaction, "\n".join(lines)[:1900] or "The blocklist is empty.")
+        lines = [f"{'regex' if r else 'word'}: {_pattern(p)}" for p, r in rules]
+        pages = PagedReply(f"{len(lines)} rule(s):", lines, empty="The blocklist is empty.")
+        await send_pages(interaction, pages)
 
     # -- approvals, audit, defaults ----------------------------------------------------------------------
 
     @approvals.command(name="on", description="Jobs wait for a moderator's approval in this channel")
-    @app_commands.describe(trusted_role="Members with this role skip approval")
+    @app_commands.describe(
+        channel="Where moderators approve or reject requests",
+        trusted_role="Members with this role skip approval",
+    )
     async def approvals_on(
         self, interaction: Interaction, channel: discord.TextChannel, trusted_role: discord.Role | None = None
     ) -> None:
@@ -298,6 +313,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         await self._changed(interaction, "approvals.off", "Approval is off.")
 
     @audit.command(name="channel", description="Post the audit trail in a channel (no channel: stop posting)")
+    @app_commands.describe(channel="Where to post the audit trail; leave empty to stop posting")
     async def audit_channel(
         self, interaction: Interaction, channel: discord.TextChannel | None = None
     ) -> None:
@@ -314,6 +330,13 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         model=[Choice(name="sora-2", value="sora-2"), Choice(name="sora-2-pro", value="sora-2-pro")],
     )
     @app_commands.choices(duration=[Choice(name=f"{n} seconds", value=n) for n in (4, 8, 12)])
+    @app_commands.describe(
+        duration="Clip length when /video doesn't say",
+        aspect_ratio="Landscape (16:9) or portrait (9:16) when /video doesn't say",
+        model="Model when /video doesn't say (Pro costs more)",
+        age_restricted_images="Allow input images in age-restricted channels only",
+        strikes_to_block="Refused prompts after which a member is blocked",
+    )
     async def defaults(
         self,
         interaction: Interaction,
@@ -343,12 +366,14 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     # -- members -----------------------------------------------------------------------------------------
 
     @user.command(name="block", description="Stop a member from making clips")
+    @app_commands.describe(member="The member to block")
     async def user_block(self, interaction: Interaction, member: discord.Member) -> None:
         assert interaction.guild_id is not None
         await self.bot.governance.set_member(interaction.guild_id, member.id, blocked=True)
         await self._changed(interaction, "member.block", f"{member.mention} is blocked.", requester=member.id)
 
     @user.command(name="unblock", description="Let a member make clips again (clears strikes)")
+    @app_commands.describe(member="The member to unblock")
     async def user_unblock(self, interaction: Interaction, member: discord.Member) -> None:
         assert interaction.guild_id is not None
         await self.bot.governance.set_member(interaction.guild_id, member.id, blocked=False)
@@ -357,6 +382,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         )
 
     @user.command(name="reset", description="Clear a member's strikes and start their usage afresh")
+    @app_commands.describe(member="The member whose strikes and usage to reset")
     async def user_reset(self, interaction: Interaction, member: discord.Member) -> None:
         assert interaction.guild_id is not None
         await self.bot.governance.set_member(interaction.guild_id, member.id, reset=True)
@@ -365,6 +391,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         )
 
     @user.command(name="strikes", description="A member's strikes and standing")
+    @app_commands.describe(member="The member whose strikes to show")
     async def user_strikes(self, interaction: Interaction, member: discord.Member) -> None:
         assert interaction.guild_id is not None
         status = await self.bot.governance.member(interaction.guild_id, member.id)
@@ -376,6 +403,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         )
 
     @user.command(name="forget", description="Delete a member's prompts and clips from the bot")
+    @app_commands.describe(member="The member whose prompts and clips to delete")
     async def user_forget(self, interaction: Interaction, member: discord.Member) -> None:
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True)
@@ -394,6 +422,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     # -- reports -----------------------------------------------------------------------------------------
 
     @app_commands.command(name="usage", description="Jobs and spend per member and per day, with a chart")
+    @app_commands.describe(days="How many days back to count (default 7)")
     async def usage(self, interaction: Interaction, days: app_commands.Range[int, 1, 90] = 7) -> None:
         assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True)
@@ -411,11 +440,12 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         lines = [f"Last {days} day(s): {len(rows)} job(s), ${sum(r[2] for r in rows):.2f}"]
         lines += [
             f"<@{u}>: {int(n)} job(s), ${d:.2f}"
-            for u, (n, d) in sorted(per_user.items(), key=lambda i: -i[1][1])[:20]
+            for u, (n, d) in sorted(per_user.items(), key=lambda i: -i[1][1])
         ]
         series = [DaySpend(day, dollars, int(n)) for day, (n, dollars) in sorted(per_day.items())]
         png = await asyncio.to_thread(spend_chart, series, title=f"Spend per day, last {days} days")
-        await reply(interaction, "\n".join(lines), file=discord.File(io.BytesIO(png), filename="spend.png"))
+        # The biggest spenders first, as many as fit; the CSV export has everyone.
+        await reply(interaction, fit(lines), file=discord.File(io.BytesIO(png), filename="spend.png"))
 
     @app_commands.command(name="export", description="The server's jobs as a CSV file")
     async def export(self, interaction: Interaction) -> None:

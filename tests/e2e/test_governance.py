@@ -329,3 +329,22 @@ async def test_strikes_can_be_read_and_reset(world: World) -> None:
         status = await bot.governance.member(world.guild_id, world.alice)
         assert status.strikes == 0 and not status.blocked
         assert (await world.video_answer(prompt="a kitten"))["embeds"]
+
+
+async def test_every_option_of_every_command_has_a_description(world: World) -> None:
+    """Discord shows an option's description as its help; discord.py sends "…" when none was given."""
+
+    def undescribed(options: list[dict[str, Any]], path: str) -> list[str]:
+        found = []
+        for option in options:
+            where = f"{path} {option['name']}"
+            if option.get("description", "…") in ("…", ""):
+                found.append(where)
+            found += undescribed(option.get("options") or [], where)
+        return found
+
+    async with world.bot():
+        commands = world.fake.commands.get(world.guild_id, []) + world.fake.commands.get(None, [])
+        assert {"sora-admin", "video", "queue", "history"} <= {c["name"] for c in commands}
+        missing = [m for c in commands for m in undescribed(c.get("options") or [], "/" + c["name"])]
+        assert missing == [], missing
