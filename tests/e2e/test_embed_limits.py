@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.jobs.models import JobState
+from tests.e2e import test_database_faults
 from tests.e2e.conftest import World, finished, until
 from tests.e2e.test_governance import approval_messages
 from tests.embed_checks import MANY_BLANK_LINES, REASON_MAX, live_links, problems, texts, unescaped
+from tests.fakes.tcp_proxy import TcpProxy
 
+database_proxy = test_database_faults.proxy  # the fixture: the bot's PostgreSQL database behind a TCP proxy
 LINK = "[free nitro](https://example.com)"
 PROMPT_WITH_LINKS = f"{LINK} and {LINK}\nhttps://example.com/claim <https://example.com/x> a cat"
 
@@ -157,3 +160,21 @@ async def test_two_moderators_rejecting_the_same_request_both_get_an_answer(worl
         )
         await until(lambda: said(world, second.token), timeout=10, what="the second answer")
         assert "no longer waiting" in said(world, second.token)
+
+
+async def test_a_reject_form_sent_while_the_database_is_down_gets_a_clear_answer(
+    world: World, database_proxy: TcpProxy
+) -> None:
+    async with world.bot() as bot:
+        await world.admin_command("approvals", "on", channel=world.mods_channel_id)
+        await world.video(prompt="rejected while the database is away")
+        request = await the_request(world, "rejected while")
+        click = await world.fake.click("sora:reject:1", message_id=int(request["id"]), user_id=world.mod)
+        await until(lambda: click.modal, timeout=10, what="the reject form")
+        assert click.modal is not None
+        await database_proxy.cut()
+        submit = await world.fake.submit_modal(click.modal["custom_id"], {"reason": "no"}, user_id=world.mod)
+        await until(lambda: said(world, submit.token), timeout=20, what="the answer to the form")
+        assert "database can't be reached" in said(world, submit.token)
+        database_proxy.restore()
+        assert (await bot.pipeline.store.get(1)).state is JobState.AWAITING_APPROVAL  # type: ignore[union-attr]
