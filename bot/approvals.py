@@ -14,8 +14,9 @@ import discord
 
 from bot.errors import UserFacingError
 from bot.jobs.models import Job, JobState
+from bot.tree import handle_error
 from bot.ui.buttons import view_of
-from bot.ui.embeds import quote, settings_line
+from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -28,18 +29,27 @@ def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     return permissions.manage_messages or permissions.manage_guild or permissions.administrator
 
 
-def approval_embed(job: Job, *, outcome: str | None = None) -> discord.Embed:
+def approval_embed(
+    job: Job, *, outcome: str | None = None, by: str | None = None, reason: str | None = None
+) -> discord.Embed:
+    """The request the moderators see; once decided, `outcome` ("Rejected"), `by` whom and their `reason`."""
+    title = outcome or "Approval needed"
+    if by is not None:
+        title = f"{title} by {escape(by)}"
     embed = discord.Embed(
-        title=outcome or "Approval needed",
+        title=title,
         description=quote(job.request.prompt, 1500),
         colour=discord.Colour.orange() if outcome is None else discord.Colour.dark_grey(),
     )
+    if reason is not None:
+        # In a field, not the title: a reason may be 300 characters (600 escaped), a title only 256.
+        embed.add_field(name="Reason", value=cut(escape(reason), FIELD_VALUE_MAX), inline=False)
     embed.add_field(name="Requester", value=f"<@{job.user_id}>")
     embed.add_field(name="Channel", value=f"<#{job.channel_id}>")
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
     embed.add_field(name="Estimated cost", value=f"${job.estimated_cost:.2f}")
     embed.set_footer(text=f"Job {job.id}")
-    return embed
+    return fit_embed(embed)
 
 
 class RejectModal(discord.ui.Modal, title="Reject this request"):
@@ -50,12 +60,17 @@ class RejectModal(discord.ui.Modal, title="Reject this request"):
     )
 
     def __init__(self, approvals: Approvals, job: Job) -> None:
-        super().__init__(timeout=600, custom_id=f"sora-reject:{job.id}")
+        # discord.py's random custom_id: open forms are kept by custom_id alone, so a fixed one per job would
+        # let a second moderator's form replace the first's and drop one submission without a word.
+        super().__init__(timeout=600)
         self.approvals = approvals
         self.job = job
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await self.approvals.reject(interaction, self.job, self.reason.value)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
+        await handle_error(interaction, error)
 
 
 class Approvals:
@@ -94,7 +109,7 @@ class Approvals:
         if approved is None:
             raise UserFacingError(f"Job {job.id} is no longer waiting for approval.")
         self.bot.pipeline.scheduler.wake()
-        await self._close(approved, f"Approved by {interaction.user}")
+        await self._close(approved, "Approved", by=str(interaction.user))
         await self.bot.audit.record(
             approved.guild_id or 0,
             "job.approved",
@@ -118,7 +133,7 @@ class Approvals:
                 f"Job {job.id} is no longer waiting for approval.", ephemeral=True
             )
             return
-        await self._close(rejected, f"Rejected by {interaction.user}: {reason}")
+        await self._close(rejected, "Rejected", by=str(interaction.user), reason=reason)
         await self.bot.audit.record(
             job.guild_id or 0, "job.rejection", actor_id=interaction.user.id, job_id=job.id, reason=reason
         )
@@ -142,18 +157,26 @@ class Approvals:
                 await self._close(expired, "Expired without a decision")
         return count
 
-    async def _close(self, job: Job, outcome: str) -> None:
+    async def _close(
+        self, job: Job, outcome: str, *, by: str | None = None, reason: str | None = None
+    ) -> None:
         """Take the buttons off the moderators' message and say what happened."""
         settings = await self.bot.governance.settings(job.guild_id or 0)
         if job.approval_message_id is None or settings.approvals_channel_id is None:
             return
         channel = self.bot.get_partial_messageable(settings.approvals_channel_id, guild_id=job.guild_id)
+        message = channel.get_partial_message(job.approval_message_id)
         try:
-            await channel.get_partial_message(job.approval_message_id).edit(
-                embed=approval_embed(job, outcome=outcome), view=None, attachments=[]
+            await message.edit(
+                embed=approval_embed(job, outcome=outcome, by=by, reason=reason), view=None, attachments=[]
             )
         except discord.HTTPException as exc:
-            log.info("job %d: approval message not updated (%s)", job.id, exc.status)
+            log.warning("job %d: approval message not updated (%s %s)", job.id, exc.status, exc.text)
+            # Live buttons on a decided request invite a second decision: take them off at least.
+            try:
+                await message.edit(view=None)
+            except discord.HTTPException as again:
+                log.warning("job %d: approval buttons not removed (%s)", job.id, again.status)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="approval expiry")

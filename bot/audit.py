@@ -9,7 +9,7 @@ import discord
 
 from bot.jobs.models import TERMINAL, Job, JobState
 from bot.store.governance import AuditEntry
-from bot.ui.embeds import quote, settings_line
+from bot.ui.embeds import FIELD_NAME_MAX, cut, escape, fit_embed, quote, settings_line
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -63,19 +63,25 @@ class Audit:
         await self.record(job.guild_id, f"job.{job.state.value}", job_id=job.id, **job_details(job))
 
 
+# A detail (a reason, an error, a pattern) is shown up to this long, so many of them still fit in one post.
+DETAIL_SHOWN = 500
+
+
 def audit_embed(entry: AuditEntry) -> discord.Embed:
+    """One audit post; every detail (prompts, reasons, errors, patterns) shown as typed, never as markdown."""
     details = dict(entry.details)
-    embed = discord.Embed(title=entry.action, colour=discord.Colour.dark_teal())
+    embed = discord.Embed(title=escape(entry.action), colour=discord.Colour.dark_teal())
     if entry.actor_id:
         embed.add_field(name="By", value=f"<@{entry.actor_id}>")
     if entry.job_id:
         embed.add_field(name="Job", value=str(entry.job_id))
-    if "requester" in details:
+    if isinstance(details.get("requester"), int):
         embed.add_field(name="Requester", value=f"<@{details.pop('requester')}>")
     if details.get("prompt"):
         embed.description = quote(str(details.pop("prompt")), 500)
     for key, value in details.items():
         if value is not None and value != "" and len(embed.fields) < 20:
-            embed.add_field(name=key.replace("_", " ").capitalize(), value=str(value)[:1000])
+            name = cut(escape(key.replace("_", " ").capitalize()), FIELD_NAME_MAX)
+            embed.add_field(name=name, value=cut(escape(str(value)), DETAIL_SHOWN))
     embed.timestamp = discord.utils.utcnow()
-    return embed
+    return fit_embed(embed)

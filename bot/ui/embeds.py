@@ -1,7 +1,10 @@
-"""Embeds for status messages and posted clips."""
+"""Embeds for status messages and posted clips, and the helpers every embed of the bot goes through:
+`escape` makes member text inert, `quote` shows a prompt, `fit_embed` keeps an embed within Discord's
+limits."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import discord
@@ -21,6 +24,57 @@ COLOURS = {
 }
 PROMPT_SHOWN = 1000
 
+# Discord's embed limits (code points, as its API counts them); over any of them the whole message is refused.
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+AUTHOR_MAX = 256
+EMBED_MAX = 6000
+ELLIPSIS = "…"
+BLANK = "\u200b"  # Discord refuses empty or blank field names and values
+
+# Markdown that works anywhere in a line: emphasis, code, spoilers, escapes, masked links ("[" is enough to
+# break them; discord.utils.escape_markdown escapes only the first of a line), autolinks and mentions ("<"),
+# and bare URLs (the ":" of "://": an escaped colon keeps the text but is no longer a link).
+_INLINE = re.compile(r"[\\*_~|`\[<]|:(?=//)")
+# Markdown that works at the start of a line: quotes, headings, subtext, lists, numbered lists.
+_LINE_START = re.compile(r"^([ \t]*)(?:([>#+-])|(\d+)\.)")
+
+
+def escape(text: str) -> str:
+    """`text` as Discord shows it when typed: no markdown, no links (masked, bare or <...>), no mentions.
+
+    Each special character gets a backslash (Discord shows it as nothing); unlike
+    discord.utils.escape_markdown, every masked link and bare URL is broken, not only a line's first."""
+    return "".join(_escape_line(line) for line in text.splitlines(keepends=True))
+
+
+def _escape_line(line: str) -> str:
+    line = _INLINE.sub(lambda m: "\\" + m.group(), line)
+    return _LINE_START.sub(_escape_marker, line, count=1)
+
+
+def _escape_marker(match: re.Match[str]) -> str:
+    indent, marker, number = match.groups()
+    return f"{indent}\\{marker}" if marker else f"{indent}{number}\\."
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending with "…" when cut."""
+    if len(text) <= limit:
+        return text
+    return _ending(text[: max(limit - 1, 0)])
+
+
+def _ending(head: str) -> str:
+    # Half an escape would escape the ellipsis and give back the character it was for.
+    if (len(head) - len(head.rstrip("\\"))) % 2:
+        head = head[:-1]
+    return head + ELLIPSIS
+
 
 def settings_line(job: Job) -> str:
     request = job.request
@@ -33,9 +87,60 @@ def settings_line(job: Job) -> str:
 
 
 def quote(prompt: str, limit: int = PROMPT_SHOWN) -> str:
-    """The prompt as a block quote, cut to `limit` characters; mentions are inert because no message pings."""
-    text = prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
-    return "\n".join(f"> {line}" for line in text.splitlines() or [""])
+    """The prompt, escaped, as a block quote of at most `limit` characters, "> " prefixes and escapes included
+    (a prompt of blank lines is mostly prefixes)."""
+    quoted = "\n".join(f"> {line}" for line in escape(prompt).splitlines() or [""])
+    if len(quoted) <= limit:
+        return quoted
+    head = quoted[: limit - 1]
+    line_start = head.rfind("\n")
+    if line_start > 0 and len(head) - line_start <= 3:
+        head = head[:line_start]  # the cut left only (part of) a "> ": end the line before instead
+    return _ending(head)
+
+
+def fit_embed(embed: discord.Embed) -> discord.Embed:
+    """Cut `embed` in place so Discord takes it: every text within its limit, at most 25 fields, no blank
+    field, and 6,000 characters in all, taken first from the description, then from the last fields."""
+    if embed.title:
+        embed.title = cut(embed.title, TITLE_MAX)
+    if embed.description:
+        embed.description = cut(embed.description, DESCRIPTION_MAX)
+    fields = [(f.name or "", f.value or "", bool(f.inline)) for f in embed.fields[:FIELDS_MAX]]
+    embed.clear_fields()
+    for name, value, inline in fields:
+        embed.add_field(
+            name=_filled(cut(name, FIELD_NAME_MAX)), value=_filled(cut(value, FIELD_VALUE_MAX)), inline=inline
+        )
+    if embed.footer.text:
+        embed.set_footer(text=cut(embed.footer.text, FOOTER_MAX), icon_url=embed.footer.icon_url)
+    if embed.author.name:
+        embed.set_author(
+            name=cut(embed.author.name, AUTHOR_MAX), url=embed.author.url, icon_url=embed.author.icon_url
+        )
+    if len(embed) > EMBED_MAX and embed.description:
+        embed.description = cut(embed.description, max(len(embed.description) - (len(embed) - EMBED_MAX), 1))
+    for part in ("value", "name"):
+        for index in reversed(range(len(embed.fields))):
+            if len(embed) <= EMBED_MAX:
+                break
+            field = embed.fields[index]
+            name, value = field.name or "", field.value or ""
+            over = len(embed) - EMBED_MAX
+            if part == "value":
+                value = cut(value, max(len(value) - over, 1))
+            else:
+                name = cut(name, max(len(name) - over, 1))
+            embed.set_field_at(index, name=name, value=value, inline=bool(field.inline))
+    if len(embed) > EMBED_MAX and embed.footer.text:
+        embed.set_footer(
+            text=cut(embed.footer.text, max(len(embed.footer.text) - (len(embed) - EMBED_MAX), 1))
+        )
+    return embed
+
+
+def _filled(text: str) -> str:
+    return text if text.strip() else BLANK
 
 
 def status_embed(job: Job, *, position: int | None = None, now: float | None = None) -> discord.Embed:
@@ -60,9 +165,12 @@ def status_embed(job: Job, *, position: int | None = None, now: float | None = N
     label = "Cost" if job.actual_cost is not None else "Estimated cost"
     embed.add_field(name=label, value=f"${cost:.2f}")
     if job.user_error and state in (JobState.FAILED, JobState.REJECTED):
-        embed.add_field(name="What happened", value=job.user_error[:1000], inline=False)
+        # It can hold a moderator's reason or Prodia's words: shown as typed, never as markdown.
+        embed.add_field(
+            name="What happened", value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
+        )
     embed.set_footer(text=f"Job {job.id}")
-    return embed
+    return fit_embed(embed)
 
 
 def result_embed(job: Job, *, note: str | None = None) -> discord.Embed:
@@ -82,4 +190,4 @@ def result_embed(job: Job, *, note: str | None = None) -> discord.Embed:
     if note:
         embed.add_field(name="Note", value=note, inline=False)
     embed.set_footer(text=f"Job {job.id} · requested by user {job.user_id}")
-    return embed
+    return fit_embed(embed)

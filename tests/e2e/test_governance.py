@@ -174,20 +174,18 @@ async def test_approval_flow_approve_reject_and_non_moderators(world: World) -> 
         second = await until(
             lambda: [m for m in approval_messages(world) if "reject me" in m["embeds"][0]["description"]]
         )
-        await world.fake.click("sora:reject:2", message_id=int(second[0]["id"]), user_id=world.mod)
-        await until(lambda: _modal_shown(world, "sora-reject:2"), what="the reject modal")
+        press = await world.fake.click("sora:reject:2", message_id=int(second[0]["id"]), user_id=world.mod)
+        await until(lambda: press.modal, what="the reject modal")
+        assert press.modal is not None
+        # Each opening has its own custom_id (see test_embed_limits: two moderators' forms).
         await world.fake.submit_modal(
-            "sora-reject:2", {"reason": "off-topic for this server"}, user_id=world.mod
+            press.modal["custom_id"], {"reason": "off-topic for this server"}, user_id=world.mod
         )
         rejected = await finished(bot, 2)
         assert rejected.state is JobState.REJECTED
         assert rejected.user_error is not None and "off-topic for this server" in rejected.user_error
         assert await bot.pipeline.store.ledger(2) == [("reserve", 0.4), ("refund", 0.4)]
         assert len(world.prodia.requests_for("POST /job/async")) == 1
-
-
-def _modal_shown(world: World, custom_id: str) -> bool:
-    return any(i.modal and i.modal.get("custom_id") == custom_id for i in world.fake.interactions.values())
 
 
 async def test_unanswered_requests_expire_and_are_refunded(world: World) -> None:
