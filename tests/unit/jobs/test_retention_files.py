@@ -10,6 +10,7 @@ from pathlib import Path
 from bot import files
 from bot.jobs.models import TERMINAL, JobRequest, JobState
 from bot.jobs.scheduler import Scheduler, SchedulerConfig
+from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
 from tests.unit.jobs.test_scheduler import RecordingDeliverer, ScriptedBackend
 
@@ -122,3 +123,17 @@ async def test_a_shared_image_goes_once_the_last_job_using_it_is_past_retention(
         )
     await _scheduler(store, clips).clean_old_clips()
     assert _listing(clips) == set()
+
+
+async def test_a_forgotten_job_no_longer_holds_the_image_it_shared(store: JobStore, tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shared = _image(clips, 1)
+    expired = await _job(store, clips, shared, JobState.DELIVERED, RETENTION + 60)
+    reroll = await _job(store, clips, shared, JobState.DELIVERED, 10)
+    async with store.db.transaction() as conn:  # the Re-roll was another member's, in a server
+        await conn.execute("UPDATE jobs SET user_id = 2, guild_id = 5 WHERE id = ?", (reroll,))
+    forgotten = await Governance(store.db).forget_member(5, 2)
+    assert forgotten.job_ids == [reroll] and forgotten.inputs == []  # job 1 still used it then
+    await _scheduler(store, clips).clean_old_clips()
+    assert not shared.exists() and not (clips / f"{expired}.mp4").exists()
