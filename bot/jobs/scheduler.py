@@ -255,7 +255,7 @@ class Scheduler:
             references = await self.store.image_references(since, finished_before)
             doomed = files.inputs_to_delete(inputs, references, grace_ends)
             removed += await asyncio.to_thread(files.delete_inputs, output_dir, doomed)
-        cleaned = {job_id for job_id in expired if on_disk.get(job_id)}
+        cleaned = set(expired)
         for job_id, _ in await self.store.old_outputs(finished_before):
             await self.store.clear_output(job_id)
             cleaned.add(job_id)

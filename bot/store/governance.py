@@ -391,7 +391,7 @@ class Governance:
         hold on files; returns the jobs whose files go and the input images no other job uses."""
         async with self._write(guild_id) as conn:
             jobs = await conn.fetch_all(
-                "SELECT id, request, target FROM jobs WHERE guild_id = ? AND user_id = ?"  # noqa: S608
+                "SELECT id, request, target FROM jobs WHERE guild_id = ? AND user_id = ? ORDER BY id"  # noqa: S608
                 + conn.for_update,
                 (guild_id, user_id),
             )
