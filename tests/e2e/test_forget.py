@@ -5,10 +5,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.jobs.models import JobState
-from tests.e2e.conftest import MANAGE_GUILD, World, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, MANAGE_GUILD, World, finished, until
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
+
 
 DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview.mp4", "{id}.last.png")
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.jobs.models import JobState
-from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
 def _reply(world: World, token: str) -> str:
