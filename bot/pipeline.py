@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import DeliveryError
+from bot.files import new_input_path
 from bot.jobs.models import Job, JobRequest, JobState
 from bot.jobs.pricing import Prices
 from bot.jobs.scheduler import Deliverer, Scheduler, SchedulerConfig
@@ -104,10 +105,10 @@ class Pipeline:
         await self.db.close()
 
     async def store_image(self, data: bytes, request_size: tuple[int, int]) -> Path:
-        """Validate and fit an input image and keep it beside the clips; returns its path."""
+        """Validate and fit an input image and keep it beside the clips; returns its path. Retention deletes
+        it once no job uses it (or after a grace period, when no job ever named it)."""
         fitted = await asyncio.to_thread(prepare_image, data, request_size)
-        folder = self.settings.output_dir / "inputs"
-        path = folder / f"{uuid.uuid4().hex}.jpg"
+        path = new_input_path(self.settings.output_dir)
         await asyncio.to_thread(_write_bytes, path, fitted)
         return path
 

@@ -18,9 +18,10 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.errors import UserFacingError
+from bot.files import delete_inputs, delete_job_files
 from bot.jobs.models import TERMINAL
 from bot.jobs.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
-from bot.store.governance import LimitRule
+from bot.store.governance import Forgotten, LimitRule
 from bot.tree import reply
 from bot.ui.export import jobs_csv
 from bot.ui.pages import PagedReply, fit, send_pages
@@ -412,8 +413,8 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         ):
             if job.state not in TERMINAL:
                 await self.bot.pipeline.scheduler.cancel(job.id)
-        files = await self.bot.governance.forget_member(interaction.guild_id, member.id)
-        removed = await asyncio.to_thread(_delete_files, files)
+        forgotten = await self.bot.governance.forget_member(interaction.guild_id, member.id)
+        removed = await asyncio.to_thread(_delete_files, self.bot.settings.output_dir, forgotten)
         await self._changed(
             interaction, "member.forget",
             f"Forgot {member.mention}: prompts removed, {removed} file(s) deleted.", target=member.id,
@@ -461,14 +462,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         )
 
 
-def _delete_files(paths: list[str]) -> int:
-    removed = 0
-    for path in paths:
-        for candidate in Path(path).parent.glob(f"{Path(path).stem}*"):
-            if candidate.is_file():
-                candidate.unlink(missing_ok=True)
-                removed += 1
-    return removed
+def _delete_files(output_dir: Path, forgotten: Forgotten) -> int:
+    """The forgotten jobs' own files, and the input images no other job uses; returns how many went."""
+    return delete_job_files(output_dir, forgotten.job_ids) + delete_inputs(output_dir, forgotten.inputs)
 
 
 async def setup(bot: SoraBot) -> None:

@@ -139,7 +139,13 @@ class Video(commands.Cog):
             data = await self._download(image)
             path = await self.bot.pipeline.store_image(data, request.size)
             request = JobRequest.parse(**values, kind="img2vid", image_path=str(path))
-        await self.accept(interaction, request, private=private, admission=admission)
+        try:
+            await self.accept(interaction, request, private=private, admission=admission)
+        except QuotaExceeded:
+            # Only the image stored for this request: a Re-roll or Remix names the image of the job it copies.
+            if request.image_path:
+                Path(request.image_path).unlink(missing_ok=True)
+            raise
 
     async def _download(self, image: discord.Attachment) -> bytes:
         if image.size > MAX_IMAGE_BYTES:
@@ -176,21 +182,16 @@ class Video(commands.Cog):
             admission = await self.bot.guard.admit(
                 interaction, request, has_image=request.image_path is not None
             )
-        try:
-            job = await self.bot.pipeline.submit(
-                request,
-                user_id=interaction.user.id,
-                target=target,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                limits=admission.policy.limits,
-                budget_per_day=admission.settings.budget_dollars_per_day,
-                state=JobState.AWAITING_APPROVAL if admission.needs_approval else JobState.QUEUED,
-            )
-        except QuotaExceeded:
-            if request.image_path:
-                Path(request.image_path).unlink(missing_ok=True)
-            raise
+        job = await self.bot.pipeline.submit(
+            request,
+            user_id=interaction.user.id,
+            target=target,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            limits=admission.policy.limits,
+            budget_per_day=admission.settings.budget_dollars_per_day,
+            state=JobState.AWAITING_APPROVAL if admission.needs_approval else JobState.QUEUED,
+        )
         if admission.needs_approval and admission.settings.approvals_channel_id is not None:
             await self.bot.approvals.request(job, admission.settings.approvals_channel_id)
         position = await self.bot.pipeline.store.queue_position(job)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bot import files
 from bot.errors import DatabaseUnavailable, DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
 from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
@@ -230,16 +231,37 @@ class Scheduler:
                     await self._wake.wait()
 
     async def clean_old_clips(self) -> int:
-        """Delete clips (and their re-encodes, posters, previews, last frames) of jobs finished longer ago
-        than the retention; returns how many jobs were cleaned."""
-        cleaned = 0
-        for job_id, output in await self.store.old_outputs(time.time() - self.config.retention_seconds):
-            await asyncio.to_thread(_delete_with_derivatives, Path(output))
+        """Retention, over every file the bot writes: the files of jobs finished longer ago than the
+        retention (clip, re-encodes, posters, preview, last frame); input images once no job uses them (a
+        delivered job uses its image until its retention ends, one that failed or was cancelled or rejected
+        no longer); and, after a grace period, files no job owns (an image stored for a refused request).
+        Returns how many jobs' clips were cleaned."""
+        now = time.time()
+        finished_before = now - self.config.retention_seconds
+        grace_ends = now - files.ORPHAN_GRACE_SECONDS
+        output_dir = self.config.output_dir
+        # The disk is read before the database: a file seen here was written for a job (or a request) the
+        # queries below already see, so nothing written meanwhile is mistaken for an orphan.
+        on_disk = await asyncio.to_thread(files.files_by_job, output_dir)
+        inputs = await asyncio.to_thread(files.input_files, output_dir)
+        unkept = set(on_disk) - await self.store.jobs_keeping_files(finished_before)
+        expired = await self.store.existing_jobs(unkept)
+        orphans = [p for job_id in unkept - expired for p in on_disk[job_id]]
+        removed = await asyncio.to_thread(files.delete_job_files, output_dir, expired)
+        removed += await asyncio.to_thread(files.delete_if_older, orphans, grace_ends)
+        if inputs:
+            # An image is stored before any job that names it is created; the grace absorbs clock skew.
+            since = min(mtime for _, mtime in inputs.values()) - files.ORPHAN_GRACE_SECONDS
+            references = await self.store.image_references(since, finished_before)
+            doomed = files.inputs_to_delete(inputs, references, grace_ends)
+            removed += await asyncio.to_thread(files.delete_inputs, output_dir, doomed)
+        cleaned = set(expired)
+        for job_id, _ in await self.store.old_outputs(finished_before):
             await self.store.clear_output(job_id)
-            cleaned += 1
-        if cleaned:
-            log.info("removed the clips of %d job(s) past retention", cleaned)
-        return cleaned
+            cleaned.add(job_id)
+        if removed:
+            log.info("retention removed %d file(s), the clips of %d job(s)", removed, len(cleaned))
+        return len(cleaned)
 
     async def _lease_loop(self) -> None:
         interval = self.config.lease_seconds / 3
@@ -385,11 +407,6 @@ class Scheduler:
         await self.store.transition(
             job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message
         )
-
-
-def _delete_with_derivatives(clip: Path) -> None:
-    for path in clip.parent.glob(f"{clip.stem}.*"):
-        path.unlink(missing_ok=True)
 
 
 def _spawn(coro: object, name: str) -> asyncio.Task[None]:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
+from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState, JobType
 from bot.store.database import Conn, Database, Row
 from bot.store.usage import Limits, Usage, check_budget, check_limits, spend_today, usage_of
 
@@ -297,6 +297,48 @@ class JobStore:
     async def clear_output(self, job_id: int) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE jobs SET output_path = NULL WHERE id = ?", (job_id,))
+
+    async def jobs_keeping_files(self, finished_before: float) -> set[int]:
+        """Jobs whose files stay: not finished yet, or finished at or after the given time."""
+        return {
+            int(row[0])
+            for row in await self.db.reader.fetch_all(
+                f"SELECT id FROM jobs WHERE state NOT IN {_in(TERMINAL)} OR finished_at >= ?",  # noqa: S608
+                (finished_before,),
+            )
+        }
+
+    async def existing_jobs(self, job_ids: Collection[int]) -> set[int]:
+        """Which of these job ids are stored."""
+        found: set[int] = set()
+        ids = sorted(job_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = await self.db.reader.fetch_all(
+                f"SELECT id FROM jobs WHERE id IN ({', '.join('?' for _ in chunk)})",  # noqa: S608
+                chunk,
+            )
+            found.update(int(row[0]) for row in rows)
+        return found
+
+    async def image_references(self, created_since: float, finished_before: float) -> list[tuple[str, bool]]:
+        """(image path, still used) for each image job created since `created_since`: a job uses its image
+        until it ends, and a delivered one (its buttons re-use it) until `finished_before`."""
+        image_types = [t.value for t in JobType if t.image_to_video]
+        rows = await self.db.reader.fetch_all(
+            f"""SELECT request, state, finished_at FROM jobs
+                 WHERE job_type IN ({", ".join("?" for _ in image_types)}) AND created_at >= ?""",  # noqa: S608
+            (*image_types, created_since),
+        )
+        found: list[tuple[str, bool]] = []
+        for request_text, state, finished_at in rows:
+            image_path = json.loads(request_text).get("image_path")
+            if image_path:
+                used = JobState(state) not in TERMINAL or (
+                    state == JobState.DELIVERED.value and finished_at >= finished_before
+                )
+                found.append((str(image_path), used))
+        return found
 
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         """Remember the message that shows a job's progress."""

@@ -1,0 +1,48 @@
+"""An input image belongs to every job that names it: a refused Re-roll of someone else's clip keeps it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.jobs.models import JobState
+from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
+
+# The store's PostgreSQL side under the real bot, as well as SQLite.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
+
+
+def _reply(world: World, token: str) -> str:
+    messages = [world.fake.original(token), *world.fake.followups(token)]
+    return " ".join(m["content"] for m in messages if m and m.get("content"))
+
+
+async def test_a_re_roll_refused_for_quota_keeps_the_image_the_original_job_still_uses(world: World) -> None:
+    data = io.BytesIO()
+    Image.new("RGB", (320, 240), (20, 120, 60)).save(data, format="PNG")
+    attachments = {"pic": ("pic.png", data.getvalue(), "image/png")}
+    async with world.bot() as bot:
+        await world.video_answer(prompt="a green kite", image="pic", attachments=attachments)
+        original = await finished(bot, 1)
+        assert original.state is JobState.DELIVERED and original.request.image_path
+        image = Path(original.request.image_path)
+        [posted] = await until(world.clips, what="the clip")
+        await world.admin_command("limits", "set", user=world.bob, jobs_per_hour=0)
+
+        click = await world.fake.click(
+            "sora:reroll:1", message_id=int(posted["id"]), user_id=world.bob, guild_id=world.guild_id
+        )
+        await until(lambda: _reply(world, click.token), what="bob's refusal")
+        assert "You have used your 0 jobs for this hour." in _reply(world, click.token)
+        assert image.exists()  # alice's job 1 still uses it: her Flip and Upgrade read it
+
+        flip = await world.fake.click(
+            "sora:flip:1", message_id=int(posted["id"]), user_id=world.alice, guild_id=world.guild_id
+        )
+        await until(lambda: world.fake.original(flip.token), what="alice's flip")
+        assert "no longer available" not in _reply(world, flip.token)
+        assert [j.id for j in await all_jobs(bot)] == [1, 2]
+        assert (await finished(bot, 2)).state is JobState.DELIVERED

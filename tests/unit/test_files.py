@@ -1,0 +1,134 @@
+"""bot/files.py: the exact names of a job's files, and deleting exactly the files of a set of jobs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import files
+from bot.files import JobFiles
+
+DERIVED = ["{id}.fit-9437184.mp4", "{id}.poster-1280.jpg", "{id}.poster-320.jpg", "{id}.preview.mp4",
+           "{id}.last.png", "{id}.mp4.part", ".{id}.fit-77.mp4.a1b2_c3d.part.mp4"]  # fmt: skip
+
+
+def test_the_names_are_the_ones_the_bot_writes_today() -> None:
+    clip = Path("/clips/12.mp4")
+    # As bot/delivery.py (_shrink, _post_preview) and cogs/video.py (Continue) build them inline.
+    assert files.fit_path(clip, 9_437_184) == clip.with_name(f"{clip.stem}.fit-9437184.mp4")
+    assert files.poster_path(clip, 640) == clip.with_name(f"{clip.stem}.poster-640.jpg")
+    assert files.preview_path(clip) == clip.with_name(f"{clip.stem}.preview.mp4")
+    assert files.last_frame_path(clip) == clip.with_suffix(".last.png")
+    job = JobFiles(Path("/clips"), 12)
+    assert (job.clip, job.fit(5), job.poster(320), job.preview, job.last_frame) == (
+        Path("/clips/12.mp4"), Path("/clips/12.fit-5.mp4"), Path("/clips/12.poster-320.jpg"),
+        Path("/clips/12.preview.mp4"), Path("/clips/12.last.png"),
+    )  # fmt: skip
+    image = files.new_input_path(Path("/clips"))
+    assert image.parent == Path("/clips/inputs") and files.input_name(str(image)) == image.name
+
+
+def test_a_name_belongs_to_one_job_by_its_whole_id_never_by_a_prefix() -> None:
+    for pattern in ["{id}.mp4", *DERIVED]:
+        assert files.job_of(pattern.format(id=1)) == 1
+        assert files.job_of(pattern.format(id=10)) == 10
+        assert files.job_of(pattern.format(id=9_223_372_036_854_775_807)) == 9_223_372_036_854_775_807
+    refused = ["01.mp4", "0.mp4", "1.mp4.bak", "1.txt", "1mp4", "1.fit-.mp4", "1.fit-12.jpg", "1.poster.jpg",
+               "1.last.jpg", "x1.mp4", "1.MP4", ".1.mp4.part", "1.fit-1.mp4.part.mp4", "notes", "inputs",
+               f"{'9' * 20}.mp4", "1 .mp4", "1.mp4\n"]  # fmt: skip
+    assert [name for name in refused if files.job_of(name) is not None] == []
+
+
+def test_only_images_the_bot_named_are_inputs() -> None:
+    name = "0123456789abcdef0123456789abcdef.jpg"
+    assert files.input_name(f"/data/clips/inputs/{name}") == name
+    assert files.input_name(f"clips/inputs/{name}") == name
+    for foreign in [f"/data/clips/{name}", "/data/clips/inputs/picture.jpg", "[removed]", "", None,
+                    f"/data/clips/inputs/{name[:-4]}.png", f"/inputs/{name.upper()}"]:  # fmt: skip
+        assert files.input_name(foreign) is None, foreign
+
+
+def test_owned_lists_exactly_the_existing_files_of_the_job(tmp_path: Path) -> None:
+    for job_id in (1, 10, 11, 100):
+        (tmp_path / f"{job_id}.mp4").write_bytes(b"clip")
+    for pattern in DERIVED:
+        (tmp_path / pattern.format(id=1)).write_bytes(b"derived")
+    (tmp_path / "1.notes.txt").write_bytes(b"not the bot's")
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "1.mp4").write_bytes(b"elsewhere")
+    expected = sorted(tmp_path / p.format(id=1) for p in ["{id}.mp4", *DERIVED])
+    assert JobFiles(tmp_path, 1).owned() == expected
+    assert JobFiles(tmp_path, 10).owned() == [tmp_path / "10.mp4"]
+    assert JobFiles(tmp_path, 2).owned() == []
+    assert JobFiles(tmp_path / "missing", 1).owned() == []
+
+
+def _world(root: Path, jobs: dict[int, set[str]], images: dict[int, str | None]) -> None:
+    (root / "inputs").mkdir()
+    for job_id, patterns in jobs.items():
+        for pattern in patterns:
+            (root / pattern.format(id=job_id)).write_bytes(b"x")
+    for name in {n for n in images.values() if n}:
+        (root / "inputs" / name).write_bytes(b"image")
+    (root / "inputs" / "README").write_bytes(b"the operator's")
+
+
+def _listing(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+# Ids below 130 share prefixes often (1, 10, 100-129); a few images shared between jobs (Re-roll, Remix).
+job_ids = st.integers(min_value=1, max_value=129)
+patterns = st.sets(st.sampled_from(["{id}.mp4", *DERIVED]), min_size=1)
+image_names = st.sampled_from([None, *(f"{i:032x}.jpg" for i in range(4))])
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), jobs=st.dictionaries(job_ids, patterns, min_size=1, max_size=25))
+def test_forgetting_or_expiring_any_subset_deletes_exactly_its_files(
+    data: st.DataObject, jobs: dict[int, set[str]]
+) -> None:
+    images = {job_id: data.draw(image_names) for job_id in jobs}
+    leaving = data.draw(st.sets(st.sampled_from(sorted(jobs))))
+    staying = set(jobs) - leaving
+    expected_gone = {p.format(id=job_id) for job_id in leaving for p in jobs[job_id]}
+    expected_gone |= {
+        f"inputs/{images[j]}" for j in leaving if images[j] and images[j] not in {images[s] for s in staying}
+    }
+    for how in ("forget", "expire"):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            _world(root, jobs, images)
+            before = _listing(root)
+            removed = files.delete_job_files(root, leaving)
+            if how == "forget":
+                doomed = files.unused_inputs([images[j] for j in leaving], [images[j] for j in staying])
+            else:
+                inventory = files.input_files(root)
+                # Images are as old as can be: only references decide, never the grace period.
+                for path, _ in inventory.values():
+                    os.utime(path, (0, 0))
+                references = [
+                    (str(root / "inputs" / str(images[j])), j in staying) for j in jobs if images[j]
+                ]
+                doomed = set(files.inputs_to_delete(files.input_files(root), references, grace_ends=1.0))
+            removed += files.delete_inputs(root, doomed)
+            assert before - _listing(root) == expected_gone, how
+            assert removed == len(expected_gone)
+
+
+def test_an_image_no_job_names_goes_only_after_the_grace_period(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    old, young, used = (inputs / f"{i:032x}.jpg" for i in range(3))
+    for path in (old, young, used):
+        path.write_bytes(b"image")
+    os.utime(old, (100.0, 100.0))
+    os.utime(used, (100.0, 100.0))
+    os.utime(young, (300.0, 300.0))
+    doomed = files.inputs_to_delete(files.input_files(tmp_path), [(str(used), True)], grace_ends=200.0)
+    assert doomed == [old.name]
