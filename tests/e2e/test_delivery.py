@@ -16,6 +16,7 @@ from tests.e2e.conftest import World, finished, until
 from tests.fakes.discord import (
     CHANNEL_MESSAGES_POST,
     EPHEMERAL,
+    FOLLOWUP_POST,
     MIB,
     NONCE_WINDOW,
     SEND_MESSAGES,
@@ -63,6 +64,9 @@ async def test_a_clip_over_the_servers_limit_is_reencoded_to_fit(world: World) -
         assert info.width / info.height == pytest.approx(16 / 9, rel=0.02)
         assert "Re-encoded" in str(posted["embeds"][0]["fields"])
         assert not [r for r in world.fake.requests if r.status == 413]
+        # Without Nitro the interaction allows no more than the server: posted by the bot, not the token.
+        [post] = posts_to(world, world.channel_id)
+        assert post.response["id"] == posted["id"]
 
 
 async def test_a_private_clip_over_the_interactions_limit_is_reencoded_to_fit(world: World) -> None:
@@ -154,6 +158,21 @@ async def test_a_nitro_members_big_clip_in_an_unboosted_server_is_posted_whole_w
         assert posted in world.fake.followups(token)
         assert f"<@{world.alice}>" in posted["content"]
         assert not [r for r in world.fake.requests if r.status == 413]
+
+
+async def test_a_413_on_a_nitro_members_followup_aims_lower_and_still_delivers(world: World) -> None:
+    world.prodia.clip_bytes_extra = 16 * MIB
+    # Discord has accepted less than the interaction advertised (discord-api-docs issue 7603).
+    world.fake.fail_next(FOLLOWUP_POST, status=413, code=40005, message="Request entity too large")
+    async with world.bot() as bot:
+        await video_with_limit(world, 500 * MIB, prompt="a clip Discord finds too large after all")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        [posted] = world.clips()
+        [attachment] = posted["attachments"]
+        assert attachment["size"] < 16 * MIB  # re-encoded below what was refused
+        assert probe_clip(world.fake.attachment_path(attachment)).duration == pytest.approx(4, abs=0.2)
+        assert [r.status for r in world.fake.requests_for(FOLLOWUP_POST)] == [413, 200]
 
 
 async def test_once_the_token_expired_a_nitro_members_big_clip_is_fitted_to_the_servers_limit(
