@@ -1,18 +1,27 @@
-"""Posting finished clips on Discord with the bot token, within the channel's upload limit."""
+"""Posting finished clips on Discord, each upload sized by the limit of the route that carries it.
+
+Routes and their limits (reference/discord-platform.md):
+- a bot-token post in the channel (`channel.send`): the server's boost tier, `guild.filesize_limit`;
+- a followup with the interaction token (15 minutes): the interaction's `attachment_size_limit`, which counts
+  the member's own Nitro;
+- a direct message: 10 MiB.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 
-from bot.errors import DeliveryError
-from bot.jobs.models import Job
+from bot.errors import DeliveryError, UserFacingError
+from bot.jobs.models import Job, JobState
 from bot.media.fit import fit_clip, poster_frame, preview_clip
+from bot.media.probe import probe_clip
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
 from bot.ui.status import interaction_webhook
@@ -22,18 +31,61 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 10 * 1024 * 1024
+MIB = 1024 * 1024
+# Bot uploads in a DM channel, and in a server the bot can't see (the unboosted limit).
+DM_LIMIT = 10 * MIB
+DEFAULT_LIMIT = DM_LIMIT
 # Room for the JSON part and multipart framing inside the request-size cap.
 HEADROOM = 64 * 1024
 TOO_LARGE = 40005
+# A 413 means Discord accepts less than we thought: aim lower this many times on one route.
+ATTEMPTS = 3
+# How far back a re-run looks for a clip an earlier run posted but could not record.
+HISTORY_LOOKBACK = 50
+
+RouteKind = Literal["channel", "followup", "ephemeral", "dm"]
 
 
 def too_large(exc: discord.HTTPException) -> bool:
     return exc.status == 413 or exc.code == TOO_LARGE
 
 
+def token_gone(exc: discord.HTTPException) -> bool:
+    """The interaction token stopped working (expired: 401 50027; unknown: 404 10015)."""
+    return exc.status == 401 or exc.code in (50027, 10015)
+
+
+def budget_for(limit: int) -> int:
+    """Bytes a file may have on a route with this per-file limit."""
+    return limit - min(HEADROOM, limit // 50)
+
+
+# Names of the files derived from a clip, kept next to it (so retention removes them with it).
+def fit_path(clip: Path, budget: int) -> Path:
+    return clip.with_name(f"{clip.stem}.fit-{budget}.mp4")
+
+
+def poster_path(clip: Path, width: int) -> Path:
+    return clip.with_name(f"{clip.stem}.poster-{width}.jpg")
+
+
+def preview_path(clip: Path, budget: int) -> Path:
+    return clip.with_name(f"{clip.stem}.preview-{budget}.mp4")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way to put a message with files on Discord, and its per-file upload limit."""
+
+    kind: RouteKind
+    limit: int
+    webhook: discord.Webhook | None = None
+    content: str | None = None  # the message text, when the route's usual one doesn't fit the case
+    view: bool = True  # with the clip's buttons
+
+
 class DiscordDeliverer:
-    """Uploads the clip (re-encoded to fit when needed), mentioning only the requester."""
+    """Uploads the clip (re-encoded to fit when needed) by the route that gives the member the best file."""
 
     kind = "discord"
 
@@ -41,102 +93,37 @@ class DiscordDeliverer:
         self.bot = bot
 
     async def deliver(self, job: Job, clip: Path) -> int | None:
-        limit = int(job.target.get("filesize_limit") or self._guild_limit(job) or DEFAULT_LIMIT)
+        """Deliver the clip; safe to call again for a job being delivered: a clip an earlier run posted is
+        found (by its stored message, else in the channel's recent history) instead of posted twice."""
+        # Only the scheduler delivers a job in this state; "Post to channel" posts a delivered one again.
+        record = job.state is JobState.DELIVERING
+        if record:
+            earlier = await self._posted_before(job)
+            if earlier is not None:
+                return earlier
+            await self.bot.pipeline.store.start_delivery(job.id)
         try:
-            return await self._post(job, clip, limit)
-        except discord.Forbidden as exc:
-            await self.tell_requester(
-                job,
-                "Your clip is ready, but I'm not allowed to post in that channel (missing permissions). "
-                "Ask a server admin to let me send messages and attach files there.",
-            )
+            return await self._deliver(job, clip, record=record)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            if job.target.get("private"):
+                raise DeliveryError(f"could not DM the clip to user {job.user_id}: {exc.text}") from None
+            await self._hand_over_by_dm(job, clip, channel_gone=isinstance(exc, discord.NotFound))
+            if isinstance(exc, discord.NotFound):
+                raise DeliveryError(f"channel {job.channel_id} no longer exists: {exc.text}") from None
             raise DeliveryError(f"missing permissions in channel {job.channel_id}: {exc.text}") from None
-        except discord.NotFound as exc:
-            raise DeliveryError(f"channel {job.channel_id} no longer exists: {exc.text}") from None
-
-    async def _post(self, job: Job, clip: Path, limit: int) -> int | None:
-        budget = limit - min(HEADROOM, limit // 50)
-        note = None
-        upload: Path | None = clip
-        for attempt in range(3):
-            assert upload is not None
-            if upload.stat().st_size > budget:
-                upload, note = await self._shrink(job, clip, budget)
-            if upload is None:
-                return await self._post_preview(job, clip, budget)
-            try:
-                return await self._send(job, [discord.File(upload, filename=f"sora-{job.id}.mp4")], note)
-            except discord.HTTPException as exc:
-                if not too_large(exc) or attempt == 2:
-                    raise
-                # Discord disagreed with our idea of the limit: aim lower and try again.
-                log.info("job %d: upload of %d bytes refused as too large", job.id, upload.stat().st_size)
-                budget = int(min(budget, upload.stat().st_size) * 0.8)
-                upload = clip
-        return None
-
-    async def _shrink(self, job: Job, clip: Path, budget: int) -> tuple[Path | None, str | None]:
-        fitted = clip.with_name(f"{clip.stem}.fit-{budget}.mp4")
-        result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
-        if result is None:
-            return None, None
-        log.info("job %d: re-encoded %d -> %d bytes to fit", job.id, clip.stat().st_size, result.size_bytes)
-        return (
-            result.path,
-            f"Re-encoded to {result.width}x{result.height} to fit this channel's upload limit.",
-        )
-
-    async def _post_preview(self, job: Job, clip: Path, budget: int) -> int | None:
-        """The clip can't be made small enough: post a poster frame and a short preview that fit, if any."""
-        files: list[discord.File] = []
-        left = budget
-        for width in (1280, 640, 320):
-            poster = await asyncio.to_thread(
-                poster_frame, clip, clip.with_name(f"{clip.stem}.poster-{width}.jpg"), max_width=width
-            )
-            if poster.stat().st_size <= left:
-                files.append(discord.File(poster, filename=f"sora-{job.id}.jpg"))
-                left -= poster.stat().st_size
-                break
-        preview = await asyncio.to_thread(
-            preview_clip, clip, clip.with_name(f"{clip.stem}.preview.mp4"), max_bytes=left
-        )
-        if preview is not None:
-            files.append(discord.File(preview, filename=f"sora-{job.id}-preview.mp4"))
-        note = f"The full clip is too large for this channel; it is kept: `/show {job.id}`."
-        return await self._send(job, files, note)
-
-    async def _send(self, job: Job, files: list[discord.File], note: str | None) -> int | None:
-        embed = result_embed(job, note=note)
-        if job.target.get("private"):
-            return await self._send_private(job, files, embed)
-        channel = self.bot.get_partial_messageable(int(job.target["channel_id"]), guild_id=job.guild_id)
-        message = await channel.send(
-            content=f"<@{job.user_id}> your clip is ready.",
-            embed=embed,
-            files=files,
-            view=result_view(job),
-            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
-            # With enforce_nonce (discord.py sends it), a re-delivery after a crash returns the same message.
-            nonce=f"sora-{job.id}{job.target.get('repost', '')}"[:25],
-        )
-        return message.id
-
-    async def _send_private(self, job: Job, files: list[discord.File], embed: discord.Embed) -> int | None:
-        webhook = interaction_webhook(self.bot, job)
-        if webhook is not None:
-            message = await webhook.send(
-                embed=embed, files=files, view=private_result_view(job), ephemeral=True, wait=True
-            )
-            return message.id
-        user = await self.bot.fetch_user(job.user_id)
-        sent = await user.send(embed=embed, files=files, view=private_result_view(job))
-        return sent.id
 
     async def repost(self, job: Job, target: dict[str, object], clip: Path) -> int | None:
-        """Post a delivered clip again (for /show), to `target`'s channel."""
+        """Post a delivered clip again (for /show) in `target`'s channel with the bot token, pinging nobody.
+        A refusal is the caller's to hear (UserFacingError); nobody else is told."""
         again = dataclasses.replace(job, target=target, channel_id=int(str(target["channel_id"])))
-        return await self.deliver(again, clip)
+        try:
+            return await self._post(again, clip, Route("channel", self._guild_limit(job)), record=False)
+        except discord.Forbidden:
+            raise UserFacingError(
+                "I'm not allowed to post in this channel (I need to send messages and attach files here)."
+            ) from None
+        except discord.NotFound:
+            raise UserFacingError("I can't post in this channel.") from None
 
     async def tell_requester(self, job: Job, text: str) -> None:
         """A private word to the requester: through the interaction while it lasts, else a DM."""
@@ -150,6 +137,260 @@ class DiscordDeliverer:
         except discord.HTTPException as exc:
             log.info("job %d: could not tell the requester (%s)", job.id, exc.status)
 
-    def _guild_limit(self, job: Job) -> int | None:
+    # -- choosing the route --------------------------------------------------------------------------------
+
+    def _routes(self, job: Job, size: int) -> list[Route]:
+        """The routes to try, best first."""
+        webhook = interaction_webhook(self.bot, job)
+        interaction_limit = int(job.target.get("filesize_limit") or 0)
+        if job.target.get("private"):
+            routes = [Route("ephemeral", interaction_limit or DM_LIMIT, webhook)] if webhook else []
+            return [*routes, Route("dm", DM_LIMIT)]
+        channel = Route("channel", self._guild_limit(job))
+        # A public clip is posted by the bot. Only when that would cost quality (the clip is over the
+        # server's limit) and the member's own limit is higher (Nitro) does it go as a public followup with
+        # the interaction token, while the token lives; the bot-token post stays the fallback.
+        if webhook and interaction_limit > channel.limit and size > budget_for(channel.limit):
+            return [Route("followup", interaction_limit, webhook), channel]
+        return [channel]
+
+    async def _deliver(self, job: Job, clip: Path, *, record: bool) -> int:
+        routes = self._routes(job, clip.stat().st_size)
+        for route in routes[:-1]:
+            try:
+                return await self._post(job, clip, route, record=record)
+            except discord.HTTPException as exc:
+                if not (too_large(exc) or token_gone(exc)):
+                    raise
+                log.info("job %d: %s route refused (%s); trying the next", job.id, route.kind, exc.status)
+        return await self._post(job, clip, routes[-1], record=record)
+
+    def _guild_limit(self, job: Job) -> int:
         guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
-        return guild.filesize_limit if guild else None
+        return guild.filesize_limit if guild else DEFAULT_LIMIT
+
+    # -- uploading within a route's limit -------------------------------------------------------------------
+
+    async def _post(self, job: Job, clip: Path, route: Route, *, record: bool) -> int:
+        budget = budget_for(route.limit)
+        for attempt in range(ATTEMPTS):
+            upload, note = clip, None
+            if clip.stat().st_size > budget:
+                fitted, note = await self._shrink(job, clip, budget, route)
+                if fitted is None:
+                    return await self._post_preview(job, clip, budget, route, record=record)
+                upload = fitted
+            try:
+                files = [discord.File(upload, filename=f"sora-{job.id}.mp4")]
+                return await self._send(job, route, files, note, record=record)
+            except discord.HTTPException as exc:
+                if not too_large(exc) or attempt == ATTEMPTS - 1:
+                    raise
+                # Discord disagreed with our idea of the limit: aim lower and try again.
+                log.info("job %d: upload of %d bytes refused as too large", job.id, upload.stat().st_size)
+                budget = int(min(budget, upload.stat().st_size) * 0.8)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _shrink(
+        self, job: Job, clip: Path, budget: int, route: Route
+    ) -> tuple[Path | None, str | None]:
+        """The clip re-encoded within `budget`, made once per budget and kept next to the clip."""
+        fitted = fit_path(clip, budget)
+        if fitted.exists():
+            info = await asyncio.to_thread(probe_clip, fitted)
+            width, height = info.width, info.height
+        else:
+            result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
+            if result is None:
+                return None, None
+            log.info(
+                "job %d: re-encoded %d -> %d bytes to fit", job.id, clip.stat().st_size, result.size_bytes
+            )
+            width, height = result.width, result.height
+        where = "direct messages'" if route.kind == "dm" else "this channel's"
+        return fitted, f"Re-encoded to {width}x{height} to fit {where} upload limit."
+
+    async def _post_preview(self, job: Job, clip: Path, budget: int, route: Route, *, record: bool) -> int:
+        """The clip can't be made small enough: post a poster frame and a short preview that fit, if any."""
+        files: list[discord.File] = []
+        left = budget
+        for width in (1280, 640, 320):
+            poster = poster_path(clip, width)
+            if not poster.exists():
+                await asyncio.to_thread(poster_frame, clip, poster, max_width=width)
+            if poster.stat().st_size <= left:
+                files.append(discord.File(poster, filename=f"sora-{job.id}.jpg"))
+                left -= poster.stat().st_size
+                break
+        preview: Path | None = preview_path(clip, left)
+        if preview is not None and not preview.exists():
+            preview = await asyncio.to_thread(preview_clip, clip, preview, max_bytes=left)
+        if preview is not None:
+            files.append(discord.File(preview, filename=f"sora-{job.id}-preview.mp4"))
+        note = f"The full clip is too large for this channel; it is kept: `/show {job.id}`."
+        return await self._send(job, route, files, note, record=record)
+
+    async def _send(
+        self, job: Job, route: Route, files: list[discord.File], note: str | None, *, record: bool
+    ) -> int:
+        embed = result_embed(job, note=note)
+        message: discord.Message | discord.WebhookMessage
+        channel_id: int | None
+        if route.kind in ("channel", "followup"):
+            content, mentions = self._public_text(job)
+            if route.kind == "channel":
+                channel = self.bot.get_partial_messageable(
+                    int(job.target["channel_id"]), guild_id=job.guild_id
+                )
+                message = await channel.send(
+                    content=route.content or content,
+                    embed=embed,
+                    files=files,
+                    view=result_view(job),
+                    allowed_mentions=mentions,
+                    # With enforce_nonce (discord.py sends it), a retry within minutes gets the same message.
+                    nonce=self._nonce(job),
+                )
+            else:
+                assert route.webhook is not None
+                message = await route.webhook.send(
+                    content=route.content or content,
+                    embed=embed,
+                    files=files,
+                    view=result_view(job),
+                    allowed_mentions=mentions,
+                    wait=True,
+                )
+            channel_id = message.channel.id
+        elif route.kind == "ephemeral":
+            assert route.webhook is not None
+            message = await route.webhook.send(
+                embed=embed, files=files, view=private_result_view(job), ephemeral=True, wait=True
+            )
+            channel_id = None  # an ephemeral message can't be read back through any channel
+        else:
+            user = await self.bot.fetch_user(job.user_id)
+            if route.view:
+                message = await user.send(
+                    content=route.content, embed=embed, files=files, view=private_result_view(job)
+                )
+            else:
+                message = await user.send(content=route.content, embed=embed, files=files)
+            channel_id = message.channel.id
+        if record:
+            # First thing after Discord answers: a re-run after a crash from here on finds this message.
+            await self.bot.pipeline.store.set_result_message(job.id, message.id, channel_id)
+        return message.id
+
+    def _public_text(self, job: Job) -> tuple[str, discord.AllowedMentions]:
+        if job.target.get("repost"):
+            # /show: whoever asks, nobody is pinged (the requester was told when the clip was made).
+            return f"Job {job.id}, shown again.", discord.AllowedMentions.none()
+        return (
+            f"<@{job.user_id}> your clip is ready.",
+            discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)]),
+        )
+
+    @staticmethod
+    def _nonce(job: Job) -> str:
+        return f"sora-{job.id}{job.target.get('repost', '')}"[:25]
+
+    # -- a channel that refuses --------------------------------------------------------------------------
+
+    async def _hand_over_by_dm(self, job: Job, clip: Path, *, channel_gone: bool) -> None:
+        """The channel refused the clip (it is paid for): send it to the requester by DM, within the DM
+        limit, and say that /show posts it where the bot can post."""
+        why = (
+            "that channel no longer exists"
+            if channel_gone
+            else "I'm not allowed to post in that channel (missing permissions)"
+        )
+        where = f"`/show {job.id}` posts it in a channel where I can post"
+        text = f"Your clip (job {job.id}) is ready, but {why}. Here it is; {where}."
+        try:
+            await self._post(job, clip, Route("dm", DM_LIMIT, content=text, view=False), record=False)
+            sent = True
+        except discord.HTTPException as exc:
+            log.info("job %d: could not DM the clip to its requester (%s)", job.id, exc.status)
+            sent = False
+        if sent and interaction_webhook(self.bot, job) is None:
+            return  # the DM said it all
+        told = (
+            f"Your clip is ready, but {why}. "
+            + ("I sent it to you by direct message; " if sent else "")
+            + f"{where}. "
+            + ("" if channel_gone else "Ask a server admin to let me send messages and attach files there.")
+        )
+        await self.tell_requester(job, told.strip())
+
+    # -- finding what an earlier run posted --------------------------------------------------------------
+
+    async def _posted_before(self, job: Job) -> int | None:
+        """The id of the clip's message an earlier run of this delivery posted, if any."""
+        store = self.bot.pipeline.store
+        record = await store.delivery_record(job.id)
+        if record.message_id is not None:
+            await self._confirm(job, record.message_id, record.channel_id)
+            return record.message_id
+        if record.started_at is None:
+            return None  # the first run: nothing was sent yet
+        found = await self._find_in_history(job)
+        if found is not None:
+            log.info(
+                "job %d: found its clip already posted (message %d); not posting again", job.id, found.id
+            )
+            await store.set_result_message(job.id, found.id, found.channel.id)
+            return found.id
+        return None
+
+    async def _confirm(self, job: Job, message_id: int, channel_id: int | None) -> None:
+        """Look the stored message up, for the log: once Discord returned it the clip was delivered, and if it
+        is gone since, someone deleted it on purpose: posting it again would undo that."""
+        try:
+            if channel_id is not None:
+                await self.bot.http.get_message(channel_id, message_id)
+            else:
+                webhook = interaction_webhook(self.bot, job)
+                if webhook is None:
+                    return
+                await webhook.fetch_message(message_id)
+            log.info("job %d: already delivered as message %d; not posting again", job.id, message_id)
+        except discord.NotFound:
+            log.info(
+                "job %d: message %d was delivered and deleted since; not posting again", job.id, message_id
+            )
+        except discord.HTTPException as exc:
+            log.info(
+                "job %d: message %d could not be checked (%s); not posting again",
+                job.id,
+                message_id,
+                exc.status,
+            )
+
+    async def _find_in_history(self, job: Job) -> discord.Message | None:
+        """The clip's message in the recent history of the channel (or DM) it was going to.
+
+        Discord does not keep a message's nonce (only the create response carries it), so the bot's own
+        message is recognised by the clip embed's footer, which names the job; a nonce is matched too.
+        Ephemeral followups are in no history: a crash right after one is not caught here.
+        """
+        footer = result_embed(job).footer.text
+        nonce = self._nonce(job)
+        me = self.bot.user.id if self.bot.user else self.bot.application_id
+        try:
+            channel: discord.abc.Messageable
+            if job.target.get("private"):
+                channel = await (await self.bot.fetch_user(job.user_id)).create_dm()
+            else:
+                channel = self.bot.get_partial_messageable(
+                    int(job.target["channel_id"]), guild_id=job.guild_id
+                )
+            async for message in channel.history(limit=HISTORY_LOOKBACK):
+                if message.author.id != me or not message.attachments:
+                    continue
+                if message.nonce == nonce or any(embed.footer.text == footer for embed in message.embeds):
+                    return message
+        except discord.HTTPException as exc:
+            # No history to read (no Read Message History): post; the nonce still covers a short outage.
+            log.info("job %d: could not read the channel's history (%s)", job.id, exc.status)
+        return None

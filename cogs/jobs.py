@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.errors import JobNotFound, UserFacingError
 from bot.jobs.models import JobState
+from bot.show_limit import ShowLimiter
 from bot.tree import reply
 from bot.ui.buttons import JobButton
 from bot.ui.embeds import settings_line
@@ -58,6 +59,7 @@ class Jobs(commands.Cog):
 
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
+        self.show_limiter = ShowLimiter()
 
     @app_commands.command(
         name="queue", description="Your queued and running clips, and how long the queue is"
@@ -133,21 +135,36 @@ class Jobs(commands.Cog):
     @app_commands.guild_only()
     async def show(self, interaction: Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True)
-        job = await self.bot.pipeline.store.get(job_id)
+        # The server's rules for making clips apply to showing them: blocks, channels, roles.
+        await self.bot.guard.may_generate(interaction)
+        store = self.bot.pipeline.store
+        job = await store.get(job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise JobNotFound(f"There is no job {job_id} in this server.")
         if job.target.get("private") and job.user_id != interaction.user.id:
             raise JobNotFound(f"There is no job {job_id} in this server.")
-        if job.state is not JobState.DELIVERED or not job.output_path or not Path(job.output_path).exists():
+        removed_by = await store.clip_removed_by(job_id)
+        if removed_by is not None and removed_by != job.user_id:
+            raise UserFacingError(f"A moderator removed this clip (job {job_id}); it can't be shown again.")
+        if removed_by is not None and interaction.user.id != job.user_id:
+            raise UserFacingError(
+                f"Its requester removed this clip (job {job_id}); only they can show it again."
+            )
+        # A paid clip the channel refused (the job failed at delivery) is kept: /show is how to get it.
+        shown = job.state in (JobState.DELIVERED, JobState.FAILED)
+        if not shown or not job.output_path or not Path(job.output_path).exists():
             raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
-        target = {**job.target, "channel_id": interaction.channel_id, "private": False}
-        target["filesize_limit"] = interaction.filesize_limit
-        target["token_expires_at"] = time.time()
-        target["repost"] = (
-            f"-{int(time.time()) % 10**8}"  # a new nonce, or Discord hands back the old message
-        )
-        again = await self.bot.deliverer.repost(job, target, Path(job.output_path))
-        await reply(interaction, f"Posted job {job_id} again." if again else "Could not post it.")
+        self.show_limiter.take(interaction.guild_id, interaction.user.id)
+        target = {
+            **job.target,
+            "channel_id": interaction.channel_id,
+            "private": False,
+            "token_expires_at": 0,  # posted with the bot token: never through the job's old interaction
+            # A new nonce, or Discord hands back the earlier message.
+            "repost": f"-{int(time.time() * 1000) % 10**8}",
+        }
+        await self.bot.deliverer.repost(job, target, Path(job.output_path))
+        await reply(interaction, f"Posted job {job_id} again.")
 
 
 async def setup(bot: SoraBot) -> None:

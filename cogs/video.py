@@ -261,6 +261,9 @@ class Video(commands.Cog):
         await interaction.response.defer(ephemeral=True)
         if interaction.message is not None:
             await interaction.message.delete()
+        # Any Delete of a posted clip (the first one counts) keeps /show from posting it again: a moderator's
+        # for everyone, the requester's for everyone but the requester.
+        await self.bot.pipeline.store.mark_clip_removed(job.id, interaction.user.id)
         await reply(interaction, f"Deleted the clip of job {job.id}.")
 
     async def _post(self, interaction: Interaction, job: Job) -> None:

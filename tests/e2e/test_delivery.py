@@ -1,21 +1,45 @@
-"""Delivery within Discord's limits and its failures: re-encode to fit, 413, previews, 403, 404."""
+"""Delivery within Discord's limits and its failures: each route by its own limit, re-encode to fit, 413,
+previews, 403, 404, and a re-run after an outage that must not post twice."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.jobs.models import JobState
+from bot.client import SoraBot
+from bot.jobs.models import Job, JobState
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import World, finished, until
-from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL
+from tests.fakes.discord import (
+    CHANNEL_MESSAGES_POST,
+    EPHEMERAL,
+    FOLLOWUP_POST,
+    MIB,
+    NONCE_WINDOW,
+    SEND_MESSAGES,
+    RecordedRequest,
+)
 
 
-async def video_with_limit(world: World, limit: int, prompt: str = "a long pan across a valley") -> str:
+def posts_to(world: World, channel_id: int) -> list[RecordedRequest]:
+    """The bot-token posts (answered or refused) to one channel."""
+    return [
+        r for r in world.fake.requests_for(CHANNEL_MESSAGES_POST) if r.params["channel_id"] == str(channel_id)
+    ]
+
+
+async def video_with_limit(
+    world: World, limit: int, prompt: str = "a long pan across a valley", *, private: bool = False
+) -> str:
+    options: list[dict[str, object]] = [{"name": "prompt", "value": prompt}]
+    if private:
+        options.append({"name": "private", "value": True})
     interaction = await world.fake.slash(
         "video",
-        [{"name": "prompt", "value": prompt}],
+        options,
         guild_id=world.guild_id,
         channel_id=world.channel_id,
         user_id=world.alice,
@@ -24,21 +48,41 @@ async def video_with_limit(world: World, limit: int, prompt: str = "a long pan a
     return interaction.token
 
 
-async def test_a_clip_over_the_limit_is_reencoded_to_fit(world: World) -> None:
-    limit = 100_000
+async def test_a_clip_over_the_servers_limit_is_reencoded_to_fit(world: World) -> None:
+    world.prodia.clip_bytes_extra = 11 * MIB  # an unboosted server: 10 MiB for a bot-token post
     async with world.bot() as bot:
-        await video_with_limit(world, limit)
+        await world.video(prompt="a long pan across a valley")
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
         assert job.output_path is not None
-        original = probe_clip(Path(job.output_path))
-        assert original.size_bytes > limit  # the test is only meaningful if the clip did not fit
+        assert Path(job.output_path).stat().st_size > 10 * MIB  # meaningful only if the clip did not fit
         [posted] = world.clips()
+        [attachment] = posted["attachments"]
+        assert attachment["size"] <= 10 * MIB
+        info = probe_clip(world.fake.attachment_path(attachment))
+        assert info.duration == pytest.approx(4, abs=0.2)
+        assert info.width / info.height == pytest.approx(16 / 9, rel=0.02)
+        assert "Re-encoded" in str(posted["embeds"][0]["fields"])
+        assert not [r for r in world.fake.requests if r.status == 413]
+        # Without Nitro the interaction allows no more than the server: posted by the bot, not the token.
+        [post] = posts_to(world, world.channel_id)
+        assert post.response["id"] == posted["id"]
+
+
+async def test_a_private_clip_over_the_interactions_limit_is_reencoded_to_fit(world: World) -> None:
+    limit = 100_000
+    async with world.bot() as bot:
+        token = await video_with_limit(world, limit, private=True)
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.output_path is not None
+        assert probe_clip(Path(job.output_path)).size_bytes > limit  # the clip did not fit
+        [posted] = [m for m in world.fake.followups(token) if m.get("attachments")]
+        assert posted["flags"] & EPHEMERAL
         [attachment] = posted["attachments"]
         assert attachment["size"] <= limit
         info = probe_clip(world.fake.attachment_path(attachment))
         assert info.duration == pytest.approx(4, abs=0.2)
-        assert info.width / info.height == pytest.approx(16 / 9, rel=0.02)
         assert "Re-encoded" in str(posted["embeds"][0]["fields"])
 
 
@@ -59,10 +103,10 @@ async def test_a_413_from_discord_takes_the_same_path(world: World) -> None:
 
 async def test_a_clip_that_cannot_fit_is_posted_as_a_poster_with_the_original_kept(world: World) -> None:
     async with world.bot() as bot:
-        await video_with_limit(world, 8_000)
+        token = await video_with_limit(world, 8_000, private=True)
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
-        [posted] = world.clips()
+        [posted] = [m for m in world.fake.followups(token) if m.get("attachments")]
         names = [a["filename"] for a in posted["attachments"]]
         assert names[0] == "sora-1.jpg"
         assert sum(a["size"] for a in posted["attachments"]) <= 8_000
@@ -81,7 +125,7 @@ async def test_missing_permissions_are_explained_privately_and_refunded(world: W
         )
         assert told[0]["flags"] & EPHEMERAL
         assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
-        assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == 1  # not retried forever
+        assert len(posts_to(world, world.channel_id)) == 1  # not retried forever
 
 
 async def test_a_deleted_channel_ends_the_job_as_undeliverable(world: World) -> None:
@@ -91,4 +135,194 @@ async def test_a_deleted_channel_ends_the_job_as_undeliverable(world: World) -> 
         job = await finished(bot, 1)
         assert job.state is JobState.FAILED and job.error is not None and "no longer exists" in job.error
         await until(lambda: "Failed" in world.answer(token).get("embeds", [{}])[0].get("title", ""))
-        assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == 1
+        assert len(posts_to(world, world.channel_id)) == 1
+
+
+# -- each route by its own limit (issue 10 #1) ------------------------------------------------------------
+
+
+async def test_a_nitro_members_big_clip_in_an_unboosted_server_is_posted_whole_without_413s(
+    world: World,
+) -> None:
+    world.prodia.clip_bytes_extra = 16 * MIB  # over the server's 10 MiB, well within a Nitro member's 500
+    async with world.bot() as bot:
+        token = await video_with_limit(world, 500 * MIB, prompt="a Nitro member's long clip")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.output_path is not None
+        size = Path(job.output_path).stat().st_size
+        assert size > 16 * MIB
+        [posted] = world.clips()  # public, in the channel: a followup with the member's token
+        assert [a["size"] for a in posted["attachments"]] == [size]  # the whole clip, not a re-encode
+        assert str(job.result_message_id) == posted["id"]
+        assert posted in world.fake.followups(token)
+        assert f"<@{world.alice}>" in posted["content"]
+        assert not [r for r in world.fake.requests if r.status == 413]
+
+
+async def test_a_413_on_a_nitro_members_followup_aims_lower_and_still_delivers(world: World) -> None:
+    world.prodia.clip_bytes_extra = 16 * MIB
+    # Discord has accepted less than the interaction advertised (discord-api-docs issue 7603).
+    world.fake.fail_next(FOLLOWUP_POST, status=413, code=40005, message="Request entity too large")
+    async with world.bot() as bot:
+        await video_with_limit(world, 500 * MIB, prompt="a clip Discord finds too large after all")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        [posted] = world.clips()
+        [attachment] = posted["attachments"]
+        assert attachment["size"] < 16 * MIB  # re-encoded below what was refused
+        assert probe_clip(world.fake.attachment_path(attachment)).duration == pytest.approx(4, abs=0.2)
+        assert [r.status for r in world.fake.requests_for(FOLLOWUP_POST)] == [413, 200]
+
+
+async def test_once_the_token_expired_a_nitro_members_big_clip_is_fitted_to_the_servers_limit(
+    world: World,
+) -> None:
+    world.prodia.clip_bytes_extra = 16 * MIB
+    world.prodia.processing_seconds = 1.0
+    async with world.bot() as bot:
+        token = await video_with_limit(world, 500 * MIB, prompt="a clip that outlives its token")
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        await _expire_token(bot, world, token)
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        [posted] = world.clips()
+        [attachment] = posted["attachments"]
+        assert attachment["size"] <= 10 * MIB  # a bot-token post: the server's limit
+        assert "Re-encoded" in str(posted["embeds"][0]["fields"])
+        assert not [r for r in world.fake.requests if r.status == 413]
+
+
+async def test_a_private_clip_after_the_token_expired_is_sent_by_dm_within_10_mib(world: World) -> None:
+    world.prodia.clip_bytes_extra = 16 * MIB
+    world.prodia.processing_seconds = 1.0
+    async with world.bot() as bot:
+        token = await video_with_limit(world, 500 * MIB, prompt="a private clip for later", private=True)
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        await _expire_token(bot, world, token)
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        assert dm["attachments"][0]["size"] <= 10 * MIB
+        assert not [r for r in world.fake.requests if r.status == 413]
+
+
+async def _in_state(bot: SoraBot, state: JobState) -> bool:
+    job = await bot.pipeline.store.get(1)
+    return job is not None and job.state is state
+
+
+async def _expire_token(bot: SoraBot, world: World, token: str) -> None:
+    """Past the bot's 14-minute margin for the interaction token, and Discord's 15 minutes."""
+    job = await bot.pipeline.store.get(1)
+    assert job is not None
+    async with bot.pipeline.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET target = ? WHERE id = 1", (json.dumps({**job.target, "token_expires_at": 0}),)
+        )
+    world.fake.expire_interaction(token)
+
+
+def _dm_clips(world: World, user_id: int) -> list[dict[str, Any]]:
+    dm_channels = {str(c.id) for c in world.fake.channels.values() if c.recipient_id == user_id}
+    return [
+        m
+        for m in world.fake.messages.values()
+        if m["channel_id"] in dm_channels and m["attachments"] and not m["deleted"]
+    ]
+
+
+# -- a delivery re-run after a long outage (issue 10 #7) ---------------------------------------------------
+
+
+async def _left_delivering(bot: SoraBot, world: World, *, recorded: bool) -> None:
+    """What a worker that died mid-delivery leaves, longer ago than Discord remembers nonces: the job still
+    delivering under a dead lease; with `recorded` False it died between the post and storing its id."""
+    for key, (message_id, at) in list(world.fake._nonces.items()):
+        world.fake._nonces[key] = (message_id, at - NONCE_WINDOW - 1)
+    async with bot.pipeline.db.transaction() as conn:
+        await conn.execute("DELETE FROM usage_ledger WHERE job_id = 1 AND kind = 'commit'")
+        await conn.execute(
+            "UPDATE jobs SET state = 'delivering', finished_at = NULL, lease_owner = 'gone:1:dead',"
+            " lease_expires_at = 0 WHERE id = 1"
+        )
+        if not recorded:
+            await conn.execute(
+                "UPDATE jobs SET result_message_id = NULL, result_channel_id = NULL,"
+                " delivery_started_at = 1 WHERE id = 1"
+            )
+
+
+async def _redelivered(bot: SoraBot) -> Job:
+    async def check() -> Job | None:
+        job = await bot.pipeline.store.get(1)
+        return job if job is not None and job.state is JobState.DELIVERED and job.finished_at else None
+
+    job: Job = await until(check, what="the job delivered again")
+    return job
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["id-stored", "crashed-before-storing-the-id"])
+async def test_a_delivery_rerun_after_a_long_outage_does_not_post_the_clip_twice(
+    world: World, recorded: bool
+) -> None:
+    async with world.bot() as bot:
+        await world.video(prompt="a clip delivered just before the outage")
+        first = await finished(bot, 1)
+        [posted] = await until(world.clips, what="the clip")
+        for message in world.fake.messages.values():
+            message.pop("nonce", None)  # Discord's history does not return a message's nonce
+        await _left_delivering(bot, world, recorded=recorded)
+        again = await _redelivered(bot)
+        assert again.result_message_id == first.result_message_id == int(posted["id"])
+        assert len(world.clips()) == 1
+        assert len(posts_to(world, world.channel_id)) == 1
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["id-stored", "crashed-before-storing-the-id"])
+async def test_a_private_clip_sent_by_dm_is_not_sent_twice_after_an_outage(
+    world: World, recorded: bool
+) -> None:
+    world.prodia.processing_seconds = 1.0
+    async with world.bot() as bot:
+        token = await video_with_limit(world, 10 * MIB, prompt="a private clip sent by DM", private=True)
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        await _expire_token(bot, world, token)
+        await finished(bot, 1)
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        await _left_delivering(bot, world, recorded=recorded)
+        again = await _redelivered(bot)
+        assert again.result_message_id == int(dm["id"])
+        assert len(_dm_clips(world, world.alice)) == 1
+
+
+async def test_a_private_followup_is_not_sent_twice_when_its_id_was_stored(world: World) -> None:
+    async with world.bot() as bot:
+        token = await video_with_limit(world, 10 * MIB, prompt="a private clip", private=True)
+        first = await finished(bot, 1)
+        await _left_delivering(bot, world, recorded=True)
+        again = await _redelivered(bot)
+        assert again.result_message_id == first.result_message_id
+        assert len([m for m in world.fake.followups(token) if m.get("attachments")]) == 1
+
+
+# -- a channel that refuses a paid clip (issue 11 #2c) -----------------------------------------------------
+
+
+async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_dm(world: World) -> None:
+    world.prodia.clip_bytes_extra = 12 * MIB  # over the DM limit too: the DM carries a re-encode
+    guild = world.fake.guilds[world.guild_id]
+    guild.set_overwrite(world.channel_id, world.fake.app_id, deny=SEND_MESSAGES)
+    async with world.bot() as bot:
+        token = await world.video(prompt="a clip for a channel the bot can't post in")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.error is not None and "missing permissions" in job.error
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        assert "/show 1" in dm["content"] and "not allowed to post" in dm["content"]
+        [attachment] = dm["attachments"]
+        assert attachment["size"] <= 10 * MIB
+        assert probe_clip(world.fake.attachment_path(attachment)).duration == pytest.approx(4, abs=0.2)
+        told = await until(lambda: [m for m in world.fake.followups(token) if "/show 1" in m["content"]])
+        assert told[0]["flags"] & EPHEMERAL
+        assert not world.clips()
