@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import discord
 
 from bot.errors import DeliveryError, UserFacingError
+from bot.files import fit_path, poster_path, preview_path
 from bot.jobs.models import Job, JobState
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
@@ -58,19 +59,6 @@ def token_gone(exc: discord.HTTPException) -> bool:
 def budget_for(limit: int) -> int:
     """Bytes a file may have on a route with this per-file limit."""
     return limit - min(HEADROOM, limit // 50)
-
-
-# Names of the files derived from a clip, kept next to it (so retention removes them with it).
-def fit_path(clip: Path, budget: int) -> Path:
-    return clip.with_name(f"{clip.stem}.fit-{budget}.mp4")
-
-
-def poster_path(clip: Path, width: int) -> Path:
-    return clip.with_name(f"{clip.stem}.poster-{width}.jpg")
-
-
-def preview_path(clip: Path, budget: int) -> Path:
-    return clip.with_name(f"{clip.stem}.preview-{budget}.mp4")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """The names of every file a job owns, in one place, and the only code that lists or deletes them.
 
-A job's files live in the output folder and are named after its id: the clip `{id}.mp4`, its re-encodes
-`{id}.fit-{budget}.mp4`, poster frames `{id}.poster-{width}.jpg`, the preview `{id}.preview.mp4` and the last
-frame `{id}.last.png` (the start picture of a Continue), plus what a crash can leave of them while they are
-written (`{name}.part`, `.{name}.{random}.part{suffix}`). Input images are `inputs/{uuid}.jpg`, named before
-the job exists; a job owns the one its request names, and Re-roll and Remix share it.
+A job's files live in the output folder and are named after its id: the clip `{id}.mp4`, its
+re-encodes `{id}.fit-{budget}.mp4`, poster frames `{id}.poster-{width}.jpg`, previews
+`{id}.preview-{budget}.mp4` and the last frame `{id}.last.png` (the start picture of a Continue), plus
+what a crash can leave of them while they are written (`{name}.part`, `.{name}.{random}.part{suffix}`).
+Input images are `inputs/{uuid}.jpg`, named before the job exists; a job owns the one its request names,
+and Re-roll and Remix share it.
 
 Files are matched by full name against these patterns and compared by job id as a number, never by prefix:
 `1.fit-123.mp4` belongs to job 1, `10.mp4` and `01.mp4` do not.
@@ -24,7 +25,7 @@ INPUTS = "inputs"
 ORPHAN_GRACE_SECONDS = 3600.0
 
 _ID = r"[1-9][0-9]{0,18}"  # database ids: positive, no leading zero
-_DERIVED = r"(?:\.fit-[0-9]{1,12}\.mp4|\.poster-[0-9]{1,6}\.jpg|\.preview\.mp4|\.last\.png|\.mp4)"
+_DERIVED = r"(?:\.fit-[0-9]{1,12}\.mp4|\.poster-[0-9]{1,6}\.jpg|\.preview-[0-9]{1,12}\.mp4|\.last\.png|\.mp4)"
 # A crash may leave a partial file: render.py's `{name}.part`, fit.py's `.{name}.{8 random}.part{suffix}`.
 _JOB_FILE = re.compile(
     rf"(?P<id>{_ID}){_DERIVED}(?:\.part)?|\.(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpg|png)"
@@ -53,9 +54,9 @@ def poster_path(clip: Path, width: int) -> Path:
     return clip.with_name(f"{clip.stem}.poster-{width}.jpg")
 
 
-def preview_path(clip: Path) -> Path:
-    """A short preview of a clip too large to post."""
-    return clip.with_name(f"{clip.stem}.preview.mp4")
+def preview_path(clip: Path, budget: int) -> Path:
+    """A short preview, within `budget` bytes, of a clip too large to post."""
+    return clip.with_name(f"{clip.stem}.preview-{budget}.mp4")
 
 
 def last_frame_path(clip: Path) -> Path:
@@ -114,9 +115,8 @@ class JobFiles:
     def poster(self, width: int) -> Path:
         return poster_path(self.clip, width)
 
-    @property
-    def preview(self) -> Path:
-        return preview_path(self.clip)
+    def preview(self, budget: int) -> Path:
+        return preview_path(self.clip, budget)
 
     @property
     def last_frame(self) -> Path:

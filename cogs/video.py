@@ -17,6 +17,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.errors import InvalidImage, QuotaExceeded, UserFacingError
+from bot.files import last_frame_path
 from bot.guard import Admission
 from bot.jobs.models import SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.media.fit import last_frame
@@ -293,7 +294,7 @@ class Video(commands.Cog):
         if action == "continue":
             if not job.output_path or not Path(job.output_path).exists():
                 raise UserFacingError("This clip is no longer available to continue from.")
-            frame = Path(job.output_path).with_suffix(".last.png")
+            frame = last_frame_path(Path(job.output_path))
             await asyncio.to_thread(last_frame, Path(job.output_path), frame)
             changed = JobRequest.parse(**_values(request, image_path=None, kind=None, seed=None))
             return await self._with_image(changed, str(frame))

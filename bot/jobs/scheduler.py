@@ -343,7 +343,7 @@ class Scheduler:
             await self._fail(job, exc)
 
     async def _generate(self, job: Job) -> Job:
-        out = self.config.output_dir / f"{job.id}.mp4"
+        out = files.clip_path(self.config.output_dir, job.id)
         generation: Generation
         if job.state is JobState.SUBMITTING:
 
@@ -393,7 +393,7 @@ class Scheduler:
 
     async def _fail(self, job: Job, exc: Exception) -> None:
         # A half-written clip is worth nothing and may be large.
-        (self.config.output_dir / f"{job.id}.mp4").unlink(missing_ok=True)
+        files.clip_path(self.config.output_dir, job.id).unlink(missing_ok=True)
         if isinstance(exc, SoraBotError):
             detail, message = exc.detail, exc.user_message
         else:

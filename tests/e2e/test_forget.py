@@ -15,7 +15,7 @@ from tests.e2e.conftest import BOTH_ENGINES, MANAGE_GUILD, World, finished, unti
 pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
-DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview.mp4", "{id}.last.png")
+DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4", "{id}.last.png")
 
 
 def _still() -> dict[str, tuple[str, bytes, str]]:

@@ -12,21 +12,21 @@ from hypothesis import strategies as st
 from bot import files
 from bot.files import JobFiles
 
-DERIVED = ["{id}.fit-9437184.mp4", "{id}.poster-1280.jpg", "{id}.poster-320.jpg", "{id}.preview.mp4",
+DERIVED = ["{id}.fit-9437184.mp4", "{id}.poster-1280.jpg", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4",
            "{id}.last.png", "{id}.mp4.part", ".{id}.fit-77.mp4.a1b2_c3d.part.mp4"]  # fmt: skip
 
 
-def test_the_names_are_the_ones_the_bot_writes_today() -> None:
+def test_each_derived_file_has_one_exact_name() -> None:
     clip = Path("/clips/12.mp4")
-    # As bot/delivery.py (_shrink, _post_preview) and cogs/video.py (Continue) build them inline.
+    # The names bot/delivery.py (re-encodes, posters, previews) and cogs/video.py (Continue) use.
     assert files.fit_path(clip, 9_437_184) == clip.with_name(f"{clip.stem}.fit-9437184.mp4")
     assert files.poster_path(clip, 640) == clip.with_name(f"{clip.stem}.poster-640.jpg")
-    assert files.preview_path(clip) == clip.with_name(f"{clip.stem}.preview.mp4")
+    assert files.preview_path(clip, 7) == clip.with_name(f"{clip.stem}.preview-7.mp4")
     assert files.last_frame_path(clip) == clip.with_suffix(".last.png")
     job = JobFiles(Path("/clips"), 12)
-    assert (job.clip, job.fit(5), job.poster(320), job.preview, job.last_frame) == (
+    assert (job.clip, job.fit(5), job.poster(320), job.preview(5), job.last_frame) == (
         Path("/clips/12.mp4"), Path("/clips/12.fit-5.mp4"), Path("/clips/12.poster-320.jpg"),
-        Path("/clips/12.preview.mp4"), Path("/clips/12.last.png"),
+        Path("/clips/12.preview-5.mp4"), Path("/clips/12.last.png"),
     )  # fmt: skip
     image = files.new_input_path(Path("/clips"))
     assert image.parent == Path("/clips/inputs") and files.input_name(str(image)) == image.name

@@ -15,7 +15,7 @@ from bot.store.jobs import JobStore, NewJob
 from tests.unit.jobs.test_scheduler import RecordingDeliverer, ScriptedBackend
 
 RETENTION = 1000.0
-DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview.mp4", "{id}.last.png")
+DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4", "{id}.last.png")
 
 
 def _image(clips: Path, number: int, *, age: float = 0.0) -> Path:
