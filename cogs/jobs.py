@@ -16,7 +16,7 @@ from bot.jobs.models import JobState
 from bot.show_limit import ShowLimiter
 from bot.tree import reply
 from bot.ui.buttons import JobButton
-from bot.ui.embeds import settings_line
+from bot.ui.embeds import escape, settings_line
 from bot.ui.pages import ROW_WIDTH, ROWS, Page, PagedReply, send_pages
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def _when(timestamp: float) -> str:
 
 def _short(prompt: str, limit: int = 60) -> str:
     text = " ".join(prompt.split())
-    return discord.utils.escape_markdown(text if len(text) <= limit else text[: limit - 1] + "…")
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _cancel_button(job: Job) -> JobButton:

@@ -13,7 +13,7 @@ import discord
 
 from bot.jobs.models import TERMINAL, Job, JobState
 from bot.ui.buttons import status_view
-from bot.ui.embeds import status_embed
+from bot.ui.embeds import escape, status_embed
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -64,7 +64,7 @@ class StatusUpdater:
             return
         if job.message_id is None:
             if job.state is JobState.FAILED and job.user_error:
-                await self.bot.deliverer.tell_requester(job, f"Job {job.id} failed: {job.user_error}")
+                await self.bot.deliverer.tell_requester(job, f"Job {job.id} failed: {escape(job.user_error)}")
             return
         if job.state in (JobState.SUBMITTING, JobState.RUNNING):
             self._running[job.id] = job
@@ -108,7 +108,7 @@ class StatusUpdater:
         if webhook is None or job.message_id is None:
             if job.state is JobState.FAILED and job.user_error:
                 # The status message can't be edited any more; the requester must still hear why.
-                await self.bot.deliverer.tell_requester(job, f"Job {job.id} failed: {job.user_error}")
+                await self.bot.deliverer.tell_requester(job, f"Job {job.id} failed: {escape(job.user_error)}")
             return
         position = await self.bot.pipeline.store.queue_position(job) if job.state is JobState.QUEUED else None
         view = None if job.state in TERMINAL or job.state is JobState.DELIVERING else status_view(job)
