@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.errors import UserFacingError
 from bot.jobs.models import TERMINAL
-from bot.jobs.prompt_rules import InvalidRule, check_rule
+from bot.jobs.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.store.governance import LimitRule
 from bot.tree import reply
 from bot.ui.export import jobs_csv
@@ -57,6 +57,8 @@ def _fmt_rule(rule: LimitRule) -> str:
 
 
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="sora-admin", group_description="Server settings for sora-bot"):
     """Server governance. Hidden from members without Manage Server, and checked again on every use."""
@@ -230,7 +232,12 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     # -- blocklist ---------------------------------------------------------------------------------------
 
     @blocklist.command(name="add", description="Refuse prompts with this word (or regular expression)")
-    async def blocklist_add(self, interaction: Interaction, pattern: str, regex: bool = False) -> None:
+    async def blocklist_add(
+        self,
+        interaction: Interaction,
+        pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH],
+        regex: bool = False,
+    ) -> None:
         assert interaction.guild_id is not None
         try:
             rule = check_rule(pattern, regex)
@@ -248,7 +255,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         await self._changed(interaction, "blocklist.add", text, pattern=rule.pattern, regex=rule.is_regex)
 
     @blocklist.command(name="remove", description="Stop refusing prompts with this word or pattern")
-    async def blocklist_remove(self, interaction: Interaction, pattern: str) -> None:
+    async def blocklist_remove(
+        self, interaction: Interaction, pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH]
+    ) -> None:
         assert interaction.guild_id is not None
         removed = await self.bot.governance.remove_block_rule(interaction.guild_id, pattern.strip())
         await self._changed(
