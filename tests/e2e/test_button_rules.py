@@ -194,7 +194,6 @@ async def test_two_members_remixing_one_clip_each_get_their_job(world: World) ->
             for user in (world.alice, world.bob)
         ]
         forms = [await until(partial(getattr, inter, "modal"), what="a remix form") for inter in opened]
-        assert forms[0]["custom_id"] != forms[1]["custom_id"]
         submits = [
             await world.fake.submit_modal(form["custom_id"], {"prompt": f"remixed by {name}"}, user_id=user)
             for form, user, name in zip(forms, (world.alice, world.bob), ("alice", "bob"), strict=True)
@@ -206,6 +205,7 @@ async def test_two_members_remixing_one_clip_each_get_their_job(world: World) ->
             (world.alice, "remixed by alice", 5),
             (world.bob, "remixed by bob", 5),
         }
+        assert forms[0]["custom_id"] != forms[1]["custom_id"]
 
 
 async def test_a_blocked_member_pressing_any_button_costs_nothing_and_leaves_no_file(world: World) -> None:
