@@ -66,6 +66,15 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
         await handle_error(interaction, error)
 
 
+def _around_image(image: Path, values: dict[str, Any]) -> JobRequest:
+    """The image-to-video request of `values` around a just-written input image, deleted if that fails."""
+    try:
+        return JobRequest.parse(**{**values, "kind": "img2vid", "image_path": str(image)})
+    except BaseException:
+        image.unlink(missing_ok=True)
+        raise
+
+
 def _values(request: JobRequest, **changes: Any) -> dict[str, Any]:
     values = request.model_dump()
     values.update(changes)
@@ -143,7 +152,7 @@ class Video(commands.Cog):
         if image is not None:
             data = await self._download(image)
             path = await self.bot.pipeline.store_image(data, request.size)
-            request = JobRequest.parse(**values, kind="img2vid", image_path=str(path))
+            request = _around_image(path, values)
         await self.accept(interaction, request, private=private, admission=admission)
 
     async def _download(self, image: discord.Attachment) -> bytes:
@@ -376,7 +385,7 @@ class Video(commands.Cog):
         except OSError:
             raise UserFacingError(f"The image of job {job.id} is no longer available.") from None
         stored = await self.bot.pipeline.store_image(data, request.size)
-        return JobRequest.parse(**_values(request, kind="img2vid", image_path=str(stored)))
+        return _around_image(stored, _values(request))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
