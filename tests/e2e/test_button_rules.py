@@ -41,7 +41,7 @@ def files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
 
-async def refusal(world: World, inter: Interaction) -> str:
+async def private_answer(world: World, inter: Interaction) -> str:
     """Wait for the bot's private answer to `inter`, and return its text."""
     text: str = await until(
         lambda: reply_text(world, inter.token), what=f"an answer to {inter.payload['data']}"
@@ -114,7 +114,8 @@ async def test_buttons_on_a_clip_sent_by_direct_message_act_in_its_server_for_it
         assert again.request.prompt == "just for me, later" and again.target["private"] is True
         assert (await finished(bot, again.id)).state is JobState.DELIVERED
 
-        # Remix in the DM: the form, then a job in the original server.
+        # Remix in the DM: the form, then a job in the original server (held at Prodia, to be cancelled).
+        world.prodia.stuck = True
         remix = await world.fake.click("sora:remix:1", message_id=int(dm["id"]), user_id=world.alice)
         shown = await until(lambda: remix.modal, what="the remix form in the DM")
         submitted = await world.fake.submit_modal(
@@ -123,6 +124,14 @@ async def test_buttons_on_a_clip_sent_by_direct_message_act_in_its_server_for_it
         await until(lambda: answered(world, submitted.token), what="the remix's answer")
         jobs = await until(lambda: count(bot, 3), what="the remixed job")
         assert (jobs[2].request.prompt, jobs[2].guild_id) == ("remixed from a DM", world.guild_id)
+        # Its status message, in the DM, has a Cancel button that works there.
+        status = world.answer(submitted.token)
+        assert [c["label"] for row in status["components"] for c in row["components"]] == ["Cancel"]
+        cancel = await world.fake.click(
+            f"sora:cancel:{jobs[2].id}", message_id=int(status["id"]), user_id=world.alice
+        )
+        assert f"Cancelled job {jobs[2].id}" in await private_answer(world, cancel)
+        world.prodia.stuck = False
 
         # Post in the DM: the clip goes to the original channel.
         post = await world.fake.click("sora:post:1", message_id=int(dm["id"]), user_id=world.alice)
@@ -156,7 +165,7 @@ async def test_buttons_on_a_clip_sent_by_direct_message_act_in_its_server_for_it
                 )
             )
         for inter in forged:
-            await refusal(world, inter)
+            await private_answer(world, inter)
             assert inter.modal is None
         dm_refusals = [reply_text(world, i.token) for i in forged if i.guild_id is None]
         assert all("Only the person who asked for this clip" in text for text in dm_refusals), dm_refusals
@@ -172,13 +181,13 @@ async def test_a_requester_who_left_the_server_cannot_use_the_buttons_of_a_clip_
         dm = await _deliver_by_dm(world, bot, "a clip for someone about to leave")
         await world.admin_command("user", "block", member=world.alice)
         reroll = await world.fake.click("sora:reroll:1", message_id=int(dm["id"]), user_id=world.alice)
-        assert "blocked from making clips in this server" in await refusal(world, reroll)
+        assert "blocked from making clips in this server" in await private_answer(world, reroll)
 
         del world.fake.guilds[world.guild_id].members[world.alice]
         reroll = await world.fake.click("sora:reroll:1", message_id=int(dm["id"]), user_id=world.alice)
         post = await world.fake.click("sora:post:1", message_id=int(dm["id"]), user_id=world.alice)
         for inter in (reroll, post):
-            assert "no longer a member of the server" in await refusal(world, inter)
+            assert "no longer a member of the server" in await private_answer(world, inter)
         assert len(await all_jobs(bot)) == 1 and world.clips() == []
 
 
@@ -229,7 +238,7 @@ async def test_a_blocked_member_pressing_any_button_costs_nothing_and_leaves_no_
                 inter = await world.fake.submit_modal(
                     inter.modal["custom_id"], {"prompt": "a blocked remix"}, user_id=world.bob
                 )
-            assert "blocked from making clips" in await refusal(world, inter), action
+            assert "blocked from making clips" in await private_answer(world, inter), action
 
         assert files_under(world.tmp / "clips") == files
         assert len(world.prodia.requests) == prodia
