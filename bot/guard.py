@@ -35,6 +35,50 @@ def role_ids(member: discord.abc.User | discord.Member) -> set[int]:
     return {role.id for role in getattr(member, "roles", [])}
 
 
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Who asks for a clip, and the server and channel it is for. From a server interaction these are its
+    own; from a button in a direct message they are the job's server and channel, and the member as
+    fetched from that server (roles included), so the server's rules apply the same way."""
+
+    guild_id: int
+    channel_id: int
+    user: discord.abc.User | discord.Member
+    channel: Any = None  # the channel when known, for the age-restricted check
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction[Any]) -> Asker:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        return cls(interaction.guild_id, interaction.channel_id, interaction.user, interaction.channel)
+
+
+FOREIGN_INSTALL = (
+    "sora-bot only works through a server that installed it, in that server. "
+    "Ask the server's admins to add it, then use it there."
+)
+
+
+def installation_refusal(interaction: discord.Interaction[Any]) -> str | None:
+    """Why an interaction did not come through this server's own installation (None: it did).
+
+    In a server the server's install must have authorized it: a user install would spend the operator's
+    money outside every server's rules. Outside a server no command runs. Buttons (and their forms) in the
+    bot's own direct messages do: the bot put them on a clip it sent there, Discord names the owners
+    variously ("0": "0" for the server install, or the user's install "1"), and whatever they do is
+    checked as the job's requester, in the job's own server, under its rules. Other private channels
+    (group DMs, DMs between users) are refused: the bot never posts there."""
+    owners = interaction._integration_owners  # the parsed {install type: id}; discord.py has no getter
+    if interaction.guild_id is not None:
+        if interaction.is_guild_integration():
+            return None
+        return f"not authorized by this server's installation (owners {owners})"
+    if interaction.type is discord.InteractionType.application_command:
+        return "a command outside a server"
+    if interaction.context.dm_channel:
+        return None
+    return f"a private channel that is not the bot's direct messages (owners {owners})"
+
+
 class Guard:
     """Checks a member's request against the server's settings; raises a user-facing error when refused."""
 
@@ -45,17 +89,33 @@ class Guard:
         rules = await self.bot.governance.limit_rules(guild_id)
         return resolve(bot_defaults(self.bot.settings), rules, role_ids(member), member.id)
 
+    async def installation_allowed(self, interaction: discord.Interaction[Any]) -> bool:
+        """False (logged, and audited when in a server) for an interaction that did not come through this
+        server's own installation; the caller refuses it privately."""
+        reason = installation_refusal(interaction)
+        if reason is None:
+            return True
+        log.warning("interaction %s by %s refused: %s", interaction.id, interaction.user.id, reason)
+        if interaction.guild_id is not None:
+            await self.bot.audit.record(
+                interaction.guild_id, "interaction.refused", actor_id=interaction.user.id, reason=reason
+            )
+        return False
+
     async def may_generate(self, interaction: discord.Interaction[Any]) -> GuildSettings:
         """Who and where, before any work is done."""
-        assert interaction.guild_id is not None
-        guild_id, user = interaction.guild_id, interaction.user
+        return await self.may_generate_as(Asker.of(interaction))
+
+    async def may_generate_as(self, asker: Asker) -> GuildSettings:
+        """`may_generate` for a member asking from elsewhere (a button in a direct message)."""
+        guild_id, user = asker.guild_id, asker.user
         settings = await self.bot.governance.settings(guild_id)
         if (await self.bot.governance.member(guild_id, user.id)).blocked:
             raise NotAllowed(
                 "You are blocked from making clips in this server. A server admin can unblock you."
             )
         channels = await self.bot.governance.allowed(guild_id, "channels")
-        if channels and interaction.channel_id not in channels:
+        if channels and asker.channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
             raise NotAllowed(f"Clips can't be made in this channel. Try {where}.")
         roles = await self.bot.governance.allowed(guild_id, "roles")
@@ -73,44 +133,49 @@ class Guard:
     ) -> Admission:
         """Model, resolution, image and prompt rules; the member's policy and whether approval is due.
         `settings` are the server's, when `may_generate` already checked who and where."""
-        assert interaction.guild_id is not None
+        return await self.admit_as(Asker.of(interaction), request, has_image=has_image, settings=settings)
+
+    async def admit_as(
+        self,
+        asker: Asker,
+        request: JobRequest,
+        *,
+        has_image: bool,
+        settings: GuildSettings | None = None,
+    ) -> Admission:
+        """`admit` for a member asking from elsewhere (a button in a direct message)."""
         if settings is None:
-            settings = await self.may_generate(interaction)
-        policy = await self.policy(interaction.guild_id, interaction.user)
+            settings = await self.may_generate_as(asker)
+        policy = await self.policy(asker.guild_id, asker.user)
         if request.model == "sora-2-pro" and not policy.pro:
             raise NotAllowed("Sora 2 Pro isn't enabled for you in this server; use the sora-2 model.")
         if request.effective_resolution == "1080p" and not policy.hd:
             raise NotAllowed("1080p isn't enabled for you in this server; use 720p.")
         if has_image and settings.age_restricted_images:
-            channel = interaction.channel
+            channel = asker.channel
             if not (isinstance(channel, discord.TextChannel) and channel.is_nsfw()):
                 raise NotAllowed("In this server, images can only be animated in age-restricted channels.")
-        await self._screen(interaction, request, settings)
+        await self._screen(asker, request, settings)
         trusted = settings.approvals_trusted_role_id
         needs_approval = settings.approvals_channel_id is not None and (
-            trusted is None or trusted not in role_ids(interaction.user)
+            trusted is None or trusted not in role_ids(asker.user)
         )
         return Admission(policy, settings, needs_approval)
 
-    async def _screen(
-        self, interaction: discord.Interaction[Any], request: JobRequest, settings: GuildSettings
-    ) -> None:
-        assert interaction.guild_id is not None
-        rules = [Rule(p, r) for p, r in await self.bot.governance.blocklist(interaction.guild_id)]
+    async def _screen(self, asker: Asker, request: JobRequest, settings: GuildSettings) -> None:
+        rules = [Rule(p, r) for p, r in await self.bot.governance.blocklist(asker.guild_id)]
         if not rules:
             return
         try:
             match = await asyncio.to_thread(find_blocked, request.prompt, rules)
         except PromptCheckTimeout:
-            log.warning("guild %d: a blocklist regex timed out on a prompt", interaction.guild_id)
+            log.warning("guild %d: a blocklist regex timed out on a prompt", asker.guild_id)
             raise PromptBlocked(
                 "Your prompt could not be checked against this server's rules; please reword it."
             ) from None
         if match is None:
             return
-        await self.strike(
-            interaction.guild_id, interaction.user.id, "blocked prompt", request.prompt, settings
-        )
+        await self.strike(asker.guild_id, asker.user.id, "blocked prompt", request.prompt, settings)
         raise PromptBlocked(
             "Your prompt uses words this server doesn't allow, so it was not sent. This counts as a strike."
         )

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import QuotaExceeded, UserFacingError
+from bot.guard import FOREIGN_INSTALL
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,17 @@ async def handle_error(interaction: discord.Interaction[Any], error: Exception) 
 
 class SoraTree(app_commands.CommandTree[Any]):
     """The command tree; all command errors go through `handle_error`."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Only commands that come through the server's own installation run (a user install would spend
+        the operator's money outside every server's rules); the rest are refused privately."""
+        if await interaction.client.guard.installation_allowed(interaction):
+            return True
+        try:
+            await reply(interaction, FOREIGN_INSTALL)
+        except discord.HTTPException:
+            log.warning("could not tell user %s their command was refused", interaction.user.id)
+        return False
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError

@@ -65,6 +65,8 @@ def _fmt_rule(rule: LimitRule) -> str:
 
 
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="sora-admin", group_description="Server settings for sora-bot"):
     """Server governance. Hidden from members without Manage Server, and checked again on every use."""
@@ -245,7 +247,12 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         pattern=f"A word or words, or a regular expression (at most {MAX_RULE_LENGTH} characters)",
         regex="Treat the pattern as a regular expression (default: whole words)",
     )
-    async def blocklist_add(self, interaction: Interaction, pattern: str, regex: bool = False) -> None:
+    async def blocklist_add(
+        self,
+        interaction: Interaction,
+        pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH],
+        regex: bool = False,
+    ) -> None:
         assert interaction.guild_id is not None
         try:
             rule = check_rule(pattern, regex)
@@ -260,7 +267,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @blocklist.command(name="remove", description="Stop refusing prompts with this word or pattern")
     @app_commands.describe(pattern="The word or pattern exactly as listed by /sora-admin blocklist list")
-    async def blocklist_remove(self, interaction: Interaction, pattern: str) -> None:
+    async def blocklist_remove(
+        self, interaction: Interaction, pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH]
+    ) -> None:
         assert interaction.guild_id is not None
         removed = await self.bot.governance.remove_block_rule(interaction.guild_id, pattern.strip())
         await self._changed(

@@ -65,6 +65,8 @@ class Jobs(commands.Cog):
         name="queue", description="Your queued and running clips, and how long the queue is"
     )
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def queue(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
         assert interaction.guild_id is not None
@@ -92,6 +94,8 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="usage", description="How much of your quota is left, and when it resets")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def usage(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
         assert interaction.guild_id is not None
@@ -109,6 +113,8 @@ class Jobs(commands.Cog):
     @app_commands.command(name="history", description="Recent clips, yours or another member's")
     @app_commands.describe(user="Whose clips to list (default: yours)")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def history(self, interaction: Interaction, user: discord.User | None = None) -> None:
         await interaction.response.defer(ephemeral=True)
         assert interaction.guild_id is not None
@@ -133,6 +139,8 @@ class Jobs(commands.Cog):
     @app_commands.command(name="show", description="Post a past clip again, with its buttons")
     @app_commands.describe(job_id="The job number (see /history)")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def show(self, interaction: Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True)
         # The server's rules for making clips apply to showing them: blocks, channels, roles.

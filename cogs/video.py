@@ -16,10 +16,10 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.errors import InvalidImage, QuotaExceeded, UserFacingError
+from bot.errors import InvalidImage, NotAllowed, UserFacingError
 from bot.files import last_frame_path
-from bot.guard import Admission
-from bot.jobs.models import SEED_MAX, TERMINAL, JobRequest, JobState
+from bot.guard import FOREIGN_INSTALL, Admission, Asker
+from bot.jobs.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.media.fit import last_frame
 from bot.media.images import MAX_IMAGE_BYTES
 from bot.tree import handle_error, reply
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # The interaction token lasts 15 minutes; stop using it a little before.
 TOKEN_LIFETIME = 14 * 60
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# The buttons the bot puts on messages in direct messages: a private clip's, and a status message's.
+DM_ACTIONS = frozenset({"post", "reroll", "remix", "cancel"})
 Interaction = discord.Interaction["SoraBot"]
 
 
@@ -42,7 +44,9 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
     """The job's prompt, ready to edit; submitting makes a new job with the same settings."""
 
     def __init__(self, cog: Video, job: Job) -> None:
-        super().__init__(timeout=TOKEN_LIFETIME, custom_id=f"sora-remix:{job.id}")
+        # discord.py keeps open modals by custom_id alone: its random default keeps each member's form
+        # apart (a fixed id per job let a second member's form replace the first's).
+        super().__init__(timeout=TOKEN_LIFETIME)
         self.cog = cog
         self.job = job
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
@@ -57,11 +61,19 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
 
     async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
         await interaction.response.defer(ephemeral=True, thinking=True)
-        request = JobRequest.parse(**_values(self.job.request, prompt=self.prompt.value))
-        await self.cog.accept(interaction, request, private=bool(self.job.target.get("private")))
+        await self.cog.remix(interaction, self.job, self.prompt.value)
 
     async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
         await handle_error(interaction, error)
+
+
+def _around_image(image: Path, values: dict[str, Any]) -> JobRequest:
+    """The image-to-video request of `values` around a just-written input image, deleted if that fails."""
+    try:
+        return JobRequest.parse(**{**values, "kind": "img2vid", "image_path": str(image)})
+    except BaseException:
+        image.unlink(missing_ok=True)
+        raise
 
 
 def _values(request: JobRequest, **changes: Any) -> dict[str, Any]:
@@ -108,10 +120,12 @@ class Video(commands.Cog):
         resolution=[Choice(name="720p", value="720p"), Choice(name="1080p (Pro only)", value="1080p")],
     )
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def video(
         self,
         interaction: Interaction,
-        prompt: str,
+        prompt: app_commands.Range[str, PROMPT_MIN, PROMPT_MAX],
         image: discord.Attachment | None = None,
         duration: int | None = None,
         aspect_ratio: str | None = None,
@@ -139,14 +153,8 @@ class Video(commands.Cog):
         if image is not None:
             data = await self._download(image)
             path = await self.bot.pipeline.store_image(data, request.size)
-            request = JobRequest.parse(**values, kind="img2vid", image_path=str(path))
-        try:
-            await self.accept(interaction, request, private=private, admission=admission)
-        except QuotaExceeded:
-            # Only the image stored for this request: a Re-roll or Remix names the image of the job it copies.
-            if request.image_path:
-                Path(request.image_path).unlink(missing_ok=True)
-            raise
+            request = _around_image(path, values)
+        await self.accept(interaction, request, private=private, admission=admission)
 
     async def _download(self, image: discord.Attachment) -> bytes:
         if image.size > MAX_IMAGE_BYTES:
@@ -167,32 +175,41 @@ class Video(commands.Cog):
         *,
         private: bool,
         admission: Admission | None = None,
+        asker: Asker | None = None,
     ) -> Job:
         """Apply the server's rules (unless already done), reserve quota and queue the job, then show its
-        status message. The interaction must be deferred."""
-        assert interaction.guild_id is not None and interaction.channel_id is not None
+        status message. The interaction must be deferred. `asker` is who the job is for and where (by default
+        the interaction's member, server and channel). An input image in `request` belongs to this request:
+        it is deleted when the request is refused or fails before it is queued."""
+        asker = asker or Asker.of(interaction)
         target = {
             "kind": "discord",
-            "channel_id": interaction.channel_id,
+            "channel_id": asker.channel_id,
             "private": private,
             "interaction_token": interaction.token,
             "token_expires_at": time.time() + TOKEN_LIFETIME,
             "filesize_limit": interaction.filesize_limit,
         }
-        if admission is None:
-            admission = await self.bot.guard.admit(
-                interaction, request, has_image=request.image_path is not None
+        try:
+            if admission is None:
+                admission = await self.bot.guard.admit_as(
+                    asker, request, has_image=request.image_path is not None
+                )
+            job = await self.bot.pipeline.submit(
+                request,
+                user_id=asker.user.id,
+                target=target,
+                guild_id=asker.guild_id,
+                channel_id=asker.channel_id,
+                limits=admission.policy.limits,
+                budget_per_day=admission.settings.budget_dollars_per_day,
+                state=JobState.AWAITING_APPROVAL if admission.needs_approval else JobState.QUEUED,
             )
-        job = await self.bot.pipeline.submit(
-            request,
-            user_id=interaction.user.id,
-            target=target,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            limits=admission.policy.limits,
-            budget_per_day=admission.settings.budget_dollars_per_day,
-            state=JobState.AWAITING_APPROVAL if admission.needs_approval else JobState.QUEUED,
-        )
+        except BaseException:
+            # Refused (quota, rules) or failed: no job owns the image, so nothing else would delete it.
+            if request.image_path:
+                Path(request.image_path).unlink(missing_ok=True)
+            raise
         if admission.needs_approval and admission.settings.approvals_channel_id is not None:
             await self.bot.approvals.request(job, admission.settings.approvals_channel_id)
         position = await self.bot.pipeline.store.queue_position(job)
@@ -221,8 +238,18 @@ class Video(commands.Cog):
             await handle_error(interaction, exc)
 
     async def _on_job_button(self, interaction: Interaction, action: str, job_id: int) -> None:
+        # The one check for components (buttons and the modals they open) that the tree makes for commands.
+        if not await self.bot.guard.installation_allowed(interaction):
+            raise NotAllowed(FOREIGN_INSTALL)
         job = await self.bot.pipeline.store.get(job_id)
-        if job is None or job.guild_id != interaction.guild_id:
+        if interaction.guild_id is None:
+            # A clip sent by direct message (its interaction had expired): only its requester sees those
+            # buttons, and what they do happens in the job's own server and channel, under its rules.
+            if job is None or job.guild_id is None or interaction.user.id != job.user_id:
+                raise UserFacingError("Only the person who asked for this clip can use its buttons.")
+            if action not in DM_ACTIONS:
+                raise UserFacingError("That button only works in the server.")
+        elif job is None or job.guild_id != interaction.guild_id:
             raise UserFacingError("That job no longer exists.")
         if action in ("approve", "reject"):
             await self.bot.approvals.on_button(interaction, action, job)
@@ -233,11 +260,58 @@ class Video(commands.Cog):
         elif action == "post":
             await self._post(interaction, job)
         elif action == "remix":
+            if interaction.guild_id is not None:
+                # A member who may not make clips here gets told now rather than after filling in the form.
+                await self.bot.guard.may_generate(interaction)
             await interaction.response.send_modal(RemixModal(self, job))
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            request = await self._variant(job, action)
-            await self.accept(interaction, request, private=bool(job.target.get("private")))
+            await self._make_variant(interaction, job, action)
+
+    async def remix(self, interaction: Interaction, job: Job, prompt: str) -> None:
+        """A submitted Remix form: the job's request with the new prompt. The interaction is deferred."""
+        if not await self.bot.guard.installation_allowed(interaction):
+            raise NotAllowed(FOREIGN_INSTALL)
+        await self._make_variant(interaction, job, "remix", prompt=prompt)
+
+    async def _make_variant(
+        self, interaction: Interaction, job: Job, action: str, *, prompt: str | None = None
+    ) -> None:
+        """The server's rules first, then any frame or image work, then the queue: a refused request writes
+        no file, and a file written for a request that then fails is deleted (by `accept`)."""
+        asker = await self._asker(interaction, job)
+        request, image = self._variant(job, action, prompt)
+        settings = await self.bot.guard.may_generate_as(asker)
+        admission = await self.bot.guard.admit_as(
+            asker, request, has_image=image is not None, settings=settings
+        )
+        if image is not None:
+            request = await self._with_image(request, job, image)
+        await self.accept(
+            interaction, request, private=bool(job.target.get("private")), admission=admission, asker=asker
+        )
+
+    async def _asker(self, interaction: Interaction, job: Job) -> Asker:
+        """Who asks and where: the interaction's own member and channel in a server; from a direct message
+        the requester as a member of the job's server (fetched, roles included) and the job's channel."""
+        if interaction.guild_id is not None:
+            return Asker.of(interaction)
+        assert job.guild_id is not None and job.channel_id is not None
+        try:
+            guild = self.bot.get_guild(job.guild_id) or await self.bot.fetch_guild(job.guild_id)
+            member = guild.get_member(job.user_id) or await guild.fetch_member(job.user_id)
+        except discord.NotFound:
+            raise NotAllowed("You are no longer a member of the server this clip was made in.") from None
+        except discord.Forbidden:
+            raise NotAllowed("I am no longer in the server this clip was made in.") from None
+        try:
+            channel = guild.get_channel(job.channel_id) or await guild.fetch_channel(job.channel_id)
+        except (discord.NotFound, discord.Forbidden):
+            raise UserFacingError("The channel this clip was made in no longer exists.") from None
+        allowed = channel.permissions_for(member)
+        if not (allowed.view_channel and allowed.send_messages):
+            raise NotAllowed(f"You can no longer post in {channel.mention}, where this clip was made.")
+        return Asker(guild.id, channel.id, member, channel)
 
     def _may_manage(self, interaction: Interaction, job: Job) -> bool:
         return interaction.user.id == job.user_id or interaction.permissions.manage_messages
@@ -273,42 +347,57 @@ class Video(commands.Cog):
         if job.state is not JobState.DELIVERED or not job.output_path or not Path(job.output_path).exists():
             raise UserFacingError("This clip is no longer available.")
         await interaction.response.defer(ephemeral=True)
+        if interaction.guild_id is None:
+            # From a direct message it goes to the job's channel: only while the requester may post there.
+            await self._asker(interaction, job)
         public = dataclasses.replace(job, target={**job.target, "private": False})
         await self.bot.deliverer.deliver(public, Path(job.output_path))
         await reply(interaction, "Posted to the channel.")
 
-    async def _variant(self, job: Job, action: str) -> JobRequest:
-        """The request a button asks for, based on the job's own request."""
+    def _variant(self, job: Job, action: str, prompt: str | None = None) -> tuple[JobRequest, Source | None]:
+        """The request a button asks for, based on the job's own request, and where its start image comes
+        from (to be fitted into a file of the new job's own, after the rules have admitted it)."""
         request = job.request
+        kept: Source | None = Source(Path(request.image_path)) if request.image_path else None
         if action == "reroll":
-            return JobRequest.parse(**_values(request, seed=random.randint(1, SEED_MAX)))
-        if action == "flip":
-            flipped = "9:16" if request.aspect_ratio == "16:9" else "16:9"
-            changed = JobRequest.parse(**_values(request, aspect_ratio=flipped, image_path=None, kind=None))
-            return await self._with_image(changed, request.image_path)
-        if action == "upgrade":
-            changed = JobRequest.parse(
-                **_values(request, model="sora-2-pro", resolution="1080p", image_path=None, kind=None)
-            )
-            return await self._with_image(changed, request.image_path)
-        if action == "continue":
+            changes: dict[str, Any] = {"seed": random.randint(1, SEED_MAX)}
+        elif action == "remix" and prompt is not None:
+            changes = {"prompt": prompt}
+        elif action == "flip":
+            changes = {"aspect_ratio": "9:16" if request.aspect_ratio == "16:9" else "16:9"}
+        elif action == "upgrade":
+            changes = {"model": "sora-2-pro", "resolution": "1080p"}
+        elif action == "continue":
             if not job.output_path or not Path(job.output_path).exists():
                 raise UserFacingError("This clip is no longer available to continue from.")
-            frame = last_frame_path(Path(job.output_path))
-            await asyncio.to_thread(last_frame, Path(job.output_path), frame)
-            changed = JobRequest.parse(**_values(request, image_path=None, kind=None, seed=None))
-            return await self._with_image(changed, str(frame))
-        raise UserFacingError("That button does nothing any more.")
+            changes, kept = {"seed": None}, Source(Path(job.output_path), last_frame=True)
+        else:
+            raise UserFacingError("That button does nothing any more.")
+        # Without its image here: the new job gets its own copy (each file has one owner).
+        return JobRequest.parse(**_values(request, **changes, image_path=None, kind=None)), kept
 
-    async def _with_image(self, request: JobRequest, image_path: str | None) -> JobRequest:
-        if image_path is None:
-            return request
+    async def _with_image(self, request: JobRequest, job: Job, source: Source) -> JobRequest:
+        """`request` with its start image fitted and stored as a new input file."""
+        if source.last_frame:
+            frame = last_frame_path(source.path)
+            await asyncio.to_thread(last_frame, source.path, frame)
+            image = frame
+        else:
+            image = source.path
         try:
-            data = await asyncio.to_thread(Path(image_path).read_bytes)
+            data = await asyncio.to_thread(image.read_bytes)
         except OSError:
-            raise UserFacingError("The image of this clip is no longer available.") from None
+            raise UserFacingError(f"The image of job {job.id} is no longer available.") from None
         stored = await self.bot.pipeline.store_image(data, request.size)
-        return JobRequest.parse(**_values(request, kind="img2vid", image_path=str(stored)))
+        return _around_image(stored, _values(request))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Source:
+    """Where a variant's start image comes from: an image file, or the last frame of a clip."""
+
+    path: Path
+    last_frame: bool = False
 
 
 async def setup(bot: SoraBot) -> None:

@@ -274,7 +274,15 @@ async def run_case(world: World, bot: SoraBot, case: Case, tally: Tally) -> None
     if case.attachment is not None:
         a = case.attachment
         options |= {"image": "file", "attachments": {"file": (a.filename, a.data, a.content_type)}}
-    answer = await world.video_answer(user, **options)
+    try:
+        answer = await world.video_answer(user, **options)
+    except ValueError as exc:
+        # Discord's client checks the prompt against the synced bounds (3 to 4,096): the bot never sees it.
+        assert "'prompt'" in str(exc) and not PROMPT_MIN <= len(case.prompt) <= PROMPT_MAX, exc
+        assert len(await all_jobs(bot)) == jobs_before
+        tally.refused += 1
+        tally.count("refused by Discord's client: prompt length")
+        return
 
     jobs = await all_jobs(bot)
     usage = await bot.pipeline.store.usage(world.guild_id, user)

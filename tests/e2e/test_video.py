@@ -86,7 +86,6 @@ async def test_image_to_video_from_an_attached_png(world: World) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"prompt": "hi"}, "at least 3 characters"),
         ({"prompt": "a fine prompt", "resolution": "1080p"}, "sora-2-pro"),
         ({"prompt": "   ab\n  "}, "at least 3 characters"),
         ({"prompt": "bad\x00prompt here"}, "control characters"),
