@@ -370,8 +370,6 @@ class Scheduler:
         )
 
     async def _fail(self, job: Job, exc: Exception) -> None:
-        # A half-written clip is worth nothing and may be large.
-        (self.config.output_dir / f"{job.id}.mp4").unlink(missing_ok=True)
         if isinstance(exc, SoraBotError):
             detail, message = exc.detail, exc.user_message
         else:
@@ -379,6 +377,11 @@ class Scheduler:
         if isinstance(exc, ProdiaError):
             log.warning("job %d: Prodia error: %s", job.id, detail)
         current = await self.store.get(job.id)
+        clip = self.config.output_dir / f"{job.id}.mp4"
+        if current is None or current.output_path != str(clip) or current.state is not JobState.DELIVERING:
+            # A half-written clip is worth nothing and may be large. A finished one (stored on the way to
+            # `delivering`) was paid for at Prodia: it stays for /show, whatever failed in delivering it.
+            clip.unlink(missing_ok=True)
         if current is None or current.state in TERMINAL:
             return
         self._finishing.add(job.id)
