@@ -114,14 +114,16 @@ def day_start(now: float) -> float:
 
 
 async def spend_today(conn: Conn, guild_id: int, now: float) -> float:
-    """Dollars the server spent or holds today: Prodia's price once a job is settled, else the estimate."""
+    """Dollars the server spent or holds today: Prodia's price once it is reported (a job being delivered
+    has it before it is settled), else the estimate; nothing for a job refunded before Prodia charged it."""
     row = await conn.fetch_one(
         """SELECT COALESCE(SUM(COALESCE(
                       (SELECT s.dollars FROM usage_ledger AS s
                         WHERE s.job_id = r.job_id AND s.kind = 'commit'),
                       CASE WHEN EXISTS (SELECT 1 FROM usage_ledger AS f
                                          WHERE f.job_id = r.job_id AND f.kind = 'refund') THEN 0.0
-                           ELSE r.dollars END)), 0)
+                           ELSE COALESCE((SELECT j.actual_cost FROM jobs AS j WHERE j.id = r.job_id),
+                                         r.dollars) END)), 0)
              FROM usage_ledger AS r
             WHERE r.kind = 'reserve' AND r.guild_id = ? AND r.created_at >= ?""",
         (guild_id, day_start(now)),
