@@ -378,9 +378,10 @@ class Scheduler:
             log.warning("job %d: Prodia error: %s", job.id, detail)
         current = await self.store.get(job.id)
         clip = self.config.output_dir / f"{job.id}.mp4"
-        if current is None or current.output_path != str(clip) or current.state is not JobState.DELIVERING:
+        if current is None or current.output_path != str(clip):
             # A half-written clip is worth nothing and may be large. A finished one (stored on the way to
-            # `delivering`) was paid for at Prodia: it stays for /show, whatever failed in delivering it.
+            # `delivering`) was paid for at Prodia: it stays for /show, whatever failed in delivering it,
+            # until the retention removes it.
             clip.unlink(missing_ok=True)
         if current is None or current.state in TERMINAL:
             return
