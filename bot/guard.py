@@ -31,6 +31,22 @@ class Admission:
     needs_approval: bool
 
 
+# What posting a clip in a channel takes (Discord's Create Message): seeing the channel, sending in it (in a
+# thread, Send Messages in Threads instead), the result card's embed (without Embed Links it is silently
+# dropped) and the clip itself. Names as Discord's server settings show them.
+_POST_PERMISSIONS = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+}
+_THREADS = (
+    discord.ChannelType.public_thread,
+    discord.ChannelType.private_thread,
+    discord.ChannelType.news_thread,
+)
+
+
 def role_ids(member: discord.abc.User | discord.Member) -> set[int]:
     return {role.id for role in getattr(member, "roles", [])}
 
@@ -123,6 +139,28 @@ class Guard:
             raise NotAllowed("Making clips here needs one of the roles this server's admins chose.")
         return settings
 
+    def require_post_permissions(
+        self, interaction: discord.Interaction[Any], *, private: bool = False
+    ) -> None:
+        """Refuse a job whose clip the bot could not post in this channel, before any work or quota: once
+        Prodia is paid, a clip that can't be posted is money spent for nothing. A private clip goes through
+        the interaction (or a DM), which needs no permission in the channel."""
+        if private or interaction.guild_id is None:
+            return
+        needed = dict(_POST_PERMISSIONS)
+        if getattr(interaction.channel, "type", None) in _THREADS:
+            del needed["send_messages"]
+            needed["send_messages_in_threads"] = "Send Messages in Threads"
+        granted = interaction.app_permissions
+        missing = [name for flag, name in needed.items() if not getattr(granted, flag)]
+        if missing:
+            raise NotAllowed(
+                f"I can't post clips in this channel: I'm missing the {_and(missing)} permission"
+                f"{'s' if len(missing) > 1 else ''} here. Ask a server admin to grant "
+                f"{'them' if len(missing) > 1 else 'it'}, or use /video in another channel "
+                "(or with private: True)."
+            )
+
     async def admit(
         self,
         interaction: discord.Interaction[Any],
@@ -190,3 +228,7 @@ class Guard:
             guild_id, "member.strike", actor_id=None, requester=user_id, reason=reason, prompt=prompt,
             strikes=status.strikes, blocked=status.blocked,
         )  # fmt: skip
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -136,6 +136,7 @@ class Video(commands.Cog):
     ) -> None:
         # Defer before anything slow: the answer is due within 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
+        self.bot.guard.require_post_permissions(interaction, private=private)
         server = await self.bot.guard.may_generate(interaction)
         values: dict[str, Any] = {
             "prompt": prompt,

@@ -392,8 +392,6 @@ class Scheduler:
         )
 
     async def _fail(self, job: Job, exc: Exception) -> None:
-        # A half-written clip is worth nothing and may be large.
-        files.clip_path(self.config.output_dir, job.id).unlink(missing_ok=True)
         if isinstance(exc, SoraBotError):
             detail, message = exc.detail, exc.user_message
         else:
@@ -401,6 +399,12 @@ class Scheduler:
         if isinstance(exc, ProdiaError):
             log.warning("job %d: Prodia error: %s", job.id, detail)
         current = await self.store.get(job.id)
+        clip = files.clip_path(self.config.output_dir, job.id)
+        if current is None or current.output_path != str(clip):
+            # A half-written clip is worth nothing and may be large. A finished one (stored on the way to
+            # `delivering`) was paid for at Prodia: it stays for /show, whatever failed in delivering it,
+            # until the retention removes it.
+            clip.unlink(missing_ok=True)
         if current is None or current.state in TERMINAL:
             return
         self._finishing.add(job.id)

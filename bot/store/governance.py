@@ -352,14 +352,16 @@ class Governance:
     # -- reports and forgetting --------------------------------------------------------------------------
 
     async def spend_rows(self, guild_id: int, since: float) -> list[tuple[int, float, float, str]]:
-        """(user id, created_at, dollars, state) per job since `since`: the price if spent, else 0."""
+        """(user id, created_at, dollars, state) per job since `since`: as the budget counts it (the ledger's
+        commit once settled, nothing once refunded, Prodia's price or the estimate while open)."""
         return [
             (int(r[0]), float(r[1]), float(r[2]), str(r[3]))
             for r in await self.db.reader.fetch_all(
                 """SELECT user_id, created_at,
-                      CASE WHEN state IN ('failed', 'rejected')
-                             OR (state = 'cancelled' AND started_at IS NULL) THEN 0.0
-                           ELSE COALESCE(actual_cost, estimated_cost) END,
+                      COALESCE((SELECT s.dollars FROM usage_ledger AS s
+                                 WHERE s.job_id = jobs.id AND s.kind = 'commit'),
+                               CASE WHEN state IN ('delivered', 'failed', 'cancelled', 'rejected') THEN 0.0
+                                    ELSE COALESCE(actual_cost, estimated_cost) END),
                       state
                  FROM jobs WHERE guild_id = ? AND created_at >= ? ORDER BY created_at""",
                 (guild_id, since),

@@ -196,8 +196,10 @@ class JobStore:
             job = _row_to_job(row)
             previous = JobState(before["state"])
             if to in TERMINAL:
-                kind, dollars = _settlement(job, previous)
-                await _ledger(conn, job, kind, dollars, now)
+                settled = _settlement(job, previous)
+                await _ledger(
+                    conn, job, settled.kind, settled.dollars, now, quota_returned=settled.quota_returned
+                )
         await self._announce(job, previous, now - before["updated_at"])
         return job
 
@@ -551,19 +553,46 @@ class DeliveryRecord:
     started_at: float | None
 
 
-def _settlement(job: Job, previous: JobState) -> tuple[str, float]:
-    """How an ending job settles its reservation: money spent at Prodia is committed, the rest refunded."""
-    if job.state is JobState.DELIVERED:
-        return "commit", job.actual_cost if job.actual_cost is not None else job.estimated_cost
-    spent_at_prodia = job.state is JobState.CANCELLED and previous in IN_FLIGHT
-    if spent_at_prodia:
-        return "commit", job.actual_cost if job.actual_cost is not None else job.estimated_cost
-    return "refund", job.estimated_cost
+# States a job reaches only after Prodia accepted it: from then on Prodia may bill it.
+_CHARGED_FROM = frozenset({JobState.RUNNING, JobState.DELIVERING})
 
 
-async def _ledger(conn: Conn, job: Job, kind: str, dollars: float, now: float) -> None:
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How an ending job settles its reservation: the dollars, and whether the member's quota comes back."""
+
+    kind: str  # 'commit': the dollars count against the server's budget; 'refund': nothing was spent
+    dollars: float
+    quota_returned: bool
+
+
+def charged_at_prodia(job: Job, previous: JobState) -> bool:
+    """Whether Prodia may have billed the job, counted conservatively: it was accepted there (it reached
+    `running`, or has Prodia's id or price), or it was cancelled mid-submission, racing Prodia's answer."""
+    return (
+        previous in _CHARGED_FROM
+        or job.prodia_job_id is not None
+        or job.actual_cost is not None
+        or (job.state is JobState.CANCELLED and previous is JobState.SUBMITTING)
+    )
+
+
+def _settlement(job: Job, previous: JobState) -> Settlement:
+    """Money follows Prodia: what it charged (its price, else the estimate) stays spent, whatever happens
+    next. Quota follows the member: kept for a delivered clip or their own cancel after submission, given
+    back when the bot or the provider failed the job, or nothing ran (README, "Refunds")."""
+    if job.state is JobState.DELIVERED or charged_at_prodia(job, previous):
+        cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
+        return Settlement("commit", cost, quota_returned=job.state is JobState.FAILED)
+    return Settlement("refund", job.estimated_cost, quota_returned=True)
+
+
+async def _ledger(
+    conn: Conn, job: Job, kind: str, dollars: float, now: float, *, quota_returned: bool = False
+) -> None:
     await conn.execute(
-        """INSERT INTO usage_ledger (job_id, guild_id, user_id, kind, video_seconds, dollars, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        (job.id, job.guild_id, job.user_id, kind, job.request.duration, dollars, now),
+        """INSERT INTO usage_ledger (job_id, guild_id, user_id, kind, video_seconds, dollars, created_at,
+                                     quota_returned)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (job.id, job.guild_id, job.user_id, kind, job.request.duration, dollars, now, int(quota_returned)),
     )

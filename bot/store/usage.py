@@ -1,4 +1,5 @@
-"""Per-user usage counted from the ledger: what a user has reserved and not been refunded."""
+"""Per-user usage counted from the ledger: what a user has reserved and not been given back; a server's
+spend: what Prodia charged, or holds as an estimate."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ _STATES_ACTIVE = ", ".join(f"'{s.value}'" for s in TERMINAL)
 
 
 async def usage_of(conn: Conn, guild_id: int | None, user_id: int, now: float) -> Usage:
-    """Count a user's unrefunded reservations in the last hour and day, and their unfinished jobs."""
+    """Count a user's reservations in the last hour and day whose quota was not given back, and their
+    unfinished jobs."""
     rows = [
         (float(row[0]), int(row[1]))
         for row in await conn.fetch_all(
@@ -61,7 +63,8 @@ async def usage_of(conn: Conn, guild_id: int | None, user_id: int, now: float) -
               AND r.created_at > COALESCE((SELECT m.usage_reset_at FROM member_status AS m
                                             WHERE m.guild_id IS NOT DISTINCT FROM r.guild_id
                                               AND m.user_id = r.user_id), 0)
-              AND NOT EXISTS (SELECT 1 FROM usage_ledger AS f WHERE f.job_id = r.job_id AND f.kind = 'refund')
+              AND NOT EXISTS (SELECT 1 FROM usage_ledger AS f
+                               WHERE f.job_id = r.job_id AND f.kind <> 'reserve' AND f.quota_returned = 1)
             ORDER BY r.created_at""",
             (user_id, guild_id, now - DAY),
         )
@@ -111,14 +114,16 @@ def day_start(now: float) -> float:
 
 
 async def spend_today(conn: Conn, guild_id: int, now: float) -> float:
-    """Dollars the server spent or holds today: Prodia's price once a job is settled, else the estimate."""
+    """Dollars the server spent or holds today: Prodia's price once it is reported (a job being delivered
+    has it before it is settled), else the estimate; nothing for a job refunded before Prodia charged it."""
     row = await conn.fetch_one(
         """SELECT COALESCE(SUM(COALESCE(
                       (SELECT s.dollars FROM usage_ledger AS s
                         WHERE s.job_id = r.job_id AND s.kind = 'commit'),
                       CASE WHEN EXISTS (SELECT 1 FROM usage_ledger AS f
                                          WHERE f.job_id = r.job_id AND f.kind = 'refund') THEN 0.0
-                           ELSE r.dollars END)), 0)
+                           ELSE COALESCE((SELECT j.actual_cost FROM jobs AS j WHERE j.id = r.job_id),
+                                         r.dollars) END)), 0)
              FROM usage_ledger AS r
             WHERE r.kind = 'reserve' AND r.guild_id = ? AND r.created_at >= ?""",
         (guild_id, day_start(now)),

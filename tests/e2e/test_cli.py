@@ -204,7 +204,7 @@ async def test_all_four_job_types_through_the_fake_prodia(
         ("capacity", {}, "at capacity"),
     ],
 )
-async def test_provider_failures_end_with_a_clear_line_a_refund_and_exit_1(
+async def test_provider_failures_end_with_a_clear_line_a_settlement_and_exit_1(
     tmp_path: Path, fake_prodia: FakeProdia, setup: str, env_extra: dict[str, str], message: str
 ) -> None:
     if setup == "capacity":
@@ -217,7 +217,9 @@ async def test_provider_failures_end_with_a_clear_line_a_refund_and_exit_1(
     assert result.stderr.startswith("sora-bot: job 1 failed: ")
     assert message in result.stderr.splitlines()[0]
     assert "wrong-token" not in result.stderr and PRODIA_TOKEN not in result.stderr
-    assert ledger(tmp_path) == [(1, "failed", "reserve,refund")]
+    # A refused submission costs nothing; a job Prodia accepted and then failed counts as charged.
+    settled = "commit" if "moderation" in message else "refund"
+    assert ledger(tmp_path) == [(1, "failed", f"reserve,{settled}")]
     assert not (tmp_path / "x.mp4").exists()
 
 

@@ -114,7 +114,9 @@ async def test_a_clip_that_cannot_fit_is_posted_as_a_poster_with_the_original_ke
         assert job.output_path is not None and probe_clip(Path(job.output_path)).width == 1280
 
 
-async def test_missing_permissions_are_explained_privately_and_refunded(world: World) -> None:
+async def test_missing_permissions_are_explained_privately_and_the_paid_clip_stays_charged(
+    world: World,
+) -> None:
     world.fake.fail_next(CHANNEL_MESSAGES_POST, status=403, code=50013, message="Missing Permissions")
     async with world.bot() as bot:
         token = await world.video(prompt="a clip for a locked channel")
@@ -124,7 +126,7 @@ async def test_missing_permissions_are_explained_privately_and_refunded(world: W
             lambda: [m for m in world.fake.followups(token) if "not allowed to post" in m["content"]]
         )
         assert told[0]["flags"] & EPHEMERAL
-        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]  # Prodia was paid
         assert len(posts_to(world, world.channel_id)) == 1  # not retried forever
 
 

@@ -65,7 +65,9 @@ async def test_prodia_faults_end_delivered_or_failed_with_a_clear_message(
         else:
             assert job.state is JobState.FAILED
             assert job.user_error is not None and message in job.user_error
-            assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+            # Once Prodia accepted the job (it has Prodia's id) it counts as charged; before, it is refunded.
+            settled = ("commit" if job.prodia_job_id is not None else "refund", 0.4)
+            assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), settled]
             await _status_says(world, token, message)
             assert not list((world.tmp / "clips").glob("1.*"))  # no half-written clip left behind
         # The job's task ends just after its last transition (its listeners run inside it); none may linger.
@@ -81,13 +83,13 @@ async def _status_says(world: World, token: str, text: str) -> None:
     await until(shown, what="the failure in the status message")
 
 
-async def test_a_job_stuck_at_prodia_forever_times_out_and_is_refunded(world: World) -> None:
+async def test_a_job_stuck_at_prodia_forever_times_out_and_stays_charged(world: World) -> None:
     world.prodia.stuck = True
     async with world.bot(job_timeout_seconds=1.5, **FAST) as bot:
         token = await world.video(prompt="a clip that never finishes")
         job = await finished(bot, 1)
         assert job.state is JobState.FAILED and job.user_error is not None and "too long" in job.user_error
-        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]  # Prodia ran it
         await _status_says(world, token, "too long")
 
 

@@ -27,7 +27,7 @@ class DiskFullBackend(ScriptedBackend):
         raise AssertionError("not resumed")
 
 
-async def test_a_full_disk_fails_the_job_with_a_clear_message_refunds_and_leaves_no_file(
+async def test_a_full_disk_fails_the_job_with_a_clear_message_and_leaves_no_file(
     store: JobStore, tmp_path: Path
 ) -> None:
     config = SchedulerConfig(output_dir=tmp_path / "clips", idle_poll_seconds=0.05)
@@ -37,7 +37,8 @@ async def test_a_full_disk_fails_the_job_with_a_clear_message_refunds_and_leaves
     failed = await wait_for_state(store, job.id, JobState.FAILED)
     await scheduler.stop()
     assert failed.user_error is not None and "ran out of disk space" in failed.user_error
-    assert await store.ledger(job.id) == [("reserve", 0.4), ("refund", 0.4)]
+    # Prodia had accepted it: its estimate stays charged (the member's quota comes back).
+    assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.4)]
     assert not (tmp_path / "clips" / f"{job.id}.mp4").exists()
 
 

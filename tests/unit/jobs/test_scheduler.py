@@ -131,7 +131,7 @@ async def test_a_queued_job_is_generated_delivered_and_charged_once(
     assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.33)]
 
 
-async def test_a_provider_rejection_fails_the_job_refunds_and_keeps_the_reason(
+async def test_a_provider_rejection_after_acceptance_fails_the_job_keeps_the_charge_and_the_reason(
     store: JobStore, scheduler: Scheduler, backend: ScriptedBackend
 ) -> None:
     backend.error = ProdiaRejected("content moderation: prompt rejected", "p-x")
@@ -139,7 +139,8 @@ async def test_a_provider_rejection_fails_the_job_refunds_and_keeps_the_reason(
     await scheduler.start()
     failed = await wait_for_state(store, job.id, JobState.FAILED)
     assert failed.user_error is not None and "content moderation" in failed.user_error
-    assert await store.ledger(job.id) == [("reserve", 0.4), ("refund", 0.4)]
+    # Prodia accepted the job before failing it: counted as charged (conservatively, at the estimate).
+    assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.4)]
 
 
 async def test_an_unexpected_error_fails_with_a_generic_message(
@@ -153,7 +154,7 @@ async def test_an_unexpected_error_fails_with_a_generic_message(
     assert failed.error is not None and "KeyError" in failed.error
 
 
-async def test_a_job_over_its_timeout_fails_and_refunds(
+async def test_a_job_over_its_timeout_fails_and_keeps_the_charge(
     store: JobStore, backend: ScriptedBackend, deliverer: RecordingDeliverer, tmp_path: Path
 ) -> None:
     backend.gate = asyncio.Event()  # never set: the job would hang forever
@@ -163,7 +164,7 @@ async def test_a_job_over_its_timeout_fails_and_refunds(
     failed = await wait_for_state(store, job.id, JobState.FAILED)
     await sched.stop()
     assert failed.user_error is not None and "too long" in failed.user_error
-    assert await store.ledger(job.id) == [("reserve", 0.4), ("refund", 0.4)]
+    assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.4)]  # it was running at Prodia
 
 
 async def test_a_delivery_error_fails_the_job(
@@ -174,6 +175,21 @@ async def test_a_delivery_error_fails_the_job(
     await scheduler.start()
     failed = await wait_for_state(store, job.id, JobState.FAILED)
     assert failed.error == "channel gone"
+
+
+async def test_a_paid_clip_that_cannot_be_delivered_is_kept_and_stays_charged(
+    store: JobStore, scheduler: Scheduler, deliverer: RecordingDeliverer, tmp_path: Path
+) -> None:
+    deliverer.error = DeliveryError("403 Missing Permissions")
+    job = await add(store)
+    await scheduler.start()
+    await wait_for_state(store, job.id, JobState.FAILED)
+    await scheduler.wait_idle()
+    failed = await store.get(job.id)
+    assert failed is not None and failed.output_path == str(tmp_path / "clips" / f"{job.id}.mp4")
+    # Prodia was paid for it: the clip stays for /show, and its price stays in the server's spend.
+    assert Path(failed.output_path).read_bytes() == b"clip:p-1"
+    assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.33)]
 
 
 async def test_cancel_a_queued_job_and_a_running_job(

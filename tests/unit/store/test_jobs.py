@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bot.jobs.models import JobRequest, JobState
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
+from bot.store.usage import spend_today
 
 
 def new_job(user_id: int = 1, guild_id: int | None = 10, *, prompt: str = "a dog runs") -> NewJob:
@@ -52,6 +54,24 @@ async def test_failure_refunds_and_cancel_before_submission_refunds(store: JobSt
     await store.transition(cancelled.id, JobState.CANCELLED)
     assert await store.ledger(failed.id) == [("reserve", 0.4), ("refund", 0.4)]
     assert await store.ledger(cancelled.id) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+async def test_a_failure_after_prodia_accepted_keeps_the_charge(store: JobStore) -> None:
+    priced = await store.create(new_job())
+    await claim(store)
+    await store.transition(priced.id, JobState.RUNNING, prodia_job_id="p-3", endpoint="async")
+    await store.transition(priced.id, JobState.DELIVERING, output_path="/x.mp4", actual_cost=0.35)
+    await store.transition(priced.id, JobState.FAILED, error="403 Missing Permissions")
+    unpriced = await store.create(new_job())
+    await claim(store)
+    await store.transition(unpriced.id, JobState.RUNNING, prodia_job_id="p-4", endpoint="async")
+    await store.transition(unpriced.id, JobState.FAILED, error="timed out")
+    # What Prodia charged stays spent (its price, else the estimate); the member's quota comes back.
+    assert await store.ledger(priced.id) == [("reserve", 0.4), ("commit", 0.35)]
+    assert await store.ledger(unpriced.id) == [("reserve", 0.4), ("commit", 0.4)]
+    async with store.db.transaction() as conn:
+        assert await spend_today(conn, 10, time.time()) == pytest.approx(0.75)
+    assert (await store.usage(10, 1)).jobs_last_hour == 0
 
 
 async def test_cancel_after_submission_keeps_the_charge(store: JobStore) -> None:

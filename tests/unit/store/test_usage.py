@@ -101,3 +101,19 @@ async def test_a_burst_of_concurrent_requests_cannot_cross_a_limit(tmp_path: Pat
     assert usage.jobs_last_hour == 5 and usage.active_jobs == 5
     for store in stores:
         await store.db.close()
+
+
+async def test_a_paid_job_that_fails_gives_the_quota_back_but_not_the_budget(db: Database) -> None:
+    store = JobStore(db)
+    limits = Limits(jobs_per_hour=1, video_seconds_per_day=1000, concurrent=10)
+    paid = await store.create(job(), limits, budget_per_day=1.0)
+    await store.transition(paid.id, JobState.SUBMITTING)
+    await store.transition(paid.id, JobState.RUNNING, prodia_job_id="p", endpoint="async")
+    await store.transition(paid.id, JobState.DELIVERING, output_path="/x", actual_cost=0.5)
+    await store.transition(paid.id, JobState.FAILED, error="the post was refused")
+    # The member got no clip through no fault of theirs: their hour is free again...
+    await store.create(job(), limits, budget_per_day=1.0)
+    # ...but the $0.50 Prodia charged still counts: $0.50 + $0.40 held leaves no room for $0.40 more of $1.
+    with pytest.raises(QuotaExceeded) as caught:
+        await store.create(job(user_id=2), limits, budget_per_day=1.0)
+    assert caught.value.limit == "budget"
