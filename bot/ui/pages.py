@@ -72,6 +72,9 @@ def fit(lines: Sequence[str], *, limit: int = CONTENT_LIMIT, more: str = "…and
     For replies read once (a summary), where paging is more than the reader needs. A first line too long
     on its own is cut rather than left out.
     """
+    whole = "\n".join(lines)
+    if len(whole) <= limit:
+        return whole
     kept: list[str] = []
     size = 0
     for index, raw in enumerate(lines):

@@ -314,10 +314,13 @@ async def test_a_private_followup_is_not_sent_twice_when_its_id_was_stored(world
 
 async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_dm(world: World) -> None:
     world.prodia.clip_bytes_extra = 12 * MIB  # over the DM limit too: the DM carries a re-encode
+    world.prodia.processing_seconds = 1.0
     guild = world.fake.guilds[world.guild_id]
-    guild.set_overwrite(world.channel_id, world.fake.app_id, deny=SEND_MESSAGES)
     async with world.bot() as bot:
         token = await world.video(prompt="a clip for a channel the bot can't post in")
+        await until(lambda: world.answer(token).get("embeds"), what="the job accepted")
+        # Taken away while the job runs (a /video where the bot can't post is refused up front).
+        guild.set_overwrite(world.channel_id, world.fake.app_id, deny=SEND_MESSAGES)
         job = await finished(bot, 1)
         assert job.state is JobState.FAILED and job.error is not None and "missing permissions" in job.error
         [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")

@@ -31,7 +31,7 @@ def _files(clips: Path) -> set[str]:
 async def test_forget_deletes_only_that_members_files_in_that_server(world: World) -> None:
     """Job ids share prefixes (1 and 10-12), alice is in both servers, and bob's Re-roll of alice's job 1
     has its own copy of the input image: forgetting alice in the first server leaves every other file in
-    place. (Images shared between jobs, as older versions stored Re-rolls, are covered by the store's test.)"""
+    place. (Images shared between jobs, as older versions stored Re-rolls: the store's test.)"""
     other = world.fake.add_guild(name="other")
     other_channel = other.add_channel("general")
     other.add_member(world.alice, name="alice")

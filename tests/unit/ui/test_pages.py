@@ -55,8 +55,13 @@ def test_a_cut_list_fits_keeps_a_prefix_in_order_and_says_how_many_are_left(
 ) -> None:
     text = fit(lines, limit=limit)
     assert len(text) <= limit
-    if text in ("\n".join(lines), "\n".join([cut(lines[0], limit), *lines[1:]] if lines else [])):
-        return  # everything shown (a lone first line perhaps cut)
+    if text == "\n".join(lines):
+        return  # everything shown
+    rest = "\n".join(lines[1:])
+    head = text[: len(text) - len(rest) - 1] if len(lines) > 1 and text.endswith("\n" + rest) else text
+    whole_rest = len(lines) == 1 or text.endswith("\n" + rest)
+    if whole_rest and head.endswith(ELLIPSIS) and lines[0].startswith(head[: -len(ELLIPSIS)]):
+        return  # everything shown, only a first line too long on its own cut
     left_out = text.rsplit("\n", 1)[-1] if "\n" in text else text
     assert left_out.startswith("…and ") and left_out.endswith(" more.")
     n = int(left_out.removeprefix("…and ").removesuffix(" more."))
