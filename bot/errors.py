@@ -93,6 +93,23 @@ class ProdiaJobLost(ProdiaError):
     user_message = "Prodia no longer has this job's result; please try again. You were not charged."
 
 
+class ProdiaResultExpired(ProdiaError):
+    """Prodia made the clip (and charged for it) but no longer has it: a 404 for a finished job's result,
+    or for a job picked up again after an outage longer than Prodia keeps results.
+
+    Not a ProdiaJobLost: this one was paid."""
+
+    user_message = (
+        "The result is gone: Prodia made this clip, but deleted it before the bot could fetch it "
+        "(the bot could not reach Prodia for too long). It was paid: Prodia charged for it."
+    )
+    charged = True
+
+    def __init__(self, prodia_job_id: str, what: str = "its result") -> None:
+        super().__init__(f"job {prodia_job_id}: Prodia answered 404 for {what}; the paid result expired")
+        self.prodia_job_id = prodia_job_id
+
+
 class JobTimedOut(SoraBotError):
     """The job took longer than JOB_TIMEOUT_SECONDS."""
 

@@ -3,34 +3,49 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 MASK = "[secret]"
 
+# Interaction tokens open a webhook for 15 minutes and are never known in advance, so they are masked by
+# where they appear: discord.py logs the URLs at DEBUG (`POST .../webhooks/<app id>/<token>/messages/...`)
+# the gateway's INTERACTION_CREATE payload (`'token': '...'`, a dict's repr) and, through aiosqlite's DEBUG
+# lines, SQL parameters holding a job's target (`"interaction_token": "..."`, JSON, maybe backslash-escaped).
+_TOKEN_PATTERNS = (
+    re.compile(r"(/webhooks/[^/\s]+/)[^/?#\s'\"<>\\]+"),
+    re.compile(r"(/interactions/[^/\s]+/)[^/?#\s'\"<>\\]+(?=/callback)"),
+    re.compile(r"""(\\?['"]\w*token\\?['"]\s*:\s*\\?['"])[^'"\\]+"""),
+)
+
 
 class RedactSecrets(logging.Filter):
-    """Replaces secret values wherever they appear in a log record's message or traceback."""
+    """Replaces secret values, and interaction tokens in webhook URLs and payloads, in a log record's
+    message and traceback."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self._secrets = [s for s in secrets if len(s) >= 4]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         message = record.getMessage()
-        redacted = self._redact(message)
+        redacted = self.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = self._redact(text)
+            record.exc_text = self.redact(text)
             record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
         return True
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
+        """`text` with every known secret and every interaction token replaced by MASK."""
         for secret in self._secrets:
             text = text.replace(secret, MASK)
+        for pattern in _TOKEN_PATTERNS:
+            text = pattern.sub(rf"\g<1>{MASK}", text)
         return text
 
 

@@ -18,7 +18,10 @@ Backend = Literal["prodia", "local"]
 class Settings(BaseSettings):
     """Every setting of the bot; names are the environment variables, case-insensitive."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: `DEV_GUILD_ID=` (in .env or the environment) means unset, not "invalid integer".
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     discord_token: SecretStr | None = None
     prodia_token: SecretStr | None = None
@@ -26,7 +29,8 @@ class Settings(BaseSettings):
     prodia_backend: Backend = "prodia"
     discord_api_base_url: str | None = None
     discord_gateway_url: str | None = None
-    database_url: str = "sqlite:///data/sora-bot.db"
+    # A SecretStr: a PostgreSQL URL carries its password, which repr() and model_dump_json() must not show.
+    database_url: SecretStr = SecretStr("sqlite:///data/sora-bot.db")
     database_busy_timeout_seconds: float = Field(default=10.0, gt=0)
     clip_retention_days: float = Field(default=30.0, gt=0)
     output_dir: Path = Path("data/clips")
@@ -106,40 +110,52 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _database_url(cls, value: str) -> str:
-        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+    def _check_database_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError(
                 "must be sqlite:///path (sqlite:///relative or sqlite:////absolute) or postgresql://..."
             )
+        if not url.startswith("sqlite:"):
+            try:
+                urlsplit(url).port  # noqa: B018 - urlsplit checks the port only when it is read
+            except ValueError:
+                # The message never repeats the URL: it carries the password.
+                raise ValueError("the port must be a number from 1 to 65535, as in host:5432") from None
         return value
 
     @property
     def database_engine(self) -> Literal["sqlite", "postgresql"]:
-        return "sqlite" if self.database_url.startswith("sqlite:") else "postgresql"
+        return "sqlite" if self.database_dsn.startswith("sqlite:") else "postgresql"
+
+    @property
+    def database_dsn(self) -> str:
+        """The whole DATABASE_URL, password included: for the database driver only, never for messages."""
+        return self.database_url.get_secret_value()
 
     @property
     def database_path(self) -> Path:
         """The SQLite file named by DATABASE_URL (three slashes relative, four absolute)."""
         if self.database_engine != "sqlite":
             raise ConfigError("DATABASE_URL names a PostgreSQL server, not an SQLite file")
-        return Path(self.database_url.removeprefix("sqlite:///"))
+        return Path(self.database_dsn.removeprefix("sqlite:///"))
 
     @property
     def database_target(self) -> Path | str:
         """What `Database.open` takes: the SQLite file, or the PostgreSQL URL."""
-        return self.database_path if self.database_engine == "sqlite" else self.database_url
+        return self.database_path if self.database_engine == "sqlite" else self.database_dsn
 
     @property
     def database_label(self) -> str:
         """The database for messages: the SQLite file, or the PostgreSQL server without its password."""
         if self.database_engine == "sqlite":
             return str(self.database_path)
-        return redact_url(self.database_url)
+        return redact_url(self.database_dsn)
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter that keeps them out of log lines."""
         found = [s.get_secret_value() for s in (self.discord_token, self.prodia_token) if s is not None]
-        password = urlsplit(self.database_url).password  # postgresql://user:password@host/db
+        password = urlsplit(self.database_dsn).password  # postgresql://user:password@host/db
         return [*found, unquote(password)] if password else found
 
     def require(self, *names: str) -> None:
@@ -153,7 +169,11 @@ class Settings(BaseSettings):
 def redact_url(url: str) -> str:
     """A PostgreSQL URL for messages and logs: the server and database, never the user or password."""
     parts = urlsplit(url)
-    return f"postgresql://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+    try:
+        port: int | str = parts.port or 5432
+    except ValueError:  # a non-numeric port: still name the server, never fail on a message
+        port = "?"
+    return f"postgresql://{parts.hostname or 'localhost'}:{port}{parts.path}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from bot.settings import Settings
 from bot.store.database import Database
@@ -72,7 +73,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path}/bot.db",
+        database_url=SecretStr(f"sqlite:///{tmp_path}/bot.db"),
         output_dir=tmp_path / "clips",
         prodia_backend="local",
         prodia_poll_min_seconds=0.05,

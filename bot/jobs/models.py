@@ -24,6 +24,19 @@ Kind = Literal["txt2vid", "img2vid"]
 
 _ALLOWED_CONTROL = {"\n", "\t"}
 
+# The pixel size of the clip each (model, resolution, aspect ratio) makes, stated in this one place. The input
+# image of image-to-video is sent at exactly this size (upstream, OpenAI requires the reference image to
+# match the video's size). Believed, not documented by Prodia: 720p is 1280x720, 1080p 1920x1080 (OpenAI's
+# own Pro sizes are 1792x1024); change it here if Prodia's clips say otherwise. sora-2 has only 720p.
+CLIP_SIZES: dict[tuple[Model, Resolution, AspectRatio], tuple[int, int]] = {
+    ("sora-2", "720p", "16:9"): (1280, 720),
+    ("sora-2", "720p", "9:16"): (720, 1280),
+    ("sora-2-pro", "720p", "16:9"): (1280, 720),
+    ("sora-2-pro", "720p", "9:16"): (720, 1280),
+    ("sora-2-pro", "1080p", "16:9"): (1920, 1080),
+    ("sora-2-pro", "1080p", "9:16"): (1080, 1920),
+}
+
 
 class JobType(StrEnum):
     """The four Sora 2 job types on Prodia."""
@@ -108,9 +121,8 @@ class JobRequest(BaseModel):
 
     @property
     def size(self) -> tuple[int, int]:
-        """Width and height of the clip this request produces."""
-        long, short = (1920, 1080) if self.effective_resolution == "1080p" else (1280, 720)
-        return (long, short) if self.aspect_ratio == "16:9" else (short, long)
+        """Width and height of the clip this request produces (and of its input image), from CLIP_SIZES."""
+        return CLIP_SIZES[(self.model, self.effective_resolution, self.aspect_ratio)]
 
     @property
     def has_audio(self) -> bool:

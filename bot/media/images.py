@@ -1,4 +1,9 @@
-"""Input images for image-to-video: check the bytes are a real PNG/JPEG/WebP, then fit it to the clip."""
+"""Input images for image-to-video: check the bytes are a real PNG/JPEG/WebP, then fit it to the clip.
+
+The image is sent at exactly the clip's pixel size (`JobRequest.size`, from one table): upstream, the
+reference image must match the output video's size, so a small image is scaled up and any other shape is
+cover-cropped.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WebP"}
 
 
 def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
-    """Validate an uploaded image and return it as a JPEG cropped to the clip's aspect ratio and size at most.
+    """Validate an uploaded image; return it as a JPEG of exactly `size` (scaled to cover, centre-cropped).
 
     Raises InvalidImage with a message for the person who uploaded it.
     """
@@ -68,16 +73,17 @@ def _upright(image: Image.Image) -> Image.Image:
 
 
 def _cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Centre-crop to the target aspect ratio, and scale down (never up) to at most `size`."""
+    """Centre-crop to the target aspect ratio, then scale (up or down) to exactly `size`: never distorted."""
     width, height = size
     target = width / height
     w, h = image.size
+    # Whole-pixel crop boxes (not ImageOps.fit's fractional ones): a tiny image's pixels stay unblurred.
     if w / h > target:
-        new_w = round(h * target)
+        new_w = max(1, round(h * target))
         image = image.crop(((w - new_w) // 2, 0, (w - new_w) // 2 + new_w, h))
     else:
-        new_h = round(w / target)
+        new_h = max(1, round(w / target))
         image = image.crop((0, (h - new_h) // 2, w, (h - new_h) // 2 + new_h))
-    if image.width > width:
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
     return image

@@ -8,12 +8,14 @@ import json
 import logging
 import mimetypes
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -26,6 +28,7 @@ from bot.errors import (
     ProdiaNoCapacity,
     ProdiaProtocolError,
     ProdiaRejected,
+    ProdiaResultExpired,
     ProdiaUnavailable,
 )
 from bot.jobs.models import JobRequest, JobType
@@ -67,7 +70,8 @@ class _Retry(Exception):
 
 
 class _AsyncUnsupported(Exception):
-    """The async endpoint answered 400 for this job type."""
+    """The async endpoint answered 400: the type may lack async support, or the config is bad. Only the
+    sync endpoint can tell (its 400 carries job.error); the 400's text is not a stable interface."""
 
 
 class ProdiaClient:
@@ -132,13 +136,16 @@ class ProdiaClient:
         if job_type not in self.sync_only:
             try:
                 job_id = await self._create_async(request)
-            except _AsyncUnsupported:
-                log.info("%s: the async endpoint refused it; trying the sync endpoint", job_type.value)
+            except _AsyncUnsupported as refused:
+                log.info(
+                    "%s: the async endpoint answered 400 (%s); trying sync once", job_type.value, refused
+                )
             else:
                 await on_accepted(job_id, "async")
                 return await self._finish_async(job_id, out, started)
+            # A bad config fails here too, as a 4xx with job.error (ProdiaRejected), and nothing is
+            # remembered: only a sync endpoint that took the job proves the type is sync-only.
             generation = await self._run_sync(request, out, started)
-            # Only a sync endpoint that took the job proves the type is sync-only, not a bad config.
             self.sync_only.add(job_type)
             await on_accepted(generation.prodia_job_id, "sync")
             return generation
@@ -156,7 +163,9 @@ class ProdiaClient:
             return Generation(prodia_job_id, "sync", out, None, 0.0)
         if endpoint != "async":
             raise ProdiaJobLost(f"job {prodia_job_id} ran on the {endpoint} endpoint and can't be resumed")
-        return await self._finish_async(prodia_job_id, out, time.monotonic())
+        # Prodia accepted this job before the bot stopped: a 404 now means its result outlived Prodia's
+        # retention (the reference: "a 404 after a long outage means the paid result is gone").
+        return await self._finish_async(prodia_job_id, out, time.monotonic(), accepted_earlier=True)
 
     # -- async API ---------------------------------------------------------------------------------------
 
@@ -172,9 +181,7 @@ class ProdiaClient:
             )
             if response.status_code == 400:
                 body = await _read_limited(response)
-                if _looks_like_config_error(body):
-                    raise _rejection(body, response.headers.get("content-type", ""))
-                raise _AsyncUnsupported()
+                raise _AsyncUnsupported(body.decode("utf-8", errors="replace").strip()[:200])
             await self._raise_for_status(response, Policy.CREATE_ASYNC)
             job = _parse_json_object(await _read_limited(response), "async job")
             job_id = job.get("id")
@@ -184,12 +191,22 @@ class ProdiaClient:
 
         return await self._retrying(attempt)
 
-    async def _finish_async(self, job_id: str, out: Path, started: float) -> Generation:
+    async def _finish_async(
+        self, job_id: str, out: Path, started: float, *, accepted_earlier: bool = False
+    ) -> Generation:
         delay = self._poll_min
         while True:
-            state = (
-                (await self._read_text(f"job/async/{job_id}/job.state.current")).strip().strip('"').lower()
-            )
+            try:
+                state = (
+                    (await self._read_text(f"job/async/{job_id}/job.state.current"))
+                    .strip()
+                    .strip('"')
+                    .lower()
+                )
+            except ProdiaJobLost:
+                if accepted_earlier:
+                    raise ProdiaResultExpired(job_id, "the job") from None
+                raise
             if state in DONE_STATES:
                 break
             if state == "failed":
@@ -201,17 +218,19 @@ class ProdiaClient:
                 raise ProdiaProtocolError(f"unknown job state {state[:40]!r} for job {job_id}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll_max)
-        job = _parse_json_object(
-            (await self._read_text(f"job/async/{job_id}/job.json", params={"price": "true"})).encode(),
-            "job.json",
-        )
-        names = json.loads(await self._read_text(f"job/async/{job_id}/output") or "null")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ProdiaProtocolError(f"job {job_id}: the output list is not a list of names")
-        video = next((n for n in names if n.lower().endswith(".mp4")), None)
-        if video is None:
-            raise ProdiaProtocolError(f"job {job_id}: no video among its outputs {names[:5]}")
-        await self._download(f"job/async/{job_id}/output/{video}", out)
+        # The job is done, so it is billed: from here a 404 means the paid result expired, not a lost job.
+        try:
+            job = _parse_json_object(
+                (await self._read_text(f"job/async/{job_id}/job.json", params={"price": "true"})).encode(),
+                "job.json",
+            )
+            names = parse_output_names(await self._read_text(f"job/async/{job_id}/output"))
+            video = next((n for n in names if n.lower().endswith(".mp4")), None)
+            if video is None:
+                raise ProdiaProtocolError(f"job {job_id}: no video among its outputs {names[:5]}")
+            await self._download(f"job/async/{job_id}/output/{quote(video, safe='')}", out)
+        except ProdiaJobLost as exc:
+            raise ProdiaResultExpired(job_id, exc.detail.removeprefix("Prodia answered 404 for ")) from None
         await _check_clip(out)
         return Generation(job_id, "async", out, _price(job), time.monotonic() - started)
 
@@ -433,9 +452,58 @@ def _rejection(body: bytes, content_type: str) -> ProdiaRejected:
     return ProdiaRejected(text or "rejected")
 
 
-def _looks_like_config_error(body: bytes) -> bool:
-    """A 400 that names a config field is a bad request, not a job type without async support."""
-    return b"/config" in body
+# Keys a file entry of an output list may name itself by (the format is not documented).
+_NAME_KEYS = ("name", "filename", "file_name", "file", "path", "key", "id")
+_SPLIT = re.compile(r"[\r\n,]+")
+
+
+def parse_output_names(text: str) -> list[str]:
+    """The file names in an answer of GET /job/async/{id}/output, however it is spelled.
+
+    Prodia documents "a list of output files" without a format, and the job is billed by then, so this is
+    lenient: a JSON array of names or of objects naming a file (name/filename/path ...), an object holding
+    such an array, a JSON string, or plain text with one name a line or names separated by commas, each
+    maybe quoted. A path or URL counts by its last segment (the name GET .../output/{name} takes).
+    """
+    text = text.strip().lstrip("\ufeff")
+    try:
+        value: Any = json.loads(text)
+    except ValueError:
+        value = None
+    # A bare number or word that parses as JSON (`0`, `true`, `null`) is a name in plain text, not a list.
+    if isinstance(value, list | dict | str):
+        entries = _json_entries(value)
+    else:
+        entries = list(_SPLIT.split(text.strip("[]")))
+    names: list[str] = []
+    for entry in entries:
+        name = _entry_name(entry)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _json_entries(value: list[Any] | dict[str, Any] | str) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        for key in ("outputs", "output", "files", "names", "items", "data"):
+            if isinstance(value.get(key), list):
+                return list(value[key])
+        return [value]
+    return list(_SPLIT.split(value))
+
+
+def _entry_name(entry: Any) -> str | None:
+    if isinstance(entry, dict):
+        entry = next(
+            (entry[k] for k in _NAME_KEYS if isinstance(entry.get(k), str) and entry[k].strip()), None
+        )
+    if not isinstance(entry, str):
+        return None
+    name = entry.strip().strip("'\"` ").strip()
+    name = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return name or None
 
 
 def _price(job: dict[str, Any]) -> float | None:

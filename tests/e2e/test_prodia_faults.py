@@ -99,3 +99,63 @@ async def test_sync_only_job_types_work_under_the_bot(world: World) -> None:
         await world.video(prompt="a clip over the sync endpoint")
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED and job.endpoint == "sync"
+
+
+GONE = "The result is gone"
+
+
+@pytest.mark.parametrize("route", ["GET job.json", "GET output", "GET file"])
+async def test_a_result_that_expired_after_the_job_finished_is_reported_gone_and_paid(
+    world: World, route: str
+) -> None:
+    world.prodia.add_fault(Fault(route, "not_found", times=50))
+    async with world.bot(**FAST) as bot:
+        token = await world.video(prompt="a clip whose result expires")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.user_error is not None
+        assert GONE in job.user_error and "paid" in job.user_error
+        assert job.prodia_job_id is not None and world.prodia.jobs[job.prodia_job_id].price == 0.4  # billed
+        await _status_says(world, token, GONE)
+        assert not list((world.tmp / "clips").glob("1.*"))
+        assert world.clips() == []
+
+
+async def test_a_job_resumed_after_its_result_expired_is_reported_gone_not_resent(world: World) -> None:
+    world.prodia.processing_seconds = 60.0  # still running when the bot goes away
+    async with world.bot(**FAST) as bot:
+        token = await world.video(prompt="a clip that outlives the bot's outage")
+
+        async def submitted() -> bool:
+            job = await bot.pipeline.store.get(1)
+            return job is not None and job.state is JobState.RUNNING and job.prodia_job_id is not None
+
+        await until(submitted, what="the job to be running at Prodia")
+    # The outage: the job finishes and Prodia forgets its result before the bot is back.
+    [prodia_job] = world.prodia.jobs.values()
+    world.prodia.processing_seconds = 0.0
+    await until(lambda: prodia_job.state == "processed", what="the job to finish at Prodia")
+    world.prodia.expire(prodia_job.id)
+    async with world.bot(**FAST) as bot:
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.user_error is not None and GONE in job.user_error
+        await _status_says(world, token, GONE)
+    assert len(world.prodia.requests_for("POST /job/async")) == 1  # never sent (and paid for) twice
+
+
+@pytest.mark.parametrize("style", ["objects", "text", "quoted", "comma"])
+async def test_an_output_list_in_any_spelling_is_delivered(world: World, style: str) -> None:
+    world.prodia.output_list_style = style  # type: ignore[assignment]
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="a clip listed as plain text")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        await until(world.clips, what="the clip")
+
+
+async def test_an_async_refusal_that_reads_like_a_config_error_falls_back_to_sync(world: World) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    world.prodia.async_refusal_text = "validation failed at '/config': async is not available for this type"
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="a clip over the sync endpoint")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED and job.endpoint == "sync", job.error

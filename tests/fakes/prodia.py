@@ -13,7 +13,7 @@ Routes (all behind ``Authorization: Bearer <token>``) and the names that ``Fault
 ``"POST /job/async"``  ``POST /v2/job/async[?price=true]``                    201 job JSON
 ``"GET state"``        ``GET /v2/job/async/{id}/job.state.current``           ``processing|processed|failed``
 ``"GET job.json"``     ``GET /v2/job/async/{id}/job.json[?price=true]``       job JSON
-``"GET output"``       ``GET /v2/job/async/{id}/output``                      ``["video.mp4"]``
+``"GET output"``       ``GET /v2/job/async/{id}/output``                      ``["video.mp4"]`` (see below)
 ``"GET file"``         ``GET /v2/job/async/{id}/output/{filename}``           the MP4
 ``"*"``                any of the above (and unknown paths)
 =====================  =====================================================  ===========================
@@ -36,7 +36,16 @@ Choices the reference page leaves open:
   - The 201 answer says ``queued``; job.json then says ``processing`` and ``job.state.current`` answers
     ``processing`` for both. A finished async job is ``processed``, a finished sync job ``completed``.
   - Async routes know only async jobs (a sync job's id is 404 there). Deleting an entry from ``jobs``
-    models an expired id (404).
+    models an unknown id (404). ``result_ttl`` (seconds; None: forever) models Prodia's retention: a
+    finished async job older than that, or one passed to ``expire()``, answers 404 on every async route
+    (like an unknown id), although it was billed.
+  - ``output_list_style`` spells the answer of GET output, which Prodia does not document: ``json``
+    (``["video.mp4"]``), ``objects`` (``[{"name": "video.mp4"}]``), ``text`` (one name a line), ``quoted``
+    (``"video.mp4"`` lines) or ``comma`` (``video.mp4, ...``).
+  - ``async_refusal_text``: when set, a type in ``async_refused`` answers its async POST like a refused config
+    (400 multipart, ``job.error`` = that text), so only the sync endpoint can tell the two apart.
+  - ``exact_image_size`` (on by default): like OpenAI's API upstream, an image-to-video input must have
+    exactly the pixel size of the clip (``job_size``); any other size is refused as a 400 job error.
 
 Run standalone: ``python -m tests.fakes.prodia --port 0 --token TOKEN`` prints
 ``listening on http://127.0.0.1:PORT/v2`` and serves until SIGTERM/SIGINT.
@@ -105,6 +114,8 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 _WORK_FIRST_KINDS = frozenset({"truncate", "malformed", "no_video"})
 
 JobState = Literal["queued", "processing", "processed", "completed", "failed"]
+OutputListStyle = Literal["json", "objects", "text", "quoted", "comma"]
+OUTPUT_LIST_STYLES: tuple[str, ...] = get_args(OutputListStyle)
 
 
 @dataclass
@@ -186,6 +197,8 @@ class FakeJob:
     price: float | None = None  # dollars billed; set once the job ran successfully
     elapsed: float = 0.0
     no_video: bool = False  # a `no_video` fault hides the output
+    finished_at: float | None = None  # time.monotonic() when it finished (for `result_ttl`)
+    expired: bool = False  # set by `FakeProdia.expire`: the result is gone, every async route is 404
 
     def touch(self, state: JobState) -> None:
         self.state = state
@@ -269,16 +282,33 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _decodable_image(data: bytes) -> bool:
+def _decoded_size(data: bytes) -> tuple[int, int] | None:
+    """The image's (width, height) once fully decoded, or None if it doesn't decode."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.verify()
         # verify() misses truncated pixel data; a full decode does not.
         with Image.open(io.BytesIO(data)) as img:
             img.load()
+            return img.size
     except Exception:
-        return False
-    return True
+        return None
+
+
+def output_listing(names: list[str], style: str) -> tuple[bytes, str]:
+    """The body and content type of GET output for these names, spelled in `style`."""
+    if style == "json":
+        return json.dumps(names).encode(), "application/json"
+    if style == "objects":
+        entries = [{"name": n, "content_type": "video/mp4"} for n in names]
+        return json.dumps(entries).encode(), "application/json"
+    if style == "text":
+        return "".join(f"{n}\n" for n in names).encode(), "text/plain"
+    if style == "quoted":
+        return "\n".join(f'"{n}"' for n in names).encode(), "text/plain"
+    if style == "comma":
+        return ", ".join(names).encode(), "text/plain"
+    raise ValueError(f"unknown output list style {style!r}; use one of {OUTPUT_LIST_STYLES}")
 
 
 def validate_job(
@@ -463,6 +493,10 @@ class FakeProdia:
         self.peak_in_flight = 0  # the most jobs that were processing at once
         self.capacity_refusals = 0  # POSTs refused because `capacity` was reached
         self.clip_bytes_extra = 0  # pad each produced MP4 with a `free` box of this many bytes (0 or >= 8)
+        self.output_list_style: OutputListStyle = "json"  # how GET output spells its list
+        self.result_ttl: float | None = None  # seconds a finished async job's result is kept (None: forever)
+        self.async_refusal_text: str | None = None  # async refusals look like a config error with this text
+        self.exact_image_size = True  # img2vid inputs must have exactly the clip's pixel size
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, FakeJob] = {}
         self.base_url = ""
@@ -783,10 +817,18 @@ class FakeProdia:
         except _Invalid as exc:
             return _invalid(str(exc), body.job)
         if mode == "async" and job_type in self.async_refused:
+            if self.async_refusal_text is not None:
+                return _invalid(self.async_refusal_text, body.job)
             message = {"error": f"job type '{job_type}' does not support async jobs"}
             return _Reply(400, data=json.dumps(message).encode())
-        if image is not None and not await asyncio.to_thread(_decodable_image, image):
-            return _invalid(str(_Invalid("/config/image", "input is not a decodable image")), body.job)
+        if image is not None:
+            size = await asyncio.to_thread(_decoded_size, image)
+            if size is None:
+                return _invalid(str(_Invalid("/config/image", "input is not a decodable image")), body.job)
+            width, height, _ = job_size(job_type, config)
+            if self.exact_image_size and size != (width, height):
+                wrong = f"input image is {size[0]}x{size[1]}; it must be exactly {width}x{height}"
+                return _invalid(str(_Invalid("/config/image", wrong)), body.job)
         if self.reject:
             return _invalid(MODERATION_ERROR, body.job)
         if self.capacity is not None and self.in_flight >= self.capacity:
@@ -828,6 +870,7 @@ class FakeProdia:
         if not job.no_video:
             job.outputs["video.mp4"] = path
         job.price = job_price(job.type, job.config)
+        job.finished_at = time.monotonic()
         job.touch("completed" if job.mode == "sync" else "processed")
 
     async def _hold(self, started: float) -> bool:
@@ -887,10 +930,25 @@ class FakeProdia:
 
     # -- async reads -------------------------------------------------------------------------------------
 
+    def expire(self, job_id: str) -> None:
+        """Forget a job's result as Prodia does after its retention time: every async route answers 404."""
+        self.jobs[job_id].expired = True
+
+    def is_expired(self, job: FakeJob) -> bool:
+        if job.expired:
+            return True
+        return (
+            self.result_ttl is not None
+            and job.finished_at is not None
+            and time.monotonic() - job.finished_at > self.result_ttl
+        )
+
     def _async_job(self, request: web.Request) -> FakeJob | None:
         job = self.jobs.get(request.match_info["id"])
-        # Sync jobs have no async resource.
-        return job if job is not None and job.mode == "async" else None
+        # Sync jobs have no async resource; an expired job is as unknown as a wrong id (still billed).
+        if job is None or job.mode != "async" or self.is_expired(job):
+            return None
+        return job
 
     async def _get_state(self, request: web.Request) -> web.StreamResponse:
         async def work(request: web.Request, _body: _Body | None) -> _Reply:
@@ -917,7 +975,8 @@ class FakeProdia:
             job = self._async_job(request)
             if job is None:
                 return _Reply(404, content_type="text/plain", data=b"job not found")
-            return _Reply(200, data=json.dumps(sorted(job.outputs)).encode(), job=job)
+            data, content_type = output_listing(sorted(job.outputs), self.output_list_style)
+            return _Reply(200, content_type=content_type, data=data, job=job)
 
         return await self._serve(request, "GET output", work)
 
@@ -1024,6 +1083,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reject", action="store_true", help="every valid POST answers a 400 job error")
     parser.add_argument("--stuck", action="store_true", help="jobs never finish")
     parser.add_argument("--clip-bytes-extra", type=int, default=0, help="pad every MP4 by this many bytes")
+    parser.add_argument(
+        "--output-list-style",
+        choices=OUTPUT_LIST_STYLES,
+        default="json",
+        help="how GET output spells its list",
+    )
+    parser.add_argument("--result-ttl", type=float, help="seconds a finished async job's result is kept")
     return parser.parse_args(argv)
 
 
@@ -1040,6 +1106,8 @@ async def _run(args: argparse.Namespace) -> None:
         fake.reject = args.reject
         fake.stuck = args.stuck
         fake.clip_bytes_extra = args.clip_bytes_extra
+        fake.output_list_style = args.output_list_style
+        fake.result_ttl = args.result_ttl
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

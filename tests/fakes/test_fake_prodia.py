@@ -52,7 +52,7 @@ def txt2vid(**config: Any) -> dict[str, Any]:
     return {"type": TXT2VID, "config": {"prompt": "a red ball bounces on a wooden floor", **config}}
 
 
-def png(width: int = 64, height: int = 48) -> bytes:
+def png(width: int = 1280, height: int = 720) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (200, 40, 90)).save(buf, format="PNG")
     return buf.getvalue()
@@ -185,7 +185,7 @@ async def test_sync_pro_img2vid_multipart_vertical_with_audio(
     }
     files = [
         ("job", ("job.json", json.dumps(job).encode(), "application/json")),
-        ("input", ("input.png", png(), "image/png")),
+        ("input", ("input.png", png(720, 1280), "image/png")),
     ]
     resp = await client.post("job", files=files, params={"price": "true"})
     assert resp.status_code == 200, resp.text
@@ -194,7 +194,7 @@ async def test_sync_pro_img2vid_multipart_vertical_with_audio(
     assert result["price"]["dollars"] == pytest.approx(1.2)
     width, height, _, audio = probe(parts(resp)["output"][1], tmp_path)
     assert (width, height, audio) == (720, 1280, True)
-    assert fake.requests[-1].inputs == [("input.png", len(png()))]
+    assert fake.requests[-1].inputs == [("input.png", len(png(720, 1280)))]
 
 
 async def test_sync_moderation_is_a_400_job_error(fake: FakeProdia, client: httpx.AsyncClient) -> None:
@@ -332,8 +332,102 @@ async def test_async_refused_type_is_400_and_creates_no_job(
     resp = await client.post("job/async", json=txt2vid())
     assert resp.status_code == 400
     assert "async" in resp.json()["error"]
+    assert "/config" not in resp.text  # nothing in it looks like a config error
     assert fake.jobs == {}
     assert (await client.post("job", json=txt2vid())).status_code == 200
+
+
+async def test_an_async_refusal_can_look_exactly_like_a_config_error(
+    fake: FakeProdia, client: httpx.AsyncClient
+) -> None:
+    fake.async_refused.add(TXT2VID)
+    fake.async_refusal_text = "validation failed at '/config': async jobs are not available for this type"
+    resp = await client.post("job/async", json=txt2vid())
+    assert resp.status_code == 400
+    error = job_part(resp)
+    assert error["id"] and error["error"] == fake.async_refusal_text
+    assert fake.jobs == {}
+    assert (await client.post("job", json=txt2vid())).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("style", "body", "content_type"),
+    [
+        ("json", '["video.mp4"]', "application/json"),
+        ("objects", '[{"name": "video.mp4", "content_type": "video/mp4"}]', "application/json"),
+        ("text", "video.mp4\n", "text/plain"),
+        ("quoted", '"video.mp4"', "text/plain"),
+        ("comma", "video.mp4", "text/plain"),
+    ],
+)
+async def test_the_output_list_can_be_spelled_several_ways(
+    fake: FakeProdia, client: httpx.AsyncClient, style: str, body: str, content_type: str
+) -> None:
+    fake.output_list_style = style  # type: ignore[assignment]
+    job_id = (await client.post("job/async", json=txt2vid())).json()["id"]
+    await wait_state(client, job_id, "processed")
+    resp = await client.get(f"job/async/{job_id}/output")
+    assert resp.status_code == 200 and resp.text == body
+    assert resp.headers["content-type"].startswith(content_type)
+
+
+async def test_an_expired_result_is_404_everywhere_although_it_was_billed(
+    fake: FakeProdia, client: httpx.AsyncClient
+) -> None:
+    tails = ("job.state.current", "job.json", "output", "output/video.mp4")
+    first = (await client.post("job/async", json=txt2vid())).json()["id"]
+    await wait_state(client, first, "processed")
+    fake.expire(first)
+    for tail in tails:
+        assert (await client.get(f"job/async/{first}/{tail}")).status_code == 404, tail
+    assert fake.jobs[first].price == pytest.approx(0.4)
+    # result_ttl: kept for that long after finishing, then gone.
+    fake.result_ttl = 0.5
+    second = (await client.post("job/async", json=txt2vid())).json()["id"]
+    await wait_state(client, second, "processed")
+    assert (await client.get(f"job/async/{second}/output")).status_code == 200
+    await asyncio.sleep(0.6)
+    for tail in tails:
+        assert (await client.get(f"job/async/{second}/{tail}")).status_code == 404, tail
+
+
+@pytest.mark.parametrize(
+    ("job_type", "config", "size", "wanted"),
+    [
+        (IMG2VID, {}, (1280, 720), None),
+        (IMG2VID, {"aspect_ratio": "9:16"}, (720, 1280), None),
+        (PRO_IMG2VID, {"resolution": "1080p"}, (1920, 1080), None),
+        (PRO_IMG2VID, {"resolution": "1080p", "aspect_ratio": "9:16"}, (1080, 1920), None),
+        (IMG2VID, {}, (64, 64), "1280x720"),
+        (IMG2VID, {}, (720, 1280), "1280x720"),
+        (PRO_IMG2VID, {"resolution": "1080p"}, (1280, 720), "1920x1080"),
+        (PRO_IMG2VID, {"aspect_ratio": "9:16"}, (1080, 1920), "720x1280"),
+    ],
+)
+async def test_an_input_image_must_have_exactly_the_clip_size(
+    fake: FakeProdia,
+    client: httpx.AsyncClient,
+    job_type: str,
+    config: dict[str, Any],
+    size: tuple[int, int],
+    wanted: str | None,
+) -> None:
+    job = {"type": job_type, "config": {"prompt": "a slow pan", "image": "input.png", **config}}
+    files = [
+        ("job", ("job.json", json.dumps(job).encode(), "application/json")),
+        ("input", ("input.png", png(*size), "image/png")),
+    ]
+    resp = await client.post("job/async", files=files)
+    if wanted is None:
+        assert resp.status_code == 201, resp.text
+        return
+    assert resp.status_code == 400
+    assert job_part(resp)["error"].endswith(
+        f"input image is {size[0]}x{size[1]}; it must be exactly {wanted}"
+    )
+    assert fake.jobs == {}
+    fake.exact_image_size = False
+    assert (await client.post("job/async", files=files)).status_code == 201
 
 
 async def test_stuck_jobs_stay_processing_until_released(fake: FakeProdia, client: httpx.AsyncClient) -> None:

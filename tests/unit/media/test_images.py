@@ -7,10 +7,14 @@ import struct
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from bot.errors import InvalidImage
+from bot.jobs.models import CLIP_SIZES, AspectRatio, JobRequest, Model, Resolution
 from bot.media.images import MAX_IMAGE_BYTES, prepare_image
+from tests.fakes.prodia import job_size
 
 
 def encode(image: Image.Image, fmt: str) -> bytes:
@@ -64,3 +68,75 @@ def test_bad_images_are_refused_with_a_clear_reason(data: bytes, message: str) -
     with pytest.raises(InvalidImage) as caught:
         prepare_image(data, (1280, 720))
     assert message in caught.value.user_message
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280), (1920, 1080), (1080, 1920)])
+def test_a_small_image_is_scaled_up_to_exactly_the_clip_size(size: tuple[int, int]) -> None:
+    source = encode(Image.new("RGB", (64, 64), (10, 200, 30)), "PNG")
+    fitted = decode(prepare_image(source, size))
+    assert fitted.size == size
+    r, g, b = fitted.getpixel((size[0] // 2, size[1] // 2))  # type: ignore[misc]
+    assert g > 150 and r < 60 and b < 80
+
+
+def test_a_wide_panorama_is_cover_cropped_around_its_centre() -> None:
+    # 4000x500: red | green (x 1600..2400) | blue. Its centred 16:9 part is x 1556..2444: green with a sliver
+    # of red and of blue at the edges.
+    panorama = Image.new("RGB", (4000, 500), (220, 20, 20))
+    panorama.paste((20, 200, 20), (1600, 0, 2400, 500))
+    panorama.paste((20, 20, 220), (2400, 0, 4000, 500))
+    fitted = decode(prepare_image(encode(panorama, "PNG"), (1280, 720)))
+    assert fitted.size == (1280, 720)
+    # The crop is centred (x 1556..2444 of the panorama), so both edges show the neighbours only a little.
+    left = fitted.getpixel((5, 360))
+    middle = fitted.getpixel((640, 360))
+    right = fitted.getpixel((1274, 360))
+    assert middle[1] > 150 and middle[0] < 80  # type: ignore[index]
+    assert left[0] > 150 and right[2] > 150  # type: ignore[index]
+    assert fitted.getpixel((200, 360))[1] > 150  # type: ignore[index]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(
+    combo=st.sampled_from(sorted(CLIP_SIZES)),
+    width=st.integers(16, 2600),
+    height=st.integers(16, 2600),
+)
+def test_every_model_resolution_and_aspect_gets_an_image_of_exactly_its_table_size(
+    combo: tuple[Model, Resolution, AspectRatio], width: int, height: int
+) -> None:
+    model, resolution, aspect = combo
+    request = JobRequest.parse(
+        prompt="animate this",
+        model=model,
+        resolution=resolution if model == "sora-2-pro" else None,
+        aspect_ratio=aspect,
+        image_path="still.png",
+    )
+    assert request.size == CLIP_SIZES[combo]
+    fitted = decode(
+        prepare_image(encode(Image.new("RGB", (width, height), (90, 90, 90)), "PNG"), request.size)
+    )
+    assert fitted.size == CLIP_SIZES[combo]
+
+
+@pytest.mark.parametrize("combo", sorted(CLIP_SIZES))
+def test_the_size_table_agrees_with_the_clips_the_fake_prodia_makes(
+    combo: tuple[Model, Resolution, AspectRatio],
+) -> None:
+    model, resolution, aspect = combo
+    request = JobRequest.parse(
+        prompt="a clip",
+        model=model,
+        resolution=resolution if model == "sora-2-pro" else None,
+        aspect_ratio=aspect,
+    )
+    job = request.prodia_job()
+    width, height, _ = job_size(job["type"], job["config"])
+    assert (width, height) == request.size == CLIP_SIZES[combo]

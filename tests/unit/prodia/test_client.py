@@ -18,6 +18,7 @@ from bot.errors import (
     ProdiaNoCapacity,
     ProdiaProtocolError,
     ProdiaRejected,
+    ProdiaResultExpired,
     ProdiaUnavailable,
 )
 from bot.jobs.models import JobRequest, JobType
@@ -58,9 +59,10 @@ class Accepted:
         self.calls.append((job_id, endpoint))
 
 
-def png_file(tmp_path: Path) -> str:
+def png_file(tmp_path: Path, size: tuple[int, int]) -> str:
+    """A still of exactly the clip's size, as the bot's image preparation makes it (the fake checks)."""
     path = tmp_path / "still.png"
-    Image.new("RGB", (320, 180), (20, 160, 60)).save(path)
+    Image.new("RGB", size, (20, 160, 60)).save(path)
     return str(path)
 
 
@@ -86,7 +88,7 @@ async def test_each_job_type_runs_async_end_to_end(
     audio: bool,
 ) -> None:
     if values.pop("image", False):
-        values["image_path"] = png_file(tmp_path)
+        values["image_path"] = png_file(tmp_path, size)
     request = JobRequest.parse(prompt="A cyclist sprints up a steep hill", seed=42, **values)
     accepted = Accepted()
     result = await client.generate(request, tmp_path / "out.mp4", accepted)
@@ -176,16 +178,80 @@ async def test_moderation_rejection_sync_is_not_retried(
     assert posts(fake_prodia, "POST /job") == 1
 
 
-async def test_a_config_error_on_async_is_a_rejection_not_a_fallback(
+async def test_a_config_error_on_async_is_told_by_one_sync_try_and_not_remembered(
     client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path
 ) -> None:
+    # Issue 10: a 400's text is no interface, so async 400 -> sync once; sync's 400 job.error is the verdict.
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("plain text, not a picture")
     request = JobRequest.parse(prompt="animate this", image_path=str(not_an_image))
+    accepted = Accepted()
     with pytest.raises(ProdiaRejected) as caught:
-        await client.generate(request, tmp_path / "x.mp4", Accepted())
+        await client.generate(request, tmp_path / "x.mp4", accepted)
     assert "/config/image" in caught.value.error and caught.value.prodia_job_id
-    assert posts(fake_prodia, "POST /job") == 0 and client.sync_only == set()
+    assert posts(fake_prodia, "POST /job/async") == 1 and posts(fake_prodia, "POST /job") == 1
+    assert client.sync_only == set() and accepted.calls == [] and fake_prodia.jobs == {}
+    # Nothing remembered: the next job of the type goes async first again.
+    ok = await client.generate(JobRequest.parse(prompt="a dog runs"), tmp_path / "y.mp4", accepted)
+    assert ok.endpoint == "async"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "validation failed at '/config': async jobs are not available for this job type",
+        "/config is fine but async is off for inference.sora-2.txt2vid.v1",
+        "Bad Request",
+    ],
+)
+async def test_an_async_refusal_worded_like_a_config_error_still_falls_back_to_sync(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path, refusal: str
+) -> None:
+    fake_prodia.async_refused.add(JobType.TXT2VID.value)
+    fake_prodia.async_refusal_text = refusal
+    accepted = Accepted()
+    first = await client.generate(JobRequest.parse(prompt="a paper boat"), tmp_path / "a.mp4", accepted)
+    assert first.endpoint == "sync" and accepted.calls == [(first.prodia_job_id, "sync")]
+    assert client.sync_only == {JobType.TXT2VID}
+    await client.generate(JobRequest.parse(prompt="a paper boat"), tmp_path / "b.mp4", accepted)
+    assert posts(fake_prodia, "POST /job/async") == 1 and posts(fake_prodia, "POST /job") == 2
+
+
+@pytest.mark.parametrize("style", ["json", "objects", "text", "quoted", "comma"])
+async def test_the_output_list_is_read_however_it_is_spelled(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path, style: str
+) -> None:
+    fake_prodia.output_list_style = style  # type: ignore[assignment]
+    result = await client.generate(JobRequest.parse(prompt="a dog runs"), tmp_path / "x.mp4", Accepted())
+    assert result.endpoint == "async" and probe_clip(result.path).width == 1280
+    assert [r.path.rsplit("/", 1)[-1] for r in fake_prodia.requests_for("GET file")] == ["video.mp4"]
+
+
+@pytest.mark.parametrize("route", ["GET job.json", "GET output", "GET file"])
+async def test_a_404_for_a_finished_jobs_result_says_the_paid_result_is_gone(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path, route: str
+) -> None:
+    fake_prodia.add_fault(Fault(route, "not_found", times=10))
+    accepted = Accepted()
+    with pytest.raises(ProdiaResultExpired) as caught:
+        await client.generate(JobRequest.parse(prompt="a dog runs"), tmp_path / "x.mp4", accepted)
+    assert caught.value.prodia_job_id == accepted.calls[0][0]
+    assert "the result is gone" in caught.value.user_message.lower() and "paid" in caught.value.user_message
+    assert not isinstance(caught.value, ProdiaJobLost)
+    assert fake_prodia.jobs[caught.value.prodia_job_id].price == pytest.approx(0.4)  # Prodia did bill it
+    assert posts(fake_prodia, "POST /job/async") == 1 and posts(fake_prodia, "POST /job") == 0
+
+
+async def test_resuming_a_job_whose_result_expired_during_an_outage_says_it_is_gone(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path
+) -> None:
+    accepted = Accepted()
+    request = JobRequest.parse(prompt="a dog runs")
+    done = await client.generate(request, tmp_path / "a.mp4", accepted)
+    fake_prodia.result_ttl = 0.0  # the bot was away longer than Prodia keeps results
+    with pytest.raises(ProdiaResultExpired):
+        await client.resume(request, done.prodia_job_id, "async", tmp_path / "b.mp4")
+    assert not (tmp_path / "b.mp4").exists()
 
 
 @pytest.mark.parametrize("retry_after", ["1", None])

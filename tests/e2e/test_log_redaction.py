@@ -1,0 +1,56 @@
+"""LOG_LEVEL=DEBUG under the real bot: discord.py logs webhook URLs and gateway payloads carrying interaction
+tokens (valid 15 minutes); the handler `setup_logging` installs must mask every one of them."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bot.logs import MASK, setup_logging
+from tests.conftest import PRODIA_TOKEN
+from tests.e2e.conftest import World, finished, until
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """What the handler from `setup_logging("DEBUG", ...)` writes; the root logger is restored afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    out = io.StringIO()
+    try:
+        yield out
+    finally:
+        root.handlers[:], root.level = saved
+        for name, level in quiet.items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_no_interaction_token_reaches_the_debug_log(world: World, debug_log: io.StringIO) -> None:
+    settings = world.settings(log_level="DEBUG")
+    setup_logging(settings.log_level, settings.secrets())
+    [handler] = logging.getLogger().handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(debug_log)
+    async with world.bot(log_level="DEBUG") as bot:
+        tokens = [await world.video(prompt=f"a kite over the dunes, take {i}") for i in range(2)]
+        for job_id in (1, 2):
+            job = await finished(bot, job_id)
+            assert job.state.value == "delivered", job.error
+        # A followup (a private error message) goes through POST /webhooks/{app}/{token} as well.
+        tokens.append(await world.video(prompt="hi"))
+        await until(lambda: world.answer(tokens[-1]).get("content"), what="the refusal")
+    text = debug_log.getvalue()
+    # The run did log the routes and events that carry tokens, with the tokens masked.
+    assert "/webhooks/" in text and "/interactions/" in text and "INTERACTION_CREATE" in text
+    assert MASK in text
+    for token in tokens:
+        assert token.startswith("fake-itoken-")
+        assert token not in text
+        # Nor the random tail alone (a token cut at a dash still opens the webhook).
+        assert token.rsplit("-", 1)[-1] not in text
+    assert "fake-itoken-" not in text
+    assert world.fake.bot_token not in text and PRODIA_TOKEN not in text
