@@ -38,13 +38,24 @@ Anything else answers 404 ``{"message": "Unknown route", "code": 0}`` and is rec
 
 Choices where Discord's behaviour is not pinned down by the notes:
   - ``mentions``/``mention_roles``/``mention_everyone`` of a stored message are the *pings* after
-    ``allowed_mentions`` (default: parse everything) and the bot's MENTION_EVERYONE permission.
+    ``allowed_mentions`` (default: every mention in a bot-token message, user mentions only in an
+    interaction response or followup, as Discord documents) and the bot's MENTION_EVERYONE permission.
   - Attachment file names are sanitised like Discord does (whitespace -> ``_``, odd characters dropped),
     and ``content_type`` is guessed from the extension (discord.py always uploads octet-stream).
   - Channel permissions are enforced for bot-token routes (``permissions_enforced``), never for
     interaction callbacks/webhooks (Discord lets an app answer where it cannot post).
   - Messages the bot creates/edits/deletes are echoed as MESSAGE_CREATE/UPDATE/DELETE when the bot asked for
     the guild (or DM) messages intent; ephemeral ones never are.
+
+Limits: every message body (posts, edits, callbacks, followups), modal and command sync is checked against
+Discord's documented limits (the "validation" section near the end: one small function per rule) and
+refused with 400 / 50035 and Discord's nested ``errors``; uploads get 413 / 40005 over the route's
+per-file limit (`request_limit` for the whole request). ``validate_payloads`` / ``upload_limit_enforced``
+turn that off.
+
+Refusals: every 4xx the fake decides itself (not a 429, not a `fail_next` fault) is in `refusals`; those no
+`expect_refusal` / `expecting` declaration covers are `unexpected_refusals`, which the end-to-end suite's
+guard (tests/e2e/conftest.py) turns into a failed test: the bot sent something Discord would refuse.
 
 Shards: every IDENTIFY's ``shard`` [id, count] (none means [0, 1]; an invalid one is closed with 4010) opens
 that shard's session, replacing an earlier session of the same shard; an IDENTIFY with a different count
@@ -1196,13 +1207,16 @@ class FakeDiscord:
         values: Sequence[str] | None = None,
         permissions: int | None = None,
         locale: str = "en-US",
+        attachment_size_limit: int | None = None,
     ) -> Interaction:
         """Dispatch a component interaction (type 3) on a message.
 
         The ``message`` is the stored one when the bot posted it (guild and channel default to its);
         the component must be on it and enabled, as Discord only sends clicks it rendered. An unknown
         ``message_id`` gets a minimal bot message holding just that component, which is then stored.
-        ``values`` are a select menu's choices (use ``component_type`` 3, 5, 6, 7 or 8).
+        ``values`` are a select menu's choices (use ``component_type`` 3, 5, 6, 7 or 8). In a DM only
+        its recipient can click. ``attachment_size_limit`` defaults to the guild's upload limit (a Nitro
+        member's click reports more, like `slash`).
         """
         stored = self.messages.get(message_id)
         if stored is not None:
@@ -1237,7 +1251,7 @@ class FakeDiscord:
             guild,
             channel_id,
             user_id,
-            limit=guild.upload_limit if guild else DM_UPLOAD_LIMIT,
+            limit=attachment_size_limit or (guild.upload_limit if guild else DM_UPLOAD_LIMIT),
             permissions=permissions,
             locale=locale,
             message=stored,
@@ -2443,7 +2457,10 @@ class FakeDiscord:
     def _compute_mentions(self, msg: dict[str, Any]) -> None:
         """The pings Discord derives from content, ``allowed_mentions`` and MENTION_EVERYONE."""
         allowed = msg.get("allowed_mentions")
-        parse = set(allowed.get("parse", [])) if isinstance(allowed, dict) else {"users", "roles", "everyone"}
+        # Discord's defaults: a regular message parses every mention; interaction responses and webhook
+        # messages parse user mentions only.
+        default = {"users"} if msg.get("webhook_id") else {"users", "roles", "everyone"}
+        parse = set(allowed.get("parse") or []) if isinstance(allowed, dict) else default
         users = {str(u) for u in allowed.get("users", [])} if isinstance(allowed, dict) else set()
         roles = {str(r) for r in allowed.get("roles", [])} if isinstance(allowed, dict) else set()
         content = msg["content"]
