@@ -24,6 +24,38 @@ MANAGE_MESSAGES = 1 << 13
 MANAGE_GUILD = 1 << 5
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fake_refusal(status=None, code=None, route=None, reason=...): a refusal by the fake Discord that "
+        "the test provokes on purpose (FakeDiscord.expect_refusal); any other one fails the test",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """The refusal guard: a test whose bot sent something the fake Discord refused (a 4xx it did not
+    declare with `fake_refusal` / `expect_refusal`) fails, in the call phase so `xfail` applies to it.
+
+    A new reply path over one of Discord's limits is caught by any test that touches it. Checked when
+    the test body ends (the bot has stopped by then); the `world` fixture checks again at teardown.
+    """
+    world = pyfuncitem.funcargs.get("world")
+    if not isinstance(world, World):
+        return (yield)
+    try:
+        result = yield
+    except BaseException as exc:
+        report = world.take_refusal_report()
+        if report:
+            exc.add_note(report)
+        raise
+    report = world.take_refusal_report()
+    if report:
+        pytest.fail(report, pytrace=False)
+    return result
+
+
 class TestBot(SoraBot):
     """SoraBot with discord.py's 5 s pause before a re-IDENTIFY removed (it only slows tests)."""
 
@@ -45,6 +77,19 @@ class World:
     audit_channel_id: int
     tmp: Path
     database_url: str = ""  # the bot's database; empty: an SQLite file in tmp
+    refusals_reported: int = 0  # how many of fake.unexpected_refusals the guard has reported
+
+    def take_refusal_report(self) -> str:
+        """The fake's unexpected refusals not reported yet, as a failure message ("" when none)."""
+        refused = self.fake.unexpected_refusals[self.refusals_reported :]
+        self.refusals_reported += len(refused)
+        if not refused:
+            return ""
+        return (
+            f"the fake Discord refused {len(refused)} request(s) the test did not expect (a bot bug, or "
+            "a refusal to declare with @pytest.mark.fake_refusal / fake.expect_refusal):\n"
+            + self.fake.refusal_report(refused)
+        )
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -145,8 +190,12 @@ BOTH_ENGINES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture
-async def world(tmp_path: Path, fake_prodia: FakeProdia, engine: str) -> AsyncIterator[World]:
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, engine: str
+) -> AsyncIterator[World]:
     fake = FakeDiscord(cdn_dir=tmp_path / "cdn")
+    for marker in request.node.iter_markers("fake_refusal"):
+        fake.expect_refusal(**marker.kwargs)
     guild = fake.add_guild(name="generation")
     channel = guild.add_channel("clips")
     mods = guild.add_role("mods", MANAGE_MESSAGES)
@@ -172,6 +221,10 @@ async def world(tmp_path: Path, fake_prodia: FakeProdia, engine: str) -> AsyncIt
         await fake.start()
         stack.push_async_callback(fake.stop)
         yield world
+    # Refusals after the test body (a bot still stopping) fail the test at teardown.
+    report = world.take_refusal_report()
+    if report:
+        pytest.fail(report, pytrace=False)
 
 
 async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

@@ -9,6 +9,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import World, until
 
@@ -71,6 +73,7 @@ async def health(env: dict[str, str], *args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
+@pytest.mark.fake_refusal(status=401, route="GET /users/@me", reason="the test logs in with a wrong token")
 async def test_a_refused_discord_token_is_one_clear_line(world: World) -> None:
     env = dict(os.environ)
     env.update(

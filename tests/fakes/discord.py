@@ -38,13 +38,24 @@ Anything else answers 404 ``{"message": "Unknown route", "code": 0}`` and is rec
 
 Choices where Discord's behaviour is not pinned down by the notes:
   - ``mentions``/``mention_roles``/``mention_everyone`` of a stored message are the *pings* after
-    ``allowed_mentions`` (default: parse everything) and the bot's MENTION_EVERYONE permission.
+    ``allowed_mentions`` (default: every mention in a bot-token message, user mentions only in an
+    interaction response or followup, as Discord documents) and the bot's MENTION_EVERYONE permission.
   - Attachment file names are sanitised like Discord does (whitespace -> ``_``, odd characters dropped),
     and ``content_type`` is guessed from the extension (discord.py always uploads octet-stream).
   - Channel permissions are enforced for bot-token routes (``permissions_enforced``), never for
     interaction callbacks/webhooks (Discord lets an app answer where it cannot post).
   - Messages the bot creates/edits/deletes are echoed as MESSAGE_CREATE/UPDATE/DELETE when the bot asked for
     the guild (or DM) messages intent; ephemeral ones never are.
+
+Limits: every message body (posts, edits, callbacks, followups), modal and command sync is checked against
+Discord's documented limits (the "validation" section near the end: one small function per rule) and
+refused with 400 / 50035 and Discord's nested ``errors``; uploads get 413 / 40005 over the route's
+per-file limit (`request_limit` for the whole request). ``validate_payloads`` / ``upload_limit_enforced``
+turn that off.
+
+Refusals: every 4xx the fake decides itself (not a 429, not a `fail_next` fault) is in `refusals`; those no
+`expect_refusal` / `expecting` declaration covers are `unexpected_refusals`, which the end-to-end suite's
+guard (tests/e2e/conftest.py) turns into a failed test: the bot sent something Discord would refuse.
 
 Shards: every IDENTIFY's ``shard`` [id, count] (none means [0, 1]; an invalid one is closed with 4010) opens
 that shard's session, replacing an earlier session of the same shard; an IDENTIFY with a different count
@@ -88,6 +99,7 @@ MIB = 1024 * 1024
 UPLOAD_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
 DM_UPLOAD_LIMIT = 10 * MIB
 MAX_FILES = 10
+MAX_REQUEST_BYTES = 25 * MIB  # "The maximum request size when sending a message is 25 MiB"; see request_limit
 NONCE_WINDOW = 300.0  # seconds an enforced nonce is remembered ("the past few minutes")
 
 # Permission bits the fake reasons about.
@@ -254,11 +266,56 @@ class RecordedRequest:
     status: int = 0  # 0 while the request is being handled
     response: Any = None  # the JSON answered (None for 204 and CDN bytes)
     fault: Fault | None = None  # the injected fault that answered, if any
+    expected: ExpectedRefusal | None = None  # the declaration a refusal matched, if any
     at: float = field(default_factory=time.monotonic)
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    @property
+    def code(self) -> int | None:
+        """Discord's JSON error code of the answer (None for answers without one)."""
+        code = self.response.get("code") if isinstance(self.response, dict) else None
+        return code if isinstance(code, int) else None
+
+    @property
+    def refused(self) -> bool:
+        """The fake turned the request down by its own rules: a 4xx that is neither a 429 (discord.py
+        waits those out) nor an answer injected with `FakeDiscord.fail_next` (the test asked for it)."""
+        return 400 <= self.status < 500 and self.status != 429 and self.fault is None
+
+    def describe(self) -> str:
+        """One line for a report: the request, its route, the answer and Discord's ``errors`` tree."""
+        answer = self.response if isinstance(self.response, dict) else {}
+        text = f"{self.method} {self.path} [{self.route}] -> {self.status} code={self.code}"
+        text += f" {answer.get('message', '')!r}"
+        if answer.get("errors"):
+            text += f" errors={json.dumps(answer['errors'])}"
+        return text
+
+
+@dataclass
+class ExpectedRefusal:
+    """A refusal a test provokes on purpose (missing permissions, an expired token, a 413...).
+
+    Fields left None match anything; ``when`` narrows further. See `FakeDiscord.expect_refusal`.
+    """
+
+    status: int | None = None
+    code: int | None = None
+    route: str | None = None
+    when: Callable[[RecordedRequest], bool] | None = None
+    reason: str = ""
+    hits: int = 0
+
+    def matches(self, rec: RecordedRequest) -> bool:
+        return (
+            (self.status is None or rec.status == self.status)
+            and (self.code is None or rec.code == self.code)
+            and (self.route is None or rec.route == self.route)
+            and (self.when is None or self.when(rec))
+        )
 
 
 @dataclass
@@ -719,6 +776,7 @@ class FakeDiscord:
         self.interactions: dict[str, Interaction] = {}  # by token
         self.cdn: dict[int, CdnFile] = {}
         self.faults: list[Fault] = []
+        self.expected_refusals: list[ExpectedRefusal] = []  # see `expect_refusal`
         self.command_syncs = 0
         self.identify_count = 0
         self.identified_shards: list[tuple[int, int]] = []  # (shard id, shard count) of every IDENTIFY
@@ -911,6 +969,60 @@ class FakeDiscord:
         ]
         return "\n".join(lines) or "  (none)"
 
+    # -- refusals: what the bot sent that Discord would turn down --------------------------------------
+
+    def expect_refusal(
+        self,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        route: str | None = None,
+        when: Callable[[RecordedRequest], bool] | None = None,
+        reason: str = "",
+    ) -> ExpectedRefusal:
+        """Declare refusals the test provokes on purpose, from now on (fields left None match anything).
+
+        A refusal answered while a declaration matches it is not in `unexpected_refusals`, so the
+        end-to-end guard (tests/e2e/conftest.py) lets it pass. Declare as narrowly as the test allows.
+        """
+        if route is not None and route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; use one of ROUTES")
+        expected = ExpectedRefusal(status, code, route, when, reason)
+        self.expected_refusals.append(expected)
+        return expected
+
+    @contextlib.contextmanager
+    def expecting(
+        self,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        route: str | None = None,
+        when: Callable[[RecordedRequest], bool] | None = None,
+        reason: str = "",
+    ) -> Iterator[ExpectedRefusal]:
+        """`expect_refusal` for the requests answered inside the ``with`` block only."""
+        expected = self.expect_refusal(status=status, code=code, route=route, when=when, reason=reason)
+        try:
+            yield expected
+        finally:
+            self.expected_refusals.remove(expected)
+
+    @property
+    def refusals(self) -> list[RecordedRequest]:
+        """Every request the fake turned down by its own rules (`RecordedRequest.refused`)."""
+        return [r for r in self.requests if r.refused]
+
+    @property
+    def unexpected_refusals(self) -> list[RecordedRequest]:
+        """Refusals no `expect_refusal` declaration covered: what a test did not ask for."""
+        return [r for r in self.refusals if r.expected is None]
+
+    def refusal_report(self, refusals: Sequence[RecordedRequest] | None = None) -> str:
+        """The refused requests (default: the unexpected ones), one per line, with Discord's errors."""
+        chosen = self.unexpected_refusals if refusals is None else refusals
+        return "\n".join(f"  {r.describe()}" for r in chosen) or "  (none)"
+
     def requests_for(self, route: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.route == route]
 
@@ -1095,13 +1207,16 @@ class FakeDiscord:
         values: Sequence[str] | None = None,
         permissions: int | None = None,
         locale: str = "en-US",
+        attachment_size_limit: int | None = None,
     ) -> Interaction:
         """Dispatch a component interaction (type 3) on a message.
 
         The ``message`` is the stored one when the bot posted it (guild and channel default to its);
         the component must be on it and enabled, as Discord only sends clicks it rendered. An unknown
         ``message_id`` gets a minimal bot message holding just that component, which is then stored.
-        ``values`` are a select menu's choices (use ``component_type`` 3, 5, 6, 7 or 8).
+        ``values`` are a select menu's choices (use ``component_type`` 3, 5, 6, 7 or 8). In a DM only
+        its recipient can click. ``attachment_size_limit`` defaults to the guild's upload limit (a Nitro
+        member's click reports more, like `slash`).
         """
         stored = self.messages.get(message_id)
         if stored is not None:
@@ -1122,6 +1237,8 @@ class FakeDiscord:
         if guild_id is None:
             channel = self.channels.get(channel_id)
             guild_id = channel.guild_id if channel else None
+            if channel is not None and channel.recipient_id not in (None, user_id):
+                raise ValueError(f"user {user_id} is not in DM channel {channel_id}: Discord sends no click")
         guild = self._guild_for(guild_id, channel_id, user_id)
         if stored is None:
             stored = self._minimal_message(message_id, channel_id, guild_id, custom_id, component_type)
@@ -1134,7 +1251,7 @@ class FakeDiscord:
             guild,
             channel_id,
             user_id,
-            limit=guild.upload_limit if guild else DM_UPLOAD_LIMIT,
+            limit=attachment_size_limit or (guild.upload_limit if guild else DM_UPLOAD_LIMIT),
             permissions=permissions,
             locale=locale,
             message=stored,
@@ -1142,9 +1259,10 @@ class FakeDiscord:
 
     async def submit_modal(
         self,
-        custom_id: str,
+        custom_id: str | None,
         values: Mapping[str, str],
         *,
+        interaction: Interaction | None = None,
         guild_id: int | None = None,
         channel_id: int | None = None,
         user_id: int | None = None,
@@ -1153,31 +1271,35 @@ class FakeDiscord:
     ) -> Interaction:
         """Dispatch a modal submit (type 5) with text-input ``values`` by custom_id.
 
-        If the bot showed a modal with this ``custom_id`` (a type-9 callback), the submit mirrors its layout
-        (action rows or labels), is checked against it (unknown/missing-required inputs, lengths), and the
-        guild, channel, user and message default to that interaction's. Otherwise each value is sent in its
-        own action row with a type-4 text input.
+        The shown modal it answers is ``interaction``'s (the command or click the bot answered with a
+        type-9 callback; ``custom_id`` may then be None), else the latest one the bot showed with this
+        ``custom_id``: to ``user_id``'s interaction if there is one, else to anyone's. Two members can hold
+        modals with the same custom_id; pass ``interaction`` to submit a particular one. The submit
+        mirrors that modal's layout (action rows or labels), is checked against it (unknown or missing
+        required inputs, lengths), and the guild, channel, user and message default to that interaction's.
+        A ``user_id`` other than the opener's is delivered as is: Discord sends whoever submits, so the
+        bot has to check it. Without a shown modal each value is sent in its own action row with a
+        type-4 text input.
         """
-        shown = next(
-            (
-                i
-                for i in reversed(self.interactions.values())
-                if i.modal and i.modal.get("custom_id") == custom_id
-            ),
-            None,
-        )
+        shown = interaction if interaction is not None else self._shown_modal(custom_id, user_id)
         if shown is not None:
+            if shown.modal is None:
+                raise ValueError(f"interaction {shown.id} was not answered with a modal")
+            custom_id = custom_id or shown.modal.get("custom_id")
+            if custom_id != shown.modal.get("custom_id"):
+                raise ValueError(f"the modal shown is {shown.modal.get('custom_id')!r}, not {custom_id!r}")
             guild_id = guild_id if guild_id is not None else shown.guild_id
             channel_id = channel_id or shown.channel_id
             user_id = user_id or shown.user_id
             message_id = message_id or shown.message_id
-            assert shown.modal is not None
             components = _modal_submit_components(shown.modal, values)
         else:
             components = [
                 {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
                 for key, value in values.items()
             ]
+        if custom_id is None:
+            raise ValueError("custom_id is needed without a shown modal")
         if channel_id is None or user_id is None:
             raise ValueError("channel_id and user_id are needed for a modal the bot did not show")
         guild = self._guild_for(guild_id, channel_id, user_id)
@@ -1193,6 +1315,13 @@ class FakeDiscord:
             locale="en-US",
             message=stored,
         )
+
+    def _shown_modal(self, custom_id: str | None, user_id: int | None) -> Interaction | None:
+        """The latest interaction answered with a modal of this custom_id, the user's own first."""
+        shown = [i for i in self.interactions.values() if i.modal and i.modal.get("custom_id") == custom_id]
+        own = [i for i in shown if i.user_id == user_id]
+        candidates = own or shown
+        return candidates[-1] if candidates else None
 
     def expire_interaction(self, token: str) -> None:
         """Model the 15-minute token lifetime: callbacks get 404 10062, webhooks 401 50027."""
@@ -1679,6 +1808,10 @@ class FakeDiscord:
         answer = await self._answer(request, rec, handler, body, uploads)
         rec.status = answer.status
         rec.response = copy.deepcopy(answer.data) if answer.raw is None else None
+        if rec.refused:
+            rec.expected = next((e for e in self.expected_refusals if e.matches(rec)), None)
+            if rec.expected is not None:
+                rec.expected.hits += 1
         await self._notify()
         return _to_response(answer)
 
@@ -1831,7 +1964,7 @@ class FakeDiscord:
             raise _form_error({"type": f"Interaction response type {kind} is not valid for this interaction"})
         message: dict[str, Any] | None = None
         if kind == 4:
-            self._check_uploads(call.uploads, inter.attachment_size_limit)
+            self._check_uploads(call, inter.attachment_size_limit)
             message = self._create_message(
                 inter.channel_id, data, call.uploads, interaction=inter, flags=int(data.get("flags") or 0)
             )
@@ -1847,7 +1980,7 @@ class FakeDiscord:
             inter.original_message_id = inter.message_id
             if kind == 7:
                 assert inter.message_id is not None
-                self._check_uploads(call.uploads, inter.attachment_size_limit)
+                self._check_uploads(call, inter.attachment_size_limit)
                 message = self.messages[inter.message_id]
                 self._apply_edit(message, data, call.uploads)
         elif kind == 9:
@@ -1904,7 +2037,7 @@ class FakeDiscord:
     async def _followup(self, call: _Call) -> _Answer:
         inter = self._interaction_for_webhook(call)
         body = call.body if isinstance(call.body, dict) else {}
-        self._check_uploads(call.uploads, inter.attachment_size_limit)
+        self._check_uploads(call, inter.attachment_size_limit)
         original = self.messages.get(inter.original_message_id or 0)
         if inter.response_type == 5 and original is not None and original["flags"] & LOADING:
             # Discord: a followup sent while the deferred response still loads *is* that response;
@@ -1929,7 +2062,7 @@ class FakeDiscord:
     async def _edit_webhook_message(self, call: _Call) -> _Answer:
         inter = self._interaction_for_webhook(call)
         msg = self._webhook_message(call, inter)
-        self._check_uploads(call.uploads, inter.attachment_size_limit)
+        self._check_uploads(call, inter.attachment_size_limit)
         self._apply_edit(
             msg, call.body if isinstance(call.body, dict) else {}, call.uploads, validate_empty=True
         )
@@ -2021,7 +2154,7 @@ class FakeDiscord:
                 # Discord: a repeated enforced nonce returns the earlier message and creates nothing.
                 return _Answer(200, self._public(self.messages[seen[0]]))
         guild = self.guilds.get(channel.guild_id) if channel.guild_id is not None else None
-        self._check_uploads(call.uploads, guild.upload_limit if guild else DM_UPLOAD_LIMIT)
+        self._check_uploads(call, guild.upload_limit if guild else DM_UPLOAD_LIMIT)
         message = self._create_message(channel.id, body, call.uploads, flags=int(body.get("flags") or 0))
         if nonce is not None:
             message["nonce"] = nonce
@@ -2045,7 +2178,7 @@ class FakeDiscord:
         if msg["author"]["id"] != str(self.app_id):
             raise _refuse(403, 50005)
         guild = self.guilds.get(channel.guild_id) if channel.guild_id is not None else None
-        self._check_uploads(call.uploads, guild.upload_limit if guild else DM_UPLOAD_LIMIT)
+        self._check_uploads(call, guild.upload_limit if guild else DM_UPLOAD_LIMIT)
         self._apply_edit(
             msg, call.body if isinstance(call.body, dict) else {}, call.uploads, validate_empty=True
         )
@@ -2108,10 +2241,17 @@ class FakeDiscord:
 
     # -- messages ------------------------------------------------------------------------------------
 
-    def _check_uploads(self, uploads: list[Upload], limit: int) -> None:
+    def _check_uploads(self, call: _Call, limit: int) -> None:
+        """10 files at most; each within the route's per-file ``limit``; the request within
+        `request_limit` of it (413 / 40005, like Discord)."""
+        uploads = call.uploads
         if len(uploads) > MAX_FILES and self.validate_payloads:
             raise _form_error({"files": f"Must be {MAX_FILES} or fewer in length."})
-        if self.upload_limit_enforced and any(len(u.data) > limit for u in uploads):
+        if not self.upload_limit_enforced or not uploads:
+            return
+        if any(len(u.data) > limit for u in uploads):
+            raise _refuse(413, 40005)
+        if _request_bytes(call) > request_limit(limit):
             raise _refuse(413, 40005)
 
     def _store_attachment(
@@ -2317,7 +2457,10 @@ class FakeDiscord:
     def _compute_mentions(self, msg: dict[str, Any]) -> None:
         """The pings Discord derives from content, ``allowed_mentions`` and MENTION_EVERYONE."""
         allowed = msg.get("allowed_mentions")
-        parse = set(allowed.get("parse", [])) if isinstance(allowed, dict) else {"users", "roles", "everyone"}
+        # Discord's defaults: a regular message parses every mention; interaction responses and webhook
+        # messages parse user mentions only.
+        default = {"users"} if msg.get("webhook_id") else {"users", "roles", "everyone"}
+        parse = set(allowed.get("parse") or []) if isinstance(allowed, dict) else default
         users = {str(u) for u in allowed.get("users", [])} if isinstance(allowed, dict) else set()
         roles = {str(r) for r in allowed.get("roles", [])} if isinstance(allowed, dict) else set()
         content = msg["content"]
@@ -2490,6 +2633,23 @@ def _to_response(answer: _Answer) -> web.Response:
     )
 
 
+def request_limit(file_limit: int) -> int:
+    """The most a whole upload request may carry on a route whose per-file limit is ``file_limit``.
+
+    Discord's docs cap a message request at 25 MiB, a rule from when every upload limit was 25 MiB;
+    boosted servers (50/100 MiB) and Nitro members (500 MiB, interaction routes) do get single files
+    above it. So the fake caps the sum at 25 MiB where the per-file limit is lower (three 9 MiB files
+    in an unboosted server are refused), and at the per-file limit where that is higher.
+    """
+    return max(MAX_REQUEST_BYTES, file_limit)
+
+
+def _request_bytes(call: _Call) -> int:
+    """The size of an upload request: its files plus its JSON payload."""
+    payload = len(json.dumps(call.body).encode()) if call.body is not None else 0
+    return payload + sum(len(u.data) for u in call.uploads)
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -2585,105 +2745,407 @@ def _normalize_embeds(embeds: Any) -> list[dict[str, Any]]:
     return [{"type": "rich", **e} for e in embeds or [] if isinstance(e, dict)]
 
 
-def _message_problems(body: Mapping[str, Any], flags: int) -> dict[str, str]:
-    """Discord's limits on message bodies that a bot can realistically hit."""
-    problems: dict[str, str] = {}
-    content = body.get("content")
-    if isinstance(content, str) and len(content) > 2000:
-        problems["content"] = "Must be 2000 or fewer in length."
-    embeds = body.get("embeds") or []
-    if len(embeds) > 10:
-        problems["embeds"] = "Must be 10 or fewer in length."
-    total = 0
+# -- validation: what Discord answers 400 / 50035 to -------------------------------------------------------
+#
+# Limits: shared/reference/discord-platform.md, discord-api-docs (resources/message, components/reference,
+# interactions/application-commands) and discord-api-spec's openapi.json. Each check is a small function
+# returning ``{"path.of.field": "message"}``; an empty dict means Discord takes it.
+
+Problems = dict[str, str]
+
+CONTENT_LIMIT = 2000  # a bot's message content (Nitro users get 4000; bots never do)
+MAX_EMBEDS = 10
+EMBED_TOTAL_LIMIT = 6000  # title + description + field names/values + footer text + author name, all embeds
+MAX_ACTION_ROWS = 5
+MAX_ROW_BUTTONS = 5
+MAX_SELECT_OPTIONS = 25
+MAX_MODAL_COMPONENTS = 5
+TEXT_INPUT_LIMIT = 4000
+MAX_COMMAND_OPTIONS = 25
+MAX_CHOICES = 25
+COMMAND_SIZE_LIMIT = 8000  # names, descriptions and choice values of one slash command together
+_MENTION_TYPES = ("users", "roles", "everyone")
+_WEB_SCHEMES = ("http", "https")
+_MEDIA_SCHEMES = ("http", "https", "attachment")
+_SELECT_TYPES = (3, 5, 6, 7, 8)
+
+
+def _text_problems(
+    where: str, value: Any, high: int, *, low: int = 0, required: bool = False, strip: bool = False
+) -> Problems:
+    """``value`` must be a string of ``low``..``high`` characters; None is fine unless ``required``."""
+    if value is None:
+        return {where: "This field is required"} if required else {}
+    if not isinstance(value, str):
+        return {where: "Could not interpret value as string."}
+    size = len(value.strip() if strip else value)
+    if size < low or size > high:
+        if low:
+            return {where: f"Must be between {low} and {high} in length."}
+        return {where: f"Must be {high} or fewer in length."}
+    return {}
+
+
+def _int_problems(where: str, value: Any, low: int, high: int) -> Problems:
+    """``value`` (if given) must be an integer in ``low``..``high``."""
+    if value is None:
+        return {}
+    if not isinstance(value, int) or isinstance(value, bool):
+        return {where: "Value is not int."}
+    if not low <= value <= high:
+        return {where: f"int value should be between {low} and {high}."}
+    return {}
+
+
+def _url_problems(where: str, value: Any, high: int, schemes: Sequence[str]) -> Problems:
+    """A URL field: a string of at most ``high`` characters with one of ``schemes``."""
+    problems = _text_problems(where, value, high)
+    if problems or value is None:
+        return problems
+    scheme = str(value).split(":", 1)[0].lower() if ":" in str(value) else ""
+    if scheme not in schemes:
+        return {where: f'Scheme "{scheme}" is not supported. Scheme must be one of {tuple(schemes)}.'}
+    return {}
+
+
+def _content_problems(body: Mapping[str, Any]) -> Problems:
+    return _text_problems("content", body.get("content"), CONTENT_LIMIT)
+
+
+def _embed_text(value: Any) -> str:
+    """What counts towards an embed's size: Discord trims leading and trailing whitespace first."""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _embed_size(embed: Mapping[str, Any]) -> int:
+    """The characters of one embed that count towards the 6,000 of a message."""
+    size = len(_embed_text(embed.get("title"))) + len(_embed_text(embed.get("description")))
+    for fld in embed.get("fields") or []:
+        if isinstance(fld, dict):
+            size += len(_embed_text(fld.get("name"))) + len(_embed_text(fld.get("value")))
+    footer, author = embed.get("footer"), embed.get("author")
+    size += len(_embed_text(footer.get("text"))) if isinstance(footer, dict) else 0
+    size += len(_embed_text(author.get("name"))) if isinstance(author, dict) else 0
+    return size
+
+
+def _embed_field_problems(fields: Any, where: str) -> Problems:
+    """At most 25 fields; each needs a name (1-256) and a value (1-1024), counted after trimming."""
+    if fields is None:
+        return {}
+    if not isinstance(fields, list):
+        return {where: "Expected an array."}
+    problems: Problems = {}
+    if len(fields) > 25:
+        problems[where] = "Must be 25 or fewer in length."
+    for j, fld in enumerate(fields):
+        here = f"{where}.{j}"
+        if not isinstance(fld, dict):
+            problems[here] = "Expected an object."
+            continue
+        problems.update(
+            _text_problems(f"{here}.name", fld.get("name"), 256, low=1, required=True, strip=True)
+        )
+        problems.update(
+            _text_problems(f"{here}.value", fld.get("value"), 1024, low=1, required=True, strip=True)
+        )
+    return problems
+
+
+def _embed_footer_problems(footer: Any, where: str) -> Problems:
+    if footer is None:
+        return {}
+    if not isinstance(footer, dict):
+        return {where: "Expected an object."}
+    return {
+        **_text_problems(f"{where}.text", footer.get("text"), 2048, strip=True),
+        **_url_problems(f"{where}.icon_url", footer.get("icon_url"), 2048, _MEDIA_SCHEMES),
+    }
+
+
+def _embed_author_problems(author: Any, where: str) -> Problems:
+    if author is None:
+        return {}
+    if not isinstance(author, dict):
+        return {where: "Expected an object."}
+    return {
+        **_text_problems(f"{where}.name", author.get("name"), 256, strip=True),
+        **_url_problems(f"{where}.url", author.get("url"), 2048, _WEB_SCHEMES),
+        **_url_problems(f"{where}.icon_url", author.get("icon_url"), 2048, _MEDIA_SCHEMES),
+    }
+
+
+def _embed_media_problems(embed: Mapping[str, Any], where: str) -> Problems:
+    """``image`` and ``thumbnail`` point at http(s) or an ``attachment://`` of the same request."""
+    problems: Problems = {}
+    for key in ("image", "thumbnail"):
+        media = embed.get(key)
+        if media is None:
+            continue
+        if not isinstance(media, dict):
+            problems[f"{where}.{key}"] = "Expected an object."
+            continue
+        problems.update(_url_problems(f"{where}.{key}.url", media.get("url"), 2048, _MEDIA_SCHEMES))
+    return problems
+
+
+def _embed_problems(embed: Any, where: str) -> Problems:
+    """One embed's own limits (the 6,000 total is `_embeds_problems`'s)."""
+    if not isinstance(embed, dict):
+        return {where: "Expected an object."}
+    return {
+        **_text_problems(f"{where}.title", embed.get("title"), 256, strip=True),
+        **_text_problems(f"{where}.description", embed.get("description"), 4096, strip=True),
+        **_url_problems(f"{where}.url", embed.get("url"), 2048, _WEB_SCHEMES),
+        **_int_problems(f"{where}.color", embed.get("color"), 0, 0xFFFFFF),
+        **_embed_field_problems(embed.get("fields"), f"{where}.fields"),
+        **_embed_footer_problems(embed.get("footer"), f"{where}.footer"),
+        **_embed_author_problems(embed.get("author"), f"{where}.author"),
+        **_embed_media_problems(embed, where),
+    }
+
+
+def _embeds_problems(embeds: Any) -> Problems:
+    """At most 10 embeds, each within its limits, and 6,000 characters for all of them together."""
+    if embeds is None:
+        return {}
+    if not isinstance(embeds, list):
+        return {"embeds": "Expected an array."}
+    problems: Problems = {}
+    if len(embeds) > MAX_EMBEDS:
+        problems["embeds"] = f"Must be {MAX_EMBEDS} or fewer in length."
     for i, embed in enumerate(embeds):
-        limits = {"title": 256, "description": 4096}
-        for key, limit in limits.items():
-            text = embed.get(key) or ""
-            total += len(text)
-            if len(text) > limit:
-                problems[f"embeds.{i}.{key}"] = f"Must be {limit} or fewer in length."
-        fields = embed.get("fields") or []
-        if len(fields) > 25:
-            problems[f"embeds.{i}.fields"] = "Must be 25 or fewer in length."
-        for j, fld in enumerate(fields):
-            total += len(fld.get("name", "")) + len(fld.get("value", ""))
-            if len(fld.get("name", "")) > 256 or len(fld.get("value", "")) > 1024:
-                problems[f"embeds.{i}.fields.{j}"] = "Field name/value too long (256/1024)."
-        footer = (embed.get("footer") or {}).get("text", "")
-        author = (embed.get("author") or {}).get("name", "")
-        total += len(footer) + len(author)
-        if len(footer) > 2048 or len(author) > 256:
-            problems[f"embeds.{i}.footer"] = "Footer text/author name too long (2048/256)."
-    if total > 6000:
-        problems["embeds"] = "Embed size exceeds maximum size of 6000"
+        problems.update(_embed_problems(embed, f"embeds.{i}"))
+    total = sum(_embed_size(e) for e in embeds if isinstance(e, dict))
+    if total > EMBED_TOTAL_LIMIT:
+        problems["embeds"] = f"Embed size exceeds maximum size of {EMBED_TOTAL_LIMIT}"
+    return problems
+
+
+def _allowed_mentions_problems(allowed: Any) -> Problems:
+    """``parse`` holds known types only, ``users``/``roles`` at most 100 ids each, and a type is either
+    parsed or listed, never both ("mutually exclusive", Discord's docs)."""
+    if allowed is None:
+        return {}
+    if not isinstance(allowed, dict):
+        return {"allowed_mentions": "Expected an object."}
+    problems: Problems = {}
+    parse = allowed.get("parse") or []
+    if not isinstance(parse, list) or any(p not in _MENTION_TYPES for p in parse):
+        problems["allowed_mentions.parse"] = f"Value must be one of {_MENTION_TYPES}."
+    for key in ("users", "roles"):
+        ids = allowed.get(key) or []
+        if not isinstance(ids, list) or len(ids) > 100:
+            problems[f"allowed_mentions.{key}"] = "Must be 100 or fewer in length."
+        elif ids and isinstance(parse, list) and key in parse:
+            problems["allowed_mentions"] = f"parse:[{key}] and {key}: [ids...] are mutually exclusive."
+    return problems
+
+
+def _message_problems(body: Mapping[str, Any], flags: int) -> Problems:
+    """Everything Discord checks in a message create/edit body (and a callback's ``data``)."""
+    problems: Problems = {}
+    problems.update(_content_problems(body))
+    problems.update(_embeds_problems(body.get("embeds")))
+    problems.update(_allowed_mentions_problems(body.get("allowed_mentions")))
     components = body.get("components")
     if components:
         problems.update(_component_problems(components, v2=bool(flags & IS_COMPONENTS_V2)))
-    if flags & IS_COMPONENTS_V2 and (content or embeds):
+    if flags & IS_COMPONENTS_V2 and (body.get("content") or body.get("embeds")):
         problems["content"] = "Cannot use content or embeds with the IS_COMPONENTS_V2 flag."
     return problems
 
 
-def _component_problems(components: list[dict[str, Any]], *, v2: bool) -> dict[str, str]:
-    problems: dict[str, str] = {}
+def _walk_paths(components: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every component under ``components`` with its path (``components.0.components.1``)."""
+    for i, comp in enumerate(components if isinstance(components, list) else []):
+        if not isinstance(comp, dict):
+            continue
+        here = f"{where}.{i}"
+        yield here, comp
+        yield from _walk_paths(comp.get("components"), f"{here}.components")
+        for key in ("component", "accessory"):
+            if isinstance(comp.get(key), dict):
+                yield f"{here}.{key}", comp[key]
+                yield from _walk_paths(comp[key].get("components"), f"{here}.{key}.components")
+
+
+def _custom_id_problems(components: Any, where: str) -> Problems:
+    """Every ``custom_id`` is 1-100 characters and unique within the message (or modal)."""
+    problems: Problems = {}
     seen: set[str] = set()
-    for comp in _walk_components(components):
+    for here, comp in _walk_paths(components, where):
         custom_id = comp.get("custom_id")
-        if custom_id is not None:
-            if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
-                problems["components.custom_id"] = f"custom_id must be 1-100 characters: {custom_id!r}"
-            elif custom_id in seen:
-                problems["components.custom_id"] = f"Component custom id cannot be duplicated: {custom_id!r}"
-            seen.add(str(custom_id))
-        if comp.get("type") == 2:
-            style = comp.get("style")
-            if len(comp.get("label") or "") > 80:
-                problems["components.label"] = "Button label must be 80 or fewer in length."
-            if style == 5 and (not comp.get("url") or custom_id is not None):
-                problems["components.url"] = "A link button needs a url and no custom_id."
-            elif style in (1, 2, 3, 4) and custom_id is None:
-                problems["components.custom_id"] = "A non-link button needs a custom_id."
-        if comp.get("type") == 4:
-            problems["components.type"] = "Text inputs are only valid in modals."
-    if not v2:
-        if len(components) > 5:
-            problems["components"] = "Must be 5 or fewer in length."
-        for i, row in enumerate(components):
-            if row.get("type") != 1:
-                problems[f"components.{i}.type"] = "Top-level components must be action rows."
-                continue
-            children = row.get("components") or []
-            buttons = [c for c in children if c.get("type") == 2]
-            if (
-                not children
-                or len(buttons) > 5
-                or (buttons and len(buttons) != len(children))
-                or (not buttons and len(children) != 1)
-            ):
-                problems[f"components.{i}.components"] = "An action row holds 1-5 buttons or one select menu."
+        if custom_id is None:
+            continue
+        if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
+            problems[f"{here}.custom_id"] = f"Must be between 1 and 100 in length: {custom_id!r}"
+        elif custom_id in seen:
+            problems[f"{here}.custom_id"] = f"Component custom id cannot be duplicated: {custom_id!r}"
+        seen.add(str(custom_id))
     return problems
 
 
-def _modal_problems(modal: Mapping[str, Any]) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    custom_id = modal.get("custom_id")
-    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
-        problems["data.custom_id"] = "Must be between 1 and 100 in length."
-    title = modal.get("title")
-    if not isinstance(title, str) or not 1 <= len(title) <= 45:
-        problems["data.title"] = "Must be between 1 and 45 in length."
-    rows = modal.get("components") or []
-    if not 1 <= len(rows) <= 5:
-        problems["data.components"] = "Must be between 1 and 5 in length."
-    for comp in _walk_components(rows):
-        if comp.get("type") != 4:
+def _button_problems(button: Mapping[str, Any], where: str) -> Problems:
+    """Label 80; a link button has a url (512) and no custom_id; the others a custom_id and no url."""
+    problems = _text_problems(f"{where}.label", button.get("label"), 80)
+    style, custom_id = button.get("style"), button.get("custom_id")
+    if style not in (1, 2, 3, 4, 5, 6):
+        problems[f"{where}.style"] = f"Value must be one of (1, 2, 3, 4, 5, 6): {style!r}"
+    elif style == 5:
+        if custom_id is not None:
+            problems[f"{where}.custom_id"] = "A link button cannot have a custom_id."
+        problems.update(_url_problems(f"{where}.url", button.get("url"), 512, ("http", "https", "discord")))
+        if button.get("url") is None:
+            problems[f"{where}.url"] = "A link button needs a url."
+    elif style == 6:
+        if button.get("sku_id") is None or custom_id is not None:
+            problems[f"{where}.sku_id"] = "A premium button needs a sku_id and no custom_id."
+    else:
+        if custom_id is None:
+            problems[f"{where}.custom_id"] = "A non-link button needs a custom_id."
+        if button.get("url") is not None:
+            problems[f"{where}.url"] = "Only link buttons can have a url."
+    return problems
+
+
+def _select_option_problems(options: Any, where: str) -> Problems:
+    """A string select's 1-25 options: label and value 1-100, description 100, values unique."""
+    if not isinstance(options, list) or not 1 <= len(options) <= MAX_SELECT_OPTIONS:
+        return {where: f"Must be between 1 and {MAX_SELECT_OPTIONS} in length."}
+    problems: Problems = {}
+    values: set[Any] = set()
+    for k, opt in enumerate(options):
+        here = f"{where}.{k}"
+        if not isinstance(opt, dict):
+            problems[here] = "Expected an object."
             continue
-        if len(comp.get("label") or "") > 45:
-            problems["data.components.label"] = "Must be 45 or fewer in length."
-        if len(comp.get("value") or "") > 4000 or (comp.get("max_length") or 4000) > 4000:
-            problems["data.components.value"] = "Must be 4000 or fewer in length."
-        if len(comp.get("placeholder") or "") > 100:
-            problems["data.components.placeholder"] = "Must be 100 or fewer in length."
+        problems.update(_text_problems(f"{here}.label", opt.get("label"), 100, low=1, required=True))
+        problems.update(_text_problems(f"{here}.value", opt.get("value"), 100, low=1, required=True))
+        problems.update(_text_problems(f"{here}.description", opt.get("description"), 100))
+        if opt.get("value") in values:
+            problems[f"{here}.value"] = "Select option values must be unique."
+        values.add(opt.get("value"))
+    return problems
+
+
+def _select_problems(select: Mapping[str, Any], where: str) -> Problems:
+    """custom_id required; placeholder 150; min_values 0-25 <= max_values 1-25 (<= options)."""
+    problems: Problems = {}
+    if select.get("custom_id") is None:
+        problems[f"{where}.custom_id"] = "This field is required"
+    problems.update(_text_problems(f"{where}.placeholder", select.get("placeholder"), 150))
+    problems.update(_int_problems(f"{where}.min_values", select.get("min_values"), 0, 25))
+    problems.update(_int_problems(f"{where}.max_values", select.get("max_values"), 1, 25))
+    low, high = select.get("min_values", 1), select.get("max_values", 1)
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        problems[f"{where}.min_values"] = "min_values cannot be greater than max_values."
+    if select.get("type") == 3:
+        options = select.get("options")
+        problems.update(_select_option_problems(options, f"{where}.options"))
+        if isinstance(options, list) and isinstance(high, int) and high > len(options):
+            problems[f"{where}.max_values"] = "max_values cannot be more than the number of options."
+    return problems
+
+
+def _action_row_problems(components: list[Any], where: str) -> Problems:
+    """Legacy layout: at most 5 action rows, each holding 1-5 buttons or exactly one select menu."""
+    problems: Problems = {}
+    if len(components) > MAX_ACTION_ROWS:
+        problems[where] = f"Must be {MAX_ACTION_ROWS} or fewer in length."
+    for i, row in enumerate(components):
+        here = f"{where}.{i}"
+        if not isinstance(row, dict) or row.get("type") != 1:
+            problems[f"{here}.type"] = "Top-level components must be action rows."
+            continue
+        children = [c for c in row.get("components") or [] if isinstance(c, dict)]
+        buttons = [c for c in children if c.get("type") == 2]
+        if not children:
+            problems[f"{here}.components"] = "Must be between 1 and 5 in length."
+        elif len(buttons) > MAX_ROW_BUTTONS:
+            problems[f"{here}.components"] = f"Must be {MAX_ROW_BUTTONS} or fewer in length."
+        elif buttons and len(buttons) != len(children):
+            problems[f"{here}.components"] = "An action row holds buttons or one select menu, not both."
+        elif not buttons and len(children) != 1:
+            problems[f"{here}.components"] = "An action row holds one select menu."
+    return problems
+
+
+def _component_problems(components: Any, *, v2: bool) -> Problems:
+    """A message's components: ids, each button and select menu, and (legacy) the action rows."""
+    if not isinstance(components, list):
+        return {"components": "Expected an array."}
+    problems = _custom_id_problems(components, "components")
+    for here, comp in _walk_paths(components, "components"):
+        kind = comp.get("type")
+        if kind == 2:
+            problems.update(_button_problems(comp, here))
+        elif kind in _SELECT_TYPES:
+            problems.update(_select_problems(comp, here))
+        elif kind == 4:
+            problems[f"{here}.type"] = "Text inputs are only valid in modals."
+    if not v2:
+        problems.update(_action_row_problems(components, "components"))
+    return problems
+
+
+def _text_input_problems(text_input: Mapping[str, Any], where: str, *, in_row: bool) -> Problems:
+    """A modal's text input: style 1/2, label 1-45 (required in a legacy action row; a Label component
+    carries it otherwise), value 4000, placeholder 100, min_length 0-4000 <= max_length 1-4000."""
+    problems: Problems = {}
+    if text_input.get("custom_id") is None:
+        problems[f"{where}.custom_id"] = "This field is required"
+    if text_input.get("style") not in (1, 2):
+        problems[f"{where}.style"] = f"Value must be one of (1, 2): {text_input.get('style')!r}"
+    label = text_input.get("label")
+    problems.update(_text_problems(f"{where}.label", label, 45, low=1, required=in_row))
+    problems.update(_text_problems(f"{where}.value", text_input.get("value"), TEXT_INPUT_LIMIT))
+    problems.update(_text_problems(f"{where}.placeholder", text_input.get("placeholder"), 100))
+    low, high = text_input.get("min_length"), text_input.get("max_length")
+    problems.update(_int_problems(f"{where}.min_length", low, 0, TEXT_INPUT_LIMIT))
+    problems.update(_int_problems(f"{where}.max_length", high, 1, TEXT_INPUT_LIMIT))
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        problems[f"{where}.min_length"] = "min_length cannot be greater than max_length."
+    return problems
+
+
+def _modal_component_problems(top: Any, where: str) -> Problems:
+    """One top-level modal component: an action row with one text input, a Label, or a text display."""
+    if not isinstance(top, dict):
+        return {where: "Expected an object."}
+    kind = top.get("type")
+    if kind == 1:
+        children = top.get("components") or []
+        if len(children) != 1 or not isinstance(children[0], dict) or children[0].get("type") != 4:
+            return {f"{where}.components": "An action row in a modal holds exactly one text input."}
+        return _text_input_problems(children[0], f"{where}.components.0", in_row=True)
+    if kind == 18:
+        problems = _text_problems(f"{where}.label", top.get("label"), 45, low=1, required=True)
+        problems.update(_text_problems(f"{where}.description", top.get("description"), 100, low=1))
+        child = top.get("component")
+        if not isinstance(child, dict):
+            problems[f"{where}.component"] = "This field is required"
+        elif child.get("type") == 4:
+            problems.update(_text_input_problems(child, f"{where}.component", in_row=False))
+        elif child.get("type") in _SELECT_TYPES:
+            problems.update(_select_problems(child, f"{where}.component"))
+        return problems
+    if kind == 10:
+        return _text_problems(f"{where}.content", top.get("content"), 4000, low=1, required=True)
+    return {f"{where}.type": f"Component type {kind!r} is not valid in a modal."}
+
+
+def _modal_problems(modal: Mapping[str, Any]) -> Problems:
+    """A type-9 callback's ``data``: custom_id 1-100, title 1-45, 1-5 components, unique custom_ids."""
+    problems = _text_problems("data.custom_id", modal.get("custom_id"), 100, low=1, required=True)
+    problems.update(_text_problems("data.title", modal.get("title"), 45, low=1, required=True))
+    rows = modal.get("components")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_MODAL_COMPONENTS:
+        problems["data.components"] = f"Must be between 1 and {MAX_MODAL_COMPONENTS} in length."
+        return problems
+    for i, top in enumerate(rows):
+        problems.update(_modal_component_problems(top, f"data.components.{i}"))
+    problems.update(_custom_id_problems(rows, "data.components"))
     return problems
 
 
@@ -2722,47 +3184,128 @@ def _modal_submit_components(modal: Mapping[str, Any], values: Mapping[str, str]
     return result
 
 
-def _command_problems(commands: list[Any]) -> dict[str, str]:
-    """Discord's checks on a bulk overwrite that discord.py does not already make."""
-    problems: dict[str, str] = {}
-    if len(commands) > 100:
-        problems["_root"] = "Must be 100 or fewer in length."
+def _command_problems(commands: list[Any]) -> Problems:
+    """A bulk overwrite: at most 100 slash commands (and 15 user, 15 message ones), unique names, each
+    command within its limits."""
+    problems: Problems = {}
+    caps = {1: 100, 2: 15, 3: 15}
+    counts: dict[Any, int] = {}
     seen: set[tuple[str, int]] = set()
     for i, cmd in enumerate(commands):
         if not isinstance(cmd, dict):
             problems[str(i)] = "Expected an object."
             continue
         kind = cmd.get("type", 1)
+        counts[kind] = counts.get(kind, 0) + 1
         name = cmd.get("name", "")
         if (name, kind) in seen:
             problems[f"{i}.name"] = "Application command names must be unique"
         seen.add((name, kind))
         if kind == 1:
             problems.update(_chat_input_problems(cmd, str(i)))
-        elif not 1 <= len(name) <= 32:
-            problems[f"{i}.name"] = "Must be between 1 and 32 in length."
+            if _command_size(cmd) > COMMAND_SIZE_LIMIT:
+                problems[str(i)] = f"Command exceeds maximum size ({COMMAND_SIZE_LIMIT})"
+        else:
+            problems.update(_text_problems(f"{i}.name", name, 32, low=1, required=True))
+    for kind, count in counts.items():
+        if count > caps.get(kind, 100):
+            problems["_root"] = f"Must be {caps.get(kind, 100)} or fewer commands of type {kind}."
     return problems
 
 
-def _chat_input_problems(cmd: Mapping[str, Any], where: str) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    name = cmd.get("name", "")
-    if not _COMMAND_NAME.fullmatch(name) or name != name.lower():
+def _command_size(level: Mapping[str, Any]) -> int:
+    """Characters of a slash command's names, descriptions and choices (names and values), nested."""
+    size = len(str(level.get("name") or "")) + len(str(level.get("description") or ""))
+    for choice in level.get("choices") or []:
+        if isinstance(choice, dict):
+            size += len(str(choice.get("name") or "")) + len(str(choice.get("value") or ""))
+    for opt in level.get("options") or []:
+        if isinstance(opt, dict):
+            size += _command_size(opt)
+    return size
+
+
+def _name_problems(level: Mapping[str, Any], where: str) -> Problems:
+    """A command's or option's name (1-32, lower-case, no spaces) and description (1-100)."""
+    problems: Problems = {}
+    name = level.get("name", "")
+    if not isinstance(name, str) or not _COMMAND_NAME.fullmatch(name) or name != name.lower():
         problems[f"{where}.name"] = "Command name is invalid"
-    if not 1 <= len(cmd.get("description") or "") <= 100:
-        problems[f"{where}.description"] = "Must be between 1 and 100 in length."
+    problems.update(
+        _text_problems(f"{where}.description", level.get("description"), 100, low=1, required=True)
+    )
+    return problems
+
+
+def _choice_problems(opt: Mapping[str, Any], where: str) -> Problems:
+    """At most 25 choices (string, integer and number options only, not with autocomplete); each a
+    name of 1-100 and a string value of at most 100 (Discord's docs; the OpenAPI spec says 6000)."""
+    choices = opt.get("choices")
+    if not choices:
+        return {}
+    problems: Problems = {}
+    if opt.get("type") not in (3, 4, 10):
+        problems[f"{where}.choices"] = "Choices are only valid for string, integer and number options."
+    if opt.get("autocomplete"):
+        problems[f"{where}.autocomplete"] = "Autocomplete cannot be set with choices."
+    if len(choices) > MAX_CHOICES:
+        problems[f"{where}.choices"] = f"Must be {MAX_CHOICES} or fewer in length."
+    for k, choice in enumerate(choices):
+        here = f"{where}.choices.{k}"
+        if not isinstance(choice, dict):
+            problems[here] = "Expected an object."
+            continue
+        problems.update(_text_problems(f"{here}.name", choice.get("name"), 100, low=1, required=True))
+        if isinstance(choice.get("value"), str):
+            problems.update(_text_problems(f"{here}.value", choice["value"], 100))
+    return problems
+
+
+def _string_length_problems(opt: Mapping[str, Any], where: str) -> Problems:
+    """``min_length`` 0-6000 and ``max_length`` 1-6000, on string options only."""
+    low, high = opt.get("min_length"), opt.get("max_length")
+    if low is None and high is None:
+        return {}
+    if opt.get("type") != 3:
+        return {f"{where}.min_length": "min_length/max_length are only valid for string options."}
+    problems = {
+        **_int_problems(f"{where}.min_length", low, 0, 6000),
+        **_int_problems(f"{where}.max_length", high, 1, 6000),
+    }
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        problems[f"{where}.min_length"] = "min_length cannot be greater than max_length."
+    return problems
+
+
+def _chat_input_problems(cmd: Mapping[str, Any], where: str) -> Problems:
+    """A slash command, subcommand group or subcommand and, recursively, its options (25 at most, unique
+    names, required before optional, subcommands not mixed with plain options)."""
+    problems = _name_problems(cmd, where)
     options = cmd.get("options") or []
-    if len(options) > 25:
-        problems[f"{where}.options"] = "Must be 25 or fewer in length."
+    if len(options) > MAX_COMMAND_OPTIONS:
+        problems[f"{where}.options"] = f"Must be {MAX_COMMAND_OPTIONS} or fewer in length."
+    names = [o.get("name") for o in options if isinstance(o, dict)]
+    if len(names) != len(set(names)):
+        problems[f"{where}.options"] = "Option names must be unique."
+    nested = [o for o in options if isinstance(o, dict) and o.get("type") in (1, 2)]
+    if nested and len(nested) != len(options):
+        problems[f"{where}.options"] = "Subcommands and groups cannot be mixed with other options."
+    if cmd.get("type") == 2 and any(o.get("type") != 1 for o in nested):
+        problems[f"{where}.options"] = "A subcommand group holds subcommands only."
     optional_seen = False
     for j, opt in enumerate(options):
         here = f"{where}.options.{j}"
+        if not isinstance(opt, dict):
+            problems[here] = "Expected an object."
+            continue
         if opt.get("type") in (1, 2):
+            if cmd.get("type") == 1 and "." in where:
+                problems[f"{here}.type"] = "A subcommand cannot hold subcommands."
             problems.update(_chat_input_problems(opt, here))
             continue
-        problems.update(_chat_input_problems({**opt, "options": []}, here))
-        if len(opt.get("choices") or []) > 25:
-            problems[f"{here}.choices"] = "Must be 25 or fewer in length."
+        problems.update(_name_problems(opt, here))
+        problems.update(_choice_problems(opt, here))
+        problems.update(_string_length_problems(opt, here))
         if opt.get("required"):
             if optional_seen:
                 problems[f"{here}.required"] = "Required options must be placed before non-required options"
