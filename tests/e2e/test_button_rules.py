@@ -3,6 +3,8 @@ and the Remix form when several members open it at once."""
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import json
 from functools import partial
@@ -174,6 +176,12 @@ async def test_buttons_on_a_clip_sent_by_direct_message_act_in_its_server_for_it
         assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == posts
 
 
+@pytest.mark.fake_refusal(
+    status=404,
+    code=10007,
+    route="GET /guilds/{guild_id}/members/{user_id}",
+    reason="the bot looks the requester up in the server they left",
+)
 async def test_a_requester_who_left_the_server_cannot_use_the_buttons_of_a_clip_sent_by_dm(
     world: World,
 ) -> None:

@@ -312,6 +312,12 @@ async def test_a_private_followup_is_not_sent_twice_when_its_id_was_stored(world
 # -- a channel that refuses a paid clip (issue 11 #2c) -----------------------------------------------------
 
 
+@pytest.mark.fake_refusal(
+    status=403,
+    code=50013,
+    route="POST /channels/{channel_id}/messages",
+    reason="the bot's permission to post is taken away while the job runs",
+)
 async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_dm(world: World) -> None:
     world.prodia.clip_bytes_extra = 12 * MIB  # over the DM limit too: the DM carries a re-encode
     world.prodia.processing_seconds = 1.0

@@ -41,7 +41,7 @@ async def test_no_interaction_token_reaches_the_debug_log(world: World, debug_lo
             job = await finished(bot, job_id)
             assert job.state.value == "delivered", job.error
         # A followup (a private error message) goes through POST /webhooks/{app}/{token} as well.
-        tokens.append(await world.video(prompt="hi"))
+        tokens.append(await world.video(prompt="a clip the bot refuses", model="sora-2", resolution="1080p"))
         await until(lambda: world.answer(tokens[-1]).get("content"), what="the refusal")
     text = debug_log.getvalue()
     # The run did log the routes and events that carry tokens, with the tokens masked.
