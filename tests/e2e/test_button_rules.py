@@ -3,14 +3,13 @@ and the Remix form when several members open it at once."""
 
 from __future__ import annotations
 
-import pytest
-
 import io
 import json
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from bot.jobs.models import JobState
