@@ -442,6 +442,58 @@ async def test_blocklist_answers_and_a_blocked_worst_prompt_render_no_link(world
     check_everything_sent(world, set())
 
 
+WORST_NAME = "[x](https://a.b)@everyone**__"  # 32 characters, Discord's longest display name
+
+
+async def test_approval_and_every_other_admin_command_at_their_worst(world: World) -> None:
+    may_ping_everyone(world)
+    prompt = prompts(world)["markdown and mentions"]
+    guild = world.fake.guilds[world.guild_id]
+    [mods] = [r for r in guild.roles.values() if r.name == "mods"]
+    moderator = guild.add_member(name=WORST_NAME, roles=[mods.id])
+    role = guild.add_role(WORST_NAME * 3, mentionable=True)
+    async with world.bot(**LIMITS) as bot:
+        await world.admin_command("audit", "channel", channel=world.audit_channel_id)
+        token = await world.admin_command("approvals", "on", channel=world.mods_channel_id, trusted_role=role)
+        assert "Approval is on" in readable(world, token)
+
+        # Approve, by a moderator with the worst name: the request shows who decided, as plain text.
+        await world.video(prompt=prompt)
+        [request] = await until(lambda: approval_messages(world), what="the approval request")
+        press = await world.fake.click("sora:approve:1", message_id=int(request["id"]), user_id=moderator)
+        await answered(world, press.token, "Approved job 1.")
+        assert (await finished(bot, 1)).state is JobState.DELIVERED
+        decided = await until(
+            lambda: [m for m in approval_messages(world) if not m["components"]], what="the decision shown"
+        )
+        assert unescaped(decided[0]["embeds"][0]["title"]).endswith(WORST_NAME)
+
+        answers_expected = [
+            (("approvals", "off"), {}, "Approval is off."),
+            (("budget", "set"), {"dollars_per_day": 1_000_000}, "Daily budget set to $1000000.00."),
+            (("budget", "set"), {}, "Daily budget removed."),
+            (("limits", "clear"), {"role": role}, "had no limits set."),
+            (("limits", "clear"), {}, "Choose one role or one member."),
+            (("limits", "set"), {}, "Give at least one limit to set."),
+            (("defaults",), {}, "Give at least one default to set."),
+            (("channels", "add"), {"channel": world.channel_id}, f"<#{world.channel_id}>"),
+            (("channels", "remove"), {"channel": world.channel_id}, f"<#{world.channel_id}>"),
+            (("roles", "allow"), {"role": role}, f"<@&{role}>"),
+            (("roles", "remove"), {"role": role}, f"<@&{role}>"),
+            (("user", "block"), {"member": moderator}, f"<@{moderator}> is blocked."),
+            (("user", "unblock"), {"member": moderator}, f"<@{moderator}> is unblocked."),
+            (("user", "reset"), {"member": moderator}, "strikes and usage reset."),
+            (("user", "forget"), {"member": world.alice}, f"Forgot <@{world.alice}>"),
+            (("audit", "channel"), {}, "Audit posts are off."),
+        ]
+        for path, options, expected in answers_expected:
+            token = await world.admin_command(*path, **options)
+            assert expected in readable(world, token), (path, readable(world, token))
+        posts = world.fake.channel_messages(world.audit_channel_id)
+        assert {"job.delivered", "member.forget", "budget.set"} <= {p["embeds"][0]["title"] for p in posts}
+    check_everything_sent(world, {world.alice})
+
+
 # -- Hypothesis: adversarial 4,096-character prompts ---------------------------------------------------------
 
 PIECES = [
@@ -452,6 +504,8 @@ PIECES = [
 WORST_PROMPTS = st.lists(
     st.one_of(
         st.sampled_from(PIECES),
+        st.sampled_from(PIECES),  # twice: mostly markdown, mentions and links, some random text
+        st.sampled_from(["\n", "\n\n", "\n> ", "\n# "]),
         st.text(st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=6),
     ),
     min_size=1,
