@@ -256,6 +256,10 @@ async def test_every_button_on_a_clip_of_the_worst_prompt_answers_readably(world
             variants[action] = token
             await answered(world, token, "Generating", "Queued")
 
+        # Re-roll on the private clip too (its message is ephemeral).
+        token = await click(world, "reroll", 2, private, world.alice)
+        await answered(world, token, "Generating", "Queued")
+
         # Remix: the 4,096-character prompt is offered in a text input that holds 4,000, and sent back as is.
         token = await click(world, "remix", 1, clip, world.bob)
         modal = await until(lambda: world.fake.interactions[token].modal, what="the remix form")
@@ -266,7 +270,7 @@ async def test_every_button_on_a_clip_of_the_worst_prompt_answers_readably(world
             modal["custom_id"], {"prompt": text_input["value"]}, user_id=world.bob
         )
         await answered(world, submit.token, "Generating", "Queued")
-        jobs = await until(lambda: _at_least(bot, 7), what="the five variants")
+        jobs = await until(lambda: _at_least(bot, 8), what="the six variants")
         [remixed] = [j for j in jobs if j.request.prompt != prompt]
         assert remixed.request.prompt == prompt[:TEXT_INPUT_MAX].strip()
 
@@ -408,7 +412,7 @@ async def test_admin_and_usage_answers_with_the_largest_numbers(world: World) ->
         assert readable(world, token) == "50 job(s)."
         data = world.fake.attachment_path(message["attachments"][0]).read_text("utf-8-sig")
         rows = list(csv.DictReader(io.StringIO(data)))
-        assert len(rows) == 50 and {len(r["prompt"]) for r in rows} >= {PROMPT_MAX}
+        assert len(rows) == 50 and {r["prompt"] for r in rows} == set(worst)
         await until(lambda: audit_posts(world, "jobs.export"), what="the export's audit post")
         assert len(audit_posts(world, "limits.set")) == 3 and audit_posts(world, "defaults.set")
     check_everything_sent(world, set())
