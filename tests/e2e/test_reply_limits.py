@@ -8,13 +8,12 @@ import copy
 import re
 from typing import Any
 
-import discord
-
 from bot.client import SoraBot
 from bot.jobs.models import JobRequest, JobState
 from bot.jobs.prompt_rules import MAX_RULE_LENGTH, check_rule
 from bot.store.governance import LimitRule
 from bot.store.jobs import NewJob
+from bot.ui.embeds import escape
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.discord import EPHEMERAL, FakeDiscord
 
@@ -197,7 +196,7 @@ async def test_blocklist_of_100_longest_patterns_pages(world: World) -> None:
         assert shown == list(range(100))
         # Shown as written, markdown escaped (no code span: a backtick in a pattern would end it).
         text = "\n".join(pages)
-        assert all(f"word: {discord.utils.escape_markdown(p)}\n" in text + "\n" for p in patterns)
+        assert all(f"word: {escape(p)}\n" in text + "\n" for p in patterns)
     assert refusals(world.fake) == []
 
 
