@@ -242,4 +242,26 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
         wrong += await blocked_member_tries(world, bot, "RejectModal (a moderator's)", submit_reject, OPENER)
         job = await bot.pipeline.store.get(3)
         assert job is not None and job.state is JobState.AWAITING_APPROVAL
+
+        # The buttons of bob's own clip in his direct messages with the bot: the server's rules hold there.
+        def in_dm(action: str) -> Any:
+            async def click() -> Interaction:
+                return await world.fake.click(
+                    f"sora:{action}:2", message_id=world.fake.snowflake(),
+                    channel_id=world.fake.snowflake(), guild_id=None, user_id=world.bob,
+                )  # fmt: skip
+
+            return click
+
+        for action in ("post", "reroll"):
+            wrong += await blocked_member_tries(world, bot, f"DM button {action}", in_dm(action), MAKES_WORK)
+        # Remix shows its form in a DM at once (fetching the member first could miss Discord's 3 s); the
+        # submission is where the rules refuse.
+        dm_remix = await in_dm("remix")()
+        await until(lambda: dm_remix.modal, what="the remix form in a DM")
+
+        async def submit_in_dm() -> Interaction:
+            return await world.fake.submit_modal(None, {"prompt": "a DM remix"}, interaction=dm_remix)
+
+        wrong += await blocked_member_tries(world, bot, "DM RemixModal", submit_in_dm, MAKES_WORK)
     assert not wrong, "\n".join(wrong)
