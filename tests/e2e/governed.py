@@ -45,7 +45,8 @@ def modal_classes() -> set[str]:
 
 
 def view_classes() -> set[str]:
-    """Every View subclass of the bot's own (each holds buttons outside the job buttons' ACTIONS)."""
+    """Every view class of the bot's own, of either kind (View, LayoutView): each holds buttons of its own,
+    outside the job buttons' ACTIONS."""
 
     def walk(cls: type) -> Iterator[type]:
         sub: type
@@ -55,7 +56,7 @@ def view_classes() -> set[str]:
 
     return {
         c.__name__
-        for c in walk(discord.ui.View)
+        for c in walk(discord.ui.view.BaseView)
         if c.__module__.startswith(("bot.", "cogs.")) and not issubclass(c, discord.ui.Modal)
     }
 

@@ -19,6 +19,7 @@ from tests.e2e.conftest import BOTH_ENGINES, World, finished, until
 from tests.e2e.governed import (
     Work,
     answered,
+    answers,
     command_paths,
     dynamic_items,
     modal_classes,
@@ -27,7 +28,7 @@ from tests.e2e.governed import (
     view_classes,
 )
 from tests.e2e.test_button_rules import png
-from tests.fakes.discord import Interaction
+from tests.fakes.discord import EPHEMERAL, Interaction
 
 pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
@@ -144,9 +145,8 @@ async def blocked_member_tries(world: World, bot: SoraBot, what: str, act: Any, 
     await settled(bot)
     problems = before.changes(await Work.now(world, bot))
     if kind == READ_ONLY:
-        if inter.modal is not None or not all(
-            int(m.get("flags") or 0) & 64 for m in [world.fake.original(inter.token) or {"flags": 64}]
-        ):
+        messages = answers(world, inter)
+        if inter.modal is not None or not messages or not all(m["flags"] & EPHEMERAL for m in messages):
             problems.append(f"not a private answer: {text!r}")
     else:
         wrong = privately_refused(world, inter)
