@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import UserFacingError
+from bot.errors import NotAllowed, UserFacingError
+from bot.guard import FOREIGN_INSTALL
 from bot.jobs.models import Job, JobState
-from bot.tree import handle_error
+from bot.tree import handle_error, only_its_opener
 from bot.ui.buttons import view_of
 from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line
 
@@ -59,12 +60,16 @@ class RejectModal(discord.ui.Modal, title="Reject this request"):
         label="Reason (the requester sees it)", custom_id="reason", max_length=300
     )
 
-    def __init__(self, approvals: Approvals, job: Job) -> None:
+    def __init__(self, approvals: Approvals, job: Job, opener_id: int) -> None:
         # discord.py's random custom_id: open forms are kept by custom_id alone, so a fixed one per job would
         # let a second moderator's form replace the first's and drop one submission without a word.
         super().__init__(timeout=600)
         self.approvals = approvals
         self.job = job
+        self.opener_id = opener_id
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        return await only_its_opener(interaction, self.opener_id)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await self.approvals.reject(interaction, self.job, self.reason.value)
@@ -100,7 +105,7 @@ class Approvals:
         if job.state is not JobState.AWAITING_APPROVAL:
             raise UserFacingError(f"Job {job.id} is no longer waiting for approval ({job.state.value}).")
         if action == "reject":
-            await interaction.response.send_modal(RejectModal(self, job))
+            await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))
             return
         await interaction.response.defer(ephemeral=True)
         approved = await self.bot.pipeline.store.transition(
@@ -120,6 +125,11 @@ class Approvals:
         await interaction.followup.send(f"Approved job {job.id}.", ephemeral=True)
 
     async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
+        # Checked again on submit, as on the button: the form may outlive the moderator's role.
+        if not await self.bot.guard.installation_allowed(interaction):
+            raise NotAllowed(FOREIGN_INSTALL)
+        if not is_moderator(interaction):
+            raise UserFacingError("Only moderators can approve or reject requests.")
         await interaction.response.defer(ephemeral=True)
         rejected = await self.bot.pipeline.store.transition(
             job.id,

@@ -30,6 +30,19 @@ async def reply(interaction: discord.Interaction[Any], content: str | None = Non
         await interaction.response.send_message(content, **kwargs)
 
 
+FORM_NOT_YOURS = "This form belongs to the member who opened it."
+
+
+async def only_its_opener(interaction: discord.Interaction[Any], opener_id: int) -> bool:
+    """A form's check: only the member it was shown to may submit it (whoever submits is who Discord
+    names, so a submission by anyone else is refused privately rather than acted on as theirs)."""
+    if interaction.user.id == opener_id:
+        return True
+    log.warning("form submitted by %s, opened by %s: refused", interaction.user.id, opener_id)
+    await reply(interaction, FORM_NOT_YOURS)
+    return False
+
+
 def explain(error: Exception) -> str:
     """Turn a known error into a short message for the person who caused it."""
     if isinstance(error, QuotaExceeded):

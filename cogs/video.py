@@ -22,7 +22,7 @@ from bot.guard import FOREIGN_INSTALL, Admission, Asker
 from bot.jobs.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.media.fit import last_frame
 from bot.media.images import MAX_IMAGE_BYTES
-from bot.tree import handle_error, reply
+from bot.tree import handle_error, only_its_opener, reply
 from bot.ui.buttons import status_view
 from bot.ui.embeds import status_embed
 
@@ -43,12 +43,13 @@ Interaction = discord.Interaction["SoraBot"]
 class RemixModal(discord.ui.Modal, title="Remix this clip"):
     """The job's prompt, ready to edit; submitting makes a new job with the same settings."""
 
-    def __init__(self, cog: Video, job: Job) -> None:
+    def __init__(self, cog: Video, job: Job, opener_id: int) -> None:
         # discord.py keeps open modals by custom_id alone: its random default keeps each member's form
         # apart (a fixed id per job let a second member's form replace the first's).
         super().__init__(timeout=TOKEN_LIFETIME)
         self.cog = cog
         self.job = job
+        self.opener_id = opener_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Prompt",
             custom_id="prompt",
@@ -58,6 +59,9 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
             max_length=4000,
         )
         self.add_item(self.prompt)
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await only_its_opener(interaction, self.opener_id)
 
     async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -264,7 +268,7 @@ class Video(commands.Cog):
             if interaction.guild_id is not None:
                 # A member who may not make clips here gets told now rather than after filling in the form.
                 await self.bot.guard.may_generate(interaction)
-            await interaction.response.send_modal(RemixModal(self, job))
+            await interaction.response.send_modal(RemixModal(self, job, interaction.user.id))
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
             await self._make_variant(interaction, job, action)
@@ -348,9 +352,9 @@ class Video(commands.Cog):
         if job.state is not JobState.DELIVERED or not job.output_path or not Path(job.output_path).exists():
             raise UserFacingError("This clip is no longer available.")
         await interaction.response.defer(ephemeral=True)
-        if interaction.guild_id is None:
-            # From a direct message it goes to the job's channel: only while the requester may post there.
-            await self._asker(interaction, job)
+        # A public post is work like a new clip: the server's rules (blocks, channels, roles) apply to it.
+        # From a direct message it goes to the job's channel: only while the requester may post there.
+        await self.bot.guard.may_generate_as(await self._asker(interaction, job))
         public = dataclasses.replace(job, target={**job.target, "private": False})
         await self.bot.deliverer.deliver(public, Path(job.output_path))
         await reply(interaction, "Posted to the channel.")
