@@ -23,6 +23,7 @@ from bot.jobs.models import TERMINAL
 from bot.jobs.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.store.governance import Forgotten, LimitRule
 from bot.tree import reply
+from bot.ui.embeds import escape
 from bot.ui.export import jobs_csv
 from bot.ui.pages import PagedReply, fit, send_pages
 
@@ -42,8 +43,8 @@ def _yes(value: bool | None) -> str:
 
 def _pattern(pattern: str) -> str:
     """A blocklist pattern shown as written: escaped rather than in a code span, which a backtick in the
-    pattern would end early."""
-    return discord.utils.escape_markdown(pattern)
+    pattern would end early. `escape` breaks every masked link; escape_markdown only a line's first."""
+    return escape(pattern)
 
 
 def _dollars(value: float | None) -> str:
