@@ -9,11 +9,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import pytest
+
 from bot.show_limit import SHOWS_PER_HOUR
-from tests.e2e.conftest import MANAGE_MESSAGES, World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, MANAGE_MESSAGES, World, all_jobs, finished, until
 from tests.e2e.test_button_rules import answered, files_under, png, private_answer, reply_text
 from tests.e2e.test_show import a_posted_clip, clips_in, show
 from tests.fakes.discord import ATTACH_FILES, CHANNEL_MESSAGES_POST, EPHEMERAL, SEND_MESSAGES
+
+# The limit and the removals are SQL: both engines.
+pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
 async def _private_clip(world: World, bot: Any, prompt: str = "just for me") -> dict[str, Any]:
