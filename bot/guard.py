@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +106,10 @@ class Guard:
 
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
+        # One member's re-posts in this process, one at a time (see `reposting`).
+        self._reposts: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> Policy:
         rules = await self.bot.governance.limit_rules(guild_id)
@@ -203,13 +210,30 @@ class Guard:
         )
         return Admission(policy, settings, needs_approval)
 
-    async def may_repost(
+    @asynccontextmanager
+    async def reposting(
+        self, interaction: discord.Interaction[Any], asker: Asker, job: Job
+    ) -> AsyncIterator[GuildSettings]:
+        """The one admission for posting a finished clip again (/show, "Post to channel"), before any file
+        work: `async with guard.reposting(...): post`. A re-post is counted (an audit row, which the hourly
+        limit reads) once the block ends without an error. One member's re-posts in this process wait for
+        each other, so two at once can't both take the hour's last slot."""
+        key = (asker.guild_id, asker.user.id)
+        lock = self._reposts.get(key)
+        if lock is None:
+            lock = self._reposts[key] = asyncio.Lock()
+        async with lock:
+            settings = await self._admit_repost(interaction, asker, job)
+            yield settings
+            await self.bot.audit.record(
+                asker.guild_id, SHOWN, actor_id=asker.user.id, job_id=job.id, channel=asker.channel_id
+            )
+
+    async def _admit_repost(
         self, interaction: discord.Interaction[Any], asker: Asker, job: Job
     ) -> GuildSettings:
-        """The one admission for posting a finished clip again (/show, "Post to channel"), before any file
-        work: who and where (blocks, channels, roles), a removal that holds, the age-restricted rule for
-        image clips, the bot's permissions in the channel, and the member's re-posts this hour. The caller
-        records a re-post that happened with `reposted`."""
+        """Who and where (blocks, channels, roles), a removal that holds, the age-restricted rule for image
+        clips, the bot's permissions in the channel, and the member's re-posts this hour."""
         settings = await self.may_generate_as(asker)
         removed_by = await self.bot.pipeline.store.clip_removed_by(job.id)
         if removed_by is not None and removed_by != job.user_id:
@@ -234,12 +258,6 @@ class Guard:
             now,
         )
         return settings
-
-    async def reposted(self, asker: Asker, job: Job) -> None:
-        """Count one re-post that happened (the hourly limit reads these rows)."""
-        await self.bot.audit.record(
-            asker.guild_id, SHOWN, actor_id=asker.user.id, job_id=job.id, channel=asker.channel_id
-        )
 
     async def _screen(self, asker: Asker, request: JobRequest, settings: GuildSettings) -> None:
         rules = [Rule(p, r) for p, r in await self.bot.governance.blocklist(asker.guild_id)]

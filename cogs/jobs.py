@@ -154,7 +154,13 @@ class Jobs(commands.Cog):
             raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
         # The same admission as "Post to channel", before any re-encode.
         asker = Asker.of(interaction)
-        await self.bot.guard.may_repost(interaction, asker, job)
+        async with self.bot.guard.reposting(interaction, asker, job):
+            await self._repost(interaction, job)
+        await reply(interaction, f"Posted job {job_id} again.")
+
+    async def _repost(self, interaction: Interaction, job: Job) -> None:
+        """Post `job`'s clip in the interaction's channel with the bot token."""
+        assert job.output_path is not None
         target = {
             **job.target,
             "channel_id": interaction.channel_id,
@@ -164,8 +170,6 @@ class Jobs(commands.Cog):
             "repost": f"-{int(time.time() * 1000) % 10**8}",
         }
         await self.bot.deliverer.repost(job, target, Path(job.output_path))
-        await self.bot.guard.reposted(asker, job)
-        await reply(interaction, f"Posted job {job_id} again.")
 
 
 async def setup(bot: SoraBot) -> None:

@@ -377,10 +377,9 @@ class Video(commands.Cog):
         # From a direct message it goes to the job's channel: only while the requester may post there.
         asker = await self._asker(interaction, job)
         # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.
-        await self.bot.guard.may_repost(interaction, asker, job)
-        public = dataclasses.replace(job, target={**job.target, "private": False})
-        await self.bot.deliverer.deliver(public, Path(job.output_path))
-        await self.bot.guard.reposted(asker, job)
+        async with self.bot.guard.reposting(interaction, asker, job):
+            public = dataclasses.replace(job, target={**job.target, "private": False})
+            await self.bot.deliverer.deliver(public, Path(job.output_path))
         await reply(interaction, "Posted to the channel.")
 
     def _variant(self, job: Job, action: str, prompt: str | None = None) -> tuple[JobRequest, Source | None]:

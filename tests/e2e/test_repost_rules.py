@@ -6,6 +6,7 @@ counts as (issue 11)."""
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any
 
@@ -208,3 +209,13 @@ async def test_a_member_over_quota_pressing_continue_or_flip_writes_no_file(worl
         assert files_under(world.tmp / "clips") == files
         assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == posts
         assert len(await all_jobs(bot)) == 1
+
+
+async def test_two_shows_at_once_cannot_both_take_the_last_slot(world: World) -> None:
+    async with world.bot() as bot:
+        await a_posted_clip(world, bot)
+        for _ in range(SHOWS_PER_HOUR - 1):
+            assert "Posted job 1 again" in await show(world, world.bob)
+        answers = await asyncio.gather(show(world, world.bob), show(world, world.bob))
+        assert sorted("Posted job 1 again" in a for a in answers) == [False, True], answers
+        assert len(world.clips()) == 1 + SHOWS_PER_HOUR
