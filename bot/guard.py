@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.errors import NotAllowed, PromptBlocked
+from bot.errors import NotAllowed, PromptBlocked, UserFacingError
 from bot.jobs.models import JobRequest
 from bot.jobs.policy import Policy, bot_defaults, resolve
 from bot.jobs.prompt_rules import PromptCheckTimeout, Rule, find_blocked
+from bot.show_limit import SHOW_WINDOW, SHOWN, check_shows
 from bot.store.governance import GuildSettings
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
+    from bot.jobs.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,10 @@ class Guard:
 
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
+        # One member's re-posts in this process, one at a time (see `reposting`).
+        self._reposts: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> Policy:
         rules = await self.bot.governance.limit_rules(guild_id)
@@ -189,16 +199,65 @@ class Guard:
             raise NotAllowed("Sora 2 Pro isn't enabled for you in this server; use the sora-2 model.")
         if request.effective_resolution == "1080p" and not policy.hd:
             raise NotAllowed("1080p isn't enabled for you in this server; use 720p.")
-        if has_image and settings.age_restricted_images:
-            channel = asker.channel
-            if not (isinstance(channel, discord.TextChannel) and channel.is_nsfw()):
-                raise NotAllowed("In this server, images can only be animated in age-restricted channels.")
+        if has_image:
+            _require_age_restricted(
+                asker, settings, "In this server, images can only be animated in age-restricted channels."
+            )
         await self._screen(asker, request, settings)
         trusted = settings.approvals_trusted_role_id
         needs_approval = settings.approvals_channel_id is not None and (
             trusted is None or trusted not in role_ids(asker.user)
         )
         return Admission(policy, settings, needs_approval)
+
+    @asynccontextmanager
+    async def reposting(
+        self, interaction: discord.Interaction[Any], asker: Asker, job: Job
+    ) -> AsyncIterator[GuildSettings]:
+        """The one admission for posting a finished clip again (/show, "Post to channel"), before any file
+        work: `async with guard.reposting(...): post`. A re-post is counted (an audit row, which the hourly
+        limit reads) once the block ends without an error. One member's re-posts in this process wait for
+        each other, so two at once can't both take the hour's last slot."""
+        key = (asker.guild_id, asker.user.id)
+        lock = self._reposts.get(key)
+        if lock is None:
+            lock = self._reposts[key] = asyncio.Lock()
+        async with lock:
+            settings = await self._admit_repost(interaction, asker, job)
+            yield settings
+            await self.bot.audit.record(
+                asker.guild_id, SHOWN, actor_id=asker.user.id, job_id=job.id, channel=asker.channel_id
+            )
+
+    async def _admit_repost(
+        self, interaction: discord.Interaction[Any], asker: Asker, job: Job
+    ) -> GuildSettings:
+        """Who and where (blocks, channels, roles), a removal that holds, the age-restricted rule for image
+        clips, the bot's permissions in the channel, and the member's re-posts this hour."""
+        settings = await self.may_generate_as(asker)
+        removed_by = await self.bot.pipeline.store.clip_removed_by(job.id)
+        if removed_by is not None and removed_by != job.user_id:
+            raise UserFacingError(f"A moderator removed this clip (job {job.id}); it can't be shown again.")
+        if removed_by is not None and asker.user.id != job.user_id:
+            raise UserFacingError(
+                f"Its requester removed this clip (job {job.id}); only they can show it again."
+            )
+        if job.request.image_path is not None:
+            _require_age_restricted(
+                asker,
+                settings,
+                "In this server, clips made from images can only be posted in age-restricted channels.",
+            )
+        if interaction.channel_id == asker.channel_id:
+            # From a direct message the clip goes to the job's channel: the bot's permissions there are
+            # not in the interaction; the delivery's own refusal handling covers that rare case.
+            self.require_post_permissions(interaction)
+        now = time.time()
+        check_shows(
+            await self.bot.governance.audit_times(asker.guild_id, asker.user.id, SHOWN, now - SHOW_WINDOW),
+            now,
+        )
+        return settings
 
     async def _screen(self, asker: Asker, request: JobRequest, settings: GuildSettings) -> None:
         rules = [Rule(p, r) for p, r in await self.bot.governance.blocklist(asker.guild_id)]
@@ -228,6 +287,15 @@ class Guard:
             guild_id, "member.strike", actor_id=None, requester=user_id, reason=reason, prompt=prompt,
             strikes=status.strikes, blocked=status.blocked,
         )  # fmt: skip
+
+
+def _require_age_restricted(asker: Asker, settings: GuildSettings, refusal: str) -> None:
+    """Refuse an image (or a clip made from one) outside an age-restricted channel when the server says so."""
+    if not settings.age_restricted_images:
+        return
+    channel = asker.channel
+    if not (isinstance(channel, discord.TextChannel) and channel.is_nsfw()):
+        raise NotAllowed(refusal)
 
 
 def _and(names: list[str]) -> str:

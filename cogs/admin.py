@@ -43,8 +43,7 @@ def _yes(value: bool | None) -> str:
 
 def _pattern(pattern: str) -> str:
     """A blocklist pattern shown as written: escaped rather than in a code span, which a backtick in the
-    pattern would end early; with `escape`, as every masked link and URL in it stays plain text too
-    (discord.utils.escape_markdown breaks only a line's first masked link, and no bare URL)."""
+    pattern would end early. `escape` breaks every masked link; escape_markdown only a line's first."""
     return escape(pattern)
 
 

@@ -12,8 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import JobNotFound, UserFacingError
+from bot.guard import Asker
 from bot.jobs.models import JobState
-from bot.show_limit import ShowLimiter
 from bot.tree import reply
 from bot.ui.buttons import JobButton
 from bot.ui.embeds import escape, settings_line
@@ -59,7 +59,6 @@ class Jobs(commands.Cog):
 
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
-        self.show_limiter = ShowLimiter()
 
     @app_commands.command(
         name="queue", description="Your queued and running clips, and how long the queue is"
@@ -143,26 +142,25 @@ class Jobs(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def show(self, interaction: Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True)
-        # The server's rules for making clips apply to showing them: blocks, channels, roles.
-        await self.bot.guard.may_generate(interaction)
         store = self.bot.pipeline.store
         job = await store.get(job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise JobNotFound(f"There is no job {job_id} in this server.")
         if job.target.get("private") and job.user_id != interaction.user.id:
             raise JobNotFound(f"There is no job {job_id} in this server.")
-        removed_by = await store.clip_removed_by(job_id)
-        if removed_by is not None and removed_by != job.user_id:
-            raise UserFacingError(f"A moderator removed this clip (job {job_id}); it can't be shown again.")
-        if removed_by is not None and interaction.user.id != job.user_id:
-            raise UserFacingError(
-                f"Its requester removed this clip (job {job_id}); only they can show it again."
-            )
         # A paid clip the channel refused (the job failed at delivery) is kept: /show is how to get it.
         shown = job.state in (JobState.DELIVERED, JobState.FAILED)
         if not shown or not job.output_path or not Path(job.output_path).exists():
             raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
-        self.show_limiter.take(interaction.guild_id, interaction.user.id)
+        # The same admission as "Post to channel", before any re-encode.
+        asker = Asker.of(interaction)
+        async with self.bot.guard.reposting(interaction, asker, job):
+            await self._repost(interaction, job)
+        await reply(interaction, f"Posted job {job_id} again.")
+
+    async def _repost(self, interaction: Interaction, job: Job) -> None:
+        """Post `job`'s clip in the interaction's channel with the bot token."""
+        assert job.output_path is not None
         target = {
             **job.target,
             "channel_id": interaction.channel_id,
@@ -172,7 +170,6 @@ class Jobs(commands.Cog):
             "repost": f"-{int(time.time() * 1000) % 10**8}",
         }
         await self.bot.deliverer.repost(job, target, Path(job.output_path))
-        await reply(interaction, f"Posted job {job_id} again.")
 
 
 async def setup(bot: SoraBot) -> None:

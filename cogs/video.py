@@ -284,17 +284,28 @@ class Video(commands.Cog):
     ) -> None:
         """The server's rules first, then any frame or image work, then the queue: a refused request writes
         no file, and a file written for a request that then fails is deleted (by `accept`)."""
+        private = bool(job.target.get("private"))
+        # In a server the new job posts in the interaction's channel: the bot must be able to post there.
+        self.bot.guard.require_post_permissions(interaction, private=private)
         asker = await self._asker(interaction, job)
         request, image = self._variant(job, action, prompt)
         settings = await self.bot.guard.may_generate_as(asker)
         admission = await self.bot.guard.admit_as(
             asker, request, has_image=image is not None, settings=settings
         )
+        # Quota and budget, read-only, before a frame is extracted or an image stored (spamming Continue on
+        # a 1080p clip costs CPU); `accept` checks again, atomically, when it reserves.
+        await self.bot.pipeline.store.check_quota(
+            asker.guild_id,
+            asker.user.id,
+            admission.policy.limits,
+            request.duration,
+            budget_per_day=admission.settings.budget_dollars_per_day,
+            cost=self.bot.pipeline.prices.estimate(request),
+        )
         if image is not None:
             request = await self._with_image(request, job, image)
-        await self.accept(
-            interaction, request, private=bool(job.target.get("private")), admission=admission, asker=asker
-        )
+        await self.accept(interaction, request, private=private, admission=admission, asker=asker)
 
     async def _asker(self, interaction: Interaction, job: Job) -> Asker:
         """Who asks and where: the interaction's own member and channel in a server; from a direct message
@@ -335,15 +346,30 @@ class Video(commands.Cog):
             interaction, f"Cancelled job {job.id}." + (" Your quota was given back." if refunded else "")
         )
 
+    def _moderates_job(self, interaction: Interaction, job: Job) -> bool:
+        """Manage Server, or Manage Messages in the job's own channel: a moderator whose Delete keeps the clip
+        from being posted again anywhere in the server. Manage Messages only where a repost was shown (a
+        channel's own moderator) deletes that message and nothing more."""
+        if interaction.permissions.manage_guild:
+            return True
+        if interaction.channel_id == job.channel_id:
+            return interaction.permissions.manage_messages
+        guild, member = interaction.guild, interaction.user
+        channel = guild.get_channel(job.channel_id) if guild and job.channel_id else None
+        if channel is None or not isinstance(member, discord.Member):
+            return False
+        return channel.permissions_for(member).manage_messages
+
     async def _delete(self, interaction: Interaction, job: Job) -> None:
         if not self._may_manage(interaction, job):
             raise UserFacingError("Only the person who asked for this clip, or a moderator, can delete it.")
         await interaction.response.defer(ephemeral=True)
         if interaction.message is not None:
             await interaction.message.delete()
-        # Any Delete of a posted clip (the first one counts) keeps /show from posting it again: a moderator's
-        # for everyone, the requester's for everyone but the requester.
-        await self.bot.pipeline.store.mark_clip_removed(job.id, interaction.user.id)
+        # A Delete keeps /show and Post from posting the clip again: the requester's for everyone but the
+        # requester; a moderator's (of the job's channel or the server) for everyone, over the requester's.
+        if interaction.user.id == job.user_id or self._moderates_job(interaction, job):
+            await self.bot.pipeline.store.mark_clip_removed(job.id, interaction.user.id)
         await reply(interaction, f"Deleted the clip of job {job.id}.")
 
     async def _post(self, interaction: Interaction, job: Job) -> None:
@@ -352,11 +378,12 @@ class Video(commands.Cog):
         if job.state is not JobState.DELIVERED or not job.output_path or not Path(job.output_path).exists():
             raise UserFacingError("This clip is no longer available.")
         await interaction.response.defer(ephemeral=True)
-        # A public post is work like a new clip: the server's rules (blocks, channels, roles) apply to it.
         # From a direct message it goes to the job's channel: only while the requester may post there.
-        await self.bot.guard.may_generate_as(await self._asker(interaction, job))
-        public = dataclasses.replace(job, target={**job.target, "private": False})
-        await self.bot.deliverer.deliver(public, Path(job.output_path))
+        asker = await self._asker(interaction, job)
+        # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.
+        async with self.bot.guard.reposting(interaction, asker, job):
+            public = dataclasses.replace(job, target={**job.target, "private": False})
+            await self.bot.deliverer.deliver(public, Path(job.output_path))
         await reply(interaction, "Posted to the channel.")
 
     def _variant(self, job: Job, action: str, prompt: str | None = None) -> tuple[JobRequest, Source | None]:

@@ -349,6 +349,15 @@ class Governance:
             for row in rows
         ]
 
+    async def audit_times(self, guild_id: int, actor_id: int, action: str, since: float) -> list[float]:
+        """When `actor_id` did `action` in the server after `since` (oldest first), from the audit log."""
+        rows = await self.db.reader.fetch_all(
+            "SELECT created_at FROM audit_log WHERE guild_id = ? AND actor_id = ? AND action = ?"
+            " AND created_at > ? ORDER BY created_at",
+            (guild_id, actor_id, action, since),
+        )
+        return [float(row[0]) for row in rows]
+
     # -- reports and forgetting --------------------------------------------------------------------------
 
     async def spend_rows(self, guild_id: int, since: float) -> list[tuple[int, float, float, str]]:

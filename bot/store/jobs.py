@@ -454,6 +454,23 @@ class JobStore:
         """A user's current usage (for /usage)."""
         return await usage_of(self.db.reader, guild_id, user_id, self._clock())
 
+    async def check_quota(
+        self,
+        guild_id: int | None,
+        user_id: int,
+        limits: Limits,
+        video_seconds: int,
+        *,
+        budget_per_day: float | None,
+        cost: float,
+    ) -> None:
+        """`create`'s quota and budget checks, read-only: raise QuotaExceeded before any work is done for a
+        request `create` would refuse. `create` checks again, atomically, when it reserves."""
+        now = self._clock()
+        check_limits(await usage_of(self.db.reader, guild_id, user_id, now), limits, video_seconds)
+        if budget_per_day is not None and guild_id is not None:
+            check_budget(await spend_today(self.db.reader, guild_id, now), budget_per_day, cost, now)
+
     async def ledger(self, job_id: int) -> list[tuple[str, float]]:
         """The job's ledger rows as (kind, dollars), oldest first."""
         return [
@@ -530,11 +547,13 @@ class JobStore:
         return DeliveryRecord(row[0], row[1], row[2])
 
     async def mark_clip_removed(self, job_id: int, by: int) -> None:
-        """The posted clip was deleted through its Delete button by `by`; the first removal counts."""
+        """The posted clip was deleted through its Delete button by `by` (its requester or a moderator): the
+        first removal counts, except that a moderator's replaces the requester's (which the requester could
+        undo by showing the clip again)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE jobs SET clip_removed_by = ?, clip_removed_at = ?"
-                " WHERE id = ? AND clip_removed_by IS NULL",
+                " WHERE id = ? AND (clip_removed_by IS NULL OR clip_removed_by = user_id)",
                 (by, self._clock(), job_id),
             )
 

@@ -95,7 +95,8 @@ async def test_a_channel_that_refuses_tells_the_caller_and_does_not_dm_the_reque
     world.fake.guilds[world.guild_id].set_overwrite(locked, world.fake.app_id, deny=SEND_MESSAGES)
     async with world.bot() as bot:
         await a_posted_clip(world, bot)
-        assert "not allowed to post in this channel" in await show(world, world.bob, channel_id=locked)
+        # Refused up front (before any re-encode), by the same check as /video's.
+        assert "missing the Send Messages permission" in await show(world, world.bob, channel_id=locked)
         assert dms(world) == []
         assert not clips_in(world, locked)
 

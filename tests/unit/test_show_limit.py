@@ -1,4 +1,4 @@
-"""The /show rate limit: per member and server, over a sliding hour."""
+"""The re-post rate limit: a member's re-posts (as the audit log holds them) over a sliding hour."""
 
 from __future__ import annotations
 
@@ -7,45 +7,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import UserFacingError
-from bot.show_limit import SHOW_WINDOW, SHOWS_PER_HOUR, ShowLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from bot.show_limit import SHOW_WINDOW, SHOWS_PER_HOUR, check_shows
 
 
 def test_the_hour_refuses_one_more_and_frees_a_slot_when_the_oldest_leaves_it() -> None:
-    clock = Clock()
-    limiter = ShowLimiter(clock=clock)
-    for _ in range(SHOWS_PER_HOUR):
-        limiter.take(1, 10)
-        clock.now += 60
-    with pytest.raises(UserFacingError, match="clips an hour"):
-        limiter.take(1, 10)
-    limiter.take(1, 11)  # another member
-    limiter.take(2, 10)  # the same member in another server
-    clock.now = 1000.0 + SHOW_WINDOW  # the first show is an hour old
-    limiter.take(1, 10)
+    times = [1000.0 + 60 * i for i in range(SHOWS_PER_HOUR)]
+    now = times[-1] + 1
+    with pytest.raises(UserFacingError, match=rf"{SHOWS_PER_HOUR} clips an hour.*about 56 minute"):
+        check_shows(times, now)
+    check_shows(times[1:], now)  # one fewer
+    check_shows(times, 1000.0 + SHOW_WINDOW)  # the first is an hour old
     with pytest.raises(UserFacingError):
-        limiter.take(1, 10)
+        check_shows([*times, 1000.0 + SHOW_WINDOW], 1000.0 + SHOW_WINDOW)
 
 
 @given(st.lists(st.floats(min_value=0, max_value=4 * SHOW_WINDOW), max_size=60))
 def test_no_hour_ever_holds_more_than_the_limit(gaps: list[float]) -> None:
-    clock = Clock()
-    limiter = ShowLimiter(clock=clock)
+    now = 0.0
     taken: list[float] = []
     for gap in gaps:
-        clock.now += gap / 10
+        now += gap / 10
+        in_hour = sum(1 for t in taken if t > now - SHOW_WINDOW)
         try:
-            limiter.take(1, 1)
+            check_shows(taken, now)
         except UserFacingError:
-            # Refused only when the last hour really is full.
-            assert sum(1 for t in taken if t > clock.now - SHOW_WINDOW) >= SHOWS_PER_HOUR
+            assert in_hour >= SHOWS_PER_HOUR  # refused only when the last hour really is full
         else:
-            taken.append(clock.now)
-            assert sum(1 for t in taken if t > clock.now - SHOW_WINDOW) <= SHOWS_PER_HOUR
+            assert in_hour < SHOWS_PER_HOUR
+            taken.append(now)
