@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.domain.models import Job, JobState
 from bot.errors import UserFacingError
-from bot.jobs.models import Job, JobState
 from bot.tree import handle_error
 from bot.ui.buttons import view_of
 from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line

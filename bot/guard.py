@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.domain.limits import Policy, bot_defaults, resolve
+from bot.domain.models import JobRequest
 from bot.errors import NotAllowed, PromptBlocked
-from bot.jobs.models import JobRequest
-from bot.jobs.policy import Policy, bot_defaults, resolve
-from bot.jobs.prompt_rules import PromptCheckTimeout, Rule, find_blocked
+from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
 from bot.store.governance import GuildSettings
 
 if TYPE_CHECKING:

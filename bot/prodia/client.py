@@ -21,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from bot.domain.models import JobRequest, JobType
 from bot.errors import (
     ProdiaAuthError,
     ProdiaError,
@@ -31,7 +32,6 @@ from bot.errors import (
     ProdiaResultExpired,
     ProdiaUnavailable,
 )
-from bot.jobs.models import JobRequest, JobType
 from bot.media.probe import InvalidClipError, probe_clip
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.prodia.multipart import MultipartResult, boundary_of

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar, cast
 
+from bot.domain.models import JobType
 from bot.files import input_name, unused_inputs
-from bot.jobs.models import JobType
 from bot.store.database import Conn, Database
 
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.domain.models import TERMINAL
 from bot.errors import QuotaExceeded
-from bot.jobs.models import TERMINAL
 from bot.store.database import Conn
 
 HOUR = 3600.0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from bot.store.database import Database
 from bot.store.governance import Governance, LimitRule
 from bot.store.jobs import JobStore

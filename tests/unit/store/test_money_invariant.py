@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.jobs.models import IN_FLIGHT, TERMINAL, JobRequest, JobState
+from bot.domain.models import IN_FLIGHT, TERMINAL, JobRequest, JobState
 from bot.store.database import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob

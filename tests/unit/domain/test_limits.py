@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.jobs.policy import resolve
+from bot.domain.limits import resolve
 from bot.store.governance import LimitRule
 from bot.store.usage import Limits
 
