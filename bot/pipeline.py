@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.domain.limits import Limits
 from bot.domain.models import Job, JobRequest, JobState
 from bot.domain.pricing import Prices
 from bot.errors import DeliveryError
@@ -21,7 +22,6 @@ from bot.prodia.local import LocalBackend
 from bot.settings import Settings
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
-from bot.store.usage import Limits
 from bot.worker.scheduler import Deliverer, Scheduler, SchedulerConfig
 
 
