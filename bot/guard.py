@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain.limits import Policy, bot_defaults, resolve
+from bot.domain.limits import MemberPolicy, bot_defaults, resolve
 from bot.domain.models import JobRequest
 from bot.errors import NotAllowed, PromptBlocked
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class Admission:
     """What the server's rules say about an acceptable request."""
 
-    policy: Policy
+    policy: MemberPolicy
     settings: GuildSettings
     needs_approval: bool
 
@@ -101,7 +101,7 @@ class Guard:
     def __init__(self, bot: SoraBot) -> None:
         self.bot = bot
 
-    async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> Policy:
+    async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> MemberPolicy:
         rules = await self.bot.governance.limit_rules(guild_id)
         return resolve(bot_defaults(self.bot.settings), rules, role_ids(member), member.id)
 

@@ -65,7 +65,7 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
+class MemberPolicy:
     """A member's effective limits and model permissions."""
 
     limits: Limits
@@ -87,7 +87,7 @@ def bot_defaults(settings: Settings) -> LimitRule:
 
 def resolve(
     defaults: LimitRule, rules: Iterable[LimitRule], role_ids: Collection[int], user_id: int
-) -> Policy:
+) -> MemberPolicy:
     """The bot's defaults, then the server's own, then the most generous of the member's roles that set a
     field, then an explicit rule for the member, which wins."""
     rules = list(rules)
@@ -103,7 +103,7 @@ def resolve(
     for rule in rules:
         if rule.scope == "user" and rule.target_id == user_id:
             values.update({n: getattr(rule, n) for n in LIMIT_FIELDS if getattr(rule, n) is not None})
-    return Policy(
+    return MemberPolicy(
         limits=Limits(
             jobs_per_hour=int(values["jobs_per_hour"]),
             video_seconds_per_day=int(values["video_seconds_per_day"]),
