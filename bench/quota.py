@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import Row, main_for, median, production_logging, temp_dir
+from bot.domain.limits import Limits
+from bot.domain.models import JobRequest
 from bot.errors import QuotaExceeded
-from bot.jobs.models import JobRequest
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
-from bot.store.usage import Limits
 
 NAME = "quota"
 GUILD = 4242

@@ -15,11 +15,11 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import Row, main_for, production_logging, temp_dir, until
-from bot.jobs.models import Job, JobRequest
-from bot.jobs.scheduler import Scheduler, SchedulerConfig
+from bot.domain.models import Job, JobRequest
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
+from bot.worker.scheduler import Scheduler, SchedulerConfig
 
 NAME = "recovery"
 GUILD = 99

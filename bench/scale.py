@@ -37,7 +37,7 @@ from bench.common import (
     until,
     warm_prodia_cache,
 )
-from bot.jobs.models import JobRequest
+from bot.domain.models import JobRequest
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.domain.models import Job, JobState
 from bot.errors import NotAllowed, UserFacingError
 from bot.guard import FOREIGN_INSTALL
-from bot.jobs.models import Job, JobState
 from bot.tree import handle_error, only_its_opener
 from bot.ui.buttons import view_of
 from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line

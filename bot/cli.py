@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.errors import ConfigError, DatabaseError, SoraBotError, UserFacingError
-from bot.jobs.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.logs import setup_logging
 from bot.pipeline import FileDeliverer, Pipeline
 from bot.settings import Settings, load_settings, redact_url

@@ -17,10 +17,9 @@ from discord.ext import commands
 from bot.approvals import Approvals
 from bot.audit import Audit
 from bot.delivery import DiscordDeliverer
+from bot.domain.models import Job, JobState
 from bot.errors import ConfigError, is_content_rejection
 from bot.guard import Guard
-from bot.jobs.models import Job, JobState
-from bot.jobs.scheduler import worker_name
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
@@ -30,6 +29,7 @@ from bot.store.meta import beat, forget_beat, get_value, set_value
 from bot.tree import SoraTree
 from bot.ui.buttons import JobButton
 from bot.ui.status import StatusUpdater
+from bot.worker.scheduler import worker_name
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 
+from bot.domain.models import Job, JobState
 from bot.errors import DeliveryError, UserFacingError
 from bot.files import fit_path, poster_path, preview_path
-from bot.jobs.models import Job, JobState
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
 from bot.ui.buttons import private_result_view, result_view

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.domain.limits import MemberPolicy, bot_defaults, resolve
+from bot.domain.models import JobRequest
 from bot.errors import NotAllowed, PromptBlocked, UserFacingError
-from bot.jobs.models import JobRequest
-from bot.jobs.policy import Policy, bot_defaults, resolve
-from bot.jobs.prompt_rules import PromptCheckTimeout, Rule, find_blocked
+from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
 from bot.show_limit import SHOW_WINDOW, SHOWN, check_shows
 from bot.store.governance import GuildSettings
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
-    from bot.jobs.models import Job
+    from bot.domain.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class Admission:
     """What the server's rules say about an acceptable request."""
 
-    policy: Policy
+    policy: MemberPolicy
     settings: GuildSettings
     needs_approval: bool
 
@@ -111,7 +111,7 @@ class Guard:
             weakref.WeakValueDictionary()
         )
 
-    async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> Policy:
+    async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> MemberPolicy:
         rules = await self.bot.governance.limit_rules(guild_id)
         return resolve(bot_defaults(self.bot.settings), rules, role_ids(member), member.id)
 

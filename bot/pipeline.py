@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.domain.limits import Limits
+from bot.domain.models import Job, JobRequest, JobState
+from bot.domain.pricing import Prices
 from bot.errors import DeliveryError
 from bot.files import new_input_path
-from bot.jobs.models import Job, JobRequest, JobState
-from bot.jobs.pricing import Prices
-from bot.jobs.scheduler import Deliverer, Scheduler, SchedulerConfig
 from bot.media.images import prepare_image
 from bot.prodia.backend import Backend
 from bot.prodia.client import ProdiaClient
@@ -22,7 +22,7 @@ from bot.prodia.local import LocalBackend
 from bot.settings import Settings
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
-from bot.store.usage import Limits
+from bot.worker.scheduler import Deliverer, Scheduler, SchedulerConfig
 
 
 class FileDeliverer:

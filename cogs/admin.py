@@ -17,11 +17,12 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.domain.limits import LimitRule
+from bot.domain.models import TERMINAL
 from bot.errors import UserFacingError
 from bot.files import delete_inputs, delete_job_files
-from bot.jobs.models import TERMINAL
-from bot.jobs.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
-from bot.store.governance import Forgotten, LimitRule
+from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
+from bot.store.governance import Forgotten
 from bot.tree import reply
 from bot.ui.embeds import escape
 from bot.ui.export import jobs_csv

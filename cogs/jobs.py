@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.domain.models import JobState
 from bot.errors import JobNotFound, UserFacingError
 from bot.guard import Asker
-from bot.jobs.models import JobState
 from bot.tree import reply
 from bot.ui.buttons import JobButton
 from bot.ui.embeds import escape, settings_line
@@ -21,7 +21,7 @@ from bot.ui.pages import ROW_WIDTH, ROWS, Page, PagedReply, send_pages
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
-    from bot.jobs.models import Job
+    from bot.domain.models import Job
 
 Interaction = discord.Interaction["SoraBot"]
 HISTORY_SIZE = 50  # the latest jobs /history pages through

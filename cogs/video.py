@@ -16,10 +16,10 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.domain.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.errors import InvalidImage, NotAllowed, UserFacingError
 from bot.files import last_frame_path
 from bot.guard import FOREIGN_INSTALL, Admission, Asker
-from bot.jobs.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.media.fit import last_frame
 from bot.media.images import MAX_IMAGE_BYTES
 from bot.tree import handle_error, only_its_opener, reply
@@ -28,7 +28,7 @@ from bot.ui.embeds import status_embed
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
-    from bot.jobs.models import Job
+    from bot.domain.models import Job
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from bot.jobs.models import JobRequest
+from bot.domain.models import JobRequest
 
 Endpoint = Literal["async", "sync", "local"]
 # Called the moment the backend knows the provider's job id, so it is stored before anything else happens.

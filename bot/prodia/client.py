@@ -21,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from bot.domain.models import JobRequest, JobType
 from bot.errors import (
     ProdiaAuthError,
     ProdiaError,
@@ -31,7 +32,6 @@ from bot.errors import (
     ProdiaResultExpired,
     ProdiaUnavailable,
 )
-from bot.jobs.models import JobRequest, JobType
 from bot.media.probe import InvalidClipError, probe_clip
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.prodia.multipart import MultipartResult, boundary_of
@@ -48,7 +48,7 @@ DONE_STATES = frozenset({"processed", "completed", "succeeded"})
 ACCEPT_VIDEO = "multipart/form-data; video/mp4"
 
 
-class Policy(Enum):
+class RetryPolicy(Enum):
     """When a failed call may be sent again."""
 
     # Reads are idempotent: 429, 5xx and any transport error are retried.
@@ -174,7 +174,7 @@ class ProdiaClient:
             response = await self._send(
                 "POST",
                 "job/async",
-                Policy.CREATE_ASYNC,
+                RetryPolicy.CREATE_ASYNC,
                 params={"price": "true"},
                 files=_multipart_body(request),
                 headers={"Accept": "application/json"},
@@ -182,7 +182,7 @@ class ProdiaClient:
             if response.status_code == 400:
                 body = await _read_limited(response)
                 raise _AsyncUnsupported(body.decode("utf-8", errors="replace").strip()[:200])
-            await self._raise_for_status(response, Policy.CREATE_ASYNC)
+            await self._raise_for_status(response, RetryPolicy.CREATE_ASYNC)
             job = _parse_json_object(await _read_limited(response), "async job")
             job_id = job.get("id")
             if not isinstance(job_id, str) or not job_id:
@@ -236,8 +236,8 @@ class ProdiaClient:
 
     async def _read_text(self, path: str, params: dict[str, str] | None = None) -> str:
         async def attempt() -> str:
-            response = await self._send("GET", path, Policy.READ, params=params)
-            await self._raise_for_status(response, Policy.READ)
+            response = await self._send("GET", path, RetryPolicy.READ, params=params)
+            await self._raise_for_status(response, RetryPolicy.READ)
             return (await _read_limited(response, retry=True)).decode("utf-8", errors="replace")
 
         return await self._retrying(attempt)
@@ -248,7 +248,7 @@ class ProdiaClient:
         async def attempt() -> None:
             try:
                 async with self._http.stream("GET", path) as response:
-                    await self._raise_for_status(response, Policy.READ)
+                    await self._raise_for_status(response, RetryPolicy.READ)
                     expected = response.headers.get("content-length")
                     written = 0
                     with out.open("wb") as file:
@@ -260,7 +260,7 @@ class ProdiaClient:
                             ProdiaProtocolError(f"download cut short ({written} of {expected} bytes)")
                         )
             except httpx.TransportError as exc:
-                raise self._transport_error(exc, Policy.READ) from None
+                raise self._transport_error(exc, RetryPolicy.READ) from None
 
         await self._retrying(attempt)
 
@@ -280,10 +280,10 @@ class ProdiaClient:
                     timeout=self._sync_timeout,
                 ) as response:
                     if response.status_code >= 400:
-                        await self._raise_for_status(response, Policy.CREATE_SYNC)
+                        await self._raise_for_status(response, RetryPolicy.CREATE_SYNC)
                     return await self._read_sync_body(response, out, started)
             except httpx.TransportError as exc:
-                raise self._transport_error(exc, Policy.CREATE_SYNC) from None
+                raise self._transport_error(exc, RetryPolicy.CREATE_SYNC) from None
 
         generation = await self._retrying(attempt)
         await _check_clip(out)
@@ -322,16 +322,16 @@ class ProdiaClient:
 
     # -- shared ------------------------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, policy: Policy, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> httpx.Response:
         try:
             return await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise self._transport_error(exc, policy) from None
 
-    def _transport_error(self, exc: httpx.TransportError, policy: Policy) -> Exception:
+    def _transport_error(self, exc: httpx.TransportError, policy: RetryPolicy) -> Exception:
         not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         error = ProdiaUnavailable(f"{type(exc).__name__} talking to Prodia")
-        if not_sent or policy is Policy.READ:
+        if not_sent or policy is RetryPolicy.READ:
             return _Retry(error)
         if isinstance(exc, httpx.TimeoutException):
             return ProdiaUnavailable(
@@ -341,7 +341,7 @@ class ProdiaClient:
             f"the connection broke ({type(exc).__name__}); not re-sent to avoid paying twice"
         )
 
-    async def _raise_for_status(self, response: httpx.Response, policy: Policy) -> None:
+    async def _raise_for_status(self, response: httpx.Response, policy: RetryPolicy) -> None:
         status = response.status_code
         if status < 400:
             return
@@ -352,10 +352,10 @@ class ProdiaClient:
             raise _Retry(ProdiaNoCapacity("Prodia answered 429 (no capacity)"), _retry_after(response))
         if status >= 500:
             error = ProdiaUnavailable(f"Prodia answered {status}")
-            if policy is Policy.CREATE_SYNC:
+            if policy is RetryPolicy.CREATE_SYNC:
                 raise error
             raise _Retry(error)
-        if status == 404 and policy is Policy.READ:
+        if status == 404 and policy is RetryPolicy.READ:
             raise ProdiaJobLost(f"Prodia answered 404 for {response.request.url.path}")
         raise _rejection(body, response.headers.get("content-type", ""))
 

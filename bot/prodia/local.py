@@ -7,7 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bot.jobs.models import JobRequest
+from bot.domain.models import JobRequest
 from bot.media.render import render_clip
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 

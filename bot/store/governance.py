@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar, cast
 
+from bot.domain.limits import LIMIT_FIELDS, LimitRule, Scope
+from bot.domain.models import JobType
 from bot.files import input_name, unused_inputs
-from bot.jobs.models import JobType
 from bot.store.database import Conn, Database
 
 T = TypeVar("T")
-Scope = Literal["guild", "role", "user"]
 SETTING_COLUMNS = frozenset(
     {
         "budget_dollars_per_day",
@@ -31,7 +31,6 @@ SETTING_COLUMNS = frozenset(
         "strikes_to_block",
     }
 )
-LIMIT_FIELDS = ("jobs_per_hour", "video_seconds_per_day", "concurrent", "pro", "hd")
 REMOVED = "[removed]"  # what forgetting leaves in place of a member's prompt and image
 IMAGE_JOB_TYPES = tuple(t.value for t in JobType if t.image_to_video)
 
@@ -50,19 +49,6 @@ class GuildSettings:
     default_model: str | None = None
     age_restricted_images: bool = False
     strikes_to_block: int = 3
-
-
-@dataclass(frozen=True, slots=True)
-class LimitRule:
-    """Limits set for the server, a role or a user; None fields are not set by this rule."""
-
-    scope: Scope
-    target_id: int
-    jobs_per_hour: int | None = None
-    video_seconds_per_day: int | None = None
-    concurrent: int | None = None
-    pro: bool | None = None
-    hd: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.jobs.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState, JobType
+from bot.domain.limits import Limits, Usage, check_budget, check_limits
+from bot.domain.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState, JobType
 from bot.store.database import Conn, Database, Row
-from bot.store.usage import Limits, Usage, check_budget, check_limits, spend_today, usage_of
+from bot.store.usage import spend_today, usage_of
 
 log = logging.getLogger("bot.jobs")
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from bot.jobs.models import Job
+from bot.domain.models import Job
 
 if TYPE_CHECKING:
     from bot.client import SoraBot

@@ -9,7 +9,7 @@ import time
 
 import discord
 
-from bot.jobs.models import Job, JobState
+from bot.domain.models import Job, JobState
 
 COLOURS = {
     JobState.AWAITING_APPROVAL: discord.Colour.light_grey(),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.jobs.models import TERMINAL, Job, JobState
+from bot.domain.models import TERMINAL, Job, JobState
 from bot.ui.buttons import status_view
 from bot.ui.embeds import escape, status_embed
 

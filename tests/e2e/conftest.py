@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.client import SoraBot
-from bot.jobs.models import TERMINAL, Job
+from bot.domain.models import TERMINAL, Job
 from bot.settings import Settings
 from tests.conftest import PRODIA_TOKEN, postgres_database
 from tests.fakes.discord import FakeDiscord, running_bot

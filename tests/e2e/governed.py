@@ -11,7 +11,7 @@ from typing import Any
 import discord
 
 from bot.client import SoraBot
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import World, all_jobs, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL, FOLLOWUP_POST, LOADING, Interaction
 

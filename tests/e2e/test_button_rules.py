@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import World, all_jobs, finished, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, Interaction
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
 from tests.fakes.discord import EPHEMERAL

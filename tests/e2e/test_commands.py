@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.prompt_rules import MAX_RULE_LENGTH
+from bot.moderation.prompt_rules import MAX_RULE_LENGTH
 from tests.e2e.conftest import World, all_jobs, finished, until
 
 # Discord's values (application command object): GUILD_INSTALL integration type, GUILD interaction context.

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.conftest import postgres_database
 from tests.e2e.conftest import World, all_jobs, finished, until
 from tests.fakes.tcp_proxy import TcpProxy

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.client import SoraBot
-from bot.jobs.models import Job, JobState
+from bot.domain.models import Job, JobState
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.discord import (

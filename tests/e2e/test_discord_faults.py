@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, WEBHOOK_MESSAGE
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e import test_database_faults
 from tests.e2e.conftest import World, finished, until
 from tests.e2e.test_governance import approval_messages

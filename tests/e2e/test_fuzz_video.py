@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.client import SoraBot
-from bot.jobs.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX
+from bot.domain.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX
 from bot.tree import GENERIC_ERROR
 from tests.e2e.conftest import World, all_jobs
 from tests.fakes.discord import EPHEMERAL

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.client import SoraBot
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from bot.ui.buttons import ACTIONS
 from tests.e2e.conftest import BOTH_ENGINES, World, finished, until
 from tests.e2e.governed import (

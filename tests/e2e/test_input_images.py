@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
 
 # The store's PostgreSQL side under the real bot, as well as SQLite.

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bot.client import SoraBot
-from bot.jobs.models import JobRequest, JobState
+from bot.domain.models import JobRequest, JobState
 from bot.store.jobs import NewJob
 from bot.tree import GENERIC_ERROR
 from tests.e2e.conftest import BOTH_ENGINES, World, finished, until

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.jobs.models import JobState
+from bot.domain.limits import LimitRule
+from bot.domain.models import JobState
 from bot.store.database import Database
-from bot.store.governance import Governance, LimitRule
+from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.store.meta import set_value
 from tests.unit.store.test_jobs import new_job

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import World, all_jobs, finished, until
 from tests.fakes.discord import ATTACH_FILES, CHANNEL_MESSAGES_POST, EMBED_LINKS, EPHEMERAL, SEND_MESSAGES
 

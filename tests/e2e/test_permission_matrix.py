@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pytest
 
 from bot.client import SoraBot
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import BOTH_ENGINES, MANAGE_GUILD, MANAGE_MESSAGES, World, all_jobs, finished, until
 from tests.e2e.governed import Work, answer_text, answered, privately_refused, settled
 from tests.e2e.test_commands import Forged

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.prodia import TXT2VID, Fault
 

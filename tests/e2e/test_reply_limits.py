@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 from bot.client import SoraBot
-from bot.jobs.models import JobRequest, JobState
-from bot.jobs.prompt_rules import MAX_RULE_LENGTH, check_rule
-from bot.store.governance import LimitRule
+from bot.domain.limits import LimitRule
+from bot.domain.models import JobRequest, JobState
+from bot.moderation.prompt_rules import MAX_RULE_LENGTH, check_rule
 from bot.store.jobs import NewJob
 from bot.ui.embeds import escape
 from tests.e2e.conftest import World, finished, until

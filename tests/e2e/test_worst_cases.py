@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.jobs.models import JobState
+from bot.domain.models import JobState
 from bot.ui.buttons import ACTIONS
 from tests.e2e.conftest import World, all_jobs, finished, until
 from tests.e2e.test_embed_limits import reject, said

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from bot.domain.models import CLIP_SIZES, AspectRatio, JobRequest, Model, Resolution
 from bot.errors import InvalidImage
-from bot.jobs.models import CLIP_SIZES, AspectRatio, JobRequest, Model, Resolution
 from bot.media.images import MAX_IMAGE_BYTES, prepare_image
 from tests.fakes.prodia import job_size
 

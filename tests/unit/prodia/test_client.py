@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
+from bot.domain.models import JobRequest, JobType
 from bot.errors import (
     ProdiaAuthError,
     ProdiaJobLost,
@@ -21,7 +22,6 @@ from bot.errors import (
     ProdiaResultExpired,
     ProdiaUnavailable,
 )
-from bot.jobs.models import JobRequest, JobType
 from bot.media.probe import probe_clip
 from bot.prodia.backend import Endpoint
 from bot.prodia.client import ProdiaClient

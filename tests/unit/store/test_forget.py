@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from bot.domain.models import JobRequest
 from bot.files import input_name
-from bot.jobs.models import JobRequest
 from bot.store.database import Database
 from bot.store.governance import REMOVED, Forgotten, Governance
 from bot.store.jobs import JobStore

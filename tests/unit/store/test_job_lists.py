@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.jobs.models import JobRequest, JobState
+from bot.domain.models import JobRequest, JobState
 from bot.store.jobs import JobStore, NewJob
 
 

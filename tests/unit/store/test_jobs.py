@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.models import JobRequest, JobState
+from bot.domain.models import JobRequest, JobState
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.store.usage import spend_today

@@ -27,11 +27,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.jobs.models import IN_FLIGHT, TERMINAL, JobRequest, JobState
+from bot.domain.limits import DAY
+from bot.domain.models import IN_FLIGHT, TERMINAL, JobRequest, JobState
 from bot.store.database import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
-from bot.store.usage import DAY, spend_today, usage_of
+from bot.store.usage import spend_today, usage_of
 
 INVARIANT = settings(
     derandomize=True,

@@ -12,11 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.domain.limits import Limits
+from bot.domain.models import JobState
 from bot.errors import QuotaExceeded
-from bot.jobs.models import JobState
 from bot.store.database import Database, migrations, schema_version, to_numbered
 from bot.store.jobs import JobStore
-from bot.store.usage import Limits
 from tests.unit.store.test_jobs import new_job
 
 PROCESSES = 4

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.limits import DAY, HOUR, Limits
+from bot.domain.models import JobRequest, JobState
 from bot.errors import QuotaExceeded
-from bot.jobs.models import JobRequest, JobState
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
-from bot.store.usage import DAY, HOUR, Limits
 
 
 class Clock:

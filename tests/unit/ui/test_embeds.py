@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.approvals import approval_embed
 from bot.audit import audit_embed
-from bot.jobs.models import Job, JobRequest, JobState
+from bot.domain.models import Job, JobRequest, JobState
 from bot.store.governance import AuditEntry
 from bot.ui.embeds import escape, fit_embed, quote, result_embed, status_embed
 from tests.embed_checks import (

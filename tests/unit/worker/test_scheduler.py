@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.models import Job, JobRequest, JobState
 from bot.errors import DeliveryError, ProdiaRejected
-from bot.jobs.models import Job, JobRequest, JobState
-from bot.jobs.scheduler import Scheduler, SchedulerConfig, lease_is_dead
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.store.jobs import JobStore, NewJob
+from bot.worker.scheduler import Scheduler, SchedulerConfig, lease_is_dead
 
 
 class ScriptedBackend:

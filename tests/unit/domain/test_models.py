@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from bot.domain.models import JobRequest, JobType
+from bot.domain.pricing import Prices
 from bot.errors import InvalidRequest
-from bot.jobs.models import JobRequest, JobType
-from bot.jobs.pricing import Prices
 
 
 def test_defaults_make_a_sora2_text_to_video_job() -> None:

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from bot.domain.models import DURATIONS, PROMPT_MAX, PROMPT_MIN, SEED_MAX, JobRequest, JobType
 from bot.errors import InvalidRequest
-from bot.jobs.models import DURATIONS, PROMPT_MAX, PROMPT_MIN, SEED_MAX, JobRequest, JobType
 
 settings.register_profile(
     "fuzz-request",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.jobs.models import JobRequest
+from bot.domain.models import JobRequest
 from bot.settings import Settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.jobs.prompt_rules import (
+from bot.moderation.prompt_rules import (
     MAX_RULE_LENGTH,
     InvalidRule,
     Match,

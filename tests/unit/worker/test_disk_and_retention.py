@@ -7,11 +7,11 @@ import errno
 import time
 from pathlib import Path
 
-from bot.jobs.models import JobState
-from bot.jobs.scheduler import Scheduler, SchedulerConfig
+from bot.domain.models import JobState
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.store.jobs import JobStore
-from tests.unit.jobs.test_scheduler import RecordingDeliverer, ScriptedBackend, add, wait_for_state
+from bot.worker.scheduler import Scheduler, SchedulerConfig
+from tests.unit.worker.test_scheduler import RecordingDeliverer, ScriptedBackend, add, wait_for_state
 
 
 class DiskFullBackend(ScriptedBackend):

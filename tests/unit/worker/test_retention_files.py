@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from bot import files
-from bot.jobs.models import TERMINAL, JobRequest, JobState
-from bot.jobs.scheduler import Scheduler, SchedulerConfig
+from bot.domain.models import TERMINAL, JobRequest, JobState
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
-from tests.unit.jobs.test_scheduler import RecordingDeliverer, ScriptedBackend
+from bot.worker.scheduler import Scheduler, SchedulerConfig
+from tests.unit.worker.test_scheduler import RecordingDeliverer, ScriptedBackend
 
 RETENTION = 1000.0
 DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4", "{id}.last.png")

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 from bot import files
+from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.errors import DatabaseUnavailable, DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
-from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat

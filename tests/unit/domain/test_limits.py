@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from bot.jobs.policy import resolve
-from bot.store.governance import LimitRule
-from bot.store.usage import Limits
+from bot.domain.limits import LimitRule, Limits, resolve
 
 DEFAULTS = LimitRule("guild", 0, jobs_per_hour=10, video_seconds_per_day=120, concurrent=2, pro=True, hd=True)
 NEWBIE, REGULAR, VIP = 1, 2, 3

@@ -1,0 +1,1 @@
+"""The domain: job requests, states, member limits and prices; no I/O, nothing from other bot packages."""

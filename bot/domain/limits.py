@@ -1,0 +1,154 @@
+"""Who may make what: a member's effective limits from the bot's defaults, server, role and user rules, and
+the checks one more job must pass against a member's usage and a server's budget."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.errors import QuotaExceeded
+from bot.settings import Settings
+
+HOUR = 3600.0
+DAY = 86400.0
+Scope = Literal["guild", "role", "user"]
+LIMIT_FIELDS = ("jobs_per_hour", "video_seconds_per_day", "concurrent", "pro", "hd")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRule:
+    """Limits set for the server, a role or a user; None fields are not set by this rule."""
+
+    scope: Scope
+    target_id: int
+    jobs_per_hour: int | None = None
+    video_seconds_per_day: int | None = None
+    concurrent: int | None = None
+    pro: bool | None = None
+    hd: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A user's limits; 0 means none allowed."""
+
+    jobs_per_hour: int
+    video_seconds_per_day: int
+    concurrent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a user has used in the rolling windows, and when the oldest use in each leaves it."""
+
+    jobs_last_hour: int
+    video_seconds_last_day: int
+    active_jobs: int
+    hour_times: tuple[float, ...]
+    day_uses: tuple[tuple[float, int], ...]
+
+    def hour_frees_at(self, limit: int) -> float | None:
+        """When the hourly count drops below `limit` again."""
+        over = self.jobs_last_hour - limit
+        return self.hour_times[over] + HOUR if 0 <= over < len(self.hour_times) else None
+
+    def day_frees_at(self, limit: int, wanted: int) -> float | None:
+        """When `wanted` more seconds fit under the daily `limit`."""
+        needed = self.video_seconds_last_day + wanted - limit
+        freed = 0
+        for created_at, seconds in self.day_uses:
+            freed += seconds
+            if freed >= needed:
+                return created_at + DAY
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPolicy:
+    """A member's effective limits and model permissions."""
+
+    limits: Limits
+    pro: bool
+    hd: bool
+
+
+def bot_defaults(settings: Settings) -> LimitRule:
+    return LimitRule(
+        scope="guild",
+        target_id=0,
+        jobs_per_hour=settings.default_jobs_per_hour,
+        video_seconds_per_day=settings.default_video_seconds_per_day,
+        concurrent=settings.default_concurrent_jobs,
+        pro=settings.default_allow_pro,
+        hd=settings.default_allow_hd,
+    )
+
+
+def resolve(
+    defaults: LimitRule, rules: Iterable[LimitRule], role_ids: Collection[int], user_id: int
+) -> MemberPolicy:
+    """The bot's defaults, then the server's own, then the most generous of the member's roles that set a
+    field, then an explicit rule for the member, which wins."""
+    rules = list(rules)
+    values = {name: getattr(defaults, name) for name in LIMIT_FIELDS}
+    for rule in rules:
+        if rule.scope == "guild":
+            values.update({n: getattr(rule, n) for n in LIMIT_FIELDS if getattr(rule, n) is not None})
+    role_rules = [r for r in rules if r.scope == "role" and r.target_id in role_ids]
+    for name in LIMIT_FIELDS:
+        set_by_roles = [getattr(r, name) for r in role_rules if getattr(r, name) is not None]
+        if set_by_roles:
+            values[name] = max(set_by_roles)  # True > False, larger limits are more generous
+    for rule in rules:
+        if rule.scope == "user" and rule.target_id == user_id:
+            values.update({n: getattr(rule, n) for n in LIMIT_FIELDS if getattr(rule, n) is not None})
+    return MemberPolicy(
+        limits=Limits(
+            jobs_per_hour=int(values["jobs_per_hour"]),
+            video_seconds_per_day=int(values["video_seconds_per_day"]),
+            concurrent=int(values["concurrent"]),
+        ),
+        pro=bool(values["pro"]),
+        hd=bool(values["hd"]),
+    )
+
+
+def check_limits(usage: Usage, limits: Limits, video_seconds: int) -> None:
+    """Raise QuotaExceeded naming the first limit that one more job of `video_seconds` would cross."""
+    if usage.active_jobs + 1 > limits.concurrent:
+        raise QuotaExceeded(
+            "concurrent",
+            f"You already have {usage.active_jobs} job(s) queued or running (limit {limits.concurrent}); "
+            "wait for one to finish or cancel one.",
+        )
+    if usage.jobs_last_hour + 1 > limits.jobs_per_hour:
+        raise QuotaExceeded(
+            "jobs_per_hour",
+            f"You have used your {limits.jobs_per_hour} jobs for this hour.",
+            usage.hour_frees_at(limits.jobs_per_hour),
+        )
+    if usage.video_seconds_last_day + video_seconds > limits.video_seconds_per_day:
+        left = max(0, limits.video_seconds_per_day - usage.video_seconds_last_day)
+        raise QuotaExceeded(
+            "video_seconds_per_day",
+            f"This clip needs {video_seconds} s of video but you have {left} s left of your "
+            f"{limits.video_seconds_per_day} s for the day.",
+            usage.day_frees_at(limits.video_seconds_per_day, video_seconds),
+        )
+
+
+def day_start(now: float) -> float:
+    """Midnight UTC of the day `now` falls in: server budgets are per calendar day, UTC."""
+    return now - (now % DAY)
+
+
+def check_budget(spent: float, budget: float, cost: float, now: float) -> None:
+    """Raise QuotaExceeded when a job of `cost` would take the server past its daily budget."""
+    if spent + cost > budget + 1e-9:
+        raise QuotaExceeded(
+            "budget",
+            f"This server's daily budget of ${budget:.2f} would be exceeded (${spent:.2f} used today, "
+            f"this clip costs about ${cost:.2f}).",
+            day_start(now) + DAY,
+        )

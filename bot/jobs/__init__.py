@@ -1,1 +1,0 @@
-"""Jobs: the request model, lifecycle states, pricing and the fair scheduler."""

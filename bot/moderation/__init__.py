@@ -1,0 +1,1 @@
+"""Moderation: the prompt rules servers block prompts with."""

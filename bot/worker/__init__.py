@@ -1,0 +1,1 @@
+"""The worker side: the scheduler that claims, runs, recovers and cleans up jobs."""
