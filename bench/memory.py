@@ -61,7 +61,7 @@ def _env(world: BenchWorld) -> dict[str, str]:
         DISCORD_GATEWAY_URL=world.fake.gateway_url,
         DEV_GUILD_ID=str(world.guild_id),
         PRODIA_TOKEN=PRODIA_TOKEN,
-        PRODIA_BASE_URL=world.prodia_url,
+        PRODIA_BASE_URL=world.prodia.base_url,
         PRODIA_POLL_MIN_SECONDS="0.1",
         PRODIA_POLL_MAX_SECONDS="0.5",
         DATABASE_URL=f"sqlite:///{world.tmp}/run.db",
@@ -97,7 +97,7 @@ def _vm_hwm_kib(pid: int) -> int | None:
 async def _measure(clips: int, tmp: Path) -> Measured:
     async with bench_world(tmp, users=clips, premium_tier=3) as world:
         world.prodia.clip_bytes_extra = CLIP_BYTES
-        await warm_prodia_cache(world.prodia_url)
+        await warm_prodia_cache(world.prodia.base_url)
         report = tmp / "maxrss.txt"
         with (tmp / "bot.out").open("wb") as out:
             proc = await asyncio.create_subprocess_exec(

@@ -121,7 +121,7 @@ def _env(world: BenchWorld, url: str, out: Path) -> dict[str, str]:
         DISCORD_API_BASE_URL=world.fake.api_base,
         DISCORD_GATEWAY_URL=world.fake.gateway_url,
         PRODIA_TOKEN=PRODIA_TOKEN,
-        PRODIA_BASE_URL=world.prodia_url,
+        PRODIA_BASE_URL=world.prodia.base_url,
         PRODIA_POLL_MIN_SECONDS="0.05",
         PRODIA_POLL_MAX_SECONDS="0.2",
         # Waiting out 429s must not use up a job's attempts while other workers hold the capacity.
@@ -229,7 +229,7 @@ async def measure(world: BenchWorld, options: Options, workers: int, tmp: Path) 
 async def measure_all(options: Options) -> list[Result]:
     with temp_dir(NAME) as tmp:
         async with bench_world(tmp, users=USERS) as world:
-            await warm_prodia_cache(world.prodia_url)
+            await warm_prodia_cache(world.prodia.base_url)
             results = []
             for workers in WORKER_COUNTS:
                 print(f"  {workers} worker(s) ...", file=sys.stderr, flush=True)
