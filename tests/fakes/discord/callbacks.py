@@ -135,12 +135,7 @@ class CallbacksMixin(InteractionsMixin):
     async def _edit_webhook_message(self, call: _Call) -> _Answer:
         inter = self._interaction_for_webhook(call)
         msg = self._webhook_message(call, inter)
-        self._check_uploads(call, inter.attachment_size_limit)
-        self._apply_edit(
-            msg, call.body if isinstance(call.body, dict) else {}, call.uploads, validate_empty=True
-        )
-        await self._echo_message(msg, "MESSAGE_UPDATE")
-        return _Answer(200, self._public(msg))
+        return await self._edited(call, msg, inter.attachment_size_limit)
 
     async def _delete_webhook_message(self, call: _Call) -> _Answer:
         inter = self._interaction_for_webhook(call)

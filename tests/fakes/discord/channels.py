@@ -1,8 +1,10 @@
-"""REST routes for channels and their messages (history, posts with nonces, edits, deletes, DMs)."""
+"""REST routes for channels and their messages (history, posts with nonces, edits, deletes, DMs), and
+messages members post."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tests.fakes.discord.constants import (
@@ -124,12 +126,7 @@ class ChannelsMixin(MessagesMixin):
         if msg["author"]["id"] != str(self.app_id):
             raise _refuse(403, 50005)
         guild = self.guilds.get(channel.guild_id) if channel.guild_id is not None else None
-        self._check_uploads(call, guild.upload_limit if guild else DM_UPLOAD_LIMIT)
-        self._apply_edit(
-            msg, call.body if isinstance(call.body, dict) else {}, call.uploads, validate_empty=True
-        )
-        await self._echo_message(msg, "MESSAGE_UPDATE")
-        return _Answer(200, self._public(msg))
+        return await self._edited(call, msg, guild.upload_limit if guild else DM_UPLOAD_LIMIT)
 
     async def _delete_message(self, call: _Call) -> _Answer:
         channel = self._channel(call)
@@ -153,3 +150,28 @@ class ChannelsMixin(MessagesMixin):
             self._dm_by_user[uid] = cid
             self.channels[cid] = FakeChannel(cid, "", None, type=1, recipient_id=uid)
         return _Answer(200, self._channel_payload(self.channels[cid]))
+
+    # -- members' messages ---------------------------------------------------------------------------
+
+    async def user_message(
+        self,
+        channel_id: int,
+        user_id: int,
+        content: str,
+        *,
+        attachments: Sequence[tuple[str, bytes, str]] = (),
+    ) -> int:
+        """A message posted by a user (e.g. for history reads); echoed as MESSAGE_CREATE. Returns its id."""
+        guild = self.guild_of_channel(channel_id)
+        mid = self.snowflake()
+        msg = self._base_message(
+            mid, channel_id, guild.id if guild else None, author=self.user_payload(user_id)
+        )
+        msg["content"] = content
+        msg["attachments"] = [
+            self._store_attachment(name, data, content_type=ctype) for name, data, ctype in attachments
+        ]
+        self._compute_mentions(msg)
+        self.messages[mid] = msg
+        await self._echo_message(msg, "MESSAGE_CREATE")
+        return mid

@@ -107,9 +107,7 @@ class FakeDiscord(RefusalsMixin, CallbacksMixin, ChannelsMixin, GuildsMixin, Gat
 
     @cached_property
     def _routes(self) -> list[tuple[str, re.Pattern[str], Callable[[_Call], Awaitable[_Answer]]]]:
-        return self._route_table()
-
-    def _route_table(self) -> list[tuple[str, re.Pattern[str], Callable[[_Call], Awaitable[_Answer]]]]:
+        """Each route template with its pattern and handler, in `ROUTES` order."""
         handlers: dict[str, Callable[[_Call], Awaitable[_Answer]]] = {
             "GET /users/@me": self._get_me,
             "POST /users/@me/channels": self._create_dm,

@@ -26,7 +26,16 @@ from tests.fakes.discord.constants import (
     SUPPRESS_EMBEDS,
 )
 from tests.fakes.discord.gateway import GatewayMixin
-from tests.fakes.discord.records import CdnFile, Interaction, Upload, _Call, _form_error, _int, _refuse
+from tests.fakes.discord.records import (
+    CdnFile,
+    Interaction,
+    Upload,
+    _Answer,
+    _Call,
+    _form_error,
+    _int,
+    _refuse,
+)
 from tests.fakes.discord.world import _now_iso
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
@@ -313,6 +322,15 @@ class MessagesMixin(GatewayMixin):
         msg.update(updated)
         self._compute_mentions(msg)
 
+    async def _edited(self, call: _Call, msg: dict[str, Any], file_limit: int) -> _Answer:
+        """Apply an edit request (PATCH of a channel or webhook message) and answer it."""
+        self._check_uploads(call, file_limit)
+        self._apply_edit(
+            msg, call.body if isinstance(call.body, dict) else {}, call.uploads, validate_empty=True
+        )
+        await self._echo_message(msg, "MESSAGE_UPDATE")
+        return _Answer(200, self._public(msg))
+
     def _compute_mentions(self, msg: dict[str, Any]) -> None:
         """The pings Discord derives from content, ``allowed_mentions`` and MENTION_EVERYONE."""
         allowed = msg.get("allowed_mentions")
@@ -368,26 +386,3 @@ class MessagesMixin(GatewayMixin):
         if data.get("guild_id") is None:
             data.pop("guild_id", None)
         return data
-
-    async def user_message(
-        self,
-        channel_id: int,
-        user_id: int,
-        content: str,
-        *,
-        attachments: Sequence[tuple[str, bytes, str]] = (),
-    ) -> int:
-        """A message posted by a user (e.g. for history reads); echoed as MESSAGE_CREATE. Returns its id."""
-        guild = self.guild_of_channel(channel_id)
-        mid = self.snowflake()
-        msg = self._base_message(
-            mid, channel_id, guild.id if guild else None, author=self.user_payload(user_id)
-        )
-        msg["content"] = content
-        msg["attachments"] = [
-            self._store_attachment(name, data, content_type=ctype) for name, data, ctype in attachments
-        ]
-        self._compute_mentions(msg)
-        self.messages[mid] = msg
-        await self._echo_message(msg, "MESSAGE_CREATE")
-        return mid
