@@ -24,7 +24,7 @@ from bot.settings import Settings
 from tests import harness
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, Interaction
 from tests.fakes.prodia import TXT2VID, FakeProdia
-from tests.harness import Stage, discord_with_guild
+from tests.harness import Stage, discord_with_guild, logging_restored
 
 PRODIA_TOKEN = "prodia-bench-token-7c41e2"
 FAKE_BOT_TOKEN = "discord-test-token"  # FakeDiscord's default; masked in logs like the real one would be
@@ -118,23 +118,19 @@ def production_logging(
 ) -> Iterator[LogWatch]:
     """Log the way `sora-bot run` does (INFO, same format, secrets masked), into a file instead of stderr,
     so in-process runs pay the same logging cost without flooding the terminal."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     watch = LogWatch()
-    root.handlers[:] = [handler, _Counter(watch)]
-    root.setLevel(logging.INFO)
-    for name in quiet:
-        logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        yield watch
+        with logging_restored():
+            root = logging.getLogger()
+            root.handlers[:] = [handler, _Counter(watch)]
+            root.setLevel(logging.INFO)
+            for name in ("httpx", "httpcore"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            yield watch
     finally:
-        root.handlers[:], root.level = saved
-        for name, level in quiet.items():
-            logging.getLogger(name).setLevel(level)
         handler.close()
         for sample in watch.samples:
             print(f"  [bot log] {sample}", file=sys.stderr)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +66,45 @@ class Stage:
         values.update(overrides)
         return Settings(**values)
 
+    def environment(self, **values: str) -> dict[str, str]:
+        """The environment of a ``sora-bot`` process pointed at the fakes: this process's without any
+        setting, the fakes' URLs and tokens, then ``values`` (e.g. ``DATABASE_URL``, ``LEASE_SECONDS``)."""
+        env = {name: value for name, value in os.environ.items() if name.lower() not in Settings.model_fields}
+        env.update(
+            DISCORD_TOKEN=self.fake.bot_token,
+            DISCORD_API_BASE_URL=self.fake.api_base,
+            DISCORD_GATEWAY_URL=self.fake.gateway_url,
+            DEV_GUILD_ID=str(self.guild_id),
+            PRODIA_TOKEN=self.prodia.token,
+            PRODIA_BASE_URL=self.prodia.base_url,
+            DATABASE_URL=self.database_url or f"sqlite:///{self.tmp}/bot.db",
+            OUTPUT_DIR=str(self.tmp / "clips"),
+            LOG_LEVEL="INFO",
+        )
+        env.update(values)
+        return env
+
     @contextlib.asynccontextmanager
     async def bot(self, **overrides: Any) -> AsyncIterator[TestBot]:
         """A `TestBot` with `settings` (and ``overrides``), running against the fakes for the block."""
         bot = TestBot(self.settings(**overrides), guild_ready_timeout=0.05)
         async with running_bot(self.fake, bot):
             yield bot
+
+
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """Put the root logger's handlers and level, and httpx's and httpcore's levels, back afterwards (the
+    bot's `setup_logging` and the benchmarks' logging change them process-wide)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = saved
+        for name, level in quiet.items():
+            logging.getLogger(name).setLevel(level)
 
 
 class WaitTimeout(AssertionError):
