@@ -15,7 +15,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bench.common import (
-    BenchBot,
     BenchWorld,
     Row,
     bench_world,
@@ -29,6 +28,7 @@ from bench.common import (
     until,
 )
 from tests.fakes.discord import INTERACTION_CALLBACK, RecordedRequest, running_bot
+from tests.harness import TestBot
 
 NAME = "ack"
 USERS = 50
@@ -131,7 +131,7 @@ async def _run_sora(world: BenchWorld, count: int, result: Round) -> None:
         default_video_seconds_per_day=10**7,
         max_concurrent_jobs=256,
     )
-    async with running_bot(world.fake, BenchBot(settings, guild_ready_timeout=0.05)):
+    async with running_bot(world.fake, TestBot(settings, guild_ready_timeout=0.05)):
         await _burst(world, count, result, sora=True)
 
 

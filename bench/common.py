@@ -12,7 +12,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,12 @@ from typing import Any
 
 import httpx
 
-from bot.client import SoraBot
 from bot.logs import RedactSecrets
 from bot.settings import Settings
-from tests.fakes.discord import CHANNEL_MESSAGES_POST, FakeDiscord, Interaction
+from tests import harness
+from tests.fakes.discord import CHANNEL_MESSAGES_POST, Interaction
 from tests.fakes.prodia import TXT2VID, FakeProdia
+from tests.harness import Stage, discord_with_guild, logging_restored
 
 PRODIA_TOKEN = "prodia-bench-token-7c41e2"
 FAKE_BOT_TOKEN = "discord-test-token"  # FakeDiscord's default; masked in logs like the real one would be
@@ -73,22 +73,9 @@ def ratio(value: float, baseline: float) -> float:
 # -- waiting ---------------------------------------------------------------------------------------------
 
 
-class BenchTimeout(Exception):
-    """A bounded wait ran out."""
-
-
 async def until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Wait (at most `timeout` seconds) for `check()` to return something truthy; it may be a coroutine."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise BenchTimeout(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(interval)
+    """`tests.harness.until`, polling more often (a benchmark's wait ends closer to the event)."""
+    return await harness.until(check, timeout, what, interval=interval)
 
 
 # -- logging ---------------------------------------------------------------------------------------------
@@ -131,23 +118,19 @@ def production_logging(
 ) -> Iterator[LogWatch]:
     """Log the way `sora-bot run` does (INFO, same format, secrets masked), into a file instead of stderr,
     so in-process runs pay the same logging cost without flooding the terminal."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     watch = LogWatch()
-    root.handlers[:] = [handler, _Counter(watch)]
-    root.setLevel(logging.INFO)
-    for name in quiet:
-        logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        yield watch
+        with logging_restored():
+            root = logging.getLogger()
+            root.handlers[:] = [handler, _Counter(watch)]
+            root.setLevel(logging.INFO)
+            for name in ("httpx", "httpcore"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            yield watch
     finally:
-        root.handlers[:], root.level = saved
-        for name, level in quiet.items():
-            logging.getLogger(name).setLevel(level)
         handler.close()
         for sample in watch.samples:
             print(f"  [bot log] {sample}", file=sys.stderr)
@@ -162,36 +145,11 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 # -- the world -------------------------------------------------------------------------------------------
 
 
-class BenchBot(SoraBot):
-    """SoraBot with discord.py's 5 s pause before a re-IDENTIFY removed (as the e2e tests do)."""
+@dataclass(kw_only=True)
+class BenchWorld(Stage):
+    """A `Stage` with `users` members; the bot runs with production settings (no test speed-ups)."""
 
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        return None
-
-
-@dataclass
-class BenchWorld:
-    fake: FakeDiscord
-    prodia: FakeProdia
-    prodia_url: str
-    guild_id: int
-    channel_id: int
     users: list[int]
-    tmp: Path
-
-    def settings(self, **overrides: Any) -> Settings:
-        """Settings for an in-process bot pointed at the fakes (no .env, no environment surprises)."""
-        values: dict[str, Any] = {
-            "_env_file": None,
-            "discord_token": self.fake.bot_token,
-            "prodia_token": PRODIA_TOKEN,
-            "prodia_base_url": self.prodia_url,
-            "database_url": f"sqlite:///{self.tmp}/bot.db",
-            "output_dir": self.tmp / "clips",
-            "dev_guild_id": self.guild_id,
-        }
-        values.update(overrides)
-        return Settings(**values)
 
     async def video(self, index: int, *, limit: int | None = None, prompt: str | None = None) -> Interaction:
         """Dispatch /video from user `index % len(users)`."""
@@ -222,21 +180,13 @@ async def bench_world(
 ) -> AsyncIterator[BenchWorld]:
     """A fake Discord with one guild, one channel and `users` members, and a fake Prodia, both started in
     this event loop (next to the bot under test, as in the e2e harness)."""
-    fake = FakeDiscord()
-    guild = fake.add_guild(name="bench", premium_tier=premium_tier)
+    fake, guild = discord_with_guild("bench", premium_tier=premium_tier)
     channel = guild.add_channel("clips")
     members = [guild.add_member(name=f"user{i}") for i in range(users)]
-    fake.callback_deadline = 3.0  # like Discord: a later acknowledgement is refused
-    await fake.start()
-    try:
-        prodia = FakeProdia(token=PRODIA_TOKEN, clip_dir=tmp / "prodia-clips")
-        await prodia.start()
-        try:
-            yield BenchWorld(fake, prodia, prodia.base_url, guild.id, channel, members, tmp)
-        finally:
-            await prodia.stop()
-    finally:
-        await fake.stop()
+    async with fake, FakeProdia(token=PRODIA_TOKEN, clip_dir=tmp / "prodia-clips") as prodia:
+        yield BenchWorld(
+            fake=fake, prodia=prodia, guild_id=guild.id, channel_id=channel, users=members, tmp=tmp
+        )
 
 
 async def warm_prodia_cache(prodia_url: str) -> None:

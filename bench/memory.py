@@ -15,7 +15,6 @@ from pathlib import Path
 
 from bench.common import (
     MIB,
-    PRODIA_TOKEN,
     BenchWorld,
     Row,
     bench_world,
@@ -26,7 +25,6 @@ from bench.common import (
     until,
     warm_prodia_cache,
 )
-from bot.settings import Settings
 
 NAME = "memory"
 CLIP_BYTES = 50 * MIB
@@ -54,25 +52,15 @@ class Measured:
 
 
 def _env(world: BenchWorld) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
-    env.update(
-        DISCORD_TOKEN=world.fake.bot_token,
-        DISCORD_API_BASE_URL=world.fake.api_base,
-        DISCORD_GATEWAY_URL=world.fake.gateway_url,
-        DEV_GUILD_ID=str(world.guild_id),
-        PRODIA_TOKEN=PRODIA_TOKEN,
-        PRODIA_BASE_URL=world.prodia_url,
+    return world.environment(
         PRODIA_POLL_MIN_SECONDS="0.1",
         PRODIA_POLL_MAX_SECONDS="0.5",
         DATABASE_URL=f"sqlite:///{world.tmp}/run.db",
-        OUTPUT_DIR=str(world.tmp / "clips"),
         MAX_CONCURRENT_JOBS="32",
         DEFAULT_JOBS_PER_HOUR="1000",
         DEFAULT_CONCURRENT_JOBS="100",
         DEFAULT_VIDEO_SECONDS_PER_DAY="1000000",
-        LOG_LEVEL="INFO",
     )
-    return env
 
 
 def _bot_pid(launcher_pid: int) -> int | None:
@@ -97,7 +85,7 @@ def _vm_hwm_kib(pid: int) -> int | None:
 async def _measure(clips: int, tmp: Path) -> Measured:
     async with bench_world(tmp, users=clips, premium_tier=3) as world:
         world.prodia.clip_bytes_extra = CLIP_BYTES
-        await warm_prodia_cache(world.prodia_url)
+        await warm_prodia_cache(world.prodia.base_url)
         report = tmp / "maxrss.txt"
         with (tmp / "bot.out").open("wb") as out:
             proc = await asyncio.create_subprocess_exec(

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import signal
 import sys
 import time
@@ -28,7 +27,6 @@ from typing import Literal
 import asyncpg
 
 from bench.common import (
-    PRODIA_TOKEN,
     BenchWorld,
     Row,
     bench_world,
@@ -115,13 +113,7 @@ async def _queue(db: Database, world: BenchWorld, jobs: int) -> None:
 
 
 def _env(world: BenchWorld, url: str, out: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DISCORD_TOKEN=world.fake.bot_token,
-        DISCORD_API_BASE_URL=world.fake.api_base,
-        DISCORD_GATEWAY_URL=world.fake.gateway_url,
-        PRODIA_TOKEN=PRODIA_TOKEN,
-        PRODIA_BASE_URL=world.prodia_url,
+    return world.environment(
         PRODIA_POLL_MIN_SECONDS="0.05",
         PRODIA_POLL_MAX_SECONDS="0.2",
         # Waiting out 429s must not use up a job's attempts while other workers hold the capacity.
@@ -130,9 +122,7 @@ def _env(world: BenchWorld, url: str, out: Path) -> dict[str, str]:
         OUTPUT_DIR=str(out),
         MAX_CONCURRENT_JOBS="256",  # out of the way: the slots per worker and Prodia's capacity bind
         WORKER_SLOTS=str(SLOTS),
-        LOG_LEVEL="INFO",
     )
-    return env
 
 
 async def _stop(procs: Sequence[asyncio.subprocess.Process]) -> None:
@@ -229,7 +219,7 @@ async def measure(world: BenchWorld, options: Options, workers: int, tmp: Path) 
 async def measure_all(options: Options) -> list[Result]:
     with temp_dir(NAME) as tmp:
         async with bench_world(tmp, users=USERS) as world:
-            await warm_prodia_cache(world.prodia_url)
+            await warm_prodia_cache(world.prodia.base_url)
             results = []
             for workers in WORKER_COUNTS:
                 print(f"  {workers} worker(s) ...", file=sys.stderr, flush=True)

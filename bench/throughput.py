@@ -11,7 +11,6 @@ from typing import Any
 
 from bench.common import (
     CDN_ROUTE,
-    BenchBot,
     BenchWorld,
     Row,
     bench_world,
@@ -26,6 +25,7 @@ from bench.common import (
 from bot.domain.models import TERMINAL
 from bot.store.database import SQLiteConn, SQLiteDatabase
 from tests.fakes.discord import INTERACTION_CALLBACK, running_bot
+from tests.harness import TestBot
 
 NAME = "throughput"
 USERS = 50
@@ -34,12 +34,12 @@ MAX_CONCURRENT = 16
 GLOBAL_RATE = 50.0  # Discord's global limit, requests per second per bot
 
 
-async def _states(bot: BenchBot) -> Counter[str]:
+async def _states(bot: TestBot) -> Counter[str]:
     rows = await bot.pipeline.db.reader.fetch_all("SELECT state, COUNT(*) FROM jobs GROUP BY state")
     return Counter({row[0]: int(row[1]) for row in rows})
 
 
-async def _created_and_finished(bot: BenchBot) -> list[tuple[float, float | None, str]]:
+async def _created_and_finished(bot: TestBot) -> list[tuple[float, float | None, str]]:
     rows = await bot.pipeline.db.reader.fetch_all(
         "SELECT created_at, finished_at, state FROM jobs ORDER BY id"
     )
@@ -72,7 +72,7 @@ async def run(quick: bool) -> list[Row]:
     with temp_dir(NAME) as tmp, production_logging(tmp / "bot.log") as watch:
         async with bench_world(tmp, users=USERS) as world:
             world.prodia.clip_bytes_extra = CLIP_EXTRA
-            await warm_prodia_cache(world.prodia_url)
+            await warm_prodia_cache(world.prodia.base_url)
             settings = world.settings(
                 default_jobs_per_hour=10_000,
                 default_concurrent_jobs=1_000,
@@ -81,7 +81,7 @@ async def run(quick: bool) -> list[Row]:
                 prodia_poll_min_seconds=0.05,
                 prodia_poll_max_seconds=0.2,
             )
-            bot = BenchBot(settings, guild_ready_timeout=0.05)
+            bot = TestBot(settings, guild_ready_timeout=0.05)
             async with running_bot(world.fake, bot):
                 sql = _SqlCount()
                 db = bot.pipeline.db

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import hypothesis
 import pytest
 from pydantic import SecretStr
 
@@ -18,6 +19,17 @@ from bot.store.jobs import JobStore
 from tests.fakes.prodia import FakeProdia
 
 PRODIA_TOKEN = "prodia-test-token-5f3a9c"
+# The fuzz tests' profile (each sets its own max_examples): derandomized, so CI runs the same examples every
+# time; no example database and no deadline, so a slow machine neither replays nor fails differently.
+hypothesis.settings.register_profile(
+    "fuzz",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.data_too_large],
+)
+
 # A PostgreSQL server the tests may create databases on; CI starts one (see .ci/run). Without one the
 # PostgreSQL tests skip, unless SORA_REQUIRE_POSTGRES=1 (CI) makes that an error.
 POSTGRES_ADMIN_URL = os.environ.get("SORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,13 @@ import pytest
 from bot.client import SoraBot
 from bot.domain.models import TERMINAL, Job
 from bot.settings import Settings
-from tests.conftest import PRODIA_TOKEN, postgres_database
-from tests.fakes.discord import FakeDiscord, running_bot
+from tests.conftest import postgres_database
 from tests.fakes.prodia import FakeProdia
+from tests.harness import Stage, discord_with_guild
+
+# Re-exported: the tests import these from here.
+from tests.harness import TestBot as TestBot  # noqa: PLC0414
+from tests.harness import until as until  # noqa: PLC0414
 
 MANAGE_MESSAGES = 1 << 13
 MANAGE_GUILD = 1 << 5
@@ -56,27 +58,16 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     return result
 
 
-class TestBot(SoraBot):
-    """SoraBot with discord.py's 5 s pause before a re-IDENTIFY removed (it only slows tests)."""
+@dataclass(kw_only=True)
+class World(Stage):
+    """The test server: alice and bob, a moderator and an admin; a clips, a mod-queue and an audit channel."""
 
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        return None
-
-
-@dataclass
-class World:
-    fake: FakeDiscord
-    prodia: FakeProdia
-    guild_id: int
-    channel_id: int
     alice: int
     bob: int
     mod: int
     admin: int
     mods_channel_id: int
     audit_channel_id: int
-    tmp: Path
-    database_url: str = ""  # the bot's database; empty: an SQLite file in tmp
     refusals_reported: int = 0  # how many of fake.unexpected_refusals the guard has reported
 
     def take_refusal_report(self) -> str:
@@ -92,13 +83,8 @@ class World:
         )
 
     def settings(self, **overrides: Any) -> Settings:
+        """Fast polling and retries, and quotas a test only meets on purpose."""
         values: dict[str, Any] = {
-            "discord_token": self.fake.bot_token,
-            "prodia_token": PRODIA_TOKEN,
-            "prodia_base_url": self.prodia.base_url,
-            "database_url": self.database_url or f"sqlite:///{self.tmp}/bot.db",
-            "output_dir": self.tmp / "clips",
-            "dev_guild_id": self.guild_id,
             "prodia_poll_min_seconds": 0.05,
             "prodia_poll_max_seconds": 0.2,
             "prodia_retry_base_seconds": 0.01,
@@ -108,18 +94,11 @@ class World:
             "default_concurrent_jobs": 20,
         }
         values.update(overrides)
-        return Settings(**values)
-
-    @contextlib.asynccontextmanager
-    async def bot(self, **overrides: Any) -> AsyncIterator[TestBot]:
-        bot = TestBot(self.settings(**overrides), guild_ready_timeout=0.05)
-        async with running_bot(self.fake, bot):
-            yield bot
+        return super().settings(**values)
 
     def add_members(self, count: int, prefix: str = "member") -> list[int]:
         """`count` more members of the test server, without roles (named prefix0, prefix1, ...)."""
-        guild = self.fake.guilds[self.guild_id]
-        return [guild.add_member(name=f"{prefix}{i}") for i in range(count)]
+        return [self.guild.add_member(name=f"{prefix}{i}") for i in range(count)]
 
     def clips(self) -> list[dict[str, Any]]:
         """Public messages in the channel that carry attachments: the posted clips."""
@@ -193,10 +172,9 @@ BOTH_ENGINES = ["sqlite", "postgresql"]
 async def world(
     request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, engine: str
 ) -> AsyncIterator[World]:
-    fake = FakeDiscord(cdn_dir=tmp_path / "cdn")
+    fake, guild = discord_with_guild("generation", cdn_dir=tmp_path / "cdn")
     for marker in request.node.iter_markers("fake_refusal"):
         fake.expect_refusal(**marker.kwargs)
-    guild = fake.add_guild(name="generation")
     channel = guild.add_channel("clips")
     mods = guild.add_role("mods", MANAGE_MESSAGES)
     admins = guild.add_role("admins", MANAGE_GUILD | MANAGE_MESSAGES)
@@ -213,8 +191,6 @@ async def world(
         audit_channel_id=guild.add_channel("audit"),
         tmp=tmp_path,
     )
-    # Like Discord: an interaction not answered within 3 s is refused.
-    fake.callback_deadline = 3.0
     async with contextlib.AsyncExitStack() as stack:
         if engine == "postgresql":
             world.database_url = await stack.enter_async_context(postgres_database())
@@ -225,20 +201,6 @@ async def world(
     report = world.take_refusal_report()
     if report:
         pytest.fail(report, pytrace=False)
-
-
-async def until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Wait for `check()` to return something truthy (it may be a coroutine function)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def finished(bot: SoraBot, job_id: int, timeout: float = 60.0) -> Job:

@@ -5,7 +5,6 @@ once, or failed, refunded and explained; no job reached Prodia twice; the ledger
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import sqlite3
@@ -23,26 +22,16 @@ SEED = 20261126
 
 
 def run_env(world: World) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DISCORD_TOKEN=world.fake.bot_token,
-        DISCORD_API_BASE_URL=world.fake.api_base,
-        DISCORD_GATEWAY_URL=world.fake.gateway_url,
-        DEV_GUILD_ID=str(world.guild_id),
-        PRODIA_TOKEN="prodia-test-token-5f3a9c",
-        PRODIA_BASE_URL=world.prodia.base_url,
+    return world.environment(
         PRODIA_POLL_MIN_SECONDS="0.1",
         PRODIA_POLL_MAX_SECONDS="0.3",
         DATABASE_URL=f"sqlite:///{world.tmp}/crash.db",
-        OUTPUT_DIR=str(world.tmp / "clips"),
         LEASE_SECONDS="2",
         MAX_CONCURRENT_JOBS="4",
         DEFAULT_JOBS_PER_HOUR="100",
         DEFAULT_CONCURRENT_JOBS="100",
         DEFAULT_VIDEO_SECONDS_PER_DAY="100000",
-        LOG_LEVEL="INFO",
     )
-    return env
 
 
 def rows(world: World, sql: str) -> list[tuple[object, ...]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -34,16 +34,7 @@ from bot.tree import GENERIC_ERROR
 from tests.e2e.conftest import World, all_jobs
 from tests.fakes.discord import EPHEMERAL
 
-settings.register_profile(
-    "fuzz-video",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=50,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-FUZZ = settings.get_profile("fuzz-video")
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=50)  # the profile: tests/conftest.py
 
 LIMITS: dict[str, Any] = {
     "default_jobs_per_hour": 1000,

@@ -12,21 +12,14 @@ import pytest
 from bot.logs import MASK, setup_logging
 from tests.conftest import PRODIA_TOKEN
 from tests.e2e.conftest import World, finished, until
+from tests.harness import logging_restored
 
 
 @pytest.fixture
 def debug_log() -> Iterator[io.StringIO]:
     """What the handler from `setup_logging("DEBUG", ...)` writes; the root logger is restored afterwards."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
-    out = io.StringIO()
-    try:
-        yield out
-    finally:
-        root.handlers[:], root.level = saved
-        for name, level in quiet.items():
-            logging.getLogger(name).setLevel(level)
+    with logging_restored():
+        yield io.StringIO()
 
 
 async def test_no_interaction_token_reaches_the_debug_log(world: World, debug_log: io.StringIO) -> None:

@@ -77,6 +77,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from aiohttp import BodyPartReader, MultipartWriter, web
 from PIL import Image
 
+from tests.fakes.server import BaseFault, BaseRecordedRequest, FakeServer
+
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractStreamWriter
 
@@ -119,7 +121,7 @@ OUTPUT_LIST_STYLES: tuple[str, ...] = get_args(OutputListStyle)
 
 
 @dataclass
-class Fault:
+class Fault(BaseFault["RecordedRequest"]):
     """A one-shot (or ``times``-shot) misbehaviour, matched against requests in FIFO order.
 
     ``match`` is one of the route names in the module docstring, or ``"*"`` for any request.
@@ -163,21 +165,22 @@ class Fault:
         if self.times < 1:
             raise ValueError("times must be at least 1")
 
+    def matches(self, rec: RecordedRequest) -> bool:
+        return self.match in ("*", rec.route)
 
-@dataclass
-class RecordedRequest:
-    """One request as the fake saw it (recorded before auth, so 401s are in the log too)."""
 
-    method: str
-    path: str
-    route: str | None  # a `Route` name, or None for a path the API does not have
-    query: dict[str, str]
-    headers: dict[str, str]  # names lower-cased, values as sent (Authorization included)
+@dataclass(kw_only=True)
+class RecordedRequest(BaseRecordedRequest):
+    """One request as the fake saw it (recorded before auth, so 401s are in the log too).
+
+    ``route`` is a `Route` name (None for a path the API does not have); ``headers`` keep their values as
+    sent (Authorization included).
+    """
+
     content_type: str = ""
     job: Any = None  # the parsed job JSON of a POST, if it parsed
     inputs: list[tuple[str | None, int]] = field(default_factory=list)  # (filename, size) per `input` part
     job_id: str | None = None  # the {id} of async GET routes
-    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -474,16 +477,16 @@ def _render(
 Handler = Callable[[web.Request, _Body | None], Awaitable[_Reply]]
 
 
-class FakeProdia:
+class FakeProdia(FakeServer[RecordedRequest, Fault]):
     """The fake server. Knobs are plain attributes and may be changed while it runs."""
 
     def __init__(self, *, token: str = "test-token", clip_dir: Path, processing_seconds: float = 0.0) -> None:
+        super().__init__()
         self.token = token
         self.clip_dir = Path(clip_dir)
         # How long an accepted job stays "processing" at least (also delays the sync answer).
         self.processing_seconds = processing_seconds
         self.async_refused: set[str] = set()  # job types whose POST /job/async answers 400
-        self.faults: list[Fault] = []
         self.stuck = False  # jobs never finish while set (sync requests then never answer)
         self.revoked = False  # every request gets 401 while set (see the `bad_token` fault)
         self.capacity_error = False  # every POST answers 429 + Retry-After while set
@@ -497,10 +500,7 @@ class FakeProdia:
         self.result_ttl: float | None = None  # seconds a finished async job's result is kept (None: forever)
         self.async_refusal_text: str | None = None  # async refusals look like a config error with this text
         self.exact_image_size = True  # img2vid inputs must have exactly the clip's pixel size
-        self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, FakeJob] = {}
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: dict[str, asyncio.Task[None]] = {}
@@ -511,47 +511,29 @@ class FakeProdia:
         """Listen on 127.0.0.1 and return the base URL, e.g. ``http://127.0.0.1:PORT/v2``."""
         self.clip_dir.mkdir(parents=True, exist_ok=True)
         self._stopping = asyncio.Event()  # a stopped fake may be started again
-        app = web.Application(client_max_size=64 << 20)
-        app.router.add_post(f"{API_PREFIX}/job", self._post_sync)
-        app.router.add_post(f"{API_PREFIX}/job/async", self._post_async)
-        app.router.add_get(f"{API_PREFIX}/job/async/{{id}}/job.state.current", self._get_state)
-        app.router.add_get(f"{API_PREFIX}/job/async/{{id}}/job.json", self._get_job_json)
-        app.router.add_get(f"{API_PREFIX}/job/async/{{id}}/output", self._get_output)
-        app.router.add_get(f"{API_PREFIX}/job/async/{{id}}/output/{{filename}}", self._get_file)
-        app.router.add_route("*", "/{tail:.*}", self._unknown)
-        # handler_cancellation: a hanging or slow handler goes away when its client disconnects.
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port)
-        await site.start()
-        self._runner = runner
-        bound = runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{bound}{API_PREFIX}"
-        return self.base_url
+        return await super().start(port)
 
-    async def stop(self) -> None:
-        """Stop serving: hanging requests are dropped, background jobs cancelled."""
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post(f"{API_PREFIX}/job", self._post_sync)
+        router.add_post(f"{API_PREFIX}/job/async", self._post_async)
+        router.add_get(f"{API_PREFIX}/job/async/{{id}}/job.state.current", self._get_state)
+        router.add_get(f"{API_PREFIX}/job/async/{{id}}/job.json", self._get_job_json)
+        router.add_get(f"{API_PREFIX}/job/async/{{id}}/output", self._get_output)
+        router.add_get(f"{API_PREFIX}/job/async/{{id}}/output/{{filename}}", self._get_file)
+        router.add_route("*", "/{tail:.*}", self._unknown)
+
+    def _listening(self, origin: str) -> str:
+        return super()._listening(f"{origin}{API_PREFIX}")
+
+    async def _closing(self) -> None:
+        """Hanging requests are dropped, background jobs cancelled."""
         self._stopping.set()
         pending = [*self._tasks, *self._renders.values()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeProdia:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # -- conveniences for tests --------------------------------------------------------------------------
-
-    def requests_for(self, route: str) -> list[RecordedRequest]:
-        """Recorded requests of one route name (see the module docstring)."""
-        return [r for r in self.requests if r.route == route]
 
     def add_fault(self, fault: Fault) -> Fault:
         """Queue a fault and return it (so a test can check ``hits`` later)."""
@@ -567,10 +549,10 @@ class FakeProdia:
 
     async def _serve(self, request: web.Request, route: str | None, work: Handler) -> web.StreamResponse:
         body = await self._read_body(request) if request.method == "POST" and route else None
-        self._record(request, route, body)
+        rec = self._record(request, route, body)
         if self.revoked or request.headers.get("Authorization") != f"Bearer {self.token}":
             return _unauthorized()
-        fault = self._take_fault(route)
+        fault = self._take_fault(rec)
         if fault is not None and not fault.after_work and fault.kind not in _WORK_FIRST_KINDS:
             return await self._inflict(request, route, fault, None)
         reply = await work(request, body)
@@ -578,29 +560,20 @@ class FakeProdia:
             return await self._inflict(request, route, fault, reply)
         return await self._send(request, reply)
 
-    def _record(self, request: web.Request, route: str | None, body: _Body | None) -> None:
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                route=route,
-                query=dict(request.query),
-                headers={name.lower(): value for name, value in request.headers.items()},
-                content_type=request.headers.get("Content-Type", ""),
-                job=body.job if body else None,
-                inputs=[(name, len(data)) for name, data in body.inputs] if body else [],
-                job_id=request.match_info.get("id"),
-            )
+    def _record(self, request: web.Request, route: str | None, body: _Body | None) -> RecordedRequest:
+        rec = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            route=route,
+            query=dict(request.query),
+            headers={name.lower(): value for name, value in request.headers.items()},
+            content_type=request.headers.get("Content-Type", ""),
+            job=body.job if body else None,
+            inputs=[(name, len(data)) for name, data in body.inputs] if body else [],
+            job_id=request.match_info.get("id"),
         )
-
-    def _take_fault(self, route: str | None) -> Fault | None:
-        for fault in self.faults:
-            if fault.match in ("*", route):
-                fault.hits += 1
-                if fault.hits >= fault.times:
-                    self.faults.remove(fault)
-                return fault
-        return None
+        self.requests.append(rec)
+        return rec
 
     async def _read_body(self, request: web.Request) -> _Body:
         body = _Body()

@@ -13,22 +13,13 @@ import unicodedata
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.models import DURATIONS, PROMPT_MAX, PROMPT_MIN, SEED_MAX, JobRequest, JobType
 from bot.errors import InvalidRequest
 
-settings.register_profile(
-    "fuzz-request",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=300,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-FUZZ = settings.get_profile("fuzz-request")
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=300)  # the profile: tests/conftest.py
 
 MESSAGE_MAX = 200
 ECHO_MAX = 50

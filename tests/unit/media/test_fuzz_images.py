@@ -22,23 +22,14 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, example, given, settings
+from hypothesis import currently_in_test_context, event, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageStat
 
 from bot.errors import InvalidImage
 from bot.media.images import MAX_IMAGE_SIDE, prepare_image
 
-settings.register_profile(
-    "fuzz-images",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=200,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-FUZZ = settings.get_profile("fuzz-images")
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=200)  # the profile: tests/conftest.py
 
 SIZES = [(1280, 720), (720, 1280), (1920, 1080), (1080, 1920)]
 MESSAGE_MAX = 200

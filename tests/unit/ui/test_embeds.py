@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import discord
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.approvals import approval_embed
@@ -28,16 +28,7 @@ from tests.embed_checks import (
     unescaped,
 )
 
-settings.register_profile(
-    "fuzz-embeds",
-    derandomize=True,
-    database=None,
-    deadline=None,
-    max_examples=200,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-FUZZ = settings.get_profile("fuzz-embeds")
+FUZZ = settings(settings.get_profile("fuzz"), max_examples=200)  # the profile: tests/conftest.py
 
 # Pieces of Discord markdown and the texts that abuse it, so drawn texts often hold them.
 PIECES = [
