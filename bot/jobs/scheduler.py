@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import files
 from bot.errors import DatabaseUnavailable, DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
@@ -359,7 +359,13 @@ class Scheduler:
                 if moved is None:
                     raise asyncio.CancelledError  # cancelled or taken over while submitting
 
-            generation = await self.backend.generate(job.request, out, accepted)
+            async def sent(endpoint: Endpoint) -> None:
+                # Stored before the request goes: a job that ends, or a process that dies, from here on
+                # counts as possibly paid (README "Refunds").
+                if not await self.store.mark_sent(job.id, endpoint, owner=self.owner):
+                    raise asyncio.CancelledError  # cancelled or taken over before anything was sent
+
+            generation = await self.backend.generate(job.request, out, accepted, sent)
         else:
             assert job.prodia_job_id is not None and job.endpoint is not None
             endpoint: Endpoint = job.endpoint  # type: ignore[assignment]
@@ -407,9 +413,15 @@ class Scheduler:
             clip.unlink(missing_ok=True)
         if current is None or current.state in TERMINAL:
             return
+        fields: dict[str, Any] = {}
+        if isinstance(exc, ProdiaError):
+            if exc.price_dollars is not None:
+                fields["actual_cost"] = exc.price_dollars  # Prodia said what it charged
+            if current.state is JobState.SUBMITTING and exc.surely_not_billed:
+                fields["endpoint"] = None  # a clear refusal: the request sent started nothing to pay for
         self._finishing.add(job.id)
         await self.store.transition(
-            job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message
+            job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message, **fields
         )
 
 
