@@ -142,6 +142,16 @@ class DeliveryError(SoraBotError):
     user_message = "The clip was made but could not be delivered."
 
 
+class DeliveredByDm(SoraBotError):
+    """The channel refused the clip and its requester got it by direct message instead: the job is delivered
+    (the member has their clip, so their quota stays used), and `user_message` says where it went."""
+
+    def __init__(self, message_id: int, detail: str, user_message: str) -> None:
+        super().__init__(detail)
+        self.message_id = message_id
+        self.user_message = user_message
+
+
 class QuotaExceeded(UserFacingError):
     """A per-user limit would be crossed; `resets_at` (unix time) says when there is room again, if known."""
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot import files
-from bot.errors import DatabaseUnavailable, DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
+from bot.errors import (
+    DatabaseUnavailable,
+    DeliveredByDm,
+    DiskFull,
+    JobInterrupted,
+    JobTimedOut,
+    ProdiaError,
+    SoraBotError,
+)
 from bot.jobs.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
@@ -387,7 +395,13 @@ class Scheduler:
         if deliverer is None:
             raise SoraBotError(f"no deliverer for target {job.target!r}")
         assert job.output_path is not None
-        message_id = await deliverer.deliver(job, Path(job.output_path))
+        fields: dict[str, Any] = {}
+        try:
+            message_id = await deliverer.deliver(job, Path(job.output_path))
+        except DeliveredByDm as exc:
+            # The member has the clip all the same: delivered, quota kept; the status says where it went.
+            message_id = exc.message_id
+            fields = {"error": exc.detail, "user_error": exc.user_message}
         self._finishing.add(job.id)
         await self.store.transition(
             job.id,
@@ -395,6 +409,7 @@ class Scheduler:
             expect={JobState.DELIVERING},
             owner=self.owner,
             result_message_id=message_id,
+            **fields,
         )
 
     async def _fail(self, job: Job, exc: Exception) -> None:

@@ -13,7 +13,7 @@ import discord
 
 from bot.jobs.models import TERMINAL, Job, JobState
 from bot.ui.buttons import status_view
-from bot.ui.embeds import escape, status_embed
+from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, status_embed
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -112,7 +112,14 @@ class StatusUpdater:
             return
         position = await self.bot.pipeline.store.queue_position(job) if job.state is JobState.QUEUED else None
         view = None if job.state in TERMINAL or job.state is JobState.DELIVERING else status_view(job)
-        await webhook.edit_message(job.message_id, embed=status_embed(job, position=position), view=view)
+        embed = status_embed(job, position=position)
+        if job.state is JobState.DELIVERED and job.user_error:
+            # Delivered elsewhere than asked (the channel refused the clip, a DM carried it): say where.
+            embed.title = "Done: the clip was sent to you by direct message"
+            embed.add_field(
+                name="What happened", value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
+            )
+        await webhook.edit_message(job.message_id, embed=embed, view=view)
         self.edits += 1
 
 

@@ -121,7 +121,9 @@ async def test_missing_permissions_are_explained_privately_and_the_paid_clip_sta
     async with world.bot() as bot:
         token = await world.video(prompt="a clip for a locked channel")
         job = await finished(bot, 1)
-        assert job.state is JobState.FAILED and job.error is not None and "missing permissions" in job.error
+        # Handed over by DM: the member has the clip, so the job is delivered (README "Refunds").
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.error is not None and "missing permissions" in job.error
         told = await until(
             lambda: [m for m in world.fake.followups(token) if "not allowed to post" in m["content"]]
         )
@@ -130,7 +132,14 @@ async def test_missing_permissions_are_explained_privately_and_the_paid_clip_sta
         assert len(posts_to(world, world.channel_id)) == 1  # not retried forever
 
 
+@pytest.mark.fake_refusal(
+    status=403,
+    code=50007,
+    route="POST /channels/{channel_id}/messages",
+    reason="the member's DMs are closed to the bot, so the clip can't be handed over",
+)
 async def test_a_deleted_channel_ends_the_job_as_undeliverable(world: World) -> None:
+    world.fake.dm_closed.add(world.alice)  # nor can it go by DM
     world.fake.fail_next(CHANNEL_MESSAGES_POST, status=404, code=10003, message="Unknown Channel")
     async with world.bot() as bot:
         token = await world.video(prompt="a clip for a channel about to vanish")
@@ -328,8 +337,10 @@ async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_
         # Taken away while the job runs (a /video where the bot can't post is refused up front).
         guild.set_overwrite(world.channel_id, world.fake.app_id, deny=SEND_MESSAGES)
         job = await finished(bot, 1)
-        assert job.state is JobState.FAILED and job.error is not None and "missing permissions" in job.error
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.error is not None and "missing permissions" in job.error
         [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        assert job.result_message_id == int(dm["id"])
         assert "/show 1" in dm["content"] and "not allowed to post" in dm["content"]
         [attachment] = dm["attachments"]
         assert attachment["size"] <= 10 * MIB
@@ -337,3 +348,101 @@ async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_
         told = await until(lambda: [m for m in world.fake.followups(token) if "/show 1" in m["content"]])
         assert told[0]["flags"] & EPHEMERAL
         assert not world.clips()
+
+
+# -- a clip handed over by DM is a delivered clip (review: the member got it for free) --------------------
+
+
+async def _refused_by_the_channel(world: World, bot: SoraBot, *, jobs_per_hour: int = 1) -> tuple[str, Job]:
+    """A /video whose channel post is refused with 404 (a thread its owner deleted while the job ran)."""
+    await world.admin_command("limits", "set", jobs_per_hour=jobs_per_hour)
+    world.fake.fail_next(CHANNEL_MESSAGES_POST, status=404, code=10003, message="Unknown Channel")
+    token = await world.video(prompt="a clip whose thread the member deleted")
+    return token, await finished(bot, 1)
+
+
+async def test_a_clip_handed_over_by_dm_keeps_the_members_quota(world: World) -> None:
+    async with world.bot() as bot:
+        token, job = await _refused_by_the_channel(world, bot)
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        # The member has the clip: the job is delivered, by the DM, and the hour's one job stays used.
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.result_message_id == int(dm["id"])
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+        usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
+        assert usage.jobs_last_hour == 1
+        answer = await world.video_answer(prompt="another one within the same hour")
+        assert "job" in str(answer).lower() and len(await bot.pipeline.store.list_jobs()) == 1
+
+        def status_says_dm() -> bool:
+            embeds: list[dict[str, Any]] = world.answer(token).get("embeds") or []
+            return bool(embeds) and "direct message" in json.dumps(embeds[0])
+
+        await until(status_says_dm, what="the status saying the clip went by DM")
+        assert not world.clips()
+
+
+@pytest.mark.fake_refusal(
+    status=403,
+    code=50007,
+    route="POST /channels/{channel_id}/messages",
+    reason="the member's DMs are closed to the bot, so the clip can't be handed over",
+)
+async def test_a_clip_neither_the_channel_nor_dms_take_gives_the_quota_back(world: World) -> None:
+    world.fake.dm_closed.add(world.alice)
+    async with world.bot() as bot:
+        _, job = await _refused_by_the_channel(world, bot, jobs_per_hour=5)
+        assert job.state is JobState.FAILED and job.error is not None and "no longer exists" in job.error
+        assert not _dm_clips(world, world.alice)
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]  # Prodia was paid
+        usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
+        assert usage.jobs_last_hour == 0  # the member got nothing: their quota is back
+
+
+# -- finding what an earlier run posted (review: duplicate posts) -----------------------------------------
+
+
+async def test_a_rerun_finds_its_clip_behind_a_busy_channels_last_50_messages(world: World) -> None:
+    async with world.bot() as bot:
+        await world.video(prompt="a clip in a busy channel")
+        first = await finished(bot, 1)
+        [posted] = await until(world.clips, what="the clip")
+        for message in world.fake.messages.values():
+            message.pop("nonce", None)  # Discord's history does not return a message's nonce
+        for i in range(120):  # the channel talks on while the worker is down
+            await world.fake.user_message(world.channel_id, world.bob, f"message {i}")
+        await _left_delivering(bot, world, recorded=False)
+        async with bot.pipeline.db.transaction() as conn:
+            # The upload began just before the clip was posted (not at the dawn of time).
+            started = first.updated_at - 2
+            await conn.execute("UPDATE jobs SET delivery_started_at = ? WHERE id = 1", (started,))
+        again = await _redelivered(bot)
+        assert again.result_message_id == int(posted["id"])
+        assert len(world.clips()) == 1
+        assert len(posts_to(world, world.channel_id)) == 1
+
+
+async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: World) -> None:
+    # The thread stays gone: every post there is refused.
+    world.fake.fail_next(
+        CHANNEL_MESSAGES_POST,
+        status=404,
+        code=10003,
+        message="Unknown Channel",
+        times=2,
+        when=lambda r: r.params["channel_id"] == str(world.channel_id),
+    )
+    async with world.bot() as bot:
+        await world.video(prompt="a clip whose thread is gone for good")
+        await finished(bot, 1)
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        # The worker dies right after the DM, before the job's end is stored.
+        await _left_delivering(bot, world, recorded=True)
+
+        async def ended_again() -> bool:
+            job = await bot.pipeline.store.get(1)
+            return job is not None and job.finished_at is not None
+
+        await until(ended_again, what="the delivery re-run to end")
+        assert [m["id"] for m in _dm_clips(world, world.alice)] == [dm["id"]]
+        assert len(posts_to(world, world.channel_id)) == 1  # the stored DM was found: nothing re-sent
