@@ -26,7 +26,7 @@ from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
-from bot.ui.status import interaction_webhook
+from bot.ui.status import interaction_webhook, token_gone
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -53,11 +53,6 @@ RouteKind = Literal["channel", "followup", "ephemeral", "dm"]
 
 def too_large(exc: discord.HTTPException) -> bool:
     return exc.status == 413 or exc.code == TOO_LARGE
-
-
-def token_gone(exc: discord.HTTPException) -> bool:
-    """The interaction token stopped working (expired: 401 50027; unknown: 404 10015)."""
-    return exc.status == 401 or exc.code in (50027, 10015)
 
 
 def budget_for(limit: int) -> int:
@@ -131,13 +126,22 @@ class DiscordDeliverer:
         except discord.NotFound:
             raise UserFacingError("I can't post in this channel.") from None
 
-    async def tell_requester(self, job: Job, text: str) -> None:
-        """A private word to the requester: through the interaction while it lasts, else a DM."""
+    async def tell_requester(self, job: Job, text: str, *, by_dm: bool = False) -> None:
+        """A private word to the requester: through the interaction while it lasts, else (or when Discord
+        refuses the token: it ended before the bot thought, or is unknown) a DM."""
         try:
-            webhook = interaction_webhook(self.bot, job)
+            webhook = None if by_dm else interaction_webhook(self.bot, job)
             if webhook is not None:
-                await webhook.send(text, ephemeral=True)
-                return
+                try:
+                    await webhook.send(text, ephemeral=True)
+                except discord.HTTPException as exc:
+                    if not token_gone(exc):
+                        raise
+                    log.info(
+                        "job %d: the interaction token was refused (%s); telling by DM", job.id, exc.status
+                    )
+                else:
+                    return
             user = await self.bot.fetch_user(job.user_id)
             await user.send(text)
         except discord.HTTPException as exc:
@@ -172,8 +176,12 @@ class DiscordDeliverer:
         return await self._post(job, clip, routes[-1], record=record)
 
     def _guild_limit(self, job: Job) -> int:
+        """The server's per-file limit: from the guild cache, else (a worker process has no gateway, so no
+        cache) as it was when the job was accepted, else the unboosted limit."""
         guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
-        return guild.filesize_limit if guild else DEFAULT_LIMIT
+        if guild is not None:
+            return guild.filesize_limit
+        return int(job.target.get("guild_filesize_limit") or DEFAULT_LIMIT)
 
     # -- uploading within a route's limit -------------------------------------------------------------------
 

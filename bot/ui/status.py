@@ -24,6 +24,11 @@ MIN_INTERVAL = 5.0
 TICK = 1.0
 
 
+def token_gone(exc: discord.HTTPException) -> bool:
+    """The interaction token stopped working (expired: 401 50027; unknown: 404 10015)."""
+    return exc.status == 401 or exc.code in (50027, 10015)
+
+
 def interaction_webhook(bot: SoraBot, job: Job) -> discord.Webhook | None:
     """The webhook of the interaction that made the job, while its token still works (15 minutes)."""
     token = job.target.get("interaction_token")
@@ -119,7 +124,14 @@ class StatusUpdater:
             embed.add_field(
                 name="What happened", value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
             )
-        await webhook.edit_message(job.message_id, embed=embed, view=view)
+        try:
+            await webhook.edit_message(job.message_id, embed=embed, view=view)
+        except discord.HTTPException as exc:
+            if job.state is JobState.FAILED and job.user_error and token_gone(exc):
+                # Discord ended the token before the bot's margin did: the requester must still hear why.
+                text = f"Job {job.id} failed: {escape(job.user_error)}"
+                await self.bot.deliverer.tell_requester(job, text, by_dm=True)
+            raise
         self.edits += 1
 
 

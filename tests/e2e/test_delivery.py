@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.client import SoraBot
 from bot.jobs.models import Job, JobState
 from bot.media.probe import probe_clip
+from tests.e2e.conftest import TestBot as WorkerBot
 from tests.e2e.conftest import World, finished, until
+from tests.e2e.test_show import dms
 from tests.fakes.discord import (
     CHANNEL_MESSAGES_POST,
     EPHEMERAL,
@@ -21,7 +24,10 @@ from tests.fakes.discord import (
     NONCE_WINDOW,
     SEND_MESSAGES,
     RecordedRequest,
+    redirect_discord,
+    running_bot,
 )
+from tests.fakes.prodia import Fault
 
 
 def posts_to(world: World, channel_id: int) -> list[RecordedRequest]:
@@ -446,3 +452,102 @@ async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: W
         await until(ended_again, what="the delivery re-run to end")
         assert [m["id"] for m in _dm_clips(world, world.alice)] == [dm["id"]]
         assert len(posts_to(world, world.channel_id)) == 1  # the stored DM was found: nothing re-sent
+
+
+# -- a worker process has no gateway, so no guild cache (review: worker sizes) ----------------------------
+
+
+async def test_a_worker_process_posts_a_30_mib_clip_whole_in_a_boosted_server(world: World) -> None:
+    world.fake.guilds[world.guild_id].premium_tier = 2  # 50 MiB per file
+    world.prodia.clip_bytes_extra = 30 * MIB
+    gateway = WorkerBot(world.settings(), role="gateway", guild_ready_timeout=0.05)
+    worker = WorkerBot(world.settings(), role="worker")
+    async with running_bot(world.fake, gateway):
+        # The member's own limit is the unboosted one: only the server's boost can carry the clip whole.
+        token = await video_with_limit(world, 10 * MIB, prompt="a long clip made by a worker")
+        await until(lambda: world.answer(token).get("embeds"), what="the job accepted")
+        with redirect_discord(world.fake):
+            async with worker:
+                await worker.login(world.fake.bot_token)  # as `sora-bot worker`: REST only, no gateway
+                assert worker.get_guild(world.guild_id) is None
+                job = await finished(worker, 1)
+                await until(lambda: not worker.pipeline.scheduler.running_jobs, what="the worker idle")
+    assert job.state is JobState.DELIVERED, job.error
+    assert job.output_path is not None
+    size = Path(job.output_path).stat().st_size
+    assert size > 30 * MIB
+    [posted] = world.clips()
+    assert [a["size"] for a in posted["attachments"]] == [size]  # the whole clip, not a re-encode
+    assert "Re-encoded" not in json.dumps(posted["embeds"])
+    assert posted not in world.fake.followups(token)  # a bot-token post, sized by the server's boost
+
+
+# -- the interaction token's 15 minutes (review: token expiry) ---------------------------------------------
+
+
+async def test_the_tokens_expiry_counts_from_the_interactions_creation(world: World) -> None:
+    made = world.fake.snowflake
+    late = 90_000 << 22  # the bot gets to the interaction 90 s after Discord created it (a busy bot)
+    world.fake.snowflake = lambda: made() - late  # type: ignore[method-assign]
+    async with world.bot() as bot:
+        token = await world.video(prompt="a clip accepted late")
+        world.fake.snowflake = made  # type: ignore[method-assign]
+        await until(lambda: bot.pipeline.store.get(1), what="the job accepted")
+        job = await bot.pipeline.store.get(1)
+        assert job is not None
+        created = discord.utils.snowflake_time(world.fake.interactions[token].id).timestamp()
+        # Discord's 15 minutes run from the interaction's creation; the bot stops a minute early.
+        assert float(job.target["token_expires_at"]) == pytest.approx(created + 14 * 60, abs=1.0)
+        await finished(bot, 1)
+
+
+@pytest.mark.fake_refusal(
+    status=401,
+    code=50027,
+    route="PATCH /webhooks/{application_id}/{interaction_token}/messages/{message_id}",
+    reason="Discord ended the interaction token before the bot's 14-minute margin",
+)
+async def test_a_failure_reaches_the_member_by_dm_when_discord_expired_the_token_early(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    async with world.bot(prodia_max_attempts=2) as bot:
+        token = await world.video(prompt="a clip whose token Discord ends early")
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        world.fake.expire_interaction(token)  # Discord refuses the token while the bot still trusts it
+        world.prodia.add_fault(Fault("GET state", "not_found", times=10))
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        told = await until(
+            lambda: [m for m in dms(world) if "Job 1 failed" in m["content"]], what="the failure by DM"
+        )
+        assert "no longer has this job" in told[0]["content"]
+
+
+WEBHOOK_MESSAGE = "PATCH /webhooks/{application_id}/{interaction_token}/messages/{message_id}"
+
+
+@pytest.mark.fake_refusal(
+    status=401,
+    code=50027,
+    route=FOLLOWUP_POST,
+    reason="Discord ended the interaction token before the bot's 14-minute margin",
+)
+async def test_a_word_for_the_requester_goes_by_dm_when_discord_refuses_the_token(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    # The status message never shows (its first edit is refused), so the failure is told in a new message.
+    world.fake.fail_next(
+        WEBHOOK_MESSAGE,
+        status=404,
+        code=10015,
+        when=lambda r: r.params.get("message_id") == "@original" and r.method == "PATCH",
+    )
+    async with world.bot(prodia_max_attempts=2) as bot:
+        token = await world.video(prompt="a clip whose token Discord ends early")
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        world.fake.expire_interaction(token)  # Discord refuses the token while the bot still trusts it
+        world.prodia.add_fault(Fault("GET state", "not_found", times=10))
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.message_id is None
+        told = await until(
+            lambda: [m for m in dms(world) if "Job 1 failed" in m["content"]], what="the failure by DM"
+        )
+        assert "no longer has this job" in told[0]["content"]
