@@ -167,12 +167,17 @@ async def test_an_async_refusal_that_reads_like_a_config_error_falls_back_to_syn
 SYNC_BILLED_FAULTS = [
     Fault("POST /job", "truncate"),  # the multipart answer is cut in the middle
     Fault("POST /job", "no_video"),  # a billed job whose answer carries no clip
+    # ... and one whose job part says what it cost
+    Fault("POST /job", "malformed", body={"id": "sync-1", "price": {"dollars": 0.55}}),
     Fault("POST /job", "drop", after_work=True),  # billed, then the connection breaks
     Fault("POST /job", "status", status=502, after_work=True),  # billed, then a gateway error
 ]
 
 
-@pytest.mark.parametrize("fault", SYNC_BILLED_FAULTS, ids=["truncated", "no-video", "dropped", "502"])
+SYNC_BILLED_IDS = ["truncated", "no-video", "priced-no-video", "dropped", "502"]
+
+
+@pytest.mark.parametrize("fault", SYNC_BILLED_FAULTS, ids=SYNC_BILLED_IDS)
 async def test_a_sync_job_prodia_billed_stays_charged_when_its_answer_fails(
     world: World, fault: Fault
 ) -> None:
@@ -187,8 +192,8 @@ async def test_a_sync_job_prodia_billed_stays_charged_when_its_answer_fails(
         ledger = await bot.pipeline.store.ledger(1)
         assert ledger[0] == ("reserve", 0.4)
         assert ledger[-1][0] == "commit" and len(ledger) == 2, ledger  # Prodia billed: it stays spent
-        if fault.kind == "no_video":
-            assert ledger[-1][1] == pytest.approx(billed)  # the job part's price is kept
+        # The price the answer's job part gave is kept, else the estimate.
+        assert ledger[-1][1] == pytest.approx(0.55 if fault.kind == "malformed" else 0.4)
         assert len(world.prodia.requests_for("POST /job")) == 1  # never re-sent (and paid twice)
 
 
@@ -252,3 +257,31 @@ async def test_a_job_recovered_before_it_was_sent_is_refunded(world: World) -> N
         assert job.state is JobState.FAILED
         assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
         assert not world.prodia.requests_for("POST /job") and not world.prodia.requests_for("POST /job/async")
+
+
+async def test_a_sync_job_that_times_out_at_prodia_stays_charged(world: World) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    world.prodia.stuck = True  # Prodia runs it and never answers
+    async with world.bot(job_timeout_seconds=1.5, **FAST) as bot:
+        await world.video(prompt="a sync clip Prodia never finishes")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.user_error is not None and "too long" in job.user_error
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+
+
+async def test_an_async_job_whose_creation_answer_is_lost_stays_charged(world: World) -> None:
+    world.prodia.add_fault(Fault("POST /job/async", "drop", after_work=True))  # created, then the line drops
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="an async clip whose id never arrives")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert len(world.prodia.jobs) == 1 and len(world.prodia.requests_for("POST /job/async")) == 1
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+
+
+async def test_a_refused_connection_to_prodia_is_refunded(world: World) -> None:
+    async with world.bot(prodia_base_url="http://127.0.0.1:9/v2", **FAST) as bot:
+        await world.video(prompt="a clip for a Prodia nobody listens for")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
