@@ -15,6 +15,7 @@ from bot.jobs.models import Job, JobState
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import TestBot as WorkerBot
 from tests.e2e.conftest import World, finished, until
+from tests.e2e.test_job_commands import command
 from tests.e2e.test_show import dms
 from tests.fakes.discord import (
     CHANNEL_MESSAGES_POST,
@@ -386,6 +387,9 @@ async def test_a_clip_handed_over_by_dm_keeps_the_members_quota(world: World) ->
 
         await until(status_says_dm, what="the status saying the clip went by DM")
         assert not world.clips()
+        # /history lists it without a link to a channel message that does not exist.
+        history = world.answer(await command(world, "history", world.alice))["content"]
+        assert "a clip whose thread the member deleted" in history and "[clip](" not in history
 
 
 @pytest.mark.fake_refusal(
