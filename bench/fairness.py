@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.common import Row, main_for, median, ms, percentile, production_logging, temp_dir, until
 from bot.domain.models import Job, JobRequest
-from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Scheduler, SchedulerConfig
@@ -66,7 +66,9 @@ class ScriptedBackend:
     def __init__(self) -> None:
         self.started: list[str] = []
 
-    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
+    async def generate(
+        self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: SentHook | None = None
+    ) -> Generation:
         self.started.append(out.stem)  # the scheduler names the output after the job id
         await on_accepted(uuid.uuid4().hex, "async")
         await asyncio.sleep(SLOT_SECONDS)

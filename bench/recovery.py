@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import Row, main_for, production_logging, temp_dir, until
 from bot.domain.models import Job, JobRequest
-from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
 from bot.store.database import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Scheduler, SchedulerConfig
@@ -46,7 +46,9 @@ class GatedBackend:
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
 
-    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
+    async def generate(
+        self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: SentHook | None = None
+    ) -> Generation:
         await on_accepted(uuid.uuid4().hex, "async")
         await self.gate.enter("generate", int(out.stem))
         return Generation(uuid.uuid4().hex, "async", out, 0.4, 0.0)

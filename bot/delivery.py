@@ -13,19 +13,20 @@ import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import discord
 
 from bot.domain.models import Job, JobState
-from bot.errors import DeliveryError, UserFacingError
+from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
 from bot.files import fit_path, poster_path, preview_path
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
-from bot.ui.status import interaction_webhook
+from bot.ui.status import interaction_webhook, token_gone
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -39,21 +40,19 @@ DEFAULT_LIMIT = DM_LIMIT
 # Room for the JSON part and multipart framing inside the request-size cap.
 HEADROOM = 64 * 1024
 TOO_LARGE = 40005
+DISCORD_EPOCH = 1420070400.0  # 2015-01-01: the earliest time a snowflake can name
 # A 413 means Discord accepts less than we thought: aim lower this many times on one route.
 ATTEMPTS = 3
-# How far back a re-run looks for a clip an earlier run posted but could not record.
-HISTORY_LOOKBACK = 50
+# A re-run looks for a clip an earlier run posted but could not record among the messages since its upload
+# began (less this margin, for clock skew between this host and Discord), at most this many of them.
+HISTORY_MARGIN_SECONDS = 60.0
+HISTORY_LOOKBACK = 1000
 
 RouteKind = Literal["channel", "followup", "ephemeral", "dm"]
 
 
 def too_large(exc: discord.HTTPException) -> bool:
     return exc.status == 413 or exc.code == TOO_LARGE
-
-
-def token_gone(exc: discord.HTTPException) -> bool:
-    """The interaction token stopped working (expired: 401 50027; unknown: 404 10015)."""
-    return exc.status == 401 or exc.code in (50027, 10015)
 
 
 def budget_for(limit: int) -> int:
@@ -95,10 +94,24 @@ class DiscordDeliverer:
         except (discord.Forbidden, discord.NotFound) as exc:
             if job.target.get("private"):
                 raise DeliveryError(f"could not DM the clip to user {job.user_id}: {exc.text}") from None
-            await self._hand_over_by_dm(job, clip, channel_gone=isinstance(exc, discord.NotFound))
-            if isinstance(exc, discord.NotFound):
-                raise DeliveryError(f"channel {job.channel_id} no longer exists: {exc.text}") from None
-            raise DeliveryError(f"missing permissions in channel {job.channel_id}: {exc.text}") from None
+            gone = isinstance(exc, discord.NotFound)
+            detail = (
+                f"channel {job.channel_id} no longer exists: {exc.text}"
+                if gone
+                else f"missing permissions in channel {job.channel_id}: {exc.text}"
+            )
+            handed_over = await self._hand_over_by_dm(job, clip, channel_gone=gone, record=record)
+            if handed_over is not None and record:
+                # The member has the clip: the job is delivered (README "Refunds": their quota stays used).
+                raise DeliveredByDm(
+                    handed_over,
+                    f"{detail}; sent to the requester by direct message",
+                    "The channel refused the clip"
+                    + (" (it no longer exists)" if gone else " (missing permissions)")
+                    + f", so it was sent to you by direct message. `/show {job.id}` posts it where I can"
+                    " post.",
+                ) from None
+            raise DeliveryError(detail) from None
 
     async def repost(self, job: Job, target: dict[str, object], clip: Path) -> int | None:
         """Post a delivered clip again (for /show) in `target`'s channel with the bot token, pinging nobody.
@@ -113,13 +126,22 @@ class DiscordDeliverer:
         except discord.NotFound:
             raise UserFacingError("I can't post in this channel.") from None
 
-    async def tell_requester(self, job: Job, text: str) -> None:
-        """A private word to the requester: through the interaction while it lasts, else a DM."""
+    async def tell_requester(self, job: Job, text: str, *, by_dm: bool = False) -> None:
+        """A private word to the requester: through the interaction while it lasts, else (or when Discord
+        refuses the token: it ended before the bot thought, or is unknown) a DM."""
         try:
-            webhook = interaction_webhook(self.bot, job)
+            webhook = None if by_dm else interaction_webhook(self.bot, job)
             if webhook is not None:
-                await webhook.send(text, ephemeral=True)
-                return
+                try:
+                    await webhook.send(text, ephemeral=True)
+                except discord.HTTPException as exc:
+                    if not token_gone(exc):
+                        raise
+                    log.info(
+                        "job %d: the interaction token was refused (%s); telling by DM", job.id, exc.status
+                    )
+                else:
+                    return
             user = await self.bot.fetch_user(job.user_id)
             await user.send(text)
         except discord.HTTPException as exc:
@@ -154,8 +176,12 @@ class DiscordDeliverer:
         return await self._post(job, clip, routes[-1], record=record)
 
     def _guild_limit(self, job: Job) -> int:
+        """The server's per-file limit: from the guild cache, else (a worker process has no gateway, so no
+        cache) as it was when the job was accepted, else the unboosted limit."""
         guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
-        return guild.filesize_limit if guild else DEFAULT_LIMIT
+        if guild is not None:
+            return guild.filesize_limit
+        return int(job.target.get("guild_filesize_limit") or DEFAULT_LIMIT)
 
     # -- uploading within a route's limit -------------------------------------------------------------------
 
@@ -285,9 +311,10 @@ class DiscordDeliverer:
 
     # -- a channel that refuses --------------------------------------------------------------------------
 
-    async def _hand_over_by_dm(self, job: Job, clip: Path, *, channel_gone: bool) -> None:
+    async def _hand_over_by_dm(self, job: Job, clip: Path, *, channel_gone: bool, record: bool) -> int | None:
         """The channel refused the clip (it is paid for): send it to the requester by DM, within the DM
-        limit, and say that /show posts it where the bot can post."""
+        limit, and say that /show posts it where the bot can post. Returns the DM's id when it was sent;
+        with `record` it is stored like any post, so a re-run after a crash finds it, not sending it again."""
         why = (
             "that channel no longer exists"
             if channel_gone
@@ -295,21 +322,22 @@ class DiscordDeliverer:
         )
         where = f"`/show {job.id}` posts it in a channel where I can post"
         text = f"Your clip (job {job.id}) is ready, but {why}. Here it is; {where}."
+        sent: int | None
         try:
-            await self._post(job, clip, Route("dm", DM_LIMIT, content=text, view=False), record=False)
-            sent = True
+            sent = await self._post(job, clip, Route("dm", DM_LIMIT, content=text, view=False), record=record)
         except discord.HTTPException as exc:
             log.info("job %d: could not DM the clip to its requester (%s)", job.id, exc.status)
-            sent = False
-        if sent and interaction_webhook(self.bot, job) is None:
-            return  # the DM said it all
+            sent = None
+        if sent is not None and interaction_webhook(self.bot, job) is None:
+            return sent  # the DM said it all
         told = (
             f"Your clip is ready, but {why}. "
-            + ("I sent it to you by direct message; " if sent else "")
+            + ("I sent it to you by direct message; " if sent is not None else "")
             + f"{where}. "
             + ("" if channel_gone else "Ask a server admin to let me send messages and attach files there.")
         )
         await self.tell_requester(job, told.strip())
+        return sent
 
     # -- finding what an earlier run posted --------------------------------------------------------------
 
@@ -322,7 +350,7 @@ class DiscordDeliverer:
             return record.message_id
         if record.started_at is None:
             return None  # the first run: nothing was sent yet
-        found = await self._find_in_history(job)
+        found = await self._find_in_history(job, record.started_at)
         if found is not None:
             log.info(
                 "job %d: found its clip already posted (message %d); not posting again", job.id, found.id
@@ -355,30 +383,45 @@ class DiscordDeliverer:
                 exc.status,
             )
 
-    async def _find_in_history(self, job: Job) -> discord.Message | None:
-        """The clip's message in the recent history of the channel (or DM) it was going to.
+    async def _find_in_history(self, job: Job, started_at: float) -> discord.Message | None:
+        """The clip's message in the history, since the upload began, of the channel it was going to, or of
+        the requester's DMs (a private clip, or a public one handed over there when the channel refused it).
 
         Discord does not keep a message's nonce (only the create response carries it), so the bot's own
         message is recognised by the clip embed's footer, which names the job; a nonce is matched too.
         Ephemeral followups are in no history: a crash right after one is not caught here.
         """
+        # Oldest first from just before the upload began: a busy channel's later messages don't hide it.
+        since = datetime.fromtimestamp(max(started_at - HISTORY_MARGIN_SECONDS, DISCORD_EPOCH), UTC)
+        after = discord.Object(discord.utils.time_snowflake(since))
+        private = bool(job.target.get("private"))
+        for where in ("dm",) if private else ("channel", "dm"):
+            try:
+                channel: discord.abc.Messageable
+                if where == "dm":
+                    channel = await (await self.bot.fetch_user(job.user_id)).create_dm()
+                else:
+                    channel = self.bot.get_partial_messageable(
+                        int(job.target["channel_id"]), guild_id=job.guild_id
+                    )
+                found = await self._find_in(channel, job, after)
+            except discord.HTTPException as exc:
+                # No history to read (no Read Message History): post; the nonce still covers a short outage.
+                log.info("job %d: could not read the %s's history (%s)", job.id, where, exc.status)
+                continue
+            if found is not None:
+                return found
+        return None
+
+    async def _find_in(
+        self, channel: discord.abc.Messageable, job: Job, after: discord.Object
+    ) -> discord.Message | None:
         footer = result_embed(job).footer.text
         nonce = self._nonce(job)
         me = self.bot.user.id if self.bot.user else self.bot.application_id
-        try:
-            channel: discord.abc.Messageable
-            if job.target.get("private"):
-                channel = await (await self.bot.fetch_user(job.user_id)).create_dm()
-            else:
-                channel = self.bot.get_partial_messageable(
-                    int(job.target["channel_id"]), guild_id=job.guild_id
-                )
-            async for message in channel.history(limit=HISTORY_LOOKBACK):
-                if message.author.id != me or not message.attachments:
-                    continue
-                if message.nonce == nonce or any(embed.footer.text == footer for embed in message.embeds):
-                    return message
-        except discord.HTTPException as exc:
-            # No history to read (no Read Message History): post; the nonce still covers a short outage.
-            log.info("job %d: could not read the channel's history (%s)", job.id, exc.status)
+        async for message in channel.history(limit=HISTORY_LOOKBACK, after=after, oldest_first=True):
+            if message.author.id != me or not message.attachments:
+                continue
+            if message.nonce == nonce or any(embed.footer.text == footer for embed in message.embeds):
+                return message
         return None

@@ -45,10 +45,18 @@ class ProdiaError(SoraBotError):
     """Prodia failed the job; `user_message` says what the requester can do."""
 
     retryable = False
+    # A clear refusal that certainly started no job at Prodia (401/403, 429, a 4xx with the job's error,
+    # connection refused): a job failed by it while being submitted is refunded. Any other end of a job whose
+    # request was sent keeps its money spent: Prodia may have billed it.
+    surely_not_billed = False
+    # What Prodia reported it charged, when its answer said so before it failed (a sync job part).
+    price_dollars: float | None = None
 
 
 class ProdiaAuthError(ProdiaError):
     """The Prodia token was refused (401/403): the operator must fix it."""
+
+    surely_not_billed = True
 
     user_message = "The bot's Prodia token was refused; the operator has been told. You were not charged."
 
@@ -57,6 +65,7 @@ class ProdiaRejected(ProdiaError):
     """Prodia rejected the job (bad config, moderation, unusable input): re-sending it won't help."""
 
     user_message = "Prodia rejected this request."
+    surely_not_billed = True  # a 4xx with the job's error: Prodia refused it before running it
 
     def __init__(self, error: str, prodia_job_id: str | None = None) -> None:
         super().__init__(
@@ -69,6 +78,8 @@ class ProdiaRejected(ProdiaError):
 
 class ProdiaNoCapacity(ProdiaError):
     """Prodia had no capacity (429) for longer than the retries allow."""
+
+    surely_not_billed = True
 
     user_message = "Prodia is at capacity right now; please try again in a few minutes. You were not charged."
     retryable = True
@@ -129,6 +140,16 @@ class DeliveryError(SoraBotError):
     """The clip could not be delivered where it was asked for."""
 
     user_message = "The clip was made but could not be delivered."
+
+
+class DeliveredByDm(SoraBotError):
+    """The channel refused the clip and its requester got it by direct message instead: the job is delivered
+    (the member has their clip, so their quota stays used), and `user_message` says where it went."""
+
+    def __init__(self, message_id: int, detail: str, user_message: str) -> None:
+        super().__init__(detail)
+        self.message_id = message_id
+        self.user_message = user_message
 
 
 class QuotaExceeded(UserFacingError):

@@ -47,7 +47,10 @@ def _cancel_button(job: Job) -> JobButton:
 
 
 def _link(job: Job) -> str:
-    if job.result_message_id and job.guild_id and job.channel_id and not job.target.get("private"):
+    # A delivered job with a user_error went elsewhere (by DM, the channel refused it): no channel link.
+    if job.user_error or job.target.get("private"):
+        return ""
+    if job.result_message_id and job.guild_id and job.channel_id:
         return (
             f" [clip](https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id})"
         )

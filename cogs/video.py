@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import logging
 import random
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,13 +186,19 @@ class Video(commands.Cog):
         the interaction's member, server and channel). An input image in `request` belongs to this request:
         it is deleted when the request is refused or fails before it is queued."""
         asker = asker or Asker.of(interaction)
+        guild = interaction.guild
         target = {
             "kind": "discord",
             "channel_id": asker.channel_id,
             "private": private,
             "interaction_token": interaction.token,
-            "token_expires_at": time.time() + TOKEN_LIFETIME,
+            # Discord counts the token's 15 minutes from the interaction's creation, not from its acceptance.
+            "token_expires_at": interaction.created_at.timestamp() + TOKEN_LIFETIME,
             "filesize_limit": interaction.filesize_limit,
+            # The server's upload limit (boosts), for a worker process: it has no guild cache to read it from.
+            "guild_filesize_limit": (
+                guild.filesize_limit if guild is not None and guild.id == asker.guild_id else None
+            ),
         }
         try:
             if admission is None:

@@ -12,6 +12,9 @@ from bot.domain.models import JobRequest
 Endpoint = Literal["async", "sync", "local"]
 # Called the moment the backend knows the provider's job id, so it is stored before anything else happens.
 AcceptedHook = Callable[[str, Endpoint], Awaitable[None]]
+# Called right before a request that may bill is sent, so a job that ends (or a process that dies) before the
+# provider's answer is counted as possibly paid.
+SentHook = Callable[[Endpoint], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +31,11 @@ class Generation:
 class Backend(Protocol):
     """Turns a request into an MP4 file."""
 
-    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
-        """Submit the job, report its id through `on_accepted`, wait for it and write the clip to `out`."""
+    async def generate(
+        self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: SentHook | None = None
+    ) -> Generation:
+        """Submit the job (`on_sent` before each request that may bill), report its id through `on_accepted`,
+        wait for it and write the clip to `out`."""
         ...
 
     async def resume(

@@ -33,7 +33,7 @@ from bot.errors import (
     ProdiaUnavailable,
 )
 from bot.media.probe import InvalidClipError, probe_clip
-from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
 from bot.prodia.multipart import MultipartResult, boundary_of
 from bot.settings import Settings
 
@@ -129,13 +129,17 @@ class ProdiaClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
-        """Run a job: async when the type allows it (the id is stored at once), else sync."""
+    async def generate(
+        self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: SentHook | None = None
+    ) -> Generation:
+        """Run a job: async when the type allows it (the id is stored at once), else sync. `on_sent` runs
+        before each request that may bill (a sync job stays unaccepted until its whole answer is read)."""
         started = time.monotonic()
         job_type = request.job_type
+        sent = on_sent or _nothing_sent
         if job_type not in self.sync_only:
             try:
-                job_id = await self._create_async(request)
+                job_id = await self._create_async(request, sent)
             except _AsyncUnsupported as refused:
                 log.info(
                     "%s: the async endpoint answered 400 (%s); trying sync once", job_type.value, refused
@@ -145,11 +149,11 @@ class ProdiaClient:
                 return await self._finish_async(job_id, out, started)
             # A bad config fails here too, as a 4xx with job.error (ProdiaRejected), and nothing is
             # remembered: only a sync endpoint that took the job proves the type is sync-only.
-            generation = await self._run_sync(request, out, started)
+            generation = await self._run_sync(request, out, started, sent)
             self.sync_only.add(job_type)
             await on_accepted(generation.prodia_job_id, "sync")
             return generation
-        generation = await self._run_sync(request, out, started)
+        generation = await self._run_sync(request, out, started, sent)
         await on_accepted(generation.prodia_job_id, "sync")
         return generation
 
@@ -169,8 +173,9 @@ class ProdiaClient:
 
     # -- async API ---------------------------------------------------------------------------------------
 
-    async def _create_async(self, request: JobRequest) -> str:
+    async def _create_async(self, request: JobRequest, on_sent: SentHook) -> str:
         async def attempt() -> str:
+            await on_sent("async")
             response = await self._send(
                 "POST",
                 "job/async",
@@ -266,10 +271,13 @@ class ProdiaClient:
 
     # -- sync API ----------------------------------------------------------------------------------------
 
-    async def _run_sync(self, request: JobRequest, out: Path, started: float) -> Generation:
+    async def _run_sync(
+        self, request: JobRequest, out: Path, started: float, on_sent: SentHook
+    ) -> Generation:
         out.parent.mkdir(parents=True, exist_ok=True)
 
         async def attempt() -> Generation:
+            await on_sent("sync")
             try:
                 async with self._http.stream(
                     "POST",
@@ -286,7 +294,11 @@ class ProdiaClient:
                 raise self._transport_error(exc, RetryPolicy.CREATE_SYNC) from None
 
         generation = await self._retrying(attempt)
-        await _check_clip(out)
+        try:
+            await _check_clip(out)
+        except ProdiaError as exc:
+            exc.price_dollars = generation.price_dollars  # billed all the same
+            raise
         return generation
 
     async def _read_sync_body(self, response: httpx.Response, out: Path, started: float) -> Generation:
@@ -314,7 +326,9 @@ class ProdiaClient:
         if parts.job is None:
             raise ProdiaProtocolError("the sync answer has no job part")
         if not parts.video_written:
-            raise ProdiaProtocolError("the sync answer has no video")
+            error = ProdiaProtocolError("the sync answer has no video")
+            error.price_dollars = _price(parts.job)  # the job part says what was billed
+            raise error
         job_id = parts.job.get("id")
         if not isinstance(job_id, str) or not job_id:
             raise ProdiaProtocolError("the sync job JSON has no id")
@@ -331,6 +345,7 @@ class ProdiaClient:
     def _transport_error(self, exc: httpx.TransportError, policy: RetryPolicy) -> Exception:
         not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         error = ProdiaUnavailable(f"{type(exc).__name__} talking to Prodia")
+        error.surely_not_billed = not_sent
         if not_sent or policy is RetryPolicy.READ:
             return _Retry(error)
         if isinstance(exc, httpx.TimeoutException):
@@ -380,6 +395,10 @@ class ProdiaClient:
             return min(exc.retry_after, self._retry_after_max)
         backoff: float = self._retry_base * 2.0 ** (state.attempt_number - 1)
         return min(backoff, 30.0) * random.uniform(0.75, 1.25)
+
+
+async def _nothing_sent(endpoint: Endpoint) -> None:
+    return None
 
 
 def _log_retry(state: RetryCallState) -> None:

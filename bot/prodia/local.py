@@ -9,13 +9,15 @@ from pathlib import Path
 
 from bot.domain.models import JobRequest
 from bot.media.render import render_clip
-from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
 
 
 class LocalBackend:
     """Dry runs, demos and tests: same sizes, durations and audio as Sora 2 would give, at no cost."""
 
-    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
+    async def generate(
+        self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: SentHook | None = None
+    ) -> Generation:
         job_id = f"local-{uuid.uuid4()}"
         await on_accepted(job_id, "local")
         return await self._render(request, job_id, out)

@@ -518,6 +518,18 @@ class JobStore:
             )
         ]
 
+    async def mark_sent(self, job_id: int, endpoint: str, *, owner: str) -> bool:
+        """Note, before it goes, that a request that may bill is being sent for this job being submitted (its
+        `endpoint` is set early): from now on the job counts as possibly paid (see `charged_at_prodia`).
+        False when the job is no longer submitting under `owner` (cancelled, taken over): send nothing."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetch_one(
+                "UPDATE jobs SET endpoint = ? WHERE id = ? AND state = 'submitting'"
+                " AND lease_owner = ? RETURNING id",
+                (endpoint, job_id, owner),
+            )
+        return row is not None
+
     # -- delivery records (the result message, a delivery under way, a clip removed) ------------------------
 
     async def start_delivery(self, job_id: int) -> None:
@@ -575,6 +587,8 @@ class DeliveryRecord:
 
 # States a job reaches only after Prodia accepted it: from then on Prodia may bill it.
 _CHARGED_FROM = frozenset({JobState.RUNNING, JobState.DELIVERING})
+# Endpoints whose requests Prodia bills (the local renderer is free).
+_BILLABLE_ENDPOINTS = frozenset({"sync", "async"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,12 +602,15 @@ class Settlement:
 
 def charged_at_prodia(job: Job, previous: JobState) -> bool:
     """Whether Prodia may have billed the job, counted conservatively: it was accepted there (it reached
-    `running`, or has Prodia's id or price), or it was cancelled mid-submission, racing Prodia's answer."""
+    `running`, or has Prodia's id or price), it was cancelled mid-submission, racing Prodia's answer, or it
+    ended mid-submission after a request that may bill was sent (`endpoint` set by `mark_sent`; a failure
+    that surely billed nothing clears it)."""
     return (
         previous in _CHARGED_FROM
         or job.prodia_job_id is not None
         or job.actual_cost is not None
         or (job.state is JobState.CANCELLED and previous is JobState.SUBMITTING)
+        or (previous is JobState.SUBMITTING and job.endpoint in _BILLABLE_ENDPOINTS)
     )
 
 

@@ -13,7 +13,7 @@ import discord
 
 from bot.domain.models import TERMINAL, Job, JobState
 from bot.ui.buttons import status_view
-from bot.ui.embeds import escape, status_embed
+from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, status_embed
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 5.0
 TICK = 1.0
+
+
+def token_gone(exc: discord.HTTPException) -> bool:
+    """The interaction token stopped working (expired: 401 50027; unknown: 404 10015)."""
+    return exc.status == 401 or exc.code in (50027, 10015)
 
 
 def interaction_webhook(bot: SoraBot, job: Job) -> discord.Webhook | None:
@@ -112,7 +117,21 @@ class StatusUpdater:
             return
         position = await self.bot.pipeline.store.queue_position(job) if job.state is JobState.QUEUED else None
         view = None if job.state in TERMINAL or job.state is JobState.DELIVERING else status_view(job)
-        await webhook.edit_message(job.message_id, embed=status_embed(job, position=position), view=view)
+        embed = status_embed(job, position=position)
+        if job.state is JobState.DELIVERED and job.user_error:
+            # Delivered elsewhere than asked (the channel refused the clip, a DM carried it): say where.
+            embed.title = "Done: the clip was sent to you by direct message"
+            embed.add_field(
+                name="What happened", value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
+            )
+        try:
+            await webhook.edit_message(job.message_id, embed=embed, view=view)
+        except discord.HTTPException as exc:
+            if job.state is JobState.FAILED and job.user_error and token_gone(exc):
+                # Discord ended the token before the bot's margin did: the requester must still hear why.
+                text = f"Job {job.id} failed: {escape(job.user_error)}"
+                await self.bot.deliverer.tell_requester(job, text, by_dm=True)
+            raise
         self.edits += 1
 
 

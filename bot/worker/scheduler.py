@@ -13,11 +13,19 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import files
 from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobState
-from bot.errors import DatabaseUnavailable, DiskFull, JobInterrupted, JobTimedOut, ProdiaError, SoraBotError
+from bot.errors import (
+    DatabaseUnavailable,
+    DeliveredByDm,
+    DiskFull,
+    JobInterrupted,
+    JobTimedOut,
+    ProdiaError,
+    SoraBotError,
+)
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
@@ -359,7 +367,13 @@ class Scheduler:
                 if moved is None:
                     raise asyncio.CancelledError  # cancelled or taken over while submitting
 
-            generation = await self.backend.generate(job.request, out, accepted)
+            async def sent(endpoint: Endpoint) -> None:
+                # Stored before the request goes: a job that ends, or a process that dies, from here on
+                # counts as possibly paid (README "Refunds").
+                if not await self.store.mark_sent(job.id, endpoint, owner=self.owner):
+                    raise asyncio.CancelledError  # cancelled or taken over before anything was sent
+
+            generation = await self.backend.generate(job.request, out, accepted, sent)
         else:
             assert job.prodia_job_id is not None and job.endpoint is not None
             endpoint: Endpoint = job.endpoint  # type: ignore[assignment]
@@ -381,7 +395,13 @@ class Scheduler:
         if deliverer is None:
             raise SoraBotError(f"no deliverer for target {job.target!r}")
         assert job.output_path is not None
-        message_id = await deliverer.deliver(job, Path(job.output_path))
+        fields: dict[str, Any] = {}
+        try:
+            message_id = await deliverer.deliver(job, Path(job.output_path))
+        except DeliveredByDm as exc:
+            # The member has the clip all the same: delivered, quota kept; the status says where it went.
+            message_id = exc.message_id
+            fields = {"error": exc.detail, "user_error": exc.user_message}
         self._finishing.add(job.id)
         await self.store.transition(
             job.id,
@@ -389,6 +409,7 @@ class Scheduler:
             expect={JobState.DELIVERING},
             owner=self.owner,
             result_message_id=message_id,
+            **fields,
         )
 
     async def _fail(self, job: Job, exc: Exception) -> None:
@@ -407,9 +428,15 @@ class Scheduler:
             clip.unlink(missing_ok=True)
         if current is None or current.state in TERMINAL:
             return
+        fields: dict[str, Any] = {}
+        if isinstance(exc, ProdiaError):
+            if exc.price_dollars is not None:
+                fields["actual_cost"] = exc.price_dollars  # Prodia said what it charged
+            if current.state is JobState.SUBMITTING and exc.surely_not_billed:
+                fields["endpoint"] = None  # a clear refusal: the request sent started nothing to pay for
         self._finishing.add(job.id)
         await self.store.transition(
-            job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message
+            job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message, **fields
         )
 
 

@@ -5,6 +5,7 @@ once, or failed, refunded and explained; no job reached Prodia twice; the ledger
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import sqlite3
@@ -103,15 +104,22 @@ async def test_random_sigkills_lose_nothing_and_deliver_nothing_twice(world: Wor
     # No job was accepted by Prodia twice (a sync job caught mid-submission is failed, never re-sent).
     accepted = Counter(job.config["prompt"] for job in world.prodia.jobs.values())
     assert max(accepted.values()) == 1, accepted.most_common(3)
-    # The ledger balances: one reservation and exactly one settlement per job, matching its outcome.
+    # The ledger balances: one reservation and exactly one settlement per job, matching its outcome. Money
+    # Prodia charged stays spent: a job Prodia made (a sync job caught mid-submission too) is committed; a
+    # failed one Prodia never made is refunded, unless its request had gone out when the process died.
+    billed = {job.config["prompt"] for job in world.prodia.jobs.values()}
     ledger = rows(
         world,
-        "SELECT jobs.state, group_concat(kind, ',') FROM jobs"
+        "SELECT jobs.state, group_concat(kind, ','), jobs.request, jobs.endpoint FROM jobs"
         " JOIN usage_ledger ON job_id = jobs.id GROUP BY jobs.id",
     )
-    for state, kinds in ledger:
-        assert sorted(str(kinds).split(",")) == sorted(
-            ["reserve", "commit" if state == "delivered" else "refund"]
-        )
+    for state, kinds, request, endpoint in ledger:
+        prompt = json.loads(str(request))["prompt"]
+        ledger_kinds = sorted(str(kinds).split(","))
+        # `endpoint` is stored before a request that may bill is sent: from then on it may have been paid.
+        paid = state == "delivered" or prompt in billed or endpoint is not None
+        assert ledger_kinds == ["commit" if paid else "refund", "reserve"], (state, prompt, kinds)
+        if prompt in billed:
+            assert endpoint is not None  # Prodia never made a job the bot did not record as sent
     assert outcome["delivered"] >= JOBS // 2  # most jobs survive the crashes
     assert outcome["delivered"] + outcome["failed"] == JOBS

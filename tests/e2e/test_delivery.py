@@ -7,12 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.client import SoraBot
 from bot.domain.models import Job, JobState
 from bot.media.probe import probe_clip
+from tests.e2e.conftest import TestBot as WorkerBot
 from tests.e2e.conftest import World, finished, until
+from tests.e2e.test_job_commands import command
+from tests.e2e.test_show import dms
 from tests.fakes.discord import (
     CHANNEL_MESSAGES_POST,
     EPHEMERAL,
@@ -21,7 +25,10 @@ from tests.fakes.discord import (
     NONCE_WINDOW,
     SEND_MESSAGES,
     RecordedRequest,
+    redirect_discord,
+    running_bot,
 )
+from tests.fakes.prodia import Fault
 
 
 def posts_to(world: World, channel_id: int) -> list[RecordedRequest]:
@@ -121,7 +128,9 @@ async def test_missing_permissions_are_explained_privately_and_the_paid_clip_sta
     async with world.bot() as bot:
         token = await world.video(prompt="a clip for a locked channel")
         job = await finished(bot, 1)
-        assert job.state is JobState.FAILED and job.error is not None and "missing permissions" in job.error
+        # Handed over by DM: the member has the clip, so the job is delivered (README "Refunds").
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.error is not None and "missing permissions" in job.error
         told = await until(
             lambda: [m for m in world.fake.followups(token) if "not allowed to post" in m["content"]]
         )
@@ -130,7 +139,14 @@ async def test_missing_permissions_are_explained_privately_and_the_paid_clip_sta
         assert len(posts_to(world, world.channel_id)) == 1  # not retried forever
 
 
+@pytest.mark.fake_refusal(
+    status=403,
+    code=50007,
+    route="POST /channels/{channel_id}/messages",
+    reason="the member's DMs are closed to the bot, so the clip can't be handed over",
+)
 async def test_a_deleted_channel_ends_the_job_as_undeliverable(world: World) -> None:
+    world.fake.dm_closed.add(world.alice)  # nor can it go by DM
     world.fake.fail_next(CHANNEL_MESSAGES_POST, status=404, code=10003, message="Unknown Channel")
     async with world.bot() as bot:
         token = await world.video(prompt="a clip for a channel about to vanish")
@@ -328,8 +344,10 @@ async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_
         # Taken away while the job runs (a /video where the bot can't post is refused up front).
         guild.set_overwrite(world.channel_id, world.fake.app_id, deny=SEND_MESSAGES)
         job = await finished(bot, 1)
-        assert job.state is JobState.FAILED and job.error is not None and "missing permissions" in job.error
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.error is not None and "missing permissions" in job.error
         [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        assert job.result_message_id == int(dm["id"])
         assert "/show 1" in dm["content"] and "not allowed to post" in dm["content"]
         [attachment] = dm["attachments"]
         assert attachment["size"] <= 10 * MIB
@@ -337,3 +355,203 @@ async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_
         told = await until(lambda: [m for m in world.fake.followups(token) if "/show 1" in m["content"]])
         assert told[0]["flags"] & EPHEMERAL
         assert not world.clips()
+
+
+# -- a clip handed over by DM is a delivered clip (review: the member got it for free) --------------------
+
+
+async def _refused_by_the_channel(world: World, bot: SoraBot, *, jobs_per_hour: int = 1) -> tuple[str, Job]:
+    """A /video whose channel post is refused with 404 (a thread its owner deleted while the job ran)."""
+    await world.admin_command("limits", "set", jobs_per_hour=jobs_per_hour)
+    world.fake.fail_next(CHANNEL_MESSAGES_POST, status=404, code=10003, message="Unknown Channel")
+    token = await world.video(prompt="a clip whose thread the member deleted")
+    return token, await finished(bot, 1)
+
+
+async def test_a_clip_handed_over_by_dm_keeps_the_members_quota(world: World) -> None:
+    async with world.bot() as bot:
+        token, job = await _refused_by_the_channel(world, bot)
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        # The member has the clip: the job is delivered, by the DM, and the hour's one job stays used.
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.result_message_id == int(dm["id"])
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+        usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
+        assert usage.jobs_last_hour == 1
+        answer = await world.video_answer(prompt="another one within the same hour")
+        assert "job" in str(answer).lower() and len(await bot.pipeline.store.list_jobs()) == 1
+
+        def status_says_dm() -> bool:
+            embeds: list[dict[str, Any]] = world.answer(token).get("embeds") or []
+            return bool(embeds) and "direct message" in json.dumps(embeds[0])
+
+        await until(status_says_dm, what="the status saying the clip went by DM")
+        assert not world.clips()
+        # /history lists it without a link to a channel message that does not exist.
+        history = world.answer(await command(world, "history", world.alice))["content"]
+        assert "a clip whose thread the member deleted" in history and "[clip](" not in history
+
+
+@pytest.mark.fake_refusal(
+    status=403,
+    code=50007,
+    route="POST /channels/{channel_id}/messages",
+    reason="the member's DMs are closed to the bot, so the clip can't be handed over",
+)
+async def test_a_clip_neither_the_channel_nor_dms_take_gives_the_quota_back(world: World) -> None:
+    world.fake.dm_closed.add(world.alice)
+    async with world.bot() as bot:
+        _, job = await _refused_by_the_channel(world, bot, jobs_per_hour=5)
+        assert job.state is JobState.FAILED and job.error is not None and "no longer exists" in job.error
+        assert not _dm_clips(world, world.alice)
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]  # Prodia was paid
+        usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
+        assert usage.jobs_last_hour == 0  # the member got nothing: their quota is back
+
+
+# -- finding what an earlier run posted (review: duplicate posts) -----------------------------------------
+
+
+async def test_a_rerun_finds_its_clip_behind_a_busy_channels_last_50_messages(world: World) -> None:
+    async with world.bot() as bot:
+        await world.video(prompt="a clip in a busy channel")
+        first = await finished(bot, 1)
+        [posted] = await until(world.clips, what="the clip")
+        for message in world.fake.messages.values():
+            message.pop("nonce", None)  # Discord's history does not return a message's nonce
+        for i in range(120):  # the channel talks on while the worker is down
+            await world.fake.user_message(world.channel_id, world.bob, f"message {i}")
+        await _left_delivering(bot, world, recorded=False)
+        async with bot.pipeline.db.transaction() as conn:
+            # The upload began just before the clip was posted (not at the dawn of time).
+            started = first.updated_at - 2
+            await conn.execute("UPDATE jobs SET delivery_started_at = ? WHERE id = 1", (started,))
+        again = await _redelivered(bot)
+        assert again.result_message_id == int(posted["id"])
+        assert len(world.clips()) == 1
+        assert len(posts_to(world, world.channel_id)) == 1
+
+
+async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: World) -> None:
+    # The thread stays gone: every post there is refused.
+    world.fake.fail_next(
+        CHANNEL_MESSAGES_POST,
+        status=404,
+        code=10003,
+        message="Unknown Channel",
+        times=2,
+        when=lambda r: r.params["channel_id"] == str(world.channel_id),
+    )
+    async with world.bot() as bot:
+        await world.video(prompt="a clip whose thread is gone for good")
+        await finished(bot, 1)
+        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        # The worker dies right after the DM, before the job's end is stored.
+        await _left_delivering(bot, world, recorded=True)
+
+        async def ended_again() -> bool:
+            job = await bot.pipeline.store.get(1)
+            return job is not None and job.finished_at is not None
+
+        await until(ended_again, what="the delivery re-run to end")
+        assert [m["id"] for m in _dm_clips(world, world.alice)] == [dm["id"]]
+        assert len(posts_to(world, world.channel_id)) == 1  # the stored DM was found: nothing re-sent
+
+
+# -- a worker process has no gateway, so no guild cache (review: worker sizes) ----------------------------
+
+
+async def test_a_worker_process_posts_a_30_mib_clip_whole_in_a_boosted_server(world: World) -> None:
+    world.fake.guilds[world.guild_id].premium_tier = 2  # 50 MiB per file
+    world.prodia.clip_bytes_extra = 30 * MIB
+    gateway = WorkerBot(world.settings(), role="gateway", guild_ready_timeout=0.05)
+    worker = WorkerBot(world.settings(), role="worker")
+    async with running_bot(world.fake, gateway):
+        # The member's own limit is the unboosted one: only the server's boost can carry the clip whole.
+        token = await video_with_limit(world, 10 * MIB, prompt="a long clip made by a worker")
+        await until(lambda: world.answer(token).get("embeds"), what="the job accepted")
+        with redirect_discord(world.fake):
+            async with worker:
+                await worker.login(world.fake.bot_token)  # as `sora-bot worker`: REST only, no gateway
+                assert worker.get_guild(world.guild_id) is None
+                job = await finished(worker, 1)
+                await until(lambda: not worker.pipeline.scheduler.running_jobs, what="the worker idle")
+    assert job.state is JobState.DELIVERED, job.error
+    assert job.output_path is not None
+    size = Path(job.output_path).stat().st_size
+    assert size > 30 * MIB
+    [posted] = world.clips()
+    assert [a["size"] for a in posted["attachments"]] == [size]  # the whole clip, not a re-encode
+    assert "Re-encoded" not in json.dumps(posted["embeds"])
+    assert posted not in world.fake.followups(token)  # a bot-token post, sized by the server's boost
+
+
+# -- the interaction token's 15 minutes (review: token expiry) ---------------------------------------------
+
+
+async def test_the_tokens_expiry_counts_from_the_interactions_creation(world: World) -> None:
+    made = world.fake.snowflake
+    late = 90_000 << 22  # the bot gets to the interaction 90 s after Discord created it (a busy bot)
+    world.fake.snowflake = lambda: made() - late  # type: ignore[method-assign]
+    async with world.bot() as bot:
+        token = await world.video(prompt="a clip accepted late")
+        world.fake.snowflake = made  # type: ignore[method-assign]
+        await until(lambda: bot.pipeline.store.get(1), what="the job accepted")
+        job = await bot.pipeline.store.get(1)
+        assert job is not None
+        created = discord.utils.snowflake_time(world.fake.interactions[token].id).timestamp()
+        # Discord's 15 minutes run from the interaction's creation; the bot stops a minute early.
+        assert float(job.target["token_expires_at"]) == pytest.approx(created + 14 * 60, abs=1.0)
+        await finished(bot, 1)
+
+
+@pytest.mark.fake_refusal(
+    status=401,
+    code=50027,
+    route="PATCH /webhooks/{application_id}/{interaction_token}/messages/{message_id}",
+    reason="Discord ended the interaction token before the bot's 14-minute margin",
+)
+async def test_a_failure_reaches_the_member_by_dm_when_discord_expired_the_token_early(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    async with world.bot(prodia_max_attempts=2) as bot:
+        token = await world.video(prompt="a clip whose token Discord ends early")
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        world.fake.expire_interaction(token)  # Discord refuses the token while the bot still trusts it
+        world.prodia.add_fault(Fault("GET state", "not_found", times=10))
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        told = await until(
+            lambda: [m for m in dms(world) if "Job 1 failed" in m["content"]], what="the failure by DM"
+        )
+        assert "no longer has this job" in told[0]["content"]
+
+
+WEBHOOK_MESSAGE = "PATCH /webhooks/{application_id}/{interaction_token}/messages/{message_id}"
+
+
+@pytest.mark.fake_refusal(
+    status=401,
+    code=50027,
+    route=FOLLOWUP_POST,
+    reason="Discord ended the interaction token before the bot's 14-minute margin",
+)
+async def test_a_word_for_the_requester_goes_by_dm_when_discord_refuses_the_token(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    # The status message never shows (its first edit is refused), so the failure is told in a new message.
+    world.fake.fail_next(
+        WEBHOOK_MESSAGE,
+        status=404,
+        code=10015,
+        when=lambda r: r.params.get("message_id") == "@original" and r.method == "PATCH",
+    )
+    async with world.bot(prodia_max_attempts=2) as bot:
+        token = await world.video(prompt="a clip whose token Discord ends early")
+        await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
+        world.fake.expire_interaction(token)  # Discord refuses the token while the bot still trusts it
+        world.prodia.add_fault(Fault("GET state", "not_found", times=10))
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.message_id is None
+        told = await until(
+            lambda: [m for m in dms(world) if "Job 1 failed" in m["content"]], what="the failure by DM"
+        )
+        assert "no longer has this job" in told[0]["content"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.domain.models import JobState
 from tests.e2e.conftest import World, all_jobs, finished, until
 from tests.fakes.discord import ATTACH_FILES, CHANNEL_MESSAGES_POST, EMBED_LINKS, EPHEMERAL, SEND_MESSAGES
@@ -42,7 +44,14 @@ async def test_a_private_clip_needs_no_permission_to_post_in_the_channel(world: 
         assert job.state is JobState.DELIVERED, job.error
 
 
+@pytest.mark.fake_refusal(
+    status=403,
+    code=50007,
+    route="POST /channels/{channel_id}/messages",
+    reason="the member's DMs are closed too, so the refused clip can't be handed over",
+)
 async def test_a_paid_clip_whose_post_fails_is_kept_and_still_counts_against_the_budget(world: World) -> None:
+    world.fake.dm_closed.add(world.alice)  # a clip handed over by DM would be delivered, not failed
     async with world.bot() as bot:
         await world.admin_command("budget", "set", dollars_per_day=0.4)
         world.fake.fail_next(CHANNEL_MESSAGES_POST, status=403, code=50013, message="Missing Permissions")

@@ -65,8 +65,9 @@ async def test_prodia_faults_end_delivered_or_failed_with_a_clear_message(
         else:
             assert job.state is JobState.FAILED
             assert job.user_error is not None and message in job.user_error
-            # Once Prodia accepted the job (it has Prodia's id) it counts as charged; before, it is refunded.
-            settled = ("commit" if job.prodia_job_id is not None else "refund", 0.4)
+            # Once Prodia created the job (whether or not its answer could be read) it counts as charged;
+            # a job Prodia never started (a lasting 429) is refunded.
+            settled = ("commit" if world.prodia.jobs else "refund", 0.4)
             assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), settled]
             await _status_says(world, token, message)
             assert not list((world.tmp / "clips").glob("1.*"))  # no half-written clip left behind
@@ -159,3 +160,128 @@ async def test_an_async_refusal_that_reads_like_a_config_error_falls_back_to_syn
         await world.video(prompt="a clip over the sync endpoint")
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED and job.endpoint == "sync", job.error
+
+
+# -- money Prodia charged on the sync route stays spent (review: sync failures) ----------------------------
+
+SYNC_BILLED_FAULTS = [
+    Fault("POST /job", "truncate"),  # the multipart answer is cut in the middle
+    Fault("POST /job", "no_video"),  # a billed job whose answer carries no clip
+    # ... and one whose job part says what it cost
+    Fault("POST /job", "malformed", body={"id": "sync-1", "price": {"dollars": 0.55}}),
+    Fault("POST /job", "drop", after_work=True),  # billed, then the connection breaks
+    Fault("POST /job", "status", status=502, after_work=True),  # billed, then a gateway error
+]
+
+
+SYNC_BILLED_IDS = ["truncated", "no-video", "priced-no-video", "dropped", "502"]
+
+
+@pytest.mark.parametrize("fault", SYNC_BILLED_FAULTS, ids=SYNC_BILLED_IDS)
+async def test_a_sync_job_prodia_billed_stays_charged_when_its_answer_fails(
+    world: World, fault: Fault
+) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    world.prodia.add_fault(fault)
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="a clip over the sync endpoint whose answer breaks")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        [billed] = [j.price for j in world.prodia.jobs.values()]
+        assert billed is not None and billed > 0
+        ledger = await bot.pipeline.store.ledger(1)
+        assert ledger[0] == ("reserve", 0.4)
+        assert ledger[-1][0] == "commit" and len(ledger) == 2, ledger  # Prodia billed: it stays spent
+        # The price the answer's job part gave is kept, else the estimate.
+        assert ledger[-1][1] == pytest.approx(0.55 if fault.kind == "malformed" else 0.4)
+        assert len(world.prodia.requests_for("POST /job")) == 1  # never re-sent (and paid twice)
+
+
+SYNC_REFUSALS = [
+    Fault("POST /job", "status", status=401),
+    Fault("POST /job", "status", status=403),
+    Fault("POST /job", "status", status=429, retry_after="0", times=10),
+]
+
+
+@pytest.mark.parametrize("fault", SYNC_REFUSALS, ids=["401", "403", "lasting-429"])
+async def test_a_sync_job_prodia_clearly_refused_is_refunded(world: World, fault: Fault) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    world.prodia.add_fault(fault)
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="a clip Prodia refuses on the sync endpoint")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert not [j for j in world.prodia.jobs.values() if j.price]
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+async def test_a_sync_validation_error_is_refunded(world: World) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="a clip Prodia refuses: forbidden")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.error is not None and "rejected" in job.error
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+async def test_a_sync_job_in_flight_when_the_bot_stopped_stays_charged_after_recovery(world: World) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    world.prodia.stuck = True  # the sync request is at Prodia, unanswered, when the process goes
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="a clip whose sync request outlives the bot")
+        await until(lambda: world.prodia.requests_for("POST /job"), what="the sync request sent")
+        job = await bot.pipeline.store.get(1)
+        assert job is not None and job.state is JobState.SUBMITTING
+    world.prodia.stuck = False
+    async with world.bot(**FAST) as bot:
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+        assert len(world.prodia.requests_for("POST /job")) == 1  # not re-sent
+
+
+async def test_a_job_recovered_before_it_was_sent_is_refunded(world: World) -> None:
+    # A job claimed (submitting) by a worker that died before sending anything to Prodia.
+    async with world.bot(**FAST) as bot:
+        await bot.pipeline.scheduler.stop()
+        await world.video(prompt="a clip whose worker died before sending it")
+        await until(lambda: bot.pipeline.store.get(1), what="the job stored")
+        async with bot.pipeline.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET state = 'submitting', started_at = 1, lease_owner = 'gone:1:dead',"
+                " lease_expires_at = 0 WHERE id = 1"
+            )
+    async with world.bot(**FAST) as bot:
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]
+        assert not world.prodia.requests_for("POST /job") and not world.prodia.requests_for("POST /job/async")
+
+
+async def test_a_sync_job_that_times_out_at_prodia_stays_charged(world: World) -> None:
+    world.prodia.async_refused.add(TXT2VID)
+    world.prodia.stuck = True  # Prodia runs it and never answers
+    async with world.bot(job_timeout_seconds=1.5, **FAST) as bot:
+        await world.video(prompt="a sync clip Prodia never finishes")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED and job.user_error is not None and "too long" in job.user_error
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+
+
+async def test_an_async_job_whose_creation_answer_is_lost_stays_charged(world: World) -> None:
+    world.prodia.add_fault(Fault("POST /job/async", "drop", after_work=True))  # created, then the line drops
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="an async clip whose id never arrives")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert len(world.prodia.jobs) == 1 and len(world.prodia.requests_for("POST /job/async")) == 1
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+
+
+async def test_a_refused_connection_to_prodia_is_refunded(world: World) -> None:
+    async with world.bot(prodia_base_url="http://127.0.0.1:9/v2", **FAST) as bot:
+        await world.video(prompt="a clip for a Prodia nobody listens for")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("refund", 0.4)]

@@ -416,3 +416,45 @@ async def test_the_token_never_appears_in_errors_or_logs(
     assert "send_request_headers" in caplog.text  # the HTTP traffic was really logged and captured
     assert secret not in caplog.text
     assert secret not in str(caught.value) and secret not in caught.value.user_message
+
+
+async def test_each_request_that_may_bill_is_announced_before_it_is_sent(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path
+) -> None:
+    fake_prodia.async_refused.add(JobType.TXT2VID.value)
+    order: list[str] = []
+
+    async def sent(endpoint: Endpoint) -> None:
+        order.append(f"sent {endpoint} after {len(fake_prodia.requests)} request(s)")
+
+    async def accepted(job_id: str, endpoint: Endpoint) -> None:
+        order.append(f"accepted {endpoint}")
+
+    await client.generate(JobRequest.parse(prompt="a paper boat"), tmp_path / "a.mp4", accepted, sent)
+    # The async POST, refused with 400, then the sync POST: each announced before it went out.
+    assert order == ["sent async after 0 request(s)", "sent sync after 1 request(s)", "accepted sync"]
+
+
+async def test_a_sync_answer_without_a_clip_says_what_prodia_charged(
+    client: ProdiaClient, fake_prodia: FakeProdia, tmp_path: Path
+) -> None:
+    fake_prodia.async_refused.add(JobType.TXT2VID.value)
+    # The job part names the job and its price; no clip follows.
+    fake_prodia.add_fault(Fault("POST /job", "malformed", body={"id": "j-1", "price": {"dollars": 0.55}}))
+    with pytest.raises(ProdiaProtocolError) as raised:
+        await client.generate(JobRequest.parse(prompt="a paper boat"), tmp_path / "a.mp4", Accepted())
+    assert raised.value.price_dollars == pytest.approx(0.55)
+    assert not raised.value.surely_not_billed
+
+
+async def test_only_a_refused_connection_is_surely_not_billed(tmp_path: Path) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}/v2", max_attempts=2, retry_base_seconds=0.01)
+    try:
+        with pytest.raises(ProdiaUnavailable) as raised:
+            await client.generate(JobRequest.parse(prompt="a paper boat"), tmp_path / "a.mp4", Accepted())
+    finally:
+        await client.aclose()
+    assert raised.value.surely_not_billed

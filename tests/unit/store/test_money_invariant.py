@@ -1,12 +1,14 @@
 """The money invariant, over random interleavings of what the bot does to jobs, on both engines.
 
-Random lists of operations (accept, approve, reject, claim, Prodia accepting, finishing with or without a
-price, deliver, deliver again, fail, cancel, a worker dying mid-submission) drive the real JobStore as the
-scheduler, the approvals and the buttons do. After every step, against a model kept by the test:
+Random lists of operations (accept, approve, reject, claim, a request that may bill sent, Prodia accepting or
+clearly refusing it, finishing with or without a price, deliver, deliver again, fail, cancel, a worker dying
+mid-submission) drive the real JobStore as the scheduler, the approvals and the buttons do. After every step,
+against a model kept by the test:
 
   - a server's spend (spend_today, and the admin report's spend_rows) is, for each of its jobs, what Prodia
-    charged (its price once reported, else the estimate) for a job Prodia accepted, never less, whatever
-    happened next; the estimate while a job is held; nothing for a job that never reached Prodia;
+    charged (its price once reported, else the estimate) for a job Prodia accepted, or that ended after a
+    request that may bill was sent to it and not clearly refused, never less, whatever happened next; the
+    estimate while a job is held; nothing for a job that never reached Prodia;
   - a member's quota follows the refund policy in the README: it stays used while the job is open, and for a
     delivered clip or the member's own cancel after submission; it is given back when the job failed, was
     rejected, or was cancelled before reaching Prodia;
@@ -62,7 +64,8 @@ ACCEPT = st.tuples(
 ADVANCE = st.tuples(st.just("advance"), st.integers(0, 7), st.sampled_from((None, 0.25, 0.5, 2.0)))
 # What can happen to a job at any time; most are refused in most states, which the test checks too.
 DISRUPT = st.tuples(
-    st.sampled_from(["fail", "cancel", "reject", "interrupt", "claim", "redeliver"]), st.integers(0, 7)
+    st.sampled_from(["fail", "cancel", "reject", "interrupt", "claim", "redeliver", "sent", "refused"]),
+    st.integers(0, 7),
 )
 ops = st.lists(st.one_of(ACCEPT, ADVANCE, ADVANCE, ADVANCE, DISRUPT), min_size=8, max_size=40)
 
@@ -77,7 +80,8 @@ class Model:
     duration: int
     estimate: float
     state: JobState
-    charged: bool = False  # Prodia accepted it (or may have: cancelled mid-submission)
+    charged: bool = False  # Prodia accepted it (or may have: cancelled mid-submission, or sent to it)
+    sent: bool = False  # a request that may bill went to Prodia while it was being submitted
     price: float | None = None
 
     def spend(self) -> float:
@@ -141,6 +145,11 @@ class Run:
             return
         if name == "advance":
             name = NEXT[model.state]
+        if name == "sent":  # the backend is about to send a request that may bill (Scheduler's on_sent)
+            marked = await self.store.mark_sent(model.id, "sync", owner="w")
+            assert marked is (model.state is JobState.SUBMITTING)
+            model.sent = model.sent or marked
+            return
         if name == "claim":
             claimed = await self.store.claim_next(
                 owner="w", lease_seconds=60, max_in_flight=100, target_kinds=["file"]
@@ -155,8 +164,12 @@ class Run:
             return
         self.seen.add((before, moved.state))
         model.state = moved.state
-        if moved.state is JobState.RUNNING or (
-            moved.state is JobState.CANCELLED and before is JobState.SUBMITTING
+        if name == "refused":  # Prodia clearly refused what was sent: it started nothing to pay for
+            model.sent = False
+        if (
+            moved.state is JobState.RUNNING
+            or (moved.state is JobState.CANCELLED and before is JobState.SUBMITTING)
+            or (moved.state in TERMINAL and before is JobState.SUBMITTING and model.sent)
         ):
             model.charged = True
         if name == "finish":
@@ -188,6 +201,8 @@ class Run:
             return await t(model.id, JobState.DELIVERED, expect={JobState.DELIVERING})
         if name == "fail":
             return await t(model.id, JobState.FAILED, error="failed", user_error="It failed.")
+        if name == "refused":  # as Scheduler._fail on a clear refusal (401/403, 429, a 4xx job error)
+            return await t(model.id, JobState.FAILED, expect={JobState.SUBMITTING}, endpoint=None, error="no")
         if name == "interrupt":  # recovery: a worker died between submitting and storing Prodia's id
             return await t(model.id, JobState.FAILED, expect={JobState.SUBMITTING}, error="interrupted")
         assert name == "cancel"  # as Scheduler.cancel: before Prodia, else whatever is in flight
@@ -277,7 +292,10 @@ def _one_job_at_a_time() -> list[Op]:
         *(accept(), step, step, ("fail", 0)),  # failed at Prodia
         *(accept(), step, step, ("cancel", -1)),  # the member cancelled it while Prodia ran it
         *(accept(), step, ("cancel", -1)),  # cancelled mid-submission
-        *(accept(), step, ("interrupt", 0)),  # a worker died mid-submission
+        *(accept(), step, ("interrupt", 0)),  # a worker died mid-submission, before sending anything
+        *(accept(), step, ("sent", 0), ("interrupt", 0)),  # ... after sending a sync job: may be paid
+        *(accept(), step, ("sent", 0), ("fail", 0)),  # a sync answer cut short: may be paid
+        *(accept(), step, ("sent", 0), ("refused", 0)),  # sent and clearly refused (401, 429): refunded
         *(accept(), ("fail", 0)),
         *(accept(), ("cancel", -1)),
         *(accept(approval=True), ("reject", 0)),

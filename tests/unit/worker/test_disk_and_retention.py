@@ -17,7 +17,9 @@ from tests.unit.worker.test_scheduler import RecordingDeliverer, ScriptedBackend
 class DiskFullBackend(ScriptedBackend):
     """Writes part of the clip, then the disk is full."""
 
-    async def generate(self, request: object, out: Path, on_accepted: AcceptedHook) -> Generation:
+    async def generate(
+        self, request: object, out: Path, on_accepted: AcceptedHook, on_sent: object = None
+    ) -> Generation:
         await on_accepted("p-full", "async")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(b"half a clip")

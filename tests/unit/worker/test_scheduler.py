@@ -27,7 +27,9 @@ class ScriptedBackend:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def generate(self, request: JobRequest, out: Path, on_accepted: AcceptedHook) -> Generation:
+    async def generate(
+        self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: object = None
+    ) -> Generation:
         self.generated.append(request.prompt)
         prodia_id = f"p-{len(self.generated)}"
         await on_accepted(prodia_id, "async")
