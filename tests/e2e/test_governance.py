@@ -116,6 +116,8 @@ async def test_blocked_prompts_look_alikes_spaces_zero_width_strikes_and_blockin
         assert status.strikes == 3 and status.blocked
         await world.admin_command("user", "unblock", member=world.alice)
         assert (await world.video_answer(prompt="a harmless kitten"))["embeds"]
+        # The status answers before the worker sends the job: wait for the job to end, then read Prodia's log.
+        assert (await finished(bot, 1)).state is JobState.DELIVERED
         assert world.prodia.requests_for("POST /job/async")[0].job["config"]["prompt"] == "a harmless kitten"
         assert len(world.prodia.requests_for("POST /job/async")) == 1  # no blocked prompt reached Prodia
 
