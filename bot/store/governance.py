@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, cast
 from bot.domain.limits import LIMIT_FIELDS, LimitRule, Scope
 from bot.domain.models import JobType
 from bot.files import input_name, unused_inputs
-from bot.store.database import Conn, Database
+from bot.store.db import Conn, Database
 
 T = TypeVar("T")
 SETTING_COLUMNS = frozenset(
