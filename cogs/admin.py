@@ -22,7 +22,7 @@ from bot.domain.models import TERMINAL
 from bot.errors import UserFacingError
 from bot.files import delete_inputs, delete_job_files
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
-from bot.store.governance import Forgotten
+from bot.store.forget import Forgotten
 from bot.tree import reply
 from bot.ui.embeds import escape
 from bot.ui.export import jobs_csv
