@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.domain.models import TERMINAL, Job, JobState
-from bot.store.governance import AuditEntry
+from bot.store.audit_log import AuditEntry
 from bot.ui.embeds import FIELD_NAME_MAX, cut, escape, fit_embed, quote, settings_line
 
 if TYPE_CHECKING:

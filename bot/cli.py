@@ -18,7 +18,7 @@ from bot.logs import setup_logging
 from bot.pipeline import FileDeliverer, Pipeline
 from bot.settings import Settings, load_settings, redact_url
 from bot.store.copy import copy_database
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.meta import heartbeats
 
 EXIT_FAILED = 1

@@ -19,7 +19,7 @@ from bot.domain.models import JobRequest
 from bot.errors import NotAllowed, PromptBlocked, UserFacingError
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
 from bot.show_limit import SHOW_WINDOW, SHOWN, check_shows
-from bot.store.governance import GuildSettings
+from bot.store.guild_settings import GuildSettings
 
 if TYPE_CHECKING:
     from bot.client import SoraBot

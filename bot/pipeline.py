@@ -20,7 +20,7 @@ from bot.prodia.backend import Backend
 from bot.prodia.client import ProdiaClient
 from bot.prodia.local import LocalBackend
 from bot.settings import Settings
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Deliverer, Scheduler, SchedulerConfig
 

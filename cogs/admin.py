@@ -4,12 +4,8 @@ written to the audit log."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
-from collections import defaultdict
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -17,53 +13,43 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.domain.limits import LimitRule
-from bot.domain.models import TERMINAL
+from bot.domain.limits import LimitRule, Scope
 from bot.errors import UserFacingError
-from bot.files import delete_inputs, delete_job_files
+from bot.forgetting import forget_member
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
-from bot.store.governance import Forgotten
 from bot.tree import reply
 from bot.ui.embeds import escape
-from bot.ui.export import jobs_csv
+from bot.ui.export import jobs_export
 from bot.ui.pages import PagedReply, fit, send_pages
+from bot.ui.reports import limits_lines, rule_text, usage_report
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
 
 Interaction = discord.Interaction["SoraBot"]
-EXPORT_COLUMNS = [
-    "id", "state", "user_id", "channel_id", "job_type", "prompt", "duration", "aspect_ratio", "seed",
-    "estimated_cost", "actual_cost", "approved_by", "outcome", "created_at", "finished_at", "prodia_job_id",
-]  # fmt: skip
 
 
-def _yes(value: bool | None) -> str:
-    return "yes" if value else "no"
+def _guild(interaction: Interaction) -> int:
+    """The server the command runs in (interaction_check refuses a command anywhere else)."""
+    assert interaction.guild_id is not None
+    return interaction.guild_id
+
+
+def _scope(
+    interaction: Interaction, role: discord.Role | None, user: discord.Member | None
+) -> tuple[Scope, int, str]:
+    """Whom a limit rule is for (a role, else a member, else the server): scope, id, and in words."""
+    if role is not None:
+        return "role", role.id, role.mention
+    if user is not None:
+        return "user", user.id, user.mention
+    return "guild", _guild(interaction), "the server"
 
 
 def _pattern(pattern: str) -> str:
     """A blocklist pattern shown as written: escaped rather than in a code span, which a backtick in the
     pattern would end early. `escape` breaks every masked link; escape_markdown only a line's first."""
     return escape(pattern)
-
-
-def _dollars(value: float | None) -> str:
-    return f"${value:.2f}" if value is not None else "none"
-
-
-def _fmt_rule(rule: LimitRule) -> str:
-    parts = [
-        f"{name.replace('_', ' ')} {getattr(rule, name)}"
-        for name in ("jobs_per_hour", "video_seconds_per_day", "concurrent")
-        if getattr(rule, name) is not None
-    ]
-    parts += [
-        f"{name} {'yes' if getattr(rule, name) else 'no'}"
-        for name in ("pro", "hd")
-        if getattr(rule, name) is not None
-    ]
-    return ", ".join(parts) or "nothing set"
 
 
 @app_commands.guild_only()
@@ -95,31 +81,20 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         return True
 
     async def _changed(self, interaction: Interaction, action: str, message: str, **details: Any) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.audit.record(interaction.guild_id, action, actor_id=interaction.user.id, **details)
+        await self.bot.audit.record(_guild(interaction), action, actor_id=interaction.user.id, **details)
         await reply(interaction, message)
+
+    async def _configure(self, interaction: Interaction, **values: Any) -> None:
+        """Change the server's settings (the audit entry comes with the confirmation)."""
+        await self.bot.governance.update_settings(_guild(interaction), **values)
 
     # -- limits ------------------------------------------------------------------------------------------
 
     @limits.command(name="show", description="Show the limits that apply in this server")
     async def limits_show(self, interaction: Interaction) -> None:
-        assert interaction.guild_id is not None
-        settings = self.bot.settings
-        rules = await self.bot.governance.limit_rules(interaction.guild_id)
-        server = await self.bot.governance.settings(interaction.guild_id)
-        lines = [
-            f"Bot defaults: jobs per hour {settings.default_jobs_per_hour}, video seconds per day "
-            f"{settings.default_video_seconds_per_day}, concurrent {settings.default_concurrent_jobs}, "
-            f"pro {_yes(settings.default_allow_pro)}, hd {_yes(settings.default_allow_hd)}",
-            f"Daily budget: {_dollars(server.budget_dollars_per_day)}",
-        ]
-        for rule in rules:
-            who = {
-                "guild": "Server defaults",
-                "role": f"<@&{rule.target_id}>",
-                "user": f"<@{rule.target_id}>",
-            }[rule.scope]
-            lines.append(f"{who}: {_fmt_rule(rule)}")
+        rules = await self.bot.governance.limit_rules(_guild(interaction))
+        server = await self.bot.governance.settings(_guild(interaction))
+        lines = limits_lines(self.bot.settings, server, rules)
         # Up to 25 role rules and a rule per member: paged.
         await send_pages(interaction, PagedReply("", lines))
 
@@ -144,23 +119,19 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         pro: bool | None = None,
         hd: bool | None = None,
     ) -> None:
-        assert interaction.guild_id is not None
         if role is not None and user is not None:
             raise UserFacingError("Choose a role or a member, not both.")
-        scope, target = (
-            ("role", role.id) if role else ("user", user.id) if user else ("guild", interaction.guild_id)
-        )
+        scope, target, who = _scope(interaction, role, user)
         values = {"jobs_per_hour": jobs_per_hour, "video_seconds_per_day": video_seconds_per_day,
                   "concurrent": concurrent, "pro": pro, "hd": hd}  # fmt: skip
         if all(v is None for v in values.values()):
             raise UserFacingError("Give at least one limit to set.")
         rule = await self.bot.governance.set_limit_rule(
-            interaction.guild_id,
+            _guild(interaction),
             LimitRule(scope, target, **values),  # type: ignore[arg-type]
         )
-        who = role.mention if role else user.mention if user else "the server"
         await self._changed(
-            interaction, "limits.set", f"Limits for {who}: {_fmt_rule(rule)}.", scope=scope, target=target,
+            interaction, "limits.set", f"Limits for {who}: {rule_text(rule)}.", scope=scope, target=target,
             **{k: v for k, v in values.items() if v is not None},
         )  # fmt: skip
 
@@ -169,12 +140,10 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def limits_clear(
         self, interaction: Interaction, role: discord.Role | None = None, user: discord.Member | None = None
     ) -> None:
-        assert interaction.guild_id is not None
         if (role is None) == (user is None):
             raise UserFacingError("Choose one role or one member.")
-        scope, target = ("role", role.id) if role else ("user", user.id)  # type: ignore[union-attr]
-        removed = await self.bot.governance.clear_limit_rule(interaction.guild_id, scope, target)  # type: ignore[arg-type]
-        who = role.mention if role else user.mention  # type: ignore[union-attr]
+        scope, target, who = _scope(interaction, role, user)
+        removed = await self.bot.governance.clear_limit_rule(_guild(interaction), scope, target)
         await self._changed(
             interaction, "limits.clear",
             f"Cleared the limits for {who}." if removed else f"{who} had no limits set.",
@@ -188,15 +157,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def budget_set(
         self, interaction: Interaction, dollars_per_day: app_commands.Range[float, 0, 1_000_000] | None = None
     ) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.update_settings(
-            interaction.guild_id, budget_dollars_per_day=dollars_per_day
-        )
-        text = (
-            f"Daily budget set to ${dollars_per_day:.2f}."
-            if dollars_per_day is not None
-            else "Daily budget removed."
-        )
+        await self._configure(interaction, budget_dollars_per_day=dollars_per_day)
+        set_to = f"set to ${dollars_per_day:.2f}" if dollars_per_day is not None else "removed"
+        text = f"Daily budget {set_to}."
         await self._changed(interaction, "budget.set", text, dollars_per_day=dollars_per_day)
 
     # -- channels and roles ------------------------------------------------------------------------------
@@ -215,8 +178,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @channels.command(name="list", description="Channels where clips may be made")
     async def channels_list(self, interaction: Interaction) -> None:
-        assert interaction.guild_id is not None
-        found = await self.bot.governance.allowed(interaction.guild_id, "channels")
+        found = await self.bot.governance.allowed(_guild(interaction), "channels")
         await reply(interaction, fit([f"<#{c}>" for c in sorted(found)]) or "Every channel (none listed).")
 
     @roles.command(name="allow", description="Let a role make clips (with none listed, everyone may)")
@@ -231,13 +193,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @roles.command(name="list", description="Roles that may make clips")
     async def roles_list(self, interaction: Interaction) -> None:
-        assert interaction.guild_id is not None
-        found = await self.bot.governance.allowed(interaction.guild_id, "roles")
+        found = await self.bot.governance.allowed(_guild(interaction), "roles")
         await reply(interaction, fit([f"<@&{r}>" for r in sorted(found)]) or "Everyone (no roles listed).")
 
     async def _allow(self, interaction: Interaction, kind: str, item: int, allow: bool, mention: str) -> None:
-        assert interaction.guild_id is not None
-        changed = await self.bot.governance.set_allowed(interaction.guild_id, kind, item, allow)  # type: ignore[arg-type]
+        changed = await self.bot.governance.set_allowed(_guild(interaction), kind, item, allow)  # type: ignore[arg-type]
         verb = "Allowed" if allow else "No longer allowed"
         text = f"{verb}: {mention}." if changed else f"Nothing to change for {mention}."
         await self._changed(interaction, f"{kind}.{'add' if allow else 'remove'}", text, target=item)
@@ -255,13 +215,12 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH],
         regex: bool = False,
     ) -> None:
-        assert interaction.guild_id is not None
         try:
             rule = check_rule(pattern, regex)
         except InvalidRule as exc:
             raise UserFacingError(str(exc)) from None
         added = await self.bot.governance.add_block_rule(
-            interaction.guild_id, rule.pattern, rule.is_regex, interaction.user.id
+            _guild(interaction), rule.pattern, rule.is_regex, interaction.user.id
         )
         kind = "regex" if rule.is_regex else "word"
         text = f"Blocked {kind}: {_pattern(rule.pattern)}" if added else "Already blocked."
@@ -272,8 +231,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def blocklist_remove(
         self, interaction: Interaction, pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH]
     ) -> None:
-        assert interaction.guild_id is not None
-        removed = await self.bot.governance.remove_block_rule(interaction.guild_id, pattern.strip())
+        removed = await self.bot.governance.remove_block_rule(_guild(interaction), pattern.strip())
         await self._changed(
             interaction,
             "blocklist.remove",
@@ -283,8 +241,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @blocklist.command(name="list", description="Words and patterns refused in prompts")
     async def blocklist_list(self, interaction: Interaction) -> None:
-        assert interaction.guild_id is not None
-        rules = await self.bot.governance.blocklist(interaction.guild_id)
+        rules = await self.bot.governance.blocklist(_guild(interaction))
         lines = [f"{'regex' if r else 'word'}: {_pattern(p)}" for p, r in rules]
         pages = PagedReply(f"{len(lines)} rule(s):", lines, empty="The blocklist is empty.")
         await send_pages(interaction, pages)
@@ -299,29 +256,20 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def approvals_on(
         self, interaction: Interaction, channel: discord.TextChannel, trusted_role: discord.Role | None = None
     ) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.update_settings(
-            interaction.guild_id,
+        await self._configure(
+            interaction,
             approvals_channel_id=channel.id,
             approvals_trusted_role_id=trusted_role.id if trusted_role else None,
         )
         text = f"Approval is on: requests go to {channel.mention}" + (
             f"; {trusted_role.mention} skips it." if trusted_role else "."
         )
-        await self._changed(
-            interaction,
-            "approvals.on",
-            text,
-            channel=channel.id,
-            trusted_role=trusted_role and trusted_role.id,
-        )
+        trusted = trusted_role and trusted_role.id
+        await self._changed(interaction, "approvals.on", text, channel=channel.id, trusted_role=trusted)
 
     @approvals.command(name="off", description="Jobs no longer wait for approval")
     async def approvals_off(self, interaction: Interaction) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.update_settings(
-            interaction.guild_id, approvals_channel_id=None, approvals_trusted_role_id=None
-        )
+        await self._configure(interaction, approvals_channel_id=None, approvals_trusted_role_id=None)
         await self._changed(interaction, "approvals.off", "Approval is off.")
 
     @audit.command(name="channel", description="Post the audit trail in a channel (no channel: stop posting)")
@@ -329,10 +277,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def audit_channel(
         self, interaction: Interaction, channel: discord.TextChannel | None = None
     ) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.update_settings(
-            interaction.guild_id, audit_channel_id=channel.id if channel else None
-        )
+        await self._configure(interaction, audit_channel_id=channel.id if channel else None)
         text = f"The audit trail is posted in {channel.mention}." if channel else "Audit posts are off."
         await self._changed(interaction, "audit.channel", text, channel=channel.id if channel else None)
 
@@ -358,7 +303,6 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         age_restricted_images: bool | None = None,
         strikes_to_block: app_commands.Range[int, 1, 100] | None = None,
     ) -> None:
-        assert interaction.guild_id is not None
         values = {
             "default_duration": duration,
             "default_aspect_ratio": aspect_ratio,
@@ -369,7 +313,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         given = {k: v for k, v in values.items() if v is not None}
         if not given:
             raise UserFacingError("Give at least one default to set.")
-        await self.bot.governance.update_settings(interaction.guild_id, **given)
+        await self._configure(interaction, **given)
         text = "Defaults set: " + ", ".join(
             f"{k.removeprefix('default_').replace('_', ' ')} {v}" for k, v in given.items()
         )
@@ -380,15 +324,13 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="block", description="Stop a member from making clips")
     @app_commands.describe(member="The member to block")
     async def user_block(self, interaction: Interaction, member: discord.Member) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.set_member(interaction.guild_id, member.id, blocked=True)
+        await self.bot.governance.set_member(_guild(interaction), member.id, blocked=True)
         await self._changed(interaction, "member.block", f"{member.mention} is blocked.", requester=member.id)
 
     @user.command(name="unblock", description="Let a member make clips again (clears strikes)")
     @app_commands.describe(member="The member to unblock")
     async def user_unblock(self, interaction: Interaction, member: discord.Member) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.set_member(interaction.guild_id, member.id, blocked=False)
+        await self.bot.governance.set_member(_guild(interaction), member.id, blocked=False)
         await self._changed(
             interaction, "member.unblock", f"{member.mention} is unblocked.", requester=member.id
         )
@@ -396,8 +338,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="reset", description="Clear a member's strikes and start their usage afresh")
     @app_commands.describe(member="The member whose strikes and usage to reset")
     async def user_reset(self, interaction: Interaction, member: discord.Member) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.governance.set_member(interaction.guild_id, member.id, reset=True)
+        await self.bot.governance.set_member(_guild(interaction), member.id, reset=True)
         await self._changed(
             interaction, "member.reset", f"{member.mention}: strikes and usage reset.", requester=member.id
         )
@@ -405,9 +346,8 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="strikes", description="A member's strikes and standing")
     @app_commands.describe(member="The member whose strikes to show")
     async def user_strikes(self, interaction: Interaction, member: discord.Member) -> None:
-        assert interaction.guild_id is not None
-        status = await self.bot.governance.member(interaction.guild_id, member.id)
-        settings = await self.bot.governance.settings(interaction.guild_id)
+        status = await self.bot.governance.member(_guild(interaction), member.id)
+        settings = await self.bot.governance.settings(_guild(interaction))
         state = "blocked" if status.blocked else "not blocked"
         await reply(
             interaction,
@@ -417,15 +357,8 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="forget", description="Delete a member's prompts and clips from the bot")
     @app_commands.describe(member="The member whose prompts and clips to delete")
     async def user_forget(self, interaction: Interaction, member: discord.Member) -> None:
-        assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True)
-        for job in await self.bot.pipeline.store.list_jobs(
-            user_id=member.id, guild_id=interaction.guild_id, limit=100_000
-        ):
-            if job.state not in TERMINAL:
-                await self.bot.pipeline.scheduler.cancel(job.id)
-        forgotten = await self.bot.governance.forget_member(interaction.guild_id, member.id)
-        removed = await asyncio.to_thread(_delete_files, self.bot.settings.output_dir, forgotten)
+        removed = await forget_member(self.bot.pipeline, self.bot.governance, _guild(interaction), member.id)
         await self._changed(
             interaction, "member.forget",
             f"Forgot {member.mention}: prompts removed, {removed} file(s) deleted.", target=member.id,
@@ -436,46 +369,24 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @app_commands.command(name="usage", description="Jobs and spend per member and per day, with a chart")
     @app_commands.describe(days="How many days back to count (default 7)")
     async def usage(self, interaction: Interaction, days: app_commands.Range[int, 1, 90] = 7) -> None:
-        assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True)
-        from bot.ui.charts import DaySpend, spend_chart  # noqa: PLC0415 - matplotlib loads only when asked
-
         since = time.time() - days * 86400
-        rows = await self.bot.governance.spend_rows(interaction.guild_id, since)
-        per_user: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
-        per_day: dict[Any, list[float]] = defaultdict(lambda: [0, 0.0])
-        for user_id, created_at, dollars, _ in rows:
-            day = datetime.fromtimestamp(created_at, tz=UTC).date()
-            for bucket in (per_user[user_id], per_day[day]):
-                bucket[0] += 1
-                bucket[1] += dollars
-        lines = [f"Last {days} day(s): {len(rows)} job(s), ${sum(r[2] for r in rows):.2f}"]
-        lines += [
-            f"<@{u}>: {int(n)} job(s), ${d:.2f}"
-            for u, (n, d) in sorted(per_user.items(), key=lambda i: -i[1][1])
-        ]
-        series = [DaySpend(day, dollars, int(n)) for day, (n, dollars) in sorted(per_day.items())]
-        png = await asyncio.to_thread(spend_chart, series, title=f"Spend per day, last {days} days")
+        rows = await self.bot.governance.spend_rows(_guild(interaction), since)
+        lines, png = await usage_report(rows, days)
         # The biggest spenders first, as many as fit; the CSV export has everyone.
         await reply(interaction, fit(lines), file=discord.File(io.BytesIO(png), filename="spend.png"))
 
     @app_commands.command(name="export", description="The server's jobs as a CSV file")
     async def export(self, interaction: Interaction) -> None:
-        assert interaction.guild_id is not None
         await interaction.response.defer(ephemeral=True)
-        rows = await self.bot.governance.export_rows(interaction.guild_id)
-        data = jobs_csv(rows, EXPORT_COLUMNS)
+        rows = await self.bot.governance.export_rows(_guild(interaction))
+        data = jobs_export(rows)
         await self.bot.audit.record(
-            interaction.guild_id, "jobs.export", actor_id=interaction.user.id, rows=len(rows)
+            _guild(interaction), "jobs.export", actor_id=interaction.user.id, rows=len(rows)
         )
         await reply(
             interaction, f"{len(rows)} job(s).", file=discord.File(io.BytesIO(data), filename="sora-jobs.csv")
         )
-
-
-def _delete_files(output_dir: Path, forgotten: Forgotten) -> int:
-    """The forgotten jobs' own files, and the input images no other job uses; returns how many went."""
-    return delete_job_files(output_dir, forgotten.job_ids) + delete_inputs(output_dir, forgotten.inputs)
 
 
 async def setup(bot: SoraBot) -> None:

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.settings import Settings
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore
 from tests.fakes.prodia import FakeProdia
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Protocol, TypeAlias
 
 import av
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
+
+from bot.media.text import caption_strip, label, load_font, outlined, prompt_card
 
 SAMPLE_RATE = 48_000
 
@@ -32,7 +34,6 @@ _ZOOM = 1.08
 _BT709 = 1
 _MPEG_RANGE = 1
 
-_Font: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
 _RGB: TypeAlias = tuple[int, int, int]
 
 
@@ -227,11 +228,11 @@ class _TextScene:
         # Incommensurate periods trace a Lissajous path that never visibly repeats within a clip.
         self._orb_period = (rng.uniform(5.0, 7.0), rng.uniform(3.0, 4.5))
 
-        self._card = _prompt_card(prompt, width, height)
+        self._card = prompt_card(prompt, width, height)
         self._card_pos = ((width - self._card.width) // 2, (height - self._card.height) * 9 // 20)
-        self._hud_font = _font(max(12, unit // 36))
+        self._hud_font = load_font(max(12, unit // 36))
         self._margin = max(8, unit // 40)
-        self._label = _label(f"sora-bot · local render · seed {seed}", self._hud_font)
+        self._label = label(f"sora-bot · local render · seed {seed}", self._hud_font)
         self._bar = max(3, unit // 160)
 
     def frame(self, index: int) -> Image.Image:
@@ -262,14 +263,8 @@ class _TextScene:
         picture.paste(self._label, (width - margin - self._label.width, margin), self._label)
         draw = ImageDraw.Draw(picture)
         total = self._frames / self._fps
-        draw.text(
-            (margin, margin),
-            f"{seconds:5.2f} s / {total:.0f} s   frame {index + 1}/{self._frames}",
-            font=self._hud_font,
-            fill=(255, 255, 255),
-            stroke_width=_stroke(self._hud_font),
-            stroke_fill=(0, 0, 0),
-        )
+        clock = f"{seconds:5.2f} s / {total:.0f} s   frame {index + 1}/{self._frames}"
+        outlined(draw, (margin, margin), clock, self._hud_font)
         _progress_bar(draw, (width, height), self._bar, (index + 1) / self._frames, self._accent)
         return picture
 
@@ -290,7 +285,7 @@ class _ImageScene:
             self._base = ImageOps.fit(_flatten(upright), base_size, Image.Resampling.LANCZOS)
         angle = rng.uniform(0, 2 * math.pi)
         self._pan = (0.6 * math.cos(angle), 0.6 * math.sin(angle))
-        self._caption = _caption_strip(prompt, width, height)
+        self._caption = caption_strip(prompt, width, height)
         unit = min(width, height)
         self._bar = max(3, unit // 160)
         self._accent = _hsv(rng.random(), 0.45, 1.0)
@@ -335,11 +330,6 @@ def _hsv(hue: float, saturation: float, value: float) -> _RGB:
     return round(red * 255), round(green * 255), round(blue * 255)
 
 
-def _font(size: int) -> _Font:
-    # Not cached: a FreeType face must not be shared by renders running in parallel threads.
-    return ImageFont.load_default(size=size)
-
-
 def _orb_mask(size: int) -> Image.Image:
     """An L mask of a solid disc with a soft glow, drawn once and pasted at a new place every frame."""
     # radial_gradient holds the distance from the centre in pixels: 128 at the edge midpoints.
@@ -348,141 +338,3 @@ def _orb_mask(size: int) -> Image.Image:
         distance = min(1.0, value / 128)
         levels.append(255 if distance <= 0.38 else round(170 * ((1 - distance) / 0.62) ** 2))
     return Image.radial_gradient("L").point(levels).resize((size, size), Image.Resampling.LANCZOS)
-
-
-def _stroke(font: _Font) -> int:
-    return max(1, round(font.size / 14)) if isinstance(font, ImageFont.FreeTypeFont) else 0
-
-
-def _label(text: str, font: _Font) -> Image.Image:
-    """`text` in white with a dark outline on a transparent RGBA tile."""
-    stroke = _stroke(font)
-    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
-    tile = Image.new("RGBA", (int(right - left) + 2, int(bottom - top) + 2), (0, 0, 0, 0))
-    ImageDraw.Draw(tile).text(
-        (1 - left, 1 - top),
-        text,
-        font=font,
-        fill=(255, 255, 255, 255),
-        stroke_width=stroke,
-        stroke_fill=(0, 0, 0, 255),
-    )
-    return tile
-
-
-def _layout(
-    prompt: str, max_width: int, max_height: int, size: int, min_size: int
-) -> tuple[_Font, int, list[str]]:
-    """The font size from `size` down to `min_size` that fits the wrapped prompt, else the smallest, cut."""
-    text = prompt.strip() or "(no prompt)"
-    while True:
-        font = _font(size)
-        lines = _wrap(text, font, max_width)
-        fits = len(lines) * _line_height(size) <= max_height
-        if fits or size <= min_size:
-            break
-        size = max(min_size, round(size * 0.85))
-    limit = max(1, max_height // _line_height(size))
-    if len(lines) > limit:
-        lines = lines[:limit]
-        lines[-1] = _ellipsize(lines[-1], font, max_width)
-    return font, size, lines
-
-
-def _line_height(size: int) -> int:
-    return round(size * 1.3)
-
-
-def _wrap(text: str, font: _Font, max_width: int) -> list[str]:
-    """Greedy word wrap by rendered width; words wider than a line are split between characters."""
-    lines: list[str] = []
-    for paragraph in text.splitlines():
-        current = ""
-        for word in paragraph.split():
-            candidate = f"{current} {word}" if current else word
-            if font.getlength(candidate) <= max_width:
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            rest = word
-            while font.getlength(rest) > max_width:
-                cut = _fitting_prefix(rest, font, max_width)
-                lines.append(rest[:cut])
-                rest = rest[cut:]
-            current = rest
-        if current:
-            lines.append(current)
-    return lines
-
-
-def _fitting_prefix(text: str, font: _Font, max_width: int) -> int:
-    """Length of the longest prefix of `text` that fits `max_width`, but at least one character."""
-    low, high = 1, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if font.getlength(text[:middle]) <= max_width:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _ellipsize(line: str, font: _Font, max_width: int) -> str:
-    while line and font.getlength(line + "…") > max_width:
-        line = line[:-1]
-    return line.rstrip() + "…"
-
-
-def _prompt_card(prompt: str, width: int, height: int) -> Image.Image:
-    """The prompt, centred line by line, on a translucent rounded card sized to the text."""
-    unit = min(width, height)
-    size = max(12, unit // 20)
-    pad = size
-    font, size, lines = _layout(
-        prompt, int(width * 0.8) - 2 * pad, int(height * 0.55) - 2 * pad, size, max(12, unit // 45)
-    )
-    line_height = _line_height(size)
-    text_width = max(int(font.getlength(line)) for line in lines)
-    card = Image.new("RGBA", (text_width + 2 * pad, len(lines) * line_height + 2 * pad), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(card)
-    draw.rounded_rectangle((0, 0, card.width - 1, card.height - 1), radius=pad, fill=(0, 0, 0, 120))
-    stroke = _stroke(font)
-    for row, line in enumerate(lines):
-        x = (card.width - font.getlength(line)) / 2
-        draw.text(
-            (x, pad + row * line_height),
-            line,
-            font=font,
-            fill=(255, 255, 255, 255),
-            stroke_width=stroke,
-            stroke_fill=(0, 0, 0, 255),
-        )
-    return card
-
-
-def _caption_strip(prompt: str, width: int, height: int) -> Image.Image:
-    """At most three lines of prompt over a shade that fades in from transparent, for the bottom edge."""
-    unit = min(width, height)
-    size = max(12, unit // 24)
-    pad = max(8, unit // 30)
-    line_height = _line_height(size)
-    font, _, lines = _layout(prompt, width - 2 * pad, 3 * line_height, size, size)
-    fade = 2 * pad
-    strip_height = fade + len(lines) * line_height + 2 * pad
-    shade = Image.linear_gradient("L").resize((width, strip_height), Image.Resampling.BILINEAR)
-    strip = Image.new("RGBA", (width, strip_height), (0, 0, 0, 0))
-    strip.putalpha(shade.point([value * 190 // 255 for value in range(256)]))
-    draw = ImageDraw.Draw(strip)
-    stroke = _stroke(font)
-    for row, line in enumerate(lines):
-        x = (width - font.getlength(line)) / 2
-        draw.text(
-            (x, fade + pad + row * line_height),
-            line,
-            font=font,
-            fill=(255, 255, 255, 255),
-            stroke_width=stroke,
-            stroke_fill=(0, 0, 0, 255),
-        )
-    return strip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import DatabaseError
-from bot.store.database import Database, PostgresConn
+from bot.store.db import Database, PostgresConn
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.store.database import Database
+from bot.store.db import Database
 
 Role = Literal["gateway", "worker"]
 _BEAT = "heartbeat:"

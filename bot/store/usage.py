@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.domain.limits import DAY, HOUR, Usage, day_start
 from bot.domain.models import TERMINAL
-from bot.store.database import Conn
+from bot.store.db import Conn
 
 _STATES_ACTIVE = ", ".join(f"'{s.value}'" for s in TERMINAL)
 

@@ -40,3 +40,14 @@ def _cell(value: object) -> str | int | float | Decimal:
     # With lineterminator "\n" the csv module does not quote a cell holding a lone "\r", which then splits the
     # row for readers; as "\n" the line break is quoted and survives.
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+EXPORT_COLUMNS = [
+    "id", "state", "user_id", "channel_id", "job_type", "prompt", "duration", "aspect_ratio", "seed",
+    "estimated_cost", "actual_cost", "approved_by", "outcome", "created_at", "finished_at", "prodia_job_id",
+]  # fmt: skip
+
+
+def jobs_export(rows: Iterable[Mapping[str, object]]) -> bytes:
+    """The CSV that /sora-admin export sends: every exported column, in a fixed order."""
+    return jobs_csv(rows, EXPORT_COLUMNS)

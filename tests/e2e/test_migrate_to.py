@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain.limits import LimitRule
 from bot.domain.models import JobState
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.store.meta import set_value

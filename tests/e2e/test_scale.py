@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bot.store.database import Database
+from bot.store.db import Database
 from tests.conftest import postgres_database
 from tests.e2e.conftest import World, until
 from tests.e2e.test_crash import SORA_BOT, run_env

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import DatabaseError
-from bot.store.database import Database, migrations, schema_version
+from bot.store.db import Database, migrations, schema_version
 
 
 async def test_new_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:

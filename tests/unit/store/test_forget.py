@@ -8,8 +8,9 @@ from dataclasses import replace
 
 from bot.domain.models import JobRequest
 from bot.files import input_name
-from bot.store.database import Database
-from bot.store.governance import REMOVED, Forgotten, Governance
+from bot.store.db import Database
+from bot.store.forget import REMOVED, Forgotten
+from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from tests.unit.store.test_governance import GUILD, OTHER, job_for
 

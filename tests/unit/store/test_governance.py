@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 from bot.domain.limits import LimitRule
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
 from tests.unit.store.test_jobs import new_job

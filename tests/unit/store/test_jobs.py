@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import JobRequest, JobState
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.store.usage import spend_today
 

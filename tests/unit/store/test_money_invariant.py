@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from bot.domain.limits import DAY
 from bot.domain.models import IN_FLIGHT, TERMINAL, JobRequest, JobState
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
 from bot.store.usage import spend_today, usage_of

@@ -15,7 +15,7 @@ import pytest
 from bot.domain.limits import Limits
 from bot.domain.models import JobState
 from bot.errors import QuotaExceeded
-from bot.store.database import Database, migrations, schema_version, to_numbered
+from bot.store.db import Database, migrations, schema_version, to_numbered
 from bot.store.jobs import JobStore
 from tests.unit.store.test_jobs import new_job
 

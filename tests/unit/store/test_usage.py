@@ -10,7 +10,7 @@ import pytest
 from bot.domain.limits import DAY, HOUR, Limits
 from bot.domain.models import JobRequest, JobState
 from bot.errors import QuotaExceeded
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 
 
