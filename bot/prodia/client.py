@@ -1,72 +1,39 @@
-"""Prodia's v2 job API over one httpx client: async first, sync fallback, bounded retries, typed errors."""
+"""Prodia's v2 job API, the flow: async first, sync fallback, polling, resuming after a restart.
+
+The transport and its retries are in bot.prodia.http; request bodies and answers in bot.prodia.payloads.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
-import mimetypes
-import random
-import re
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from bot.domain.models import JobRequest, JobType
 from bot.errors import (
-    ProdiaAuthError,
     ProdiaError,
     ProdiaJobLost,
-    ProdiaNoCapacity,
     ProdiaProtocolError,
     ProdiaRejected,
     ProdiaResultExpired,
-    ProdiaUnavailable,
 )
 from bot.media.probe import InvalidClipError, probe_clip
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
+from bot.prodia.http import CHUNK, ProdiaHttp, RetryPolicy, read_limited
 from bot.prodia.multipart import MultipartResult, boundary_of
+from bot.prodia.payloads import error_text, multipart_body, parse_json_object, parse_output_names, price
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-MAX_ERROR_BODY = 1 << 20
-CHUNK = 64 * 1024
 PROCESSING_STATES = frozenset({"processing", "queued", "pending", "running", "accepted"})
 DONE_STATES = frozenset({"processed", "completed", "succeeded"})
 ACCEPT_VIDEO = "multipart/form-data; video/mp4"
-
-
-class RetryPolicy(Enum):
-    """When a failed call may be sent again."""
-
-    # Reads are idempotent: 429, 5xx and any transport error are retried.
-    READ = "read"
-    # Creating an async job: retried on 429, 5xx and errors that surely happened before the request was sent;
-    # never after a connection broke mid-request, since the job may exist by then.
-    CREATE_ASYNC = "create_async"
-    # A sync video job may run and bill twice: re-sent only when it surely did not start (refused, 429).
-    CREATE_SYNC = "create_sync"
-
-
-class _Retry(Exception):
-    """An attempt failed in a way its policy allows to retry; `error` is raised when the retries run out."""
-
-    def __init__(self, error: ProdiaError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
 
 
 class _AsyncUnsupported(Exception):
@@ -92,18 +59,19 @@ class ProdiaClient:
         retry_after_max_seconds: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers={"Authorization": f"Bearer {token.get_secret_value()}", "User-Agent": "sora-bot"},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        self._http = ProdiaHttp(
+            token=token,
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+            retry_after_max_seconds=retry_after_max_seconds,
             transport=transport,
         )
         self._poll_min = poll_min_seconds
         self._poll_max = max(poll_max_seconds, poll_min_seconds)
         self._sync_timeout = httpx.Timeout(sync_timeout, connect=connect_timeout)
-        self._max_attempts = max_attempts
-        self._retry_base = retry_base_seconds
-        self._retry_after_max = retry_after_max_seconds
         self.sync_only: set[JobType] = set()
 
     @classmethod
@@ -176,25 +144,25 @@ class ProdiaClient:
     async def _create_async(self, request: JobRequest, on_sent: SentHook) -> str:
         async def attempt() -> str:
             await on_sent("async")
-            response = await self._send(
+            response = await self._http.send(
                 "POST",
                 "job/async",
                 RetryPolicy.CREATE_ASYNC,
                 params={"price": "true"},
-                files=_multipart_body(request),
+                files=multipart_body(request),
                 headers={"Accept": "application/json"},
             )
             if response.status_code == 400:
-                body = await _read_limited(response)
+                body = await read_limited(response)
                 raise _AsyncUnsupported(body.decode("utf-8", errors="replace").strip()[:200])
-            await self._raise_for_status(response, RetryPolicy.CREATE_ASYNC)
-            job = _parse_json_object(await _read_limited(response), "async job")
+            await self._http.raise_for_status(response, RetryPolicy.CREATE_ASYNC)
+            job = parse_json_object(await read_limited(response), "async job")
             job_id = job.get("id")
             if not isinstance(job_id, str) or not job_id:
                 raise ProdiaProtocolError("the async job answer has no id")
             return job_id
 
-        return await self._retrying(attempt)
+        return await self._http.retrying(attempt)
 
     async def _finish_async(
         self, job_id: str, out: Path, started: float, *, accepted_earlier: bool = False
@@ -203,7 +171,7 @@ class ProdiaClient:
         while True:
             try:
                 state = (
-                    (await self._read_text(f"job/async/{job_id}/job.state.current"))
+                    (await self._http.read_text(f"job/async/{job_id}/job.state.current"))
                     .strip()
                     .strip('"')
                     .lower()
@@ -215,59 +183,27 @@ class ProdiaClient:
             if state in DONE_STATES:
                 break
             if state == "failed":
-                job = _parse_json_object(
-                    (await self._read_text(f"job/async/{job_id}/job.json")).encode(), "job.json"
+                job = parse_json_object(
+                    (await self._http.read_text(f"job/async/{job_id}/job.json")).encode(), "job.json"
                 )
-                raise ProdiaRejected(_error_text(job) or "the job failed", job_id)
+                raise ProdiaRejected(error_text(job) or "the job failed", job_id)
             if state not in PROCESSING_STATES:
                 raise ProdiaProtocolError(f"unknown job state {state[:40]!r} for job {job_id}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll_max)
         # The job is done, so it is billed: from here a 404 means the paid result expired, not a lost job.
         try:
-            job = _parse_json_object(
-                (await self._read_text(f"job/async/{job_id}/job.json", params={"price": "true"})).encode(),
-                "job.json",
-            )
-            names = parse_output_names(await self._read_text(f"job/async/{job_id}/output"))
+            job_json = await self._http.read_text(f"job/async/{job_id}/job.json", params={"price": "true"})
+            job = parse_json_object(job_json.encode(), "job.json")
+            names = parse_output_names(await self._http.read_text(f"job/async/{job_id}/output"))
             video = next((n for n in names if n.lower().endswith(".mp4")), None)
             if video is None:
                 raise ProdiaProtocolError(f"job {job_id}: no video among its outputs {names[:5]}")
-            await self._download(f"job/async/{job_id}/output/{quote(video, safe='')}", out)
+            await self._http.download(f"job/async/{job_id}/output/{quote(video, safe='')}", out)
         except ProdiaJobLost as exc:
             raise ProdiaResultExpired(job_id, exc.detail.removeprefix("Prodia answered 404 for ")) from None
         await _check_clip(out)
-        return Generation(job_id, "async", out, _price(job), time.monotonic() - started)
-
-    async def _read_text(self, path: str, params: dict[str, str] | None = None) -> str:
-        async def attempt() -> str:
-            response = await self._send("GET", path, RetryPolicy.READ, params=params)
-            await self._raise_for_status(response, RetryPolicy.READ)
-            return (await _read_limited(response, retry=True)).decode("utf-8", errors="replace")
-
-        return await self._retrying(attempt)
-
-    async def _download(self, path: str, out: Path) -> None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-
-        async def attempt() -> None:
-            try:
-                async with self._http.stream("GET", path) as response:
-                    await self._raise_for_status(response, RetryPolicy.READ)
-                    expected = response.headers.get("content-length")
-                    written = 0
-                    with out.open("wb") as file:
-                        async for chunk in response.aiter_bytes(CHUNK):
-                            file.write(chunk)
-                            written += len(chunk)
-                    if expected is not None and expected.isdigit() and int(expected) != written:
-                        raise _Retry(
-                            ProdiaProtocolError(f"download cut short ({written} of {expected} bytes)")
-                        )
-            except httpx.TransportError as exc:
-                raise self._transport_error(exc, RetryPolicy.READ) from None
-
-        await self._retrying(attempt)
+        return Generation(job_id, "async", out, price(job), time.monotonic() - started)
 
     # -- sync API ----------------------------------------------------------------------------------------
 
@@ -279,21 +215,21 @@ class ProdiaClient:
         async def attempt() -> Generation:
             await on_sent("sync")
             try:
-                async with self._http.stream(
+                async with self._http.client.stream(
                     "POST",
                     "job",
                     params={"price": "true"},
-                    files=_multipart_body(request),
+                    files=multipart_body(request),
                     headers={"Accept": ACCEPT_VIDEO},
                     timeout=self._sync_timeout,
                 ) as response:
                     if response.status_code >= 400:
-                        await self._raise_for_status(response, RetryPolicy.CREATE_SYNC)
+                        await self._http.raise_for_status(response, RetryPolicy.CREATE_SYNC)
                     return await self._read_sync_body(response, out, started)
             except httpx.TransportError as exc:
-                raise self._transport_error(exc, RetryPolicy.CREATE_SYNC) from None
+                raise self._http.transport_error(exc, RetryPolicy.CREATE_SYNC) from None
 
-        generation = await self._retrying(attempt)
+        generation = await self._http.retrying(attempt)
         try:
             await _check_clip(out)
         except ProdiaError as exc:
@@ -327,224 +263,16 @@ class ProdiaClient:
             raise ProdiaProtocolError("the sync answer has no job part")
         if not parts.video_written:
             error = ProdiaProtocolError("the sync answer has no video")
-            error.price_dollars = _price(parts.job)  # the job part says what was billed
+            error.price_dollars = price(parts.job)  # the job part says what was billed
             raise error
         job_id = parts.job.get("id")
         if not isinstance(job_id, str) or not job_id:
             raise ProdiaProtocolError("the sync job JSON has no id")
-        return Generation(job_id, "sync", out, _price(parts.job), time.monotonic() - started)
-
-    # -- shared ------------------------------------------------------------------------------------------
-
-    async def _send(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> httpx.Response:
-        try:
-            return await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc, policy) from None
-
-    def _transport_error(self, exc: httpx.TransportError, policy: RetryPolicy) -> Exception:
-        not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        error = ProdiaUnavailable(f"{type(exc).__name__} talking to Prodia")
-        error.surely_not_billed = not_sent
-        if not_sent or policy is RetryPolicy.READ:
-            return _Retry(error)
-        if isinstance(exc, httpx.TimeoutException):
-            return ProdiaUnavailable(
-                "Prodia did not answer in time; the job was not re-sent to avoid paying twice"
-            )
-        return ProdiaUnavailable(
-            f"the connection broke ({type(exc).__name__}); not re-sent to avoid paying twice"
-        )
-
-    async def _raise_for_status(self, response: httpx.Response, policy: RetryPolicy) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        body = await _read_limited(response)
-        if status in (401, 403):
-            raise ProdiaAuthError(f"Prodia answered {status}: the token was refused")
-        if status == 429:
-            raise _Retry(ProdiaNoCapacity("Prodia answered 429 (no capacity)"), _retry_after(response))
-        if status >= 500:
-            error = ProdiaUnavailable(f"Prodia answered {status}")
-            if policy is RetryPolicy.CREATE_SYNC:
-                raise error
-            raise _Retry(error)
-        if status == 404 and policy is RetryPolicy.READ:
-            raise ProdiaJobLost(f"Prodia answered 404 for {response.request.url.path}")
-        raise _rejection(body, response.headers.get("content-type", ""))
-
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        try:
-            async for state in AsyncRetrying(
-                stop=stop_after_attempt(self._max_attempts),
-                wait=self._wait,
-                retry=retry_if_exception_type(_Retry),
-                before_sleep=_log_retry,
-                reraise=True,
-            ):
-                with state:
-                    return await attempt()
-        except _Retry as exc:
-            raise exc.error from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retry) and exc.retry_after is not None:
-            return min(exc.retry_after, self._retry_after_max)
-        backoff: float = self._retry_base * 2.0 ** (state.attempt_number - 1)
-        return min(backoff, 30.0) * random.uniform(0.75, 1.25)
+        return Generation(job_id, "sync", out, price(parts.job), time.monotonic() - started)
 
 
 async def _nothing_sent(endpoint: Endpoint) -> None:
     return None
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    sleep = state.next_action.sleep if state.next_action else 0.0
-    log.warning("Prodia call failed (%s); attempt %d, retrying in %.1fs", exc, state.attempt_number, sleep)
-
-
-def _multipart_body(request: JobRequest) -> list[tuple[str, tuple[str, bytes, str]]]:
-    body = [("job", ("job.json", json.dumps(request.prodia_job()).encode(), "application/json"))]
-    if request.image_path is not None and request.input_filename is not None:
-        mime = mimetypes.guess_type(request.input_filename)[0] or "application/octet-stream"
-        body.append(("input", (request.input_filename, Path(request.image_path).read_bytes(), mime)))
-    return body
-
-
-async def _read_limited(response: httpx.Response, *, retry: bool = False) -> bytes:
-    """The body, up to 1 MiB (an error page must not cost memory); a cut-short body is retried for reads."""
-    data = bytearray()
-    try:
-        async for chunk in response.aiter_bytes(CHUNK):
-            data += chunk
-            if len(data) > MAX_ERROR_BODY:
-                break
-    except httpx.TransportError as exc:
-        if retry:
-            raise _Retry(ProdiaProtocolError(f"the answer was cut short ({type(exc).__name__})")) from None
-    return bytes(data[:MAX_ERROR_BODY])
-
-
-def _parse_json_object(body: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise ProdiaProtocolError(f"the {what} answer is not JSON") from None
-    if not isinstance(value, dict):
-        raise ProdiaProtocolError(f"the {what} answer is not a JSON object")
-    return value
-
-
-def _error_text(job: dict[str, Any]) -> str | None:
-    error = job.get("error")
-    if isinstance(error, dict):
-        error = error.get("message") or json.dumps(error)
-    return str(error) if error else None
-
-
-def _job_from_body(body: bytes, content_type: str) -> dict[str, Any] | None:
-    boundary = boundary_of(content_type)
-    if boundary is not None:
-        parts = MultipartResult(boundary, None)
-        try:
-            parts.feed(body)
-        except ProdiaProtocolError:
-            return None
-        return parts.job
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _rejection(body: bytes, content_type: str) -> ProdiaRejected:
-    job = _job_from_body(body, content_type)
-    if job is not None:
-        job_id = job.get("id")
-        return ProdiaRejected(_error_text(job) or "rejected", job_id if isinstance(job_id, str) else None)
-    text = body.decode("utf-8", errors="replace").strip()[:500]
-    return ProdiaRejected(text or "rejected")
-
-
-# Keys a file entry of an output list may name itself by (the format is not documented).
-_NAME_KEYS = ("name", "filename", "file_name", "file", "path", "key", "id")
-_SPLIT = re.compile(r"[\r\n,]+")
-
-
-def parse_output_names(text: str) -> list[str]:
-    """The file names in an answer of GET /job/async/{id}/output, however it is spelled.
-
-    Prodia documents "a list of output files" without a format, and the job is billed by then, so this is
-    lenient: a JSON array of names or of objects naming a file (name/filename/path ...), an object holding
-    such an array, a JSON string, or plain text with one name a line or names separated by commas, each
-    maybe quoted. A path or URL counts by its last segment (the name GET .../output/{name} takes).
-    """
-    text = text.strip().lstrip("\ufeff")
-    try:
-        value: Any = json.loads(text)
-    except ValueError:
-        value = None
-    # A bare number or word that parses as JSON (`0`, `true`, `null`) is a name in plain text, not a list.
-    if isinstance(value, list | dict | str):
-        entries = _json_entries(value)
-    else:
-        entries = list(_SPLIT.split(text.strip("[]")))
-    names: list[str] = []
-    for entry in entries:
-        name = _entry_name(entry)
-        if name and name not in names:
-            names.append(name)
-    return names
-
-
-def _json_entries(value: list[Any] | dict[str, Any] | str) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict):
-        for key in ("outputs", "output", "files", "names", "items", "data"):
-            if isinstance(value.get(key), list):
-                return list(value[key])
-        return [value]
-    return list(_SPLIT.split(value))
-
-
-def _entry_name(entry: Any) -> str | None:
-    if isinstance(entry, dict):
-        entry = next(
-            (entry[k] for k in _NAME_KEYS if isinstance(entry.get(k), str) and entry[k].strip()), None
-        )
-    if not isinstance(entry, str):
-        return None
-    name = entry.strip().strip("'\"` ").strip()
-    name = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    return name or None
-
-
-def _price(job: dict[str, Any]) -> float | None:
-    price = job.get("price")
-    if isinstance(price, dict) and isinstance(price.get("dollars"), int | float):
-        return float(price["dollars"])
-    return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 async def _check_clip(path: Path) -> None:

@@ -1,4 +1,7 @@
-"""The fair scheduler and its workers: claims queued jobs, runs them at the backend, delivers, recovers."""
+"""The dispatcher: claims queued jobs fairly, runs them at the backend and delivers them.
+
+Two helpers run their own loops: leases and recovery (bot.worker.leases), retention (bot.worker.retention).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,7 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,6 @@ from bot.errors import (
     DatabaseUnavailable,
     DeliveredByDm,
     DiskFull,
-    JobInterrupted,
     JobTimedOut,
     ProdiaError,
     SoraBotError,
@@ -29,6 +28,11 @@ from bot.errors import (
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
+from bot.worker.leases import LeaseKeeper, worker_name
+from bot.worker.retention import Retention
+
+# worker_name is re-exported for bot/client.py (another change owns it); its home is bot.worker.leases.
+__all__ = ["GENERIC_FAILURE", "Deliverer", "Scheduler", "SchedulerConfig", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -57,34 +61,6 @@ class SchedulerConfig:
     retention_check_seconds: float = 3600.0
 
 
-def worker_name() -> str:
-    """host:pid:nonce, so a restarted process on the same host can tell its predecessor's leases are dead."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def lease_is_dead(job: Job, me: str, now: float) -> bool:
-    """A lease is dead when it expired, or its holder was a process on this host that no longer runs."""
-    if job.lease_owner is None or job.lease_expires_at is None or job.lease_expires_at <= now:
-        return True
-    host, _, rest = job.lease_owner.partition(":")
-    pid_text, _, _ = rest.partition(":")
-    my_host, _, my_rest = me.partition(":")
-    if host != my_host or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == int(my_rest.partition(":")[0]):
-        return (
-            True  # our own pid with another nonce: an earlier life of this very process (a container restart)
-        )
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 class Scheduler:
     """Runs jobs from the store: round-robin across users, at most `max_concurrent_jobs` at the backend."""
 
@@ -108,7 +84,21 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._recovered = asyncio.Event()
+        self._leases = LeaseKeeper(
+            store,
+            owner=self.owner,
+            lease_seconds=config.lease_seconds,
+            target_kinds=self.target_kinds,
+            running=self._tasks,
+            finishing=self._finishing,
+            resume=self._start_task,
+        )
+        self._retention = Retention(
+            store,
+            output_dir=config.output_dir,
+            retention_seconds=config.retention_seconds,
+            check_seconds=config.retention_check_seconds,
+        )
 
     @property
     def target_kinds(self) -> Collection[str]:
@@ -119,12 +109,13 @@ class Scheduler:
         return set(self._tasks)
 
     async def start(self) -> None:
-        """Recover what earlier processes left, then start dispatching and renewing leases."""
+        """Recover what earlier processes left, then start the three loops: dispatch, leases, retention."""
         await beat(self.store.db, "worker", self.owner)
         await self.recover()
         self._loops = [
             _spawn(self._dispatch_loop(), "scheduler dispatch"),
-            _spawn(self._lease_loop(), "scheduler leases"),
+            _spawn(self._leases.run(), "scheduler leases"),
+            _spawn(self._retention.run(), "scheduler retention"),
         ]
 
     async def stop(self) -> None:
@@ -175,40 +166,13 @@ class Scheduler:
         current = await self.store.get(job_id)
         return current if current is not None and current.state is JobState.CANCELLED else None
 
-    # -- recovery ----------------------------------------------------------------------------------------
-
     async def recover(self) -> int:
-        """Take over jobs whose worker died: fail the ones caught mid-submission, resume the rest."""
-        now = time.time()
-        taken = 0
-        for job in await self.store.leased_jobs(self.target_kinds):
-            if job.id in self._tasks:
-                continue
-            if job.lease_owner == self.owner:
-                mine: Job | None = job  # ours, but its task ended early (the database was unreachable)
-            elif lease_is_dead(job, self.owner, now):
-                mine = await self.store.take_over(
-                    job, owner=self.owner, lease_seconds=self.config.lease_seconds
-                )
-            else:
-                continue
-            if mine is None:
-                continue
-            taken += 1
-            if mine.state is JobState.SUBMITTING:
-                # The backend may or may not have started it; re-sending could bill twice.
-                error = JobInterrupted("interrupted between submission and storing Prodia's job id")
-                await self.store.transition(
-                    mine.id,
-                    JobState.FAILED,
-                    owner=self.owner,
-                    error=error.detail,
-                    user_error=error.user_message,
-                )
-                continue
-            self._start_task(mine)
-        self._recovered.set()
-        return taken
+        """Take over jobs whose worker died (see LeaseKeeper.recover); returns how many."""
+        return await self._leases.recover()
+
+    async def clean_old_clips(self) -> int:
+        """One retention sweep (see Retention.clean_old_clips); returns how many jobs' clips were cleaned."""
+        return await self._retention.clean_old_clips()
 
     # -- loops -------------------------------------------------------------------------------------------
 
@@ -237,72 +201,6 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.idle_poll_seconds):
                     await self._wake.wait()
-
-    async def clean_old_clips(self) -> int:
-        """Retention, over every file the bot writes: the files of jobs finished longer ago than the
-        retention (clip, re-encodes, posters, preview, last frame); input images once no job uses them (a
-        delivered job uses its image until its retention ends, one that failed or was cancelled or rejected
-        no longer); and, after a grace period, files no job owns (an image stored for a refused request).
-        Returns how many jobs' clips were cleaned."""
-        now = time.time()
-        finished_before = now - self.config.retention_seconds
-        grace_ends = now - files.ORPHAN_GRACE_SECONDS
-        output_dir = self.config.output_dir
-        # The disk is read before the database: a file seen here was written for a job (or a request) the
-        # queries below already see, so nothing written meanwhile is mistaken for an orphan.
-        on_disk = await asyncio.to_thread(files.files_by_job, output_dir)
-        inputs = await asyncio.to_thread(files.input_files, output_dir)
-        unkept = set(on_disk) - await self.store.jobs_keeping_files(finished_before)
-        expired = await self.store.existing_jobs(unkept)
-        orphans = [p for job_id in unkept - expired for p in on_disk[job_id]]
-        removed = await asyncio.to_thread(files.delete_job_files, output_dir, expired)
-        removed += await asyncio.to_thread(files.delete_if_older, orphans, grace_ends)
-        if inputs:
-            # An image is stored before any job that names it is created; the grace absorbs clock skew.
-            since = min(mtime for _, mtime in inputs.values()) - files.ORPHAN_GRACE_SECONDS
-            references = await self.store.image_references(since, finished_before)
-            doomed = files.inputs_to_delete(inputs, references, grace_ends)
-            removed += await asyncio.to_thread(files.delete_inputs, output_dir, doomed)
-        cleaned = set(expired)
-        for job_id, _ in await self.store.old_outputs(finished_before):
-            await self.store.clear_output(job_id)
-            cleaned.add(job_id)
-        if removed:
-            log.info("retention removed %d file(s), the clips of %d job(s)", removed, len(cleaned))
-        return len(cleaned)
-
-    async def _lease_loop(self) -> None:
-        interval = self.config.lease_seconds / 3
-        next_cleanup = time.monotonic()
-        while not self._stopping:
-            if time.monotonic() >= next_cleanup:
-                next_cleanup = time.monotonic() + self.config.retention_check_seconds
-                try:
-                    await self.clean_old_clips()
-                except Exception:
-                    log.exception("cleaning old clips failed")
-            await asyncio.sleep(interval)
-            try:
-                running = list(self._tasks.items())  # before the renewal: these were claimed before it
-                held = await self.store.renew_leases(self.owner, self.config.lease_seconds)
-                self._stop_lost(running, held)
-                await beat(self.store.db, "worker", self.owner)
-                await self.recover()
-            except Exception:
-                log.exception("renewing leases failed; retrying")
-
-    def _stop_lost(self, running: list[tuple[int, asyncio.Task[None]]], held: set[int]) -> None:
-        """Stop running what this process no longer holds: cancelled through another process (a gateway's
-        Cancel button), or taken over after this one stalled past its lease. Nothing is written: the job's
-        state is already someone else's to change."""
-        for job_id, task in running:
-            # A job this task is ending has left the leased states already; its last status edit and audit
-            # post are still being sent, and must not be cut off.
-            if job_id not in held and job_id not in self._finishing and not task.done():
-                log.info(
-                    "job %d: no longer held by this worker (cancelled or taken over); stopping it", job_id
-                )
-                task.cancel()
 
     # -- one job -----------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.prodia.client import parse_output_names
+from bot.prodia.payloads import parse_output_names
 from tests.fakes.prodia import OUTPUT_LIST_STYLES, output_listing
 
 # File names as a file server would hand them out: no separators, quotes or brackets in them.

@@ -13,7 +13,8 @@ from bot.domain.models import Job, JobRequest, JobState
 from bot.errors import DeliveryError, ProdiaRejected
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.store.jobs import JobStore, NewJob
-from bot.worker.scheduler import Scheduler, SchedulerConfig, lease_is_dead
+from bot.worker.leases import lease_is_dead
+from bot.worker.scheduler import Scheduler, SchedulerConfig
 
 
 class ScriptedBackend:

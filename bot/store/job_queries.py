@@ -1,0 +1,110 @@
+"""Reading jobs for commands: lists, a member's recent and waiting jobs, the queue, expired approvals."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.domain.models import TERMINAL, Job, JobState
+from bot.store.job_table import JobTable, row_to_job, states_in
+
+
+class JobQueries(JobTable):
+    """Read-only queries over jobs."""
+
+    async def list_jobs(
+        self,
+        *,
+        states: Collection[JobState] | None = None,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            params.append(guild_id)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        if states is not None:
+            clauses.append(f"state IN {states_in(states)}")
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [
+            row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                (*params, limit),
+            )
+        ]
+
+    async def recent_jobs(
+        self, guild_id: int, user_id: int, *, limit: int, offset: int = 0, include_private: bool
+    ) -> list[Job]:
+        """A member's latest jobs in this server, newest first; without `include_private`, only those the
+        whole server could see."""
+        # `target` is JSON text written by json.dumps, which puts exactly this between a key and `true`;
+        # inside a JSON string a quote is escaped, so a value can't fake it. Text search works the same on
+        # SQLite and PostgreSQL, where JSON functions differ.
+        private = "" if include_private else " AND target NOT LIKE '%\"private\": true%'"
+        return [
+            row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                f"SELECT * FROM jobs WHERE guild_id = ? AND user_id = ?{private}"  # noqa: S608
+                " ORDER BY id DESC LIMIT ? OFFSET ?",
+                (guild_id, user_id, limit, offset),
+            )
+        ]
+
+    async def waiting_jobs(self, guild_id: int, user_id: int, *, limit: int) -> list[Job]:
+        """A member's jobs in this server that have not ended yet, oldest first, at most `limit`."""
+        return [
+            row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ?"  # noqa: S608
+                f" AND state NOT IN {states_in(TERMINAL)} ORDER BY id LIMIT ?",
+                (guild_id, user_id, limit),
+            )
+        ]
+
+    async def count_queued(self, guild_id: int) -> int:
+        """How many jobs wait in this server's queue (for /queue)."""
+        row = await self.db.reader.fetch_one(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND guild_id = ?", (guild_id,)
+        )
+        return int(row[0]) if row else 0
+
+    async def queue_position(self, job: Job) -> int:
+        """Roughly how many jobs start before this one under the two-level round-robin (1 = next): its turn
+        among its server's jobs, then as many turns of each other server, up to what each has queued."""
+        row = await self.db.reader.fetch_one(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND user_id = ?"
+            " AND COALESCE(guild_id, 0) = ? AND id <= ?",
+            (job.user_id, job.guild_id or 0, job.id),
+        )
+        rank = int(row[0]) if row else 1
+        server = job.guild_id or 0
+        in_server, other_servers = rank, dict[int, int]()
+        for guild, user, count in await self.db.reader.fetch_all(
+            "SELECT COALESCE(guild_id, 0), user_id, COUNT(*) FROM jobs WHERE state = 'queued'"
+            " GROUP BY COALESCE(guild_id, 0), user_id"
+        ):
+            if guild != server:
+                other_servers[guild] = other_servers.get(guild, 0) + int(count)
+            elif user != job.user_id:
+                in_server += min(int(count), rank)  # each other member gets as many turns as this one
+        return in_server + sum(min(queued, in_server) for queued in other_servers.values())
+
+    async def expired_approvals(self, older_than: float) -> list[Job]:
+        """Jobs that waited for approval since before `older_than`."""
+        return [
+            row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                "SELECT * FROM jobs WHERE state = 'awaiting_approval' AND created_at < ? ORDER BY id",
+                (older_than,),
+            )
+        ]

@@ -1,0 +1,67 @@
+"""Retention: the sweep that removes the files of jobs finished long ago, and files no job owns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from bot import files
+from bot.store.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+
+class Retention:
+    """One loop: a sweep at start, then every `check_seconds`."""
+
+    def __init__(
+        self, store: JobStore, *, output_dir: Path, retention_seconds: float, check_seconds: float
+    ) -> None:
+        self.store = store
+        self.output_dir = output_dir
+        self.retention_seconds = retention_seconds
+        self.check_seconds = check_seconds
+
+    async def run(self) -> None:
+        """The loop; it ends only when cancelled."""
+        while True:
+            try:
+                await self.clean_old_clips()
+            except Exception:
+                log.exception("cleaning old clips failed")
+            await asyncio.sleep(self.check_seconds)
+
+    async def clean_old_clips(self) -> int:
+        """Retention, over every file the bot writes: the files of jobs finished longer ago than the
+        retention (clip, re-encodes, posters, preview, last frame); input images once no job uses them (a
+        delivered job uses its image until its retention ends, one that failed or was cancelled or rejected
+        no longer); and, after a grace period, files no job owns (an image stored for a refused request).
+        Returns how many jobs' clips were cleaned."""
+        now = time.time()
+        finished_before = now - self.retention_seconds
+        grace_ends = now - files.ORPHAN_GRACE_SECONDS
+        output_dir = self.output_dir
+        # The disk is read before the database: a file seen here was written for a job (or a request) the
+        # queries below already see, so nothing written meanwhile is mistaken for an orphan.
+        on_disk = await asyncio.to_thread(files.files_by_job, output_dir)
+        inputs = await asyncio.to_thread(files.input_files, output_dir)
+        unkept = set(on_disk) - await self.store.jobs_keeping_files(finished_before)
+        expired = await self.store.existing_jobs(unkept)
+        orphans = [p for job_id in unkept - expired for p in on_disk[job_id]]
+        removed = await asyncio.to_thread(files.delete_job_files, output_dir, expired)
+        removed += await asyncio.to_thread(files.delete_if_older, orphans, grace_ends)
+        if inputs:
+            # An image is stored before any job that names it is created; the grace absorbs clock skew.
+            since = min(mtime for _, mtime in inputs.values()) - files.ORPHAN_GRACE_SECONDS
+            references = await self.store.image_references(since, finished_before)
+            doomed = files.inputs_to_delete(inputs, references, grace_ends)
+            removed += await asyncio.to_thread(files.delete_inputs, output_dir, doomed)
+        cleaned = set(expired)
+        for job_id, _ in await self.store.old_outputs(finished_before):
+            await self.store.clear_output(job_id)
+            cleaned.add(job_id)
+        if removed:
+            log.info("retention removed %d file(s), the clips of %d job(s)", removed, len(cleaned))
+        return len(cleaned)
