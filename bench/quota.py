@@ -16,7 +16,7 @@ from bench.common import Row, main_for, median, production_logging, temp_dir
 from bot.domain.limits import Limits
 from bot.domain.models import JobRequest
 from bot.errors import QuotaExceeded
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 
 NAME = "quota"

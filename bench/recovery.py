@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.common import Row, main_for, production_logging, temp_dir, until
 from bot.domain.models import Job, JobRequest
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Scheduler, SchedulerConfig
 

@@ -36,7 +36,7 @@ from bench.common import (
     warm_prodia_cache,
 )
 from bot.domain.models import JobRequest
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 
 NAME = "scale"

@@ -23,7 +23,7 @@ from bench.common import (
     warm_prodia_cache,
 )
 from bot.domain.models import TERMINAL
-from bot.store.database import SQLiteConn, SQLiteDatabase
+from bot.store.db import SQLiteConn, SQLiteDatabase
 from tests.fakes.discord import INTERACTION_CALLBACK, running_bot
 from tests.harness import TestBot
 

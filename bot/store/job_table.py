@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from bot.domain.models import Job, JobRequest, JobState
-from bot.store.database import Database, Row
+from bot.store.db import Database, Row
 
 
 class JobTable:

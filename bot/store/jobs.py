@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.domain.limits import Limits, check_budget, check_limits
 from bot.domain.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
-from bot.store.database import Database
+from bot.store.db import Database
 from bot.store.deliveries import Deliveries
 from bot.store.job_queries import JobQueries
 from bot.store.job_table import row_to_job, states_in

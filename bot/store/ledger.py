@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.domain.limits import Limits, Usage, check_budget, check_limits
 from bot.domain.models import Job, JobState
-from bot.store.database import Conn
+from bot.store.db import Conn
 from bot.store.job_table import JobTable
 from bot.store.usage import spend_today, usage_of
 
