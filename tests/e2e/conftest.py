@@ -109,6 +109,18 @@ class World(Stage):
         """The interaction's response message as it stands (empty while there is none)."""
         return self.fake.original(token) or {}
 
+    async def command(self, name: str, user_id: int, **options: object) -> str:
+        """Run /NAME with options as `user_id` in the test channel; returns the token once it answered."""
+        interaction = await self.fake.slash(
+            name,
+            [{"name": k, "value": v} for k, v in options.items()],
+            guild_id=self.guild_id,
+            channel_id=self.channel_id,
+            user_id=user_id,
+        )
+        await until(lambda: self.answer(interaction.token).get("content"), what=f"/{name}'s answer")
+        return interaction.token
+
     async def admin_command(
         self,
         *path: str,

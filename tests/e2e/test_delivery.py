@@ -15,7 +15,6 @@ from bot.domain.models import Job, JobState
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import TestBot as WorkerBot
 from tests.e2e.conftest import World, finished, until
-from tests.e2e.test_job_commands import command
 from tests.e2e.test_show import dms
 from tests.fakes.discord import (
     CHANNEL_MESSAGES_POST,
@@ -388,7 +387,7 @@ async def test_a_clip_handed_over_by_dm_keeps_the_members_quota(world: World) ->
         await until(status_says_dm, what="the status saying the clip went by DM")
         assert not world.clips()
         # /history lists it without a link to a channel message that does not exist.
-        history = world.answer(await command(world, "history", world.alice))["content"]
+        history = world.answer(await world.command("history", world.alice))["content"]
         assert "a clip whose thread the member deleted" in history and "[clip](" not in history
 
 

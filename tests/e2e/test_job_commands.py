@@ -17,18 +17,6 @@ from tests.fakes.discord import EPHEMERAL
 pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
 
 
-async def command(world: World, name: str, user_id: int, **options: object) -> str:
-    interaction = await world.fake.slash(
-        name,
-        [{"name": k, "value": v} for k, v in options.items()],
-        guild_id=world.guild_id,
-        channel_id=world.channel_id,
-        user_id=user_id,
-    )
-    await until(lambda: world.answer(interaction.token).get("content"), what=f"/{name}'s answer")
-    return interaction.token
-
-
 async def test_queue_lists_my_jobs_with_positions_and_cancel_buttons(world: World) -> None:
     world.prodia.processing_seconds = 30.0
     async with world.bot(max_concurrent_jobs=1) as bot:
@@ -39,7 +27,7 @@ async def test_queue_lists_my_jobs_with_positions_and_cancel_buttons(world: Worl
         await world.video(user_id=world.bob, prompt="bob's clip")
         await until(lambda: _running(bot), what="a running job")
         await until(lambda: _count(bot, 4), what="four jobs")
-        token = await command(world, "queue", world.alice)
+        token = await world.command("queue", world.alice)
         answer = world.answer(token)
         assert answer["flags"] & EPHEMERAL
         text = answer["content"]
@@ -59,7 +47,7 @@ async def test_history_reads_this_server_even_for_a_member_busy_elsewhere(world:
         here = await seed_job(bot, world, world.guild_id, "made here", JobState.AWAITING_APPROVAL)
         for _ in range(250):
             await seed_job(bot, world, other.id, "made elsewhere", JobState.AWAITING_APPROVAL)
-        history = world.answer(await command(world, "history", world.alice))["content"]
+        history = world.answer(await world.command("history", world.alice))["content"]
         assert f"**Job {here}**" in history and "made here" in history
         assert "made elsewhere" not in history
 
@@ -72,7 +60,7 @@ async def test_queue_lists_and_counts_this_servers_jobs_only(world: World) -> No
         here = await seed_job(bot, world, world.guild_id, "made here", JobState.AWAITING_APPROVAL)
         for _ in range(150):
             await seed_job(bot, world, other.id, "made elsewhere", JobState.QUEUED)
-        queue = world.answer(await command(world, "queue", world.alice))["content"]
+        queue = world.answer(await world.command("queue", world.alice))["content"]
         assert f"**Job {here}**: awaiting_approval" in queue and "made elsewhere" not in queue
         assert "0 job(s) waiting in this server's queue" in queue
 
@@ -107,7 +95,7 @@ async def test_usage_shows_what_is_left_and_when_it_resets(world: World) -> None
     async with world.bot(default_jobs_per_hour=5, default_video_seconds_per_day=60) as bot:
         await world.video(prompt="one clip of eight seconds", duration=8)
         await finished(bot, 1)
-        text = world.answer(await command(world, "usage", world.alice))["content"]
+        text = world.answer(await world.command("usage", world.alice))["content"]
         assert "Jobs this hour: 1 of 5" in text and "<t:" in text
         assert "Video today: 8 s of 60 s" in text
         assert "Jobs queued or running: 0 of 20" in text
@@ -119,13 +107,13 @@ async def test_history_shows_recent_jobs_and_hides_others_private_ones(world: Wo
         await world.video(prompt="a secret clip", private=True)
         await finished(bot, 1)
         await finished(bot, 2)
-        mine = world.answer(await command(world, "history", world.alice))["content"]
+        mine = world.answer(await world.command("history", world.alice))["content"]
         assert (
             "a public clip" in mine
             and "a secret clip" in mine
             and "[clip](https://discord.com/channels/" in mine
         )
-        theirs = world.answer(await command(world, "history", world.bob, user=world.alice))["content"]
+        theirs = world.answer(await world.command("history", world.bob, user=world.alice))["content"]
         assert "a public clip" in theirs and "a secret clip" not in theirs
 
 
@@ -134,12 +122,12 @@ async def test_show_reposts_a_past_clip_and_refuses_unknown_ids(world: World) ->
         await world.video(prompt="worth seeing twice")
         await finished(bot, 1)
         await until(world.clips, what="the clip")
-        text = world.answer(await command(world, "show", world.bob, job_id=1))["content"]
+        text = world.answer(await world.command("show", world.bob, job_id=1))["content"]
         assert "Posted job 1 again" in text
         assert len(world.clips()) == 2
         again = world.clips()[1]
         assert again["components"][0]["components"][0]["label"] == "Re-roll"
-        missing = world.answer(await command(world, "show", world.bob, job_id=999))["content"]
+        missing = world.answer(await world.command("show", world.bob, job_id=999))["content"]
         assert "There is no job 999" in missing
 
 

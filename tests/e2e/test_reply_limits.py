@@ -44,18 +44,6 @@ def readable(message: dict[str, Any]) -> str:
     return content
 
 
-async def command(world: World, name: str, user_id: int, **options: object) -> str:
-    interaction = await world.fake.slash(
-        name,
-        [{"name": k, "value": v} for k, v in options.items()],
-        guild_id=world.guild_id,
-        channel_id=world.channel_id,
-        user_id=user_id,
-    )
-    await until(lambda: world.answer(interaction.token).get("content"), what=f"/{name}'s answer")
-    return interaction.token
-
-
 async def all_pages(world: World, token: str, user_id: int) -> list[str]:
     """Every page of a paged answer, turned with Next, then back to the previous one."""
     return [str(m["content"]) for m in await all_page_messages(world, token, user_id)]
@@ -129,7 +117,7 @@ async def test_history_of_the_longest_multiline_prompts_pages_within_the_limit(w
             await until(lambda t=token: world.answer(t).get("embeds"), what="the job's status")  # type: ignore[misc]
         for job_id in range(1, 13):
             assert (await finished(bot, job_id)).state is JobState.DELIVERED
-        pages = await all_pages(world, await command(world, "history", world.alice), world.alice)
+        pages = await all_pages(world, await world.command("history", world.alice), world.alice)
         shown = [int(n) for page in pages for n in re.findall(r"\*\*Job (\d+)\*\*", page)]
         assert shown == list(range(12, 0, -1))  # every clip once, newest first
         assert all(page.startswith(f"Recent clips by <@{world.alice}>:\n") for page in pages)
@@ -146,7 +134,7 @@ async def test_queue_of_50_jobs_pages_with_at_most_20_cancel_buttons_a_page(worl
             prompt = f"clip {i}" if i < 20 else f"queued **clip** {i} " + "_x_ " * 30
             await seed_job(bot, world, user_id=world.alice, prompt=prompt)
         await until(lambda: _one_running(bot), what="job 1 at Prodia")
-        token = await command(world, "queue", world.alice)
+        token = await world.command("queue", world.alice)
         pages = await all_page_messages(world, token, world.alice)
         shown = [int(n) for page in pages for n in re.findall(r"\*\*Job (\d+)\*\*", page["content"])]
         assert shown == list(range(1, 51))
