@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -120,6 +121,17 @@ class World(Stage):
         )
         await until(lambda: self.answer(interaction.token).get("content"), what=f"/{name}'s answer")
         return interaction.token
+
+    async def expire_token(self, bot: SoraBot, job_id: int, token: str) -> None:
+        """Age the job's interaction token past the bot's 14-minute margin, and expire it on Discord's."""
+        job = await bot.pipeline.store.get(job_id)
+        assert job is not None
+        async with bot.pipeline.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET target = ? WHERE id = ?",
+                (json.dumps({**job.target, "token_expires_at": 0}), job_id),
+            )
+        self.fake.expire_interaction(token)
 
     async def admin_command(
         self,

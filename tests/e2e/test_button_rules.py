@@ -4,7 +4,6 @@ and the Remix form when several members open it at once."""
 from __future__ import annotations
 
 import io
-import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -74,14 +73,7 @@ async def _deliver_by_dm(world: World, bot: Any, prompt: str) -> dict[str, Any]:
     world.prodia.stuck = True
     token = await world.video(prompt=prompt, private=True, seed=3)
     await until(lambda: _running(bot, 1), what="job 1 at Prodia")
-    job = await bot.pipeline.store.get(1)
-    assert job is not None
-    # Past the bot's own 14-minute margin, and expired on Discord's side too.
-    async with bot.pipeline.db.transaction() as conn:
-        await conn.execute(
-            "UPDATE jobs SET target = ? WHERE id = 1", (json.dumps({**job.target, "token_expires_at": 0}),)
-        )
-    world.fake.expire_interaction(token)
+    await world.expire_token(bot, 1, token)  # past the bot's 14-minute margin, and Discord's
     world.prodia.stuck = False
     assert (await finished(bot, 1)).state is JobState.DELIVERED
     dms: list[dict[str, Any]] = await until(lambda: dms_with_clips(world, world.alice), what="the clip by DM")

@@ -200,7 +200,7 @@ async def test_once_the_token_expired_a_nitro_members_big_clip_is_fitted_to_the_
     async with world.bot() as bot:
         token = await video_with_limit(world, 500 * MIB, prompt="a clip that outlives its token")
         await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
-        await _expire_token(bot, world, token)
+        await world.expire_token(bot, 1, token)
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
         [posted] = world.clips()
@@ -216,7 +216,7 @@ async def test_a_private_clip_after_the_token_expired_is_sent_by_dm_within_10_mi
     async with world.bot() as bot:
         token = await video_with_limit(world, 500 * MIB, prompt="a private clip for later", private=True)
         await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
-        await _expire_token(bot, world, token)
+        await world.expire_token(bot, 1, token)
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
         [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
@@ -227,17 +227,6 @@ async def test_a_private_clip_after_the_token_expired_is_sent_by_dm_within_10_mi
 async def _in_state(bot: SoraBot, state: JobState) -> bool:
     job = await bot.pipeline.store.get(1)
     return job is not None and job.state is state
-
-
-async def _expire_token(bot: SoraBot, world: World, token: str) -> None:
-    """Past the bot's 14-minute margin for the interaction token, and Discord's 15 minutes."""
-    job = await bot.pipeline.store.get(1)
-    assert job is not None
-    async with bot.pipeline.db.transaction() as conn:
-        await conn.execute(
-            "UPDATE jobs SET target = ? WHERE id = 1", (json.dumps({**job.target, "token_expires_at": 0}),)
-        )
-    world.fake.expire_interaction(token)
 
 
 def _dm_clips(world: World, user_id: int) -> list[dict[str, Any]]:
@@ -305,7 +294,7 @@ async def test_a_private_clip_sent_by_dm_is_not_sent_twice_after_an_outage(
     async with world.bot() as bot:
         token = await video_with_limit(world, 10 * MIB, prompt="a private clip sent by DM", private=True)
         await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
-        await _expire_token(bot, world, token)
+        await world.expire_token(bot, 1, token)
         await finished(bot, 1)
         [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
         await _left_delivering(bot, world, recorded=recorded)

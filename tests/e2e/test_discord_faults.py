@@ -3,7 +3,6 @@ No job is lost and none is delivered twice."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -90,14 +89,7 @@ async def test_a_failure_after_the_interaction_expired_is_explained_by_direct_me
         token = await world.video(prompt="something forbidden after a long wait")
         await until(lambda: _running(bot), what="the job at Prodia")
         # Past the bot's own 14-minute margin: the status message can't be edited any more.
-        job = await bot.pipeline.store.get(1)
-        assert job is not None
-        async with bot.pipeline.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE jobs SET target = ? WHERE id = 1",
-                (json.dumps({**job.target, "token_expires_at": 0}),),
-            )
-        world.fake.expire_interaction(token)
+        await world.expire_token(bot, 1, token)
         assert (await finished(bot, 1)).state is JobState.FAILED
         dms = await until(lambda: _dms_to(world, world.alice), what="a direct message")
         assert "Job 1 failed" in dms[0]["content"] and "content moderation" in dms[0]["content"]
