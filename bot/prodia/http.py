@@ -123,6 +123,23 @@ class ProdiaHttp:
         raise rejection(body, response.headers.get("content-type", ""))
 
     async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        # Whether an attempt ended in a way Prodia may have billed (a 5xx, a broken connection after the
+        # request went out): then the call's final error is not a clean refusal, whatever the last attempt
+        # met (a retry answered 401 or 429 does not undo a job an earlier attempt may have started).
+        may_have_billed = False
+
+        async def tracked() -> T:
+            nonlocal may_have_billed
+            try:
+                return await attempt()
+            except Retry as exc:
+                may_have_billed |= not exc.error.surely_not_billed
+                raise
+            except ProdiaError as exc:
+                if may_have_billed:
+                    exc.surely_not_billed = False
+                raise
+
         try:
             async for state in AsyncRetrying(
                 stop=stop_after_attempt(self._max_attempts),
@@ -132,8 +149,10 @@ class ProdiaHttp:
                 reraise=True,
             ):
                 with state:
-                    return await attempt()
+                    return await tracked()
         except Retry as exc:
+            if may_have_billed:
+                exc.error.surely_not_billed = False
             raise exc.error from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
@@ -201,7 +220,11 @@ def rejection(body: bytes, content_type: str) -> ProdiaRejected:
         job_id = job.get("id")
         return ProdiaRejected(error_text(job) or "rejected", job_id if isinstance(job_id, str) else None)
     text = body.decode("utf-8", errors="replace").strip()[:500]
-    return ProdiaRejected(text or "rejected")
+    refused = ProdiaRejected(text or "rejected")
+    # Without Prodia's job part naming the error, a 4xx may come from something in between (a gateway's 408
+    # or 409) after Prodia ran the job: not a clean refusal, so its money stays spent.
+    refused.surely_not_billed = False
+    return refused
 
 
 def retry_after(response: httpx.Response) -> float | None:

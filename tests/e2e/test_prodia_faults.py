@@ -171,10 +171,13 @@ SYNC_BILLED_FAULTS = [
     Fault("POST /job", "malformed", body={"id": "sync-1", "price": {"dollars": 0.55}}),
     Fault("POST /job", "drop", after_work=True),  # billed, then the connection breaks
     Fault("POST /job", "status", status=502, after_work=True),  # billed, then a gateway error
+    # billed, then a 4xx without Prodia's job part (a gateway in between): not a clean refusal
+    Fault("POST /job", "status", status=408, after_work=True),
+    Fault("POST /job", "status", status=422, after_work=True),
 ]
 
 
-SYNC_BILLED_IDS = ["truncated", "no-video", "priced-no-video", "dropped", "502"]
+SYNC_BILLED_IDS = ["truncated", "no-video", "priced-no-video", "dropped", "502", "408", "422"]
 
 
 @pytest.mark.parametrize("fault", SYNC_BILLED_FAULTS, ids=SYNC_BILLED_IDS)
@@ -276,6 +279,29 @@ async def test_an_async_job_whose_creation_answer_is_lost_stays_charged(world: W
         job = await finished(bot, 1)
         assert job.state is JobState.FAILED
         assert len(world.prodia.jobs) == 1 and len(world.prodia.requests_for("POST /job/async")) == 1
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        Fault("POST /job/async", "status", status=429, retry_after="0", times=10),
+        Fault("POST /job/async", "status", status=401),
+    ],
+    ids=["then-lasting-429", "then-401"],
+)
+async def test_a_create_prodia_may_have_billed_stays_charged_whatever_its_retries_meet(
+    world: World, then: Fault
+) -> None:
+    # Prodia made the job but a gateway answered 502; the retries then meet clean refusals. The job an
+    # earlier attempt may have started still counts.
+    world.prodia.add_fault(Fault("POST /job/async", "status", status=502, after_work=True))
+    world.prodia.add_fault(then)
+    async with world.bot(**FAST) as bot:
+        await world.video(prompt="an async clip whose creation answer is a 502")
+        job = await finished(bot, 1)
+        assert job.state is JobState.FAILED
+        assert world.prodia.jobs  # Prodia has it
         assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
 
 
