@@ -87,11 +87,26 @@ class DiscordDeliverer:
         if record:
             earlier = await self._posted_before(job)
             if earlier is not None:
-                return earlier
+                message_id, channel_id = earlier
+                if not job.target.get("private") and channel_id not in (None, job.target.get("channel_id")):
+                    # An earlier run handed a refused clip over by DM: it stays delivered that way.
+                    raise DeliveredByDm(
+                        message_id,
+                        "sent to the requester by direct message before the restart",
+                        f"The channel refused the clip, so it was sent to you by direct message. "
+                        f"`/show {job.id}` posts it where I can post.",
+                    )
+                return message_id
             await self.bot.pipeline.store.start_delivery(job.id)
         try:
             return await self._deliver(job, clip, record=record)
         except (discord.Forbidden, discord.NotFound) as exc:
+            if not record:
+                # "Post to channel" of a delivered clip: the presser hears it; nothing goes by DM again.
+                raise UserFacingError(
+                    "I can't post in the clip's channel any more (I need to send messages and attach files "
+                    "there)."
+                ) from None
             if job.target.get("private"):
                 raise DeliveryError(f"could not DM the clip to user {job.user_id}: {exc.text}") from None
             gone = isinstance(exc, discord.NotFound)
@@ -341,13 +356,14 @@ class DiscordDeliverer:
 
     # -- finding what an earlier run posted --------------------------------------------------------------
 
-    async def _posted_before(self, job: Job) -> int | None:
-        """The id of the clip's message an earlier run of this delivery posted, if any."""
+    async def _posted_before(self, job: Job) -> tuple[int, int | None] | None:
+        """The message (id, channel id; None for an ephemeral followup) an earlier run of this delivery
+        posted the clip in, if any."""
         store = self.bot.pipeline.store
         record = await store.delivery_record(job.id)
         if record.message_id is not None:
             await self._confirm(job, record.message_id, record.channel_id)
-            return record.message_id
+            return record.message_id, record.channel_id
         if record.started_at is None:
             return None  # the first run: nothing was sent yet
         found = await self._find_in_history(job, record.started_at)
@@ -356,7 +372,7 @@ class DiscordDeliverer:
                 "job %d: found its clip already posted (message %d); not posting again", job.id, found.id
             )
             await store.set_result_message(job.id, found.id, found.channel.id)
-            return found.id
+            return found.id, found.channel.id
         return None
 
     async def _confirm(self, job: Job, message_id: int, channel_id: int | None) -> None:

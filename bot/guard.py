@@ -101,6 +101,23 @@ def installation_refusal(interaction: discord.Interaction[Any]) -> str | None:
     return f"a private channel that is not the bot's direct messages (owners {owners})"
 
 
+def _require_permissions(granted: discord.Permissions, *, thread: bool, where: str) -> None:
+    needed = dict(_POST_PERMISSIONS)
+    if thread:
+        del needed["send_messages"]
+        needed["send_messages_in_threads"] = "Send Messages in Threads"
+    missing = [name for flag, name in needed.items() if not getattr(granted, flag)]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        adverb = "here" if where == "this channel" else "there"
+        raise NotAllowed(
+            f"I can't post clips in {where}: I'm missing the {_and(missing)} permission{plural} {adverb}. "
+            "Ask a server admin to grant "
+            f"{'them' if len(missing) > 1 else 'it'}, or use /video in another channel "
+            "(or with private: True)."
+        )
+
+
 class Guard:
     """Checks a member's request against the server's settings; raises a user-facing error when refused."""
 
@@ -157,19 +174,18 @@ class Guard:
         the interaction (or a DM), which needs no permission in the channel."""
         if private or interaction.guild_id is None:
             return
-        needed = dict(_POST_PERMISSIONS)
-        if getattr(interaction.channel, "type", None) in _THREADS:
-            del needed["send_messages"]
-            needed["send_messages_in_threads"] = "Send Messages in Threads"
-        granted = interaction.app_permissions
-        missing = [name for flag, name in needed.items() if not getattr(granted, flag)]
-        if missing:
-            raise NotAllowed(
-                f"I can't post clips in this channel: I'm missing the {_and(missing)} permission"
-                f"{'s' if len(missing) > 1 else ''} here. Ask a server admin to grant "
-                f"{'them' if len(missing) > 1 else 'it'}, or use /video in another channel "
-                "(or with private: True)."
-            )
+        thread = getattr(interaction.channel, "type", None) in _THREADS
+        _require_permissions(interaction.app_permissions, thread=thread, where="this channel")
+
+    def require_post_permissions_in(self, guild_id: int, channel_id: int) -> None:
+        """The same, for a channel the interaction did not come from (a button pressed in a DM posts to the
+        job's channel): the bot's permissions there, from the gateway's cache."""
+        guild = self.bot.get_guild(guild_id)
+        channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
+        if guild is None or channel is None:
+            raise NotAllowed("I can't reach the channel of this clip any more, so I can't post it there.")
+        thread = isinstance(channel, discord.Thread)
+        _require_permissions(channel.permissions_for(guild.me), thread=thread, where="that channel")
 
     async def admit(
         self,
@@ -249,9 +265,9 @@ class Guard:
                 "In this server, clips made from images can only be posted in age-restricted channels.",
             )
         if interaction.channel_id == asker.channel_id:
-            # From a direct message the clip goes to the job's channel: the bot's permissions there are
-            # not in the interaction; the delivery's own refusal handling covers that rare case.
             self.require_post_permissions(interaction)
+        else:  # from a direct message the clip goes to the job's channel
+            self.require_post_permissions_in(asker.guild_id, asker.channel_id)
         now = time.time()
         check_shows(
             await self.bot.governance.audit_times(asker.guild_id, asker.user.id, SHOWN, now - SHOW_WINDOW),

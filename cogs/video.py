@@ -4,6 +4,7 @@ continue, delete, post)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -360,7 +361,7 @@ class Video(commands.Cog):
         if interaction.channel_id == job.channel_id:
             return interaction.permissions.manage_messages
         guild, member = interaction.guild, interaction.user
-        channel = guild.get_channel(job.channel_id) if guild and job.channel_id else None
+        channel = guild.get_channel_or_thread(job.channel_id) if guild and job.channel_id else None
         if channel is None or not isinstance(member, discord.Member):
             return False
         return channel.permissions_for(member).manage_messages
@@ -369,12 +370,14 @@ class Video(commands.Cog):
         if not self._may_manage(interaction, job):
             raise UserFacingError("Only the person who asked for this clip, or a moderator, can delete it.")
         await interaction.response.defer(ephemeral=True)
-        if interaction.message is not None:
-            await interaction.message.delete()
         # A Delete keeps /show and Post from posting the clip again: the requester's for everyone but the
         # requester; a moderator's (of the job's channel or the server) for everyone, over the requester's.
+        # Recorded before the message goes: two Deletes at once both count, whichever deletes it.
         if interaction.user.id == job.user_id or self._moderates_job(interaction, job):
             await self.bot.pipeline.store.mark_clip_removed(job.id, interaction.user.id)
+        if interaction.message is not None:
+            with contextlib.suppress(discord.NotFound):  # deleted by the other press already
+                await interaction.message.delete()
         await reply(interaction, f"Deleted the clip of job {job.id}.")
 
     async def _post(self, interaction: Interaction, job: Job) -> None:

@@ -127,8 +127,9 @@ class StatusUpdater:
         try:
             await webhook.edit_message(job.message_id, embed=embed, view=view)
         except discord.HTTPException as exc:
-            if job.state is JobState.FAILED and job.user_error and token_gone(exc):
-                # Discord ended the token before the bot's margin did: the requester must still hear why.
+            if job.state is JobState.FAILED and job.user_error and (token_gone(exc) or exc.code == 10008):
+                # Discord ended the token before the bot's margin did, or the status message was dismissed or
+                # deleted: the requester must still hear why.
                 text = f"Job {job.id} failed: {escape(job.user_error)}"
                 await self.bot.deliverer.tell_requester(job, text, by_dm=True)
             raise

@@ -106,6 +106,15 @@ class World(Stage):
         messages = self.fake.channel_messages(self.channel_id)
         return [m for m in messages if m.get("attachments") and not m["flags"]]
 
+    def dm_clips(self, user_id: int) -> list[dict[str, Any]]:
+        """Messages with attachments, not deleted, in the member's direct messages with the bot."""
+        dm_channels = {str(c.id) for c in self.fake.channels.values() if c.recipient_id == user_id}
+        return [
+            m
+            for m in self.fake.messages.values()
+            if m["channel_id"] in dm_channels and m.get("attachments") and not m["deleted"]
+        ]
+
     def answer(self, token: str) -> dict[str, Any]:
         """The interaction's response message as it stands (empty while there is none)."""
         return self.fake.original(token) or {}

@@ -54,21 +54,12 @@ async def count(bot: Any, n: int) -> Any:
     return jobs if len(jobs) >= n else None
 
 
-def dms_with_clips(world: World, user_id: int) -> list[dict[str, Any]]:
-    dm_channels = {str(c.id) for c in world.fake.channels.values() if c.recipient_id == user_id}
-    return [
-        m
-        for m in world.fake.messages.values()
-        if m["channel_id"] in dm_channels and m.get("attachments") and not m["deleted"]
-    ]
-
-
 async def _running(bot: Any, job_id: int) -> bool:
     job = await bot.pipeline.store.get(job_id)
     return bool(job and job.state is JobState.RUNNING)
 
 
-async def _deliver_by_dm(world: World, bot: Any, prompt: str) -> dict[str, Any]:
+async def deliver_by_dm(world: World, bot: Any, prompt: str) -> dict[str, Any]:
     """A private clip whose interaction expired before it was ready: the bot sends it by DM."""
     world.prodia.stuck = True
     token = await world.video(prompt=prompt, private=True, seed=3)
@@ -76,7 +67,7 @@ async def _deliver_by_dm(world: World, bot: Any, prompt: str) -> dict[str, Any]:
     await world.expire_token(bot, 1, token)  # past the bot's 14-minute margin, and Discord's
     world.prodia.stuck = False
     assert (await finished(bot, 1)).state is JobState.DELIVERED
-    dms: list[dict[str, Any]] = await until(lambda: dms_with_clips(world, world.alice), what="the clip by DM")
+    dms: list[dict[str, Any]] = await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
     [dm] = dms
     return dm
 
@@ -88,7 +79,7 @@ async def test_buttons_on_a_clip_sent_by_direct_message_act_in_its_server_for_it
     elsewhere = outsider.add_channel("general")
     outsider.add_member(user_id=world.bob, name="bob")
     async with world.bot() as bot:
-        dm = await _deliver_by_dm(world, bot, "just for me, later")
+        dm = await deliver_by_dm(world, bot, "just for me, later")
         labels = [c["label"] for row in dm["components"] for c in row["components"]]
         assert labels == ["Post to channel", "Re-roll", "Remix"]
         assert world.clips() == []
@@ -177,7 +168,7 @@ async def test_a_requester_who_left_the_server_cannot_use_the_buttons_of_a_clip_
     world: World,
 ) -> None:
     async with world.bot() as bot:
-        dm = await _deliver_by_dm(world, bot, "a clip for someone about to leave")
+        dm = await deliver_by_dm(world, bot, "a clip for someone about to leave")
         await world.admin_command("user", "block", member=world.alice)
         reroll = await world.fake.click("sora:reroll:1", message_id=int(dm["id"]), user_id=world.alice)
         assert "blocked from making clips in this server" in await private_answer(world, reroll)

@@ -219,7 +219,7 @@ async def test_a_private_clip_after_the_token_expired_is_sent_by_dm_within_10_mi
         await world.expire_token(bot, 1, token)
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
-        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        [dm] = await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
         assert dm["attachments"][0]["size"] <= 10 * MIB
         assert not [r for r in world.fake.requests if r.status == 413]
 
@@ -227,15 +227,6 @@ async def test_a_private_clip_after_the_token_expired_is_sent_by_dm_within_10_mi
 async def _in_state(bot: SoraBot, state: JobState) -> bool:
     job = await bot.pipeline.store.get(1)
     return job is not None and job.state is state
-
-
-def _dm_clips(world: World, user_id: int) -> list[dict[str, Any]]:
-    dm_channels = {str(c.id) for c in world.fake.channels.values() if c.recipient_id == user_id}
-    return [
-        m
-        for m in world.fake.messages.values()
-        if m["channel_id"] in dm_channels and m["attachments"] and not m["deleted"]
-    ]
 
 
 # -- a delivery re-run after a long outage (issue 10 #7) ---------------------------------------------------
@@ -296,11 +287,11 @@ async def test_a_private_clip_sent_by_dm_is_not_sent_twice_after_an_outage(
         await until(lambda: _in_state(bot, JobState.RUNNING), what="the job at Prodia")
         await world.expire_token(bot, 1, token)
         await finished(bot, 1)
-        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        [dm] = await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
         await _left_delivering(bot, world, recorded=recorded)
         again = await _redelivered(bot)
         assert again.result_message_id == int(dm["id"])
-        assert len(_dm_clips(world, world.alice)) == 1
+        assert len(world.dm_clips(world.alice)) == 1
 
 
 async def test_a_private_followup_is_not_sent_twice_when_its_id_was_stored(world: World) -> None:
@@ -334,7 +325,7 @@ async def test_a_channel_that_refuses_the_bot_gets_the_clip_to_its_requester_by_
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
         assert job.error is not None and "missing permissions" in job.error
-        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        [dm] = await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
         assert job.result_message_id == int(dm["id"])
         assert "/show 1" in dm["content"] and "not allowed to post" in dm["content"]
         [attachment] = dm["attachments"]
@@ -359,7 +350,7 @@ async def _refused_by_the_channel(world: World, bot: SoraBot, *, jobs_per_hour: 
 async def test_a_clip_handed_over_by_dm_keeps_the_members_quota(world: World) -> None:
     async with world.bot() as bot:
         token, job = await _refused_by_the_channel(world, bot)
-        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        [dm] = await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
         # The member has the clip: the job is delivered, by the DM, and the hour's one job stays used.
         assert job.state is JobState.DELIVERED, job.error
         assert job.result_message_id == int(dm["id"])
@@ -391,7 +382,7 @@ async def test_a_clip_neither_the_channel_nor_dms_take_gives_the_quota_back(worl
     async with world.bot() as bot:
         _, job = await _refused_by_the_channel(world, bot, jobs_per_hour=5)
         assert job.state is JobState.FAILED and job.error is not None and "no longer exists" in job.error
-        assert not _dm_clips(world, world.alice)
+        assert not world.dm_clips(world.alice)
         assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]  # Prodia was paid
         usage = await bot.pipeline.store.usage(world.guild_id, world.alice)
         assert usage.jobs_last_hour == 0  # the member got nothing: their quota is back
@@ -433,7 +424,7 @@ async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: W
     async with world.bot() as bot:
         await world.video(prompt="a clip whose thread is gone for good")
         await finished(bot, 1)
-        [dm] = await until(lambda: _dm_clips(world, world.alice), what="the clip by DM")
+        [dm] = await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
         # The worker dies right after the DM, before the job's end is stored.
         await _left_delivering(bot, world, recorded=True)
 
@@ -442,7 +433,7 @@ async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: W
             return job is not None and job.finished_at is not None
 
         await until(ended_again, what="the delivery re-run to end")
-        assert [m["id"] for m in _dm_clips(world, world.alice)] == [dm["id"]]
+        assert [m["id"] for m in world.dm_clips(world.alice)] == [dm["id"]]
         assert len(posts_to(world, world.channel_id)) == 1  # the stored DM was found: nothing re-sent
 
 
@@ -543,3 +534,32 @@ async def test_a_word_for_the_requester_goes_by_dm_when_discord_refuses_the_toke
             lambda: [m for m in dms(world) if "Job 1 failed" in m["content"]], what="the failure by DM"
         )
         assert "no longer has this job" in told[0]["content"]
+
+
+async def test_a_rerun_after_a_dm_hand_over_still_says_the_clip_went_by_dm(world: World) -> None:
+    """A worker that died after handing a refused clip over by DM (its id stored) and before the job was
+    marked delivered: the re-run finds the DM and keeps saying where the clip went."""
+    world.fake.fail_next(
+        CHANNEL_MESSAGES_POST,
+        status=404,
+        code=10003,
+        message="Unknown Channel",
+        times=2,
+        when=lambda r: r.params["channel_id"] == str(world.channel_id),
+    )
+    async with world.bot() as bot:
+        await world.video(prompt="a clip whose channel is gone for good")
+        first = await finished(bot, 1)
+        assert first.state is JobState.DELIVERED and first.user_error, first
+        await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
+        async with bot.pipeline.db.transaction() as conn:  # one transaction: recovery can't run in between
+            await conn.execute("DELETE FROM usage_ledger WHERE job_id = 1 AND kind = 'commit'")
+            await conn.execute(
+                "UPDATE jobs SET state = 'delivering', finished_at = NULL, lease_owner = 'gone:1:dead',"
+                " lease_expires_at = 0, user_error = NULL, error = NULL WHERE id = 1"
+            )
+        job = await _redelivered(bot)
+        assert job.user_error is not None and "direct message" in job.user_error
+        assert len(world.dm_clips(world.alice)) == 1  # not sent again
+        history = world.answer(await world.command("history", world.alice))["content"]
+        assert "Job 1" in history and "discord.com/channels" not in history  # no link where the clip isn't

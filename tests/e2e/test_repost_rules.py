@@ -14,7 +14,14 @@ import pytest
 
 from bot.show_limit import SHOWS_PER_HOUR
 from tests.e2e.conftest import BOTH_ENGINES, MANAGE_MESSAGES, World, all_jobs, finished, until
-from tests.e2e.test_button_rules import answered, files_under, png, private_answer, reply_text
+from tests.e2e.test_button_rules import (
+    answered,
+    deliver_by_dm,
+    files_under,
+    png,
+    private_answer,
+    reply_text,
+)
 from tests.e2e.test_show import a_posted_clip, clips_in, show
 from tests.fakes.discord import ATTACH_FILES, CHANNEL_MESSAGES_POST, EPHEMERAL, SEND_MESSAGES
 
@@ -77,6 +84,23 @@ async def test_post_checks_the_bots_permissions_first(world: World) -> None:
         guild.set_overwrite(world.channel_id, world.fake.app_id, deny=ATTACH_FILES)
         assert "missing the Attach Files permission" in await _post(world, private)
         assert not world.clips()
+
+
+async def test_post_from_a_dm_checks_the_bots_permissions_in_the_jobs_channel(world: World) -> None:
+    """Pressed in a DM, the interaction carries no permissions of the job's channel: they come from the
+    server, and a refusal is a private answer, never another copy of the clip by DM."""
+    async with world.bot() as bot:
+        dm = await deliver_by_dm(world, bot, "just for me, later")
+        world.fake.guilds[world.guild_id].set_overwrite(
+            world.channel_id, world.fake.app_id, deny=SEND_MESSAGES
+        )
+        for _ in range(SHOWS_PER_HOUR + 2):
+            post = await world.fake.click("sora:post:1", message_id=int(dm["id"]), user_id=world.alice)
+            answer = await until(lambda post=post: reply_text(world, post.token), what="the refusal")  # type: ignore[misc]
+            assert "missing the Send Messages" in answer and "there" in answer, answer
+        assert len(world.dm_clips(world.alice)) == 1  # the first DM only
+        assert not world.clips()
+        assert await bot.governance.audit_times(world.guild_id, world.alice, "job.shown", 0) == []
 
 
 async def test_post_and_show_share_one_hourly_limit(world: World) -> None:

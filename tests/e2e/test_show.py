@@ -3,6 +3,8 @@ per budget, and no way back for a clip a moderator removed (issue 11 #3)."""
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,33 @@ async def test_show_reposts_the_longest_prompts(world: World, prompt: str) -> No
         await a_posted_clip(world, bot, prompt=prompt)
         assert "Posted job 1 again" in await show(world, world.bob)
         assert len(world.clips()) == 2
+
+
+@pytest.mark.fake_refusal(
+    status=404,
+    code=10008,
+    route="DELETE /channels/{channel_id}/messages/{message_id}",
+    reason="the second Delete finds the message deleted by the first",
+)
+async def test_a_requester_and_a_moderator_deleting_at_once_both_count(world: World) -> None:
+    """Two Deletes at once: the second finds the message gone; the moderator's removal still holds."""
+    async with world.bot() as bot:
+        posted = await a_posted_clip(world, bot)
+        presses = await asyncio.gather(
+            *(
+                world.fake.click(
+                    "sora:delete:1", message_id=int(posted["id"]), user_id=who, guild_id=world.guild_id
+                )
+                for who in (world.alice, world.mod)
+            )
+        )
+        for press in presses:
+            answer = await until(partial(_answer_text, world, press.token), what="a Delete's answer")
+            assert "Deleted the clip of job 1" in answer, answer
+        assert await bot.pipeline.store.clip_removed_by(1) == world.mod
+        assert "A moderator removed this clip" in await show(world, world.alice)
+
+
+def _answer_text(world: World, token: str) -> str:
+    messages = [world.fake.original(token), *world.fake.followups(token)]
+    return " ".join(m["content"] for m in messages if m and m.get("content"))

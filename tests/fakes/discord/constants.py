@@ -44,6 +44,7 @@ IS_COMPONENTS_V2 = 1 << 15
 _SENDABLE_FLAGS = SUPPRESS_EMBEDS | EPHEMERAL | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
 
 # Gateway intents that decide which events the fake echoes, and the privileged ones.
+GUILDS_INTENT = 1 << 0
 GUILD_MESSAGES_INTENT = 1 << 9
 DM_MESSAGES_INTENT = 1 << 12
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content

@@ -89,6 +89,7 @@ class DiscordCore(FakeServer[RecordedRequest, Fault]):
         self._gw_lock = asyncio.Lock()
         self._conns: set[_Conn] = set()
         self._sessions: dict[int, _Session] = {}  # by shard id; all share one shard count
+        self.pending_events: list[tuple[str, dict[str, Any]]] = []  # world changes to tell the bot
         self._session_ids = itertools.count(1)
         self._watched: list[asyncio.Task[Any]] = []
 

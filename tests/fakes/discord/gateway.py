@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.discord.constants import PRIVILEGED_INTENTS
+from tests.fakes.discord.constants import GUILDS_INTENT, PRIVILEGED_INTENTS
 from tests.fakes.discord.core import DiscordCore
 from tests.fakes.discord.records import _Answer, _Call, _Conn, _Session
 from tests.fakes.discord.world import shard_of
@@ -38,12 +38,20 @@ class GatewayMixin(DiscordCore):
         While the socket is down (after `drop_gateway`) the event is kept and replayed on RESUME, like
         Discord does; without a session for that shard (it never IDENTIFYed) this raises.
         """
+        await self.flush_pending_events()
         shard = shard_id if shard_id is not None else self._shard_for(event, data)
         session = self._sessions.get(shard)
         if session is None:
             which = f" for shard {shard}" if self._sessions else ""
             raise RuntimeError(f"cannot dispatch {event}: no gateway session{which} (is the bot connected?)")
         return await self._emit(session, event, data)
+
+    async def flush_pending_events(self) -> None:
+        """Send the events world changes queued (a CHANNEL_UPDATE after `set_overwrite`), in order, to the
+        shards that have a session; before IDENTIFY the GUILD_CREATE carries the state instead."""
+        events, self.pending_events[:] = list(self.pending_events), []
+        for event, data in events:
+            await self._emit_if(GUILDS_INTENT, event, data)
 
     @property
     def shard_count(self) -> int | None:

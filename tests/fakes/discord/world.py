@@ -156,7 +156,10 @@ class FakeGuild:
         return uid
 
     def set_overwrite(self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0) -> None:
+        """Change a channel's permission overwrite; a connected bot hears CHANNEL_UPDATE before the next
+        event the fake sends (as Discord tells a bot with the guilds intent)."""
         self.channels[channel_id].overwrites[target_id] = (allow, deny)
+        self._fake.pending_events.append(("CHANNEL_UPDATE", self.channel_payload(channel_id)))
 
     # -- permissions ---------------------------------------------------------------------------------
 
