@@ -14,21 +14,21 @@ import discord
 import yarl
 from discord.ext import commands
 
-from bot.approvals import Approvals
-from bot.audit import Audit
-from bot.delivery import DiscordDeliverer
 from bot.domain.models import Job, JobState
 from bot.errors import ConfigError, is_content_rejection
-from bot.guard import Guard
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
+from bot.services.approvals import Approvals
+from bot.services.audit import Audit
+from bot.services.delivery import DiscordDeliverer
+from bot.services.guard import Guard
+from bot.services.status import StatusUpdater
 from bot.settings import Settings
 from bot.store.governance import Governance
 from bot.store.meta import beat, forget_beat, get_value, set_value
 from bot.tree import SoraTree
 from bot.ui.buttons import JobButton
-from bot.ui.status import StatusUpdater
 from bot.worker.scheduler import worker_name
 
 log = logging.getLogger(__name__)

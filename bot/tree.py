@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import QuotaExceeded, UserFacingError
-from bot.guard import FOREIGN_INSTALL
+from bot.services.guard import FOREIGN_INSTALL
 
 log = logging.getLogger(__name__)
 

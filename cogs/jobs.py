@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.domain.models import JobState
 from bot.errors import JobNotFound, UserFacingError
-from bot.guard import Asker
+from bot.services.guard import Asker
 from bot.tree import reply
 from bot.ui.buttons import JobButton
 from bot.ui.embeds import escape, settings_line

@@ -18,9 +18,9 @@ from discord.ext import commands
 from bot.domain.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, TERMINAL, JobRequest, JobState
 from bot.errors import InvalidImage, NotAllowed, UserFacingError
 from bot.files import last_frame_path
-from bot.guard import FOREIGN_INSTALL, Admission, Asker
 from bot.media.fit import last_frame
 from bot.media.images import MAX_IMAGE_BYTES
+from bot.services.guard import FOREIGN_INSTALL, Admission, Asker
 from bot.tree import handle_error, only_its_opener, reply
 from bot.ui.buttons import status_view
 from bot.ui.embeds import status_embed

@@ -14,7 +14,7 @@ import discord
 
 from bot.domain.models import Job, JobState
 from bot.errors import NotAllowed, UserFacingError
-from bot.guard import FOREIGN_INSTALL
+from bot.services.guard import FOREIGN_INSTALL
 from bot.tree import handle_error, only_its_opener
 from bot.ui.buttons import view_of
 from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line

@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from bot.errors import NotAllowed
-from bot.guard import Guard
+from bot.services.guard import Guard
 
 NEEDED = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True)
 

@@ -24,9 +24,9 @@ from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
 from bot.files import fit_path, poster_path, preview_path
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
+from bot.services.status import interaction_webhook, token_gone
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
-from bot.ui.status import interaction_webhook, token_gone
 
 if TYPE_CHECKING:
     from bot.client import SoraBot

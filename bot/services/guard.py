@@ -18,7 +18,7 @@ from bot.domain.limits import MemberPolicy, bot_defaults, resolve
 from bot.domain.models import JobRequest
 from bot.errors import NotAllowed, PromptBlocked, UserFacingError
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
-from bot.show_limit import SHOW_WINDOW, SHOWN, check_shows
+from bot.services.show_limit import SHOW_WINDOW, SHOWN, check_shows
 from bot.store.governance import GuildSettings
 
 if TYPE_CHECKING:
