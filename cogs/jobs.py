@@ -15,7 +15,7 @@ from bot.domain.models import JobState
 from bot.errors import JobNotFound, UserFacingError
 from bot.services.guard import Asker
 from bot.tree import reply
-from bot.ui.buttons import JobButton
+from bot.ui.buttons import ClipButton
 from bot.ui.embeds import escape, settings_line
 from bot.ui.pages import ROW_WIDTH, ROWS, Page, PagedReply, send_pages
 
@@ -40,8 +40,8 @@ def _short(prompt: str, limit: int = 60) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _cancel_button(job: Job) -> JobButton:
-    button = JobButton("cancel", job.id)
+def _cancel_button(job: Job) -> ClipButton:
+    button = ClipButton("cancel", job.id)
     button.item.label = f"Cancel job {job.id}"  # a page holds up to 20: say which
     return button
 
