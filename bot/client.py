@@ -32,7 +32,7 @@ from bot.settings import Settings
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat, get_value, set_value
-from bot.tasks import Loop
+from bot.tasks import Loop, spawn
 from bot.tree import SoraTree
 from bot.ui.buttons import bind_buttons
 from bot.worker.scheduler import Deliverer, worker_name
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 COGS = ("cogs.video", "cogs.jobs", "cogs.admin")
 # all: gateway and workers in one process; gateway: commands, buttons, approvals; worker: runs jobs, delivers.
 Role = Literal["all", "gateway", "worker"]
-_closing: set[asyncio.Task[None]] = set()  # references to close() tasks started by signal handlers
 START_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 20.0
 
@@ -180,7 +179,7 @@ class SoraBot(commands.AutoShardedBot):
     async def close(self) -> None:
         # A signal handler and `async with` can both close the bot; the resources must close only once.
         if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(self._close_once())
+            self._close_task = spawn(self._close_once(), "closing the bot")
         await asyncio.shield(self._close_task)
 
     async def _close_once(self) -> None:
@@ -237,9 +236,7 @@ def _close_on_signals(bot: SoraBot) -> None:
     loop = asyncio.get_running_loop()
 
     def close() -> None:
-        task = loop.create_task(bot.close())
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
+        spawn(bot.close(), "closing on a signal")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, close)
