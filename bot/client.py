@@ -1,4 +1,6 @@
-"""The Discord client: owns the pipeline (store, Prodia client, scheduler), loads the cogs, syncs commands."""
+"""The composition root: the Discord client opens the pipeline (database, store, backend, scheduler), builds
+every service with what it uses, binds the persistent buttons to their services, loads the cogs, syncs
+commands; `close()` undoes it in reverse."""
 
 from __future__ import annotations
 
@@ -8,35 +10,38 @@ import hashlib
 import json
 import logging
 import signal
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, cast
 
 import discord
 import yarl
 from discord.ext import commands
 
-from bot.approvals import Approvals
-from bot.audit import Audit
-from bot.delivery import DiscordDeliverer
 from bot.domain.models import Job, JobState
 from bot.errors import ConfigError, is_content_rejection
-from bot.guard import Guard
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
+from bot.services.approvals import Approvals
+from bot.services.audit import Audit
+from bot.services.clips import Clips
+from bot.services.delivery import DiscordDeliverer
+from bot.services.guard import Guard
+from bot.services.status import StatusUpdater
 from bot.settings import Settings
 from bot.store.governance import Governance
+from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat, get_value, set_value
+from bot.tasks import Loop, spawn
 from bot.tree import SoraTree
-from bot.ui.buttons import JobButton
-from bot.ui.status import StatusUpdater
-from bot.worker.scheduler import worker_name
+from bot.ui.buttons import bind_buttons
+from bot.worker.scheduler import Deliverer, worker_name
 
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.video", "cogs.jobs", "cogs.admin")
 # all: gateway and workers in one process; gateway: commands, buttons, approvals; worker: runs jobs, delivers.
 Role = Literal["all", "gateway", "worker"]
-_closing: set[asyncio.Task[None]] = set()  # references to close() tasks started by signal handlers
 START_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 20.0
 
@@ -70,14 +75,17 @@ class SoraBot(commands.AutoShardedBot):
         self._stopped = asyncio.Event()
         self._close_task: asyncio.Task[None] | None = None
         self._pipeline: Pipeline | None = None
-        self.status_updates = StatusUpdater(self)
-        self.deliverer = DiscordDeliverer(self)
-        self.guard = Guard(self)
-        self.audit = Audit(self)
-        self.approvals = Approvals(self)
+        # The services, built in setup_hook once the pipeline is open (see there for what each uses).
+        self.deliverer: DiscordDeliverer
         self.governance: Governance
+        self.audit: Audit
+        self.guard: Guard
+        self.status_updates: StatusUpdater
+        self.approvals: Approvals
+        self.clips: Clips
         self.owner = worker_name()  # host:pid:nonce, this process in heartbeats
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._heartbeat: Loop | None = None
+        self._loops: list[Loop] = []  # the background loops started, stopped in reverse
 
     @property
     def pipeline(self) -> Pipeline:
@@ -88,25 +96,50 @@ class SoraBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         # A gateway never runs a job, so it needs no Prodia token: it gets the local renderer, unused.
         backend = self._backend or (LocalBackend() if self.role == "gateway" else None)
-        self._pipeline = await Pipeline.open(self.settings, {"discord": self.deliverer}, backend=backend)
-        self.governance = Governance(self.pipeline.db)
-        self.pipeline.store.listeners += [
+        self._pipeline = pipeline = await Pipeline.open(self.settings, self._deliverers, backend=backend)
+        self._build_services(pipeline)
+        pipeline.store.listeners += [
             self.status_updates.on_transition,
             self.audit.on_transition,
             self._strike_content_rejections,
         ]
-        self.add_dynamic_items(JobButton)
+        bind_buttons(self, clips=self.clips, approvals=self.approvals)
         if self.role != "worker":
             # Commands, buttons and approvals need the gateway.
             for cog in COGS:
                 await self.load_extension(cog)
             await self.sync_commands()
-            self.approvals.start()
-            self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="gateway heartbeat")
+            self._heartbeat = Loop(
+                "gateway heartbeat", self._beat, HEARTBEAT_SECONDS, before=self.wait_until_ready
+            )
+            self._start(self.approvals.loop, self._heartbeat)
         if self.role != "gateway":
             # Claiming, running and delivering jobs needs only Discord's REST API.
-            await self.pipeline.start()
-        self.status_updates.start()
+            await pipeline.start()
+        self._start(self.status_updates.loop)
+
+    def _deliverers(self, store: JobStore) -> Mapping[str, Deliverer]:
+        """The scheduler's deliverers, built with the pipeline's store (they record what they posted)."""
+        self.deliverer = DiscordDeliverer(self, store)
+        return {"discord": self.deliverer}
+
+    def _build_services(self, pipeline: Pipeline) -> None:
+        """Every service with what it uses, in the order they need each other."""
+        settings, store = self.settings, pipeline.store
+        self.governance = Governance(pipeline.db)
+        self.audit = Audit(self.governance, self)
+        self.guard = Guard(settings, self.governance, store, self.audit)
+        self.status_updates = StatusUpdater(self, store, self.deliverer)
+        self.approvals = Approvals(
+            settings, self, store, self.governance, self.guard, self.audit, pipeline.scheduler.wake
+        )
+        self.clips = Clips(self, pipeline, self.guard, self.approvals, self.status_updates, self.deliverer)
+        cast(SoraTree, self.tree).installation_allowed = self.guard.installation_allowed
+
+    def _start(self, *loops: Loop) -> None:
+        for loop in loops:
+            loop.start()
+            self._loops.append(loop)
 
     async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
         if initial:  # the first shard, once the count is known (set, or Discord's recommendation)
@@ -115,14 +148,8 @@ class SoraBot(commands.AutoShardedBot):
         await super().launch_shard(gateway, shard_id, initial=initial)
 
     async def _beat(self) -> None:
-        """While connected to the gateway, say so every HEARTBEAT_SECONDS (`sora-bot health` reads it)."""
-        await self.wait_until_ready()
-        while not self.is_closed():
-            try:
-                await beat(self.pipeline.db, "gateway", self.owner)
-            except Exception:
-                log.exception("writing the gateway heartbeat failed; retrying")
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+        """Once connected to the gateway, say so every HEARTBEAT_SECONDS (`sora-bot health` reads it)."""
+        await beat(self.pipeline.db, "gateway", self.owner)
 
     async def _strike_content_rejections(self, job: Job, previous: JobState) -> None:
         """A prompt Prodia refuses for its content counts as a strike, like a blocked one."""
@@ -152,19 +179,16 @@ class SoraBot(commands.AutoShardedBot):
     async def close(self) -> None:
         # A signal handler and `async with` can both close the bot; the resources must close only once.
         if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(self._close_once())
+            self._close_task = spawn(self._close_once(), "closing the bot")
         await asyncio.shield(self._close_task)
 
     async def _close_once(self) -> None:
         self._stopped.set()
+        for loop in reversed(self._loops):
+            await loop.stop()
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
             with contextlib.suppress(Exception):
                 await forget_beat(self.pipeline.db, "gateway", self.owner)
-        await self.approvals.stop()
-        await self.status_updates.stop()
         if self._pipeline is not None:
             await self._pipeline.close()
         await super().close()
@@ -212,9 +236,7 @@ def _close_on_signals(bot: SoraBot) -> None:
     loop = asyncio.get_running_loop()
 
     def close() -> None:
-        task = loop.create_task(bot.close())
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
+        spawn(bot.close(), "closing on a signal")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, close)

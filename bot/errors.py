@@ -199,3 +199,10 @@ class DatabaseBusy(DatabaseUnavailable):
         super().__init__()
         self.user_message = "The bot's database is busy right now; please try again in a moment."
         self.args = (self.user_message,)
+
+
+# A refusal of an interaction that did not come through the server's own installation (bot/services/guard.py).
+FOREIGN_INSTALL = (
+    "sora-bot only works through a server that installed it, in that server. "
+    "Ask the server's admins to add it, then use it there."
+)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class Pipeline:
     async def open(
         cls,
         settings: Settings,
-        deliverers: Mapping[str, Deliverer],
+        deliverers: Mapping[str, Deliverer] | Callable[[JobStore], Mapping[str, Deliverer]],
         *,
         backend: Backend | None = None,
         owner: str | None = None,
@@ -93,7 +93,10 @@ class Pipeline:
             lease_seconds=settings.lease_seconds,
             retention_seconds=settings.clip_retention_days * 86400,
         )
-        scheduler = Scheduler(JobStore(db), backend, deliverers, config, owner=owner)
+        store = JobStore(db)
+        # A deliverer that records its posts needs the store: given a factory, it is built with this one.
+        by_kind = deliverers(store) if callable(deliverers) else deliverers
+        scheduler = Scheduler(store, backend, by_kind, config, owner=owner)
         return cls(settings, db, backend, scheduler)
 
     async def start(self) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from bot.errors import QuotaExceeded, UserFacingError
-from bot.guard import FOREIGN_INSTALL
+from bot.errors import FOREIGN_INSTALL, QuotaExceeded, UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ def explain(error: Exception) -> str:
         return f"You need the {needed} permission to do that."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
+    if isinstance(error, app_commands.CommandOnCooldown):  # a CheckFailure: before the catch-all below
+        return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command here."
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
     return GENERIC_ERROR
 
 
@@ -89,10 +89,13 @@ async def handle_error(interaction: discord.Interaction[Any], error: Exception) 
 class SoraTree(app_commands.CommandTree[Any]):
     """The command tree; all command errors go through `handle_error`."""
 
+    # The guard's installation check, set by the composition root (bot/client.py); unset, nothing runs.
+    installation_allowed: Callable[[discord.Interaction[Any]], Awaitable[bool]] | None = None
+
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         """Only commands that come through the server's own installation run (a user install would spend
         the operator's money outside every server's rules); the rest are refused privately."""
-        if await interaction.client.guard.installation_allowed(interaction):
+        if self.installation_allowed is not None and await self.installation_allowed(interaction):
             return True
         try:
             await reply(interaction, FOREIGN_INSTALL)

@@ -13,9 +13,11 @@ from discord.ext import commands
 
 from bot.domain.models import JobState
 from bot.errors import JobNotFound, UserFacingError
-from bot.guard import Asker
+from bot.services.delivery import DiscordDeliverer
+from bot.services.guard import Asker, Guard
+from bot.store.jobs import JobStore
 from bot.tree import reply
-from bot.ui.buttons import JobButton
+from bot.ui.buttons import ClipButton
 from bot.ui.embeds import escape, settings_line
 from bot.ui.pages import ROW_WIDTH, ROWS, Page, PagedReply, send_pages
 
@@ -40,8 +42,8 @@ def _short(prompt: str, limit: int = 60) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _cancel_button(job: Job) -> JobButton:
-    button = JobButton("cancel", job.id)
+def _cancel_button(job: Job) -> ClipButton:
+    button = ClipButton("cancel", job.id)
     button.item.label = f"Cancel job {job.id}"  # a page holds up to 20: say which
     return button
 
@@ -60,8 +62,10 @@ def _link(job: Job) -> str:
 class Jobs(commands.Cog):
     """Looking at jobs."""
 
-    def __init__(self, bot: SoraBot) -> None:
-        self.bot = bot
+    def __init__(self, store: JobStore, guard: Guard, deliverer: DiscordDeliverer) -> None:
+        self.store = store
+        self.guard = guard
+        self.deliverer = deliverer
 
     @app_commands.command(
         name="queue", description="Your queued and running clips, and how long the queue is"
@@ -72,7 +76,7 @@ class Jobs(commands.Cog):
     async def queue(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
         assert interaction.guild_id is not None
-        store = self.bot.pipeline.store
+        store = self.store
         mine = await store.waiting_jobs(interaction.guild_id, interaction.user.id, limit=QUEUE_SHOWN + 1)
         lines = []
         for job in mine[:QUEUE_SHOWN]:
@@ -101,8 +105,8 @@ class Jobs(commands.Cog):
     async def usage(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
         assert interaction.guild_id is not None
-        limits = (await self.bot.guard.policy(interaction.guild_id, interaction.user)).limits
-        used = await self.bot.pipeline.store.usage(interaction.guild_id, interaction.user.id)
+        limits = (await self.guard.policy(interaction.guild_id, interaction.user)).limits
+        used = await self.store.usage(interaction.guild_id, interaction.user.id)
         lines = [
             f"Jobs this hour: {used.jobs_last_hour} of {limits.jobs_per_hour}"
             + (f" (room again {_when(used.hour_times[0] + 3600)})" if used.hour_times else ""),
@@ -121,7 +125,7 @@ class Jobs(commands.Cog):
         await interaction.response.defer(ephemeral=True)
         assert interaction.guild_id is not None
         who = user or interaction.user
-        jobs = await self.bot.pipeline.store.recent_jobs(
+        jobs = await self.store.recent_jobs(
             interaction.guild_id,
             who.id,
             limit=HISTORY_SIZE,
@@ -145,7 +149,7 @@ class Jobs(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def show(self, interaction: Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True)
-        store = self.bot.pipeline.store
+        store = self.store
         job = await store.get(job_id)
         if job is None or job.guild_id != interaction.guild_id:
             raise JobNotFound(f"There is no job {job_id} in this server.")
@@ -157,7 +161,7 @@ class Jobs(commands.Cog):
             raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
         # The same admission as "Post to channel", before any re-encode.
         asker = Asker.of(interaction)
-        async with self.bot.guard.reposting(interaction, asker, job):
+        async with self.guard.reposting(interaction, asker, job):
             await self._repost(interaction, job)
         await reply(interaction, f"Posted job {job_id} again.")
 
@@ -172,8 +176,8 @@ class Jobs(commands.Cog):
             # A new nonce, or Discord hands back the earlier message.
             "repost": f"-{int(time.time() * 1000) % 10**8}",
         }
-        await self.bot.deliverer.repost(job, target, Path(job.output_path))
+        await self.deliverer.repost(job, target, Path(job.output_path))
 
 
 async def setup(bot: SoraBot) -> None:
-    await bot.add_cog(Jobs(bot))
+    await bot.add_cog(Jobs(bot.pipeline.store, bot.guard, bot.deliverer))

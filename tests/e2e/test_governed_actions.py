@@ -97,7 +97,7 @@ BUTTONS: dict[str, str] = {
 }
 VIEWS = {"Pager": OWNER}  # views with buttons of their own (bot/ui/pages.py: Previous/Next)
 FORMS = {"RemixModal": OPENER, "RejectModal": OPENER}
-PERSISTENT = {"JobButton"}  # DynamicItems: their custom_id carries the action (the BUTTONS above)
+PERSISTENT = {"ClipButton", "ApprovalButton"}  # DynamicItems: the custom_id carries the action (BUTTONS)
 
 
 async def test_every_action_is_classified(world: World) -> None:

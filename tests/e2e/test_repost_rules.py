@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.show_limit import SHOWS_PER_HOUR
+from bot.services.show_limit import SHOWS_PER_HOUR
 from tests.e2e.conftest import BOTH_ENGINES, MANAGE_MESSAGES, World, all_jobs, finished, until
 from tests.e2e.test_button_rules import (
     answered,

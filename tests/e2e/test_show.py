@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.client import SoraBot
-from bot.show_limit import SHOWS_PER_HOUR
+from bot.services.show_limit import SHOWS_PER_HOUR
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL, MIB, SEND_MESSAGES
 

@@ -18,7 +18,7 @@ DERIVED = ["{id}.fit-9437184.mp4", "{id}.poster-1280.jpg", "{id}.poster-320.jpg"
 
 def test_each_derived_file_has_one_exact_name() -> None:
     clip = Path("/clips/12.mp4")
-    # The names bot/delivery.py (re-encodes, posters, previews) and cogs/video.py (Continue) use.
+    # The names bot/services/delivery.py (re-encodes, posters, previews) and clips.py (Continue) use.
     assert files.fit_path(clip, 9_437_184) == clip.with_name(f"{clip.stem}.fit-9437184.mp4")
     assert files.poster_path(clip, 640) == clip.with_name(f"{clip.stem}.poster-640.jpg")
     assert files.preview_path(clip, 7) == clip.with_name(f"{clip.stem}.preview-7.mp4")

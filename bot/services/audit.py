@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.domain.models import TERMINAL, Job, JobState
 from bot.store.audit_log import AuditEntry
+from bot.store.governance import Governance
 from bot.ui.embeds import FIELD_NAME_MAX, cut, escape, fit_embed, quote, settings_line
-
-if TYPE_CHECKING:
-    from bot.client import SoraBot
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +32,9 @@ def job_details(job: Job) -> dict[str, Any]:
 class Audit:
     """Writes audit rows and posts them to the server's audit channel (never pinging anyone)."""
 
-    def __init__(self, bot: SoraBot) -> None:
-        self.bot = bot
+    def __init__(self, governance: Governance, client: discord.Client) -> None:
+        self.governance = governance
+        self.client = client  # posts in the audit channel
 
     async def record(
         self,
@@ -46,11 +45,11 @@ class Audit:
         job_id: int | None = None,
         **details: Any,
     ) -> AuditEntry:
-        entry = await self.bot.governance.audit(guild_id, action, actor_id=actor_id, job_id=job_id, **details)
-        settings = await self.bot.governance.settings(guild_id)
+        entry = await self.governance.audit(guild_id, action, actor_id=actor_id, job_id=job_id, **details)
+        settings = await self.governance.settings(guild_id)
         if settings.audit_channel_id is not None:
             try:
-                channel = self.bot.get_partial_messageable(settings.audit_channel_id, guild_id=guild_id)
+                channel = self.client.get_partial_messageable(settings.audit_channel_id, guild_id=guild_id)
                 await channel.send(embed=audit_embed(entry), allowed_mentions=discord.AllowedMentions.none())
             except discord.HTTPException as exc:
                 log.warning("guild %d: audit post failed (%s)", guild_id, exc.status)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import UserFacingError
-from bot.show_limit import SHOW_WINDOW, SHOWS_PER_HOUR, check_shows
+from bot.services.show_limit import SHOW_WINDOW, SHOWS_PER_HOUR, check_shows
 
 
 def test_the_hour_refuses_one_more_and_frees_a_slot_when_the_oldest_leaves_it() -> None:

@@ -3,24 +3,25 @@ No money is spent before approval; the reservation is given back on rejection or
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.domain.models import Job, JobState
-from bot.errors import NotAllowed, UserFacingError
-from bot.guard import FOREIGN_INSTALL
+from bot.errors import FOREIGN_INSTALL, NotAllowed, UserFacingError
+from bot.services.audit import Audit
+from bot.services.guard import Guard
+from bot.settings import Settings
+from bot.store.governance import Governance
+from bot.store.jobs import JobStore
+from bot.tasks import Loop
 from bot.tree import handle_error, only_its_opener
-from bot.ui.buttons import view_of
+from bot.ui.buttons import approval_view
 from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line
-
-if TYPE_CHECKING:
-    from bot.client import SoraBot
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +82,42 @@ class RejectModal(discord.ui.Modal, title="Reject this request"):
 class Approvals:
     """Posts requests to the moderators' channel and carries out Approve, Reject and expiry."""
 
-    def __init__(self, bot: SoraBot) -> None:
-        self.bot = bot
-        self._task: asyncio.Task[None] | None = None
+    def __init__(
+        self,
+        settings: Settings,
+        client: discord.Client,
+        store: JobStore,
+        governance: Governance,
+        guard: Guard,
+        audit: Audit,
+        wake_scheduler: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.client = client  # posts and edits in the moderators' channel
+        self.store = store
+        self.governance = governance
+        self.guard = guard
+        self.audit = audit
+        self.wake_scheduler = wake_scheduler
+        self.loop = Loop("approval expiry", self.expire, settings.approval_sweep_seconds)
 
     async def request(self, job: Job, channel_id: int) -> None:
         """Show the job to the moderators with Approve / Reject buttons (and its image, if any)."""
-        channel = self.bot.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
         files = []
         if job.request.image_path and Path(job.request.image_path).exists():
             files.append(discord.File(job.request.image_path, filename=f"input-{job.id}.jpg"))
         message = await channel.send(
             embed=approval_embed(job),
             files=files,
-            view=view_of(job, "approve", "reject"),
+            view=approval_view(job),
             allowed_mentions=discord.AllowedMentions.none(),
         )
-        await self.bot.pipeline.store.set_approval_message(job.id, message.id)
+        await self.store.set_approval_message(job.id, message.id)
 
-    async def on_button(self, interaction: discord.Interaction[Any], action: str, job: Job) -> None:
+    async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:
+        """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""
+        job = await self.guard.job_for_button(interaction, job_id, works_in_dms=False)
         if not is_moderator(interaction):
             raise UserFacingError("Only moderators can approve or reject requests.")
         if job.state is not JobState.AWAITING_APPROVAL:
@@ -108,14 +126,14 @@ class Approvals:
             await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))
             return
         await interaction.response.defer(ephemeral=True)
-        approved = await self.bot.pipeline.store.transition(
+        approved = await self.store.transition(
             job.id, JobState.QUEUED, expect={JobState.AWAITING_APPROVAL}, approved_by=interaction.user.id
         )
         if approved is None:
             raise UserFacingError(f"Job {job.id} is no longer waiting for approval.")
-        self.bot.pipeline.scheduler.wake()
+        self.wake_scheduler()
         await self._close(approved, "Approved", by=str(interaction.user))
-        await self.bot.audit.record(
+        await self.audit.record(
             approved.guild_id or 0,
             "job.approved",
             actor_id=interaction.user.id,
@@ -126,12 +144,12 @@ class Approvals:
 
     async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
         # Checked again on submit, as on the button: the form may outlive the moderator's role.
-        if not await self.bot.guard.installation_allowed(interaction):
+        if not await self.guard.installation_allowed(interaction):
             raise NotAllowed(FOREIGN_INSTALL)
         if not is_moderator(interaction):
             raise UserFacingError("Only moderators can approve or reject requests.")
         await interaction.response.defer(ephemeral=True)
-        rejected = await self.bot.pipeline.store.transition(
+        rejected = await self.store.transition(
             job.id,
             JobState.REJECTED,
             expect={JobState.AWAITING_APPROVAL},
@@ -144,17 +162,17 @@ class Approvals:
             )
             return
         await self._close(rejected, "Rejected", by=str(interaction.user), reason=reason)
-        await self.bot.audit.record(
+        await self.audit.record(
             job.guild_id or 0, "job.rejection", actor_id=interaction.user.id, job_id=job.id, reason=reason
         )
         await interaction.followup.send(f"Rejected job {job.id}.", ephemeral=True)
 
     async def expire(self) -> int:
         """Reject every request that waited longer than APPROVAL_EXPIRY_SECONDS; returns how many."""
-        cutoff = time.time() - self.bot.settings.approval_expiry_seconds
+        cutoff = time.time() - self.settings.approval_expiry_seconds
         count = 0
-        for job in await self.bot.pipeline.store.expired_approvals(cutoff):
-            expired = await self.bot.pipeline.store.transition(
+        for job in await self.store.expired_approvals(cutoff):
+            expired = await self.store.transition(
                 job.id,
                 JobState.REJECTED,
                 expect={JobState.AWAITING_APPROVAL},
@@ -171,10 +189,10 @@ class Approvals:
         self, job: Job, outcome: str, *, by: str | None = None, reason: str | None = None
     ) -> None:
         """Take the buttons off the moderators' message and say what happened."""
-        settings = await self.bot.governance.settings(job.guild_id or 0)
+        settings = await self.governance.settings(job.guild_id or 0)
         if job.approval_message_id is None or settings.approvals_channel_id is None:
             return
-        channel = self.bot.get_partial_messageable(settings.approvals_channel_id, guild_id=job.guild_id)
+        channel = self.client.get_partial_messageable(settings.approvals_channel_id, guild_id=job.guild_id)
         message = channel.get_partial_message(job.approval_message_id)
         try:
             await message.edit(
@@ -187,20 +205,3 @@ class Approvals:
                 await message.edit(view=None)
             except discord.HTTPException as again:
                 log.warning("job %d: approval buttons not removed (%s)", job.id, again.status)
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="approval expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.expire()
-            except Exception:
-                log.exception("expiring approvals failed")
-            await asyncio.sleep(self.bot.settings.approval_sweep_seconds)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import discord
 
@@ -24,22 +22,23 @@ from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
 from bot.files import fit_path, poster_path, preview_path
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
+from bot.services.routes import (
+    DEFAULT_LIMIT,
+    DM_LIMIT,
+    Route,
+    budget_for,
+    find_clip_message,
+    interaction_webhook,
+    nonce_of,
+    token_gone,
+    too_large,
+)
+from bot.store.jobs import JobStore
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
-from bot.ui.status import interaction_webhook, token_gone
-
-if TYPE_CHECKING:
-    from bot.client import SoraBot
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-# Bot uploads in a DM channel, and in a server the bot can't see (the unboosted limit).
-DM_LIMIT = 10 * MIB
-DEFAULT_LIMIT = DM_LIMIT
-# Room for the JSON part and multipart framing inside the request-size cap.
-HEADROOM = 64 * 1024
-TOO_LARGE = 40005
 DISCORD_EPOCH = 1420070400.0  # 2015-01-01: the earliest time a snowflake can name
 # A 413 means Discord accepts less than we thought: aim lower this many times on one route.
 ATTEMPTS = 3
@@ -48,36 +47,15 @@ ATTEMPTS = 3
 HISTORY_MARGIN_SECONDS = 60.0
 HISTORY_LOOKBACK = 1000
 
-RouteKind = Literal["channel", "followup", "ephemeral", "dm"]
-
-
-def too_large(exc: discord.HTTPException) -> bool:
-    return exc.status == 413 or exc.code == TOO_LARGE
-
-
-def budget_for(limit: int) -> int:
-    """Bytes a file may have on a route with this per-file limit."""
-    return limit - min(HEADROOM, limit // 50)
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One way to put a message with files on Discord, and its per-file upload limit."""
-
-    kind: RouteKind
-    limit: int
-    webhook: discord.Webhook | None = None
-    content: str | None = None  # the message text, when the route's usual one doesn't fit the case
-    view: bool = True  # with the clip's buttons
-
 
 class DiscordDeliverer:
     """Uploads the clip (re-encoded to fit when needed) by the route that gives the member the best file."""
 
     kind = "discord"
 
-    def __init__(self, bot: SoraBot) -> None:
-        self.bot = bot
+    def __init__(self, client: discord.Client, store: JobStore) -> None:
+        self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
+        self.store = store
 
     async def deliver(self, job: Job, clip: Path) -> int | None:
         """Deliver the clip; safe to call again for a job being delivered: a clip an earlier run posted is
@@ -97,7 +75,7 @@ class DiscordDeliverer:
                         f"`/show {job.id}` posts it where I can post.",
                     )
                 return message_id
-            await self.bot.pipeline.store.start_delivery(job.id)
+            await self.store.start_delivery(job.id)
         try:
             return await self._deliver(job, clip, record=record)
         except (discord.Forbidden, discord.NotFound) as exc:
@@ -145,7 +123,7 @@ class DiscordDeliverer:
         """A private word to the requester: through the interaction while it lasts, else (or when Discord
         refuses the token: it ended before the bot thought, or is unknown) a DM."""
         try:
-            webhook = None if by_dm else interaction_webhook(self.bot, job)
+            webhook = None if by_dm else interaction_webhook(self.client, job)
             if webhook is not None:
                 try:
                     await webhook.send(text, ephemeral=True)
@@ -157,7 +135,7 @@ class DiscordDeliverer:
                     )
                 else:
                     return
-            user = await self.bot.fetch_user(job.user_id)
+            user = await self.client.fetch_user(job.user_id)
             await user.send(text)
         except discord.HTTPException as exc:
             log.info("job %d: could not tell the requester (%s)", job.id, exc.status)
@@ -166,7 +144,7 @@ class DiscordDeliverer:
 
     def _routes(self, job: Job, size: int) -> list[Route]:
         """The routes to try, best first."""
-        webhook = interaction_webhook(self.bot, job)
+        webhook = interaction_webhook(self.client, job)
         interaction_limit = int(job.target.get("filesize_limit") or 0)
         if job.target.get("private"):
             routes = [Route("ephemeral", interaction_limit or DM_LIMIT, webhook)] if webhook else []
@@ -193,7 +171,7 @@ class DiscordDeliverer:
     def _guild_limit(self, job: Job) -> int:
         """The server's per-file limit: from the guild cache, else (a worker process has no gateway, so no
         cache) as it was when the job was accepted, else the unboosted limit."""
-        guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
+        guild = self.client.get_guild(job.guild_id) if job.guild_id else None
         if guild is not None:
             return guild.filesize_limit
         return int(job.target.get("guild_filesize_limit") or DEFAULT_LIMIT)
@@ -268,7 +246,7 @@ class DiscordDeliverer:
         if route.kind in ("channel", "followup"):
             content, mentions = self._public_text(job)
             if route.kind == "channel":
-                channel = self.bot.get_partial_messageable(
+                channel = self.client.get_partial_messageable(
                     int(job.target["channel_id"]), guild_id=job.guild_id
                 )
                 message = await channel.send(
@@ -278,7 +256,7 @@ class DiscordDeliverer:
                     view=result_view(job),
                     allowed_mentions=mentions,
                     # With enforce_nonce (discord.py sends it), a retry within minutes gets the same message.
-                    nonce=self._nonce(job),
+                    nonce=nonce_of(job),
                 )
             else:
                 assert route.webhook is not None
@@ -298,7 +276,7 @@ class DiscordDeliverer:
             )
             channel_id = None  # an ephemeral message can't be read back through any channel
         else:
-            user = await self.bot.fetch_user(job.user_id)
+            user = await self.client.fetch_user(job.user_id)
             if route.view:
                 message = await user.send(
                     content=route.content, embed=embed, files=files, view=private_result_view(job)
@@ -308,7 +286,7 @@ class DiscordDeliverer:
             channel_id = message.channel.id
         if record:
             # First thing after Discord answers: a re-run after a crash from here on finds this message.
-            await self.bot.pipeline.store.set_result_message(job.id, message.id, channel_id)
+            await self.store.set_result_message(job.id, message.id, channel_id)
         return message.id
 
     def _public_text(self, job: Job) -> tuple[str, discord.AllowedMentions]:
@@ -319,10 +297,6 @@ class DiscordDeliverer:
             f"<@{job.user_id}> your clip is ready.",
             discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)]),
         )
-
-    @staticmethod
-    def _nonce(job: Job) -> str:
-        return f"sora-{job.id}{job.target.get('repost', '')}"[:25]
 
     # -- a channel that refuses --------------------------------------------------------------------------
 
@@ -343,7 +317,7 @@ class DiscordDeliverer:
         except discord.HTTPException as exc:
             log.info("job %d: could not DM the clip to its requester (%s)", job.id, exc.status)
             sent = None
-        if sent is not None and interaction_webhook(self.bot, job) is None:
+        if sent is not None and interaction_webhook(self.client, job) is None:
             return sent  # the DM said it all
         told = (
             f"Your clip is ready, but {why}. "
@@ -359,7 +333,7 @@ class DiscordDeliverer:
     async def _posted_before(self, job: Job) -> tuple[int, int | None] | None:
         """The message (id, channel id; None for an ephemeral followup) an earlier run of this delivery
         posted the clip in, if any."""
-        store = self.bot.pipeline.store
+        store = self.store
         record = await store.delivery_record(job.id)
         if record.message_id is not None:
             await self._confirm(job, record.message_id, record.channel_id)
@@ -380,9 +354,9 @@ class DiscordDeliverer:
         is gone since, someone deleted it on purpose: posting it again would undo that."""
         try:
             if channel_id is not None:
-                await self.bot.http.get_message(channel_id, message_id)
+                await self.client.http.get_message(channel_id, message_id)
             else:
-                webhook = interaction_webhook(self.bot, job)
+                webhook = interaction_webhook(self.client, job)
                 if webhook is None:
                     return
                 await webhook.fetch_message(message_id)
@@ -415,29 +389,17 @@ class DiscordDeliverer:
             try:
                 channel: discord.abc.Messageable
                 if where == "dm":
-                    channel = await (await self.bot.fetch_user(job.user_id)).create_dm()
+                    channel = await (await self.client.fetch_user(job.user_id)).create_dm()
                 else:
-                    channel = self.bot.get_partial_messageable(
+                    channel = self.client.get_partial_messageable(
                         int(job.target["channel_id"]), guild_id=job.guild_id
                     )
-                found = await self._find_in(channel, job, after)
+                me = self.client.user.id if self.client.user else self.client.application_id
+                found = await find_clip_message(channel, job, after, me, HISTORY_LOOKBACK)
             except discord.HTTPException as exc:
                 # No history to read (no Read Message History): post; the nonce still covers a short outage.
                 log.info("job %d: could not read the %s's history (%s)", job.id, where, exc.status)
                 continue
             if found is not None:
                 return found
-        return None
-
-    async def _find_in(
-        self, channel: discord.abc.Messageable, job: Job, after: discord.Object
-    ) -> discord.Message | None:
-        footer = result_embed(job).footer.text
-        nonce = self._nonce(job)
-        me = self.bot.user.id if self.bot.user else self.bot.application_id
-        async for message in channel.history(limit=HISTORY_LOOKBACK, after=after, oldest_first=True):
-            if message.author.id != me or not message.attachments:
-                continue
-            if message.nonce == nonce or any(embed.footer.text == footer for embed in message.embeds):
-                return message
         return None

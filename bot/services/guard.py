@@ -16,13 +16,16 @@ import discord
 
 from bot.domain.limits import MemberPolicy, bot_defaults, resolve
 from bot.domain.models import JobRequest
-from bot.errors import NotAllowed, PromptBlocked, UserFacingError
+from bot.errors import FOREIGN_INSTALL, NotAllowed, PromptBlocked, UserFacingError
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
-from bot.show_limit import SHOW_WINDOW, SHOWN, check_shows
+from bot.services.audit import Audit
+from bot.services.show_limit import SHOW_WINDOW, SHOWN, check_shows
+from bot.settings import Settings
+from bot.store.governance import Governance
 from bot.store.guild_settings import GuildSettings
+from bot.store.jobs import JobStore
 
 if TYPE_CHECKING:
-    from bot.client import SoraBot
     from bot.domain.models import Job
 
 log = logging.getLogger(__name__)
@@ -74,12 +77,6 @@ class Asker:
         return cls(interaction.guild_id, interaction.channel_id, interaction.user, interaction.channel)
 
 
-FOREIGN_INSTALL = (
-    "sora-bot only works through a server that installed it, in that server. "
-    "Ask the server's admins to add it, then use it there."
-)
-
-
 def installation_refusal(interaction: discord.Interaction[Any]) -> str | None:
     """Why an interaction did not come through this server's own installation (None: it did).
 
@@ -121,16 +118,19 @@ def _require_permissions(granted: discord.Permissions, *, thread: bool, where: s
 class Guard:
     """Checks a member's request against the server's settings; raises a user-facing error when refused."""
 
-    def __init__(self, bot: SoraBot) -> None:
-        self.bot = bot
+    def __init__(self, settings: Settings, governance: Governance, store: JobStore, audit: Audit) -> None:
+        self.settings = settings
+        self.governance = governance
+        self.store = store
+        self.audit = audit
         # One member's re-posts in this process, one at a time (see `reposting`).
         self._reposts: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
 
     async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> MemberPolicy:
-        rules = await self.bot.governance.limit_rules(guild_id)
-        return resolve(bot_defaults(self.bot.settings), rules, role_ids(member), member.id)
+        rules = await self.governance.limit_rules(guild_id)
+        return resolve(bot_defaults(self.settings), rules, role_ids(member), member.id)
 
     async def installation_allowed(self, interaction: discord.Interaction[Any]) -> bool:
         """False (logged, and audited when in a server) for an interaction that did not come through this
@@ -140,10 +140,28 @@ class Guard:
             return True
         log.warning("interaction %s by %s refused: %s", interaction.id, interaction.user.id, reason)
         if interaction.guild_id is not None:
-            await self.bot.audit.record(
+            await self.audit.record(
                 interaction.guild_id, "interaction.refused", actor_id=interaction.user.id, reason=reason
             )
         return False
+
+    async def job_for_button(
+        self, interaction: discord.Interaction[Any], job_id: int, *, works_in_dms: bool
+    ) -> Job:
+        """The one admission of a job's button (and the forms it opens), which the tree makes for commands:
+        through this server's installation, a job of this server; from a direct message (a clip sent there)
+        only its requester's, and only buttons that `works_in_dms`, acting in the job's own server."""
+        if not await self.installation_allowed(interaction):
+            raise NotAllowed(FOREIGN_INSTALL)
+        job = await self.store.get(job_id)
+        if interaction.guild_id is None:
+            if job is None or job.guild_id is None or interaction.user.id != job.user_id:
+                raise UserFacingError("Only the person who asked for this clip can use its buttons.")
+            if not works_in_dms:
+                raise UserFacingError("That button only works in the server.")
+        elif job is None or job.guild_id != interaction.guild_id:
+            raise UserFacingError("That job no longer exists.")
+        return job
 
     async def may_generate(self, interaction: discord.Interaction[Any]) -> GuildSettings:
         """Who and where, before any work is done."""
@@ -152,16 +170,16 @@ class Guard:
     async def may_generate_as(self, asker: Asker) -> GuildSettings:
         """`may_generate` for a member asking from elsewhere (a button in a direct message)."""
         guild_id, user = asker.guild_id, asker.user
-        settings = await self.bot.governance.settings(guild_id)
-        if (await self.bot.governance.member(guild_id, user.id)).blocked:
+        settings = await self.governance.settings(guild_id)
+        if (await self.governance.member(guild_id, user.id)).blocked:
             raise NotAllowed(
                 "You are blocked from making clips in this server. A server admin can unblock you."
             )
-        channels = await self.bot.governance.allowed(guild_id, "channels")
+        channels = await self.governance.allowed(guild_id, "channels")
         if channels and asker.channel_id not in channels:
             where = ", ".join(f"<#{c}>" for c in sorted(channels))
             raise NotAllowed(f"Clips can't be made in this channel. Try {where}.")
-        roles = await self.bot.governance.allowed(guild_id, "roles")
+        roles = await self.governance.allowed(guild_id, "roles")
         if roles and not roles & role_ids(user):
             raise NotAllowed("Making clips here needs one of the roles this server's admins chose.")
         return settings
@@ -177,10 +195,10 @@ class Guard:
         thread = getattr(interaction.channel, "type", None) in _THREADS
         _require_permissions(interaction.app_permissions, thread=thread, where="this channel")
 
-    def require_post_permissions_in(self, guild_id: int, channel_id: int) -> None:
+    def require_post_permissions_in(self, client: discord.Client, guild_id: int, channel_id: int) -> None:
         """The same, for a channel the interaction did not come from (a button pressed in a DM posts to the
         job's channel): the bot's permissions there, from the gateway's cache."""
-        guild = self.bot.get_guild(guild_id)
+        guild = client.get_guild(guild_id)
         channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
         if guild is None or channel is None:
             raise NotAllowed("I can't reach the channel of this clip any more, so I can't post it there.")
@@ -241,7 +259,7 @@ class Guard:
         async with lock:
             settings = await self._admit_repost(interaction, asker, job)
             yield settings
-            await self.bot.audit.record(
+            await self.audit.record(
                 asker.guild_id, SHOWN, actor_id=asker.user.id, job_id=job.id, channel=asker.channel_id
             )
 
@@ -251,7 +269,7 @@ class Guard:
         """Who and where (blocks, channels, roles), a removal that holds, the age-restricted rule for image
         clips, the bot's permissions in the channel, and the member's re-posts this hour."""
         settings = await self.may_generate_as(asker)
-        removed_by = await self.bot.pipeline.store.clip_removed_by(job.id)
+        removed_by = await self.store.clip_removed_by(job.id)
         if removed_by is not None and removed_by != job.user_id:
             raise UserFacingError(f"A moderator removed this clip (job {job.id}); it can't be shown again.")
         if removed_by is not None and asker.user.id != job.user_id:
@@ -267,16 +285,16 @@ class Guard:
         if interaction.channel_id == asker.channel_id:
             self.require_post_permissions(interaction)
         else:  # from a direct message the clip goes to the job's channel
-            self.require_post_permissions_in(asker.guild_id, asker.channel_id)
+            self.require_post_permissions_in(interaction.client, asker.guild_id, asker.channel_id)
         now = time.time()
         check_shows(
-            await self.bot.governance.audit_times(asker.guild_id, asker.user.id, SHOWN, now - SHOW_WINDOW),
+            await self.governance.audit_times(asker.guild_id, asker.user.id, SHOWN, now - SHOW_WINDOW),
             now,
         )
         return settings
 
     async def _screen(self, asker: Asker, request: JobRequest, settings: GuildSettings) -> None:
-        rules = [Rule(p, r) for p, r in await self.bot.governance.blocklist(asker.guild_id)]
+        rules = [Rule(p, r) for p, r in await self.governance.blocklist(asker.guild_id)]
         if not rules:
             return
         try:
@@ -297,9 +315,9 @@ class Guard:
         self, guild_id: int, user_id: int, reason: str, prompt: str, settings: GuildSettings | None = None
     ) -> None:
         """One more strike; at the server's limit the member is blocked. Both go to the audit log."""
-        settings = settings or await self.bot.governance.settings(guild_id)
-        status = await self.bot.governance.add_strike(guild_id, user_id, settings.strikes_to_block)
-        await self.bot.audit.record(
+        settings = settings or await self.governance.settings(guild_id)
+        status = await self.governance.add_strike(guild_id, user_id, settings.strikes_to_block)
+        await self.audit.record(
             guild_id, "member.strike", actor_id=None, requester=user_id, reason=reason, prompt=prompt,
             strikes=status.strikes, blocked=status.blocked,
         )  # fmt: skip

@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from bot.errors import NotAllowed
-from bot.guard import Guard
+from bot.services.guard import Guard
 
 NEEDED = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True)
 
@@ -21,7 +21,7 @@ def interaction(permissions: discord.Permissions, channel_type: discord.ChannelT
     )
 
 
-guard = Guard(cast(Any, None))  # the check reads nothing of the bot
+guard = Guard(*(cast(Any, None),) * 4)  # the check reads nothing it is built with
 
 
 def refusal(permissions: discord.Permissions, channel_type: discord.ChannelType) -> str | None:

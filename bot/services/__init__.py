@@ -1,0 +1,1 @@
+"""Services: what the bot does, each built with what it uses (see bot/client.py, the composition root)."""
