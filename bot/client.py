@@ -35,7 +35,8 @@ from bot.store.meta import beat, forget_beat, get_value, set_value
 from bot.tasks import Loop, spawn
 from bot.tree import SoraTree
 from bot.ui.buttons import bind_buttons
-from bot.worker.scheduler import Deliverer, worker_name
+from bot.worker.leases import worker_name
+from bot.worker.scheduler import Deliverer
 
 log = logging.getLogger(__name__)
 

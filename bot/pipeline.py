@@ -8,10 +8,9 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from bot.domain.limits import Limits
-from bot.domain.models import Job, JobRequest, JobState
+from bot.domain.models import Job, JobRequest, JobState, Target
 from bot.domain.pricing import Prices
 from bot.errors import DeliveryError
 from bot.files import new_input_path
@@ -120,7 +119,7 @@ class Pipeline:
         request: JobRequest,
         *,
         user_id: int,
-        target: dict[str, Any],
+        target: Target,
         guild_id: int | None = None,
         channel_id: int | None = None,
         limits: Limits | None = None,

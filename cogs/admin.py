@@ -15,8 +15,8 @@ from discord.ext import commands
 
 from bot.domain.limits import LimitRule, Scope
 from bot.errors import UserFacingError
-from bot.forgetting import forget_member
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
+from bot.services.forgetting import forget_member
 from bot.tree import reply
 from bot.ui.embeds import escape
 from bot.ui.export import jobs_export
@@ -25,6 +25,10 @@ from bot.ui.reports import limits_lines, rule_text, usage_report
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
+    from bot.pipeline import Pipeline
+    from bot.services.audit import Audit
+    from bot.settings import Settings
+    from bot.store.governance import Governance
 
 Interaction = discord.Interaction["SoraBot"]
 
@@ -46,12 +50,6 @@ def _scope(
     return "guild", _guild(interaction), "the server"
 
 
-def _pattern(pattern: str) -> str:
-    """A blocklist pattern shown as written: escaped rather than in a code span, which a backtick in the
-    pattern would end early. `escape` breaks every masked link; escape_markdown only a line's first."""
-    return escape(pattern)
-
-
 @app_commands.guild_only()
 @app_commands.allowed_installs(guilds=True, users=False)
 @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
@@ -64,14 +62,17 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     channels = app_commands.Group(name="channels", description="Where clips may be made")
     roles = app_commands.Group(name="roles", description="Who may make clips")
     blocklist = app_commands.Group(name="blocklist", description="Words and patterns refused in prompts")
-    approvals = app_commands.Group(
+    approval_commands = app_commands.Group(
         name="approvals", description="Moderator approval before any money is spent"
     )
-    audit = app_commands.Group(name="audit", description="Where the audit trail is posted")
+    audit_commands = app_commands.Group(name="audit", description="Where the audit trail is posted")
     user = app_commands.Group(name="user", description="One member's standing")
 
-    def __init__(self, bot: SoraBot) -> None:
-        self.bot = bot
+    def __init__(self, settings: Settings, governance: Governance, audit: Audit, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.governance = governance
+        self.audit = audit
+        self.pipeline = pipeline
         super().__init__()
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
@@ -81,20 +82,20 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         return True
 
     async def _changed(self, interaction: Interaction, action: str, message: str, **details: Any) -> None:
-        await self.bot.audit.record(_guild(interaction), action, actor_id=interaction.user.id, **details)
+        await self.audit.record(_guild(interaction), action, actor_id=interaction.user.id, **details)
         await reply(interaction, message)
 
     async def _configure(self, interaction: Interaction, **values: Any) -> None:
         """Change the server's settings (the audit entry comes with the confirmation)."""
-        await self.bot.governance.update_settings(_guild(interaction), **values)
+        await self.governance.update_settings(_guild(interaction), **values)
 
     # -- limits ------------------------------------------------------------------------------------------
 
     @limits.command(name="show", description="Show the limits that apply in this server")
     async def limits_show(self, interaction: Interaction) -> None:
-        rules = await self.bot.governance.limit_rules(_guild(interaction))
-        server = await self.bot.governance.settings(_guild(interaction))
-        lines = limits_lines(self.bot.settings, server, rules)
+        rules = await self.governance.limit_rules(_guild(interaction))
+        server = await self.governance.settings(_guild(interaction))
+        lines = limits_lines(self.settings, server, rules)
         # Up to 25 role rules and a rule per member: paged.
         await send_pages(interaction, PagedReply("", lines))
 
@@ -126,7 +127,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
                   "concurrent": concurrent, "pro": pro, "hd": hd}  # fmt: skip
         if all(v is None for v in values.values()):
             raise UserFacingError("Give at least one limit to set.")
-        rule = await self.bot.governance.set_limit_rule(
+        rule = await self.governance.set_limit_rule(
             _guild(interaction),
             LimitRule(scope, target, **values),  # type: ignore[arg-type]
         )
@@ -143,7 +144,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         if (role is None) == (user is None):
             raise UserFacingError("Choose one role or one member.")
         scope, target, who = _scope(interaction, role, user)
-        removed = await self.bot.governance.clear_limit_rule(_guild(interaction), scope, target)
+        removed = await self.governance.clear_limit_rule(_guild(interaction), scope, target)
         await self._changed(
             interaction, "limits.clear",
             f"Cleared the limits for {who}." if removed else f"{who} had no limits set.",
@@ -178,7 +179,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @channels.command(name="list", description="Channels where clips may be made")
     async def channels_list(self, interaction: Interaction) -> None:
-        found = await self.bot.governance.allowed(_guild(interaction), "channels")
+        found = await self.governance.allowed(_guild(interaction), "channels")
         await reply(interaction, fit([f"<#{c}>" for c in sorted(found)]) or "Every channel (none listed).")
 
     @roles.command(name="allow", description="Let a role make clips (with none listed, everyone may)")
@@ -193,11 +194,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @roles.command(name="list", description="Roles that may make clips")
     async def roles_list(self, interaction: Interaction) -> None:
-        found = await self.bot.governance.allowed(_guild(interaction), "roles")
+        found = await self.governance.allowed(_guild(interaction), "roles")
         await reply(interaction, fit([f"<@&{r}>" for r in sorted(found)]) or "Everyone (no roles listed).")
 
     async def _allow(self, interaction: Interaction, kind: str, item: int, allow: bool, mention: str) -> None:
-        changed = await self.bot.governance.set_allowed(_guild(interaction), kind, item, allow)  # type: ignore[arg-type]
+        changed = await self.governance.set_allowed(_guild(interaction), kind, item, allow)  # type: ignore[arg-type]
         verb = "Allowed" if allow else "No longer allowed"
         text = f"{verb}: {mention}." if changed else f"Nothing to change for {mention}."
         await self._changed(interaction, f"{kind}.{'add' if allow else 'remove'}", text, target=item)
@@ -219,11 +220,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
             rule = check_rule(pattern, regex)
         except InvalidRule as exc:
             raise UserFacingError(str(exc)) from None
-        added = await self.bot.governance.add_block_rule(
+        added = await self.governance.add_block_rule(
             _guild(interaction), rule.pattern, rule.is_regex, interaction.user.id
         )
         kind = "regex" if rule.is_regex else "word"
-        text = f"Blocked {kind}: {_pattern(rule.pattern)}" if added else "Already blocked."
+        text = f"Blocked {kind}: {escape(rule.pattern)}" if added else "Already blocked."
         await self._changed(interaction, "blocklist.add", text, pattern=rule.pattern, regex=rule.is_regex)
 
     @blocklist.command(name="remove", description="Stop refusing prompts with this word or pattern")
@@ -231,7 +232,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def blocklist_remove(
         self, interaction: Interaction, pattern: app_commands.Range[str, 1, MAX_RULE_LENGTH]
     ) -> None:
-        removed = await self.bot.governance.remove_block_rule(_guild(interaction), pattern.strip())
+        removed = await self.governance.remove_block_rule(_guild(interaction), pattern.strip())
         await self._changed(
             interaction,
             "blocklist.remove",
@@ -241,14 +242,14 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @blocklist.command(name="list", description="Words and patterns refused in prompts")
     async def blocklist_list(self, interaction: Interaction) -> None:
-        rules = await self.bot.governance.blocklist(_guild(interaction))
-        lines = [f"{'regex' if r else 'word'}: {_pattern(p)}" for p, r in rules]
+        rules = await self.governance.blocklist(_guild(interaction))
+        lines = [f"{'regex' if r else 'word'}: {escape(p)}" for p, r in rules]
         pages = PagedReply(f"{len(lines)} rule(s):", lines, empty="The blocklist is empty.")
         await send_pages(interaction, pages)
 
     # -- approvals, audit, defaults ----------------------------------------------------------------------
 
-    @approvals.command(name="on", description="Jobs wait for a moderator's approval in this channel")
+    @approval_commands.command(name="on", description="Jobs wait for a moderator's approval in this channel")
     @app_commands.describe(
         channel="Where moderators approve or reject requests",
         trusted_role="Members with this role skip approval",
@@ -267,12 +268,14 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         trusted = trusted_role and trusted_role.id
         await self._changed(interaction, "approvals.on", text, channel=channel.id, trusted_role=trusted)
 
-    @approvals.command(name="off", description="Jobs no longer wait for approval")
+    @approval_commands.command(name="off", description="Jobs no longer wait for approval")
     async def approvals_off(self, interaction: Interaction) -> None:
         await self._configure(interaction, approvals_channel_id=None, approvals_trusted_role_id=None)
         await self._changed(interaction, "approvals.off", "Approval is off.")
 
-    @audit.command(name="channel", description="Post the audit trail in a channel (no channel: stop posting)")
+    @audit_commands.command(
+        name="channel", description="Post the audit trail in a channel (no channel: stop posting)"
+    )
     @app_commands.describe(channel="Where to post the audit trail; leave empty to stop posting")
     async def audit_channel(
         self, interaction: Interaction, channel: discord.TextChannel | None = None
@@ -324,13 +327,13 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="block", description="Stop a member from making clips")
     @app_commands.describe(member="The member to block")
     async def user_block(self, interaction: Interaction, member: discord.Member) -> None:
-        await self.bot.governance.set_member(_guild(interaction), member.id, blocked=True)
+        await self.governance.set_member(_guild(interaction), member.id, blocked=True)
         await self._changed(interaction, "member.block", f"{member.mention} is blocked.", requester=member.id)
 
     @user.command(name="unblock", description="Let a member make clips again (clears strikes)")
     @app_commands.describe(member="The member to unblock")
     async def user_unblock(self, interaction: Interaction, member: discord.Member) -> None:
-        await self.bot.governance.set_member(_guild(interaction), member.id, blocked=False)
+        await self.governance.set_member(_guild(interaction), member.id, blocked=False)
         await self._changed(
             interaction, "member.unblock", f"{member.mention} is unblocked.", requester=member.id
         )
@@ -338,7 +341,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="reset", description="Clear a member's strikes and start their usage afresh")
     @app_commands.describe(member="The member whose strikes and usage to reset")
     async def user_reset(self, interaction: Interaction, member: discord.Member) -> None:
-        await self.bot.governance.set_member(_guild(interaction), member.id, reset=True)
+        await self.governance.set_member(_guild(interaction), member.id, reset=True)
         await self._changed(
             interaction, "member.reset", f"{member.mention}: strikes and usage reset.", requester=member.id
         )
@@ -346,8 +349,8 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="strikes", description="A member's strikes and standing")
     @app_commands.describe(member="The member whose strikes to show")
     async def user_strikes(self, interaction: Interaction, member: discord.Member) -> None:
-        status = await self.bot.governance.member(_guild(interaction), member.id)
-        settings = await self.bot.governance.settings(_guild(interaction))
+        status = await self.governance.member(_guild(interaction), member.id)
+        settings = await self.governance.settings(_guild(interaction))
         state = "blocked" if status.blocked else "not blocked"
         await reply(
             interaction,
@@ -358,7 +361,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @app_commands.describe(member="The member whose prompts and clips to delete")
     async def user_forget(self, interaction: Interaction, member: discord.Member) -> None:
         await interaction.response.defer(ephemeral=True)
-        removed = await forget_member(self.bot.pipeline, self.bot.governance, _guild(interaction), member.id)
+        removed = await forget_member(self.pipeline, self.governance, _guild(interaction), member.id)
         await self._changed(
             interaction, "member.forget",
             f"Forgot {member.mention}: prompts removed, {removed} file(s) deleted.", target=member.id,
@@ -371,7 +374,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def usage(self, interaction: Interaction, days: app_commands.Range[int, 1, 90] = 7) -> None:
         await interaction.response.defer(ephemeral=True)
         since = time.time() - days * 86400
-        rows = await self.bot.governance.spend_rows(_guild(interaction), since)
+        rows = await self.governance.spend_rows(_guild(interaction), since)
         lines, png = await usage_report(rows, days)
         # The biggest spenders first, as many as fit; the CSV export has everyone.
         await reply(interaction, fit(lines), file=discord.File(io.BytesIO(png), filename="spend.png"))
@@ -379,9 +382,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @app_commands.command(name="export", description="The server's jobs as a CSV file")
     async def export(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True)
-        rows = await self.bot.governance.export_rows(_guild(interaction))
+        rows = await self.governance.export_rows(_guild(interaction))
         data = jobs_export(rows)
-        await self.bot.audit.record(
+        await self.audit.record(
             _guild(interaction), "jobs.export", actor_id=interaction.user.id, rows=len(rows)
         )
         await reply(
@@ -390,4 +393,4 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
 
 async def setup(bot: SoraBot) -> None:
-    await bot.add_cog(Admin(bot))
+    await bot.add_cog(Admin(bot.settings, bot.governance, bot.audit, bot.pipeline))

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.models import JobState
+from bot.domain.models import JobState, Target
 from bot.errors import JobNotFound, UserFacingError
 from bot.services.delivery import DiscordDeliverer
 from bot.services.guard import Asker, Guard
@@ -167,8 +167,8 @@ class Jobs(commands.Cog):
 
     async def _repost(self, interaction: Interaction, job: Job) -> None:
         """Post `job`'s clip in the interaction's channel with the bot token."""
-        assert job.output_path is not None
-        target = {
+        assert job.output_path is not None and interaction.channel_id is not None
+        target: Target = {
             **job.target,
             "channel_id": interaction.channel_id,
             "private": False,

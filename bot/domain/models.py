@@ -6,7 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, NotRequired, Self, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -185,6 +185,22 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+class Target(TypedDict):
+    """Where a job's clip goes and how (stored as JSON in the job's row). `kind` names the deliverer
+    ("discord", "file" for `sora-bot generate`; tests and benchmarks plug in their own)."""
+
+    kind: str
+    path: NotRequired[str]  # file: where `sora-bot generate` writes the clip
+    # discord:
+    channel_id: NotRequired[int]  # the channel the clip is posted in
+    private: NotRequired[bool]  # an ephemeral preview for the requester (a DM after the token's life)
+    interaction_token: NotRequired[str]  # the interaction's webhook, while it lasts
+    token_expires_at: NotRequired[float]  # unix time; the bot stops using the token then
+    filesize_limit: NotRequired[int]  # the interaction's upload limit (counts the member's Nitro)
+    guild_filesize_limit: NotRequired[int | None]  # the server's, for workers without a guild cache
+    repost: NotRequired[str]  # a /show's nonce suffix, so Discord doesn't hand back the earlier post
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One stored job row."""
@@ -197,7 +213,7 @@ class Job:
     user_id: int
     message_id: int | None
     result_message_id: int | None
-    target: dict[str, Any]
+    target: Target
     prodia_job_id: str | None
     endpoint: str | None
     output_path: str | None

@@ -13,7 +13,7 @@ from typing import Any
 
 import discord
 
-from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
+from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState, Target
 from bot.errors import FOREIGN_INSTALL, NotAllowed, UserFacingError
 from bot.files import last_frame_path
 from bot.media.fit import last_frame
@@ -115,7 +115,7 @@ class Clips:
         it is deleted when the request is refused or fails before it is queued."""
         asker = asker or Asker.of(interaction)
         guild = interaction.guild
-        target = {
+        target: Target = {
             "kind": "discord",
             "channel_id": asker.channel_id,
             "private": private,

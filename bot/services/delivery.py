@@ -12,22 +12,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 import discord
 
-from bot.domain.models import Job, JobState
+from bot.domain.models import Job, JobState, Target
 from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
 from bot.files import fit_path, poster_path, preview_path
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
+from bot.services.earlier_posts import EarlierPosts
 from bot.services.routes import (
     DEFAULT_LIMIT,
     DM_LIMIT,
     Route,
     budget_for,
-    find_clip_message,
     interaction_webhook,
     nonce_of,
     token_gone,
@@ -39,13 +38,8 @@ from bot.ui.embeds import result_embed
 
 log = logging.getLogger(__name__)
 
-DISCORD_EPOCH = 1420070400.0  # 2015-01-01: the earliest time a snowflake can name
 # A 413 means Discord accepts less than we thought: aim lower this many times on one route.
 ATTEMPTS = 3
-# A re-run looks for a clip an earlier run posted but could not record among the messages since its upload
-# began (less this margin, for clock skew between this host and Discord), at most this many of them.
-HISTORY_MARGIN_SECONDS = 60.0
-HISTORY_LOOKBACK = 1000
 
 
 class DiscordDeliverer:
@@ -56,6 +50,7 @@ class DiscordDeliverer:
     def __init__(self, client: discord.Client, store: JobStore) -> None:
         self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
         self.store = store
+        self._earlier = EarlierPosts(client, store)
 
     async def deliver(self, job: Job, clip: Path) -> int | None:
         """Deliver the clip; safe to call again for a job being delivered: a clip an earlier run posted is
@@ -63,7 +58,7 @@ class DiscordDeliverer:
         # Only the scheduler delivers a job in this state; "Post to channel" posts a delivered one again.
         record = job.state is JobState.DELIVERING
         if record:
-            earlier = await self._posted_before(job)
+            earlier = await self._earlier.find(job)
             if earlier is not None:
                 message_id, channel_id = earlier
                 if not job.target.get("private") and channel_id not in (None, job.target.get("channel_id")):
@@ -106,7 +101,7 @@ class DiscordDeliverer:
                 ) from None
             raise DeliveryError(detail) from None
 
-    async def repost(self, job: Job, target: dict[str, object], clip: Path) -> int | None:
+    async def repost(self, job: Job, target: Target, clip: Path) -> int | None:
         """Post a delivered clip again (for /show) in `target`'s channel with the bot token, pinging nobody.
         A refusal is the caller's to hear (UserFacingError); nobody else is told."""
         again = dataclasses.replace(job, target=target, channel_id=int(str(target["channel_id"])))
@@ -327,79 +322,3 @@ class DiscordDeliverer:
         )
         await self.tell_requester(job, told.strip())
         return sent
-
-    # -- finding what an earlier run posted --------------------------------------------------------------
-
-    async def _posted_before(self, job: Job) -> tuple[int, int | None] | None:
-        """The message (id, channel id; None for an ephemeral followup) an earlier run of this delivery
-        posted the clip in, if any."""
-        store = self.store
-        record = await store.delivery_record(job.id)
-        if record.message_id is not None:
-            await self._confirm(job, record.message_id, record.channel_id)
-            return record.message_id, record.channel_id
-        if record.started_at is None:
-            return None  # the first run: nothing was sent yet
-        found = await self._find_in_history(job, record.started_at)
-        if found is not None:
-            log.info(
-                "job %d: found its clip already posted (message %d); not posting again", job.id, found.id
-            )
-            await store.set_result_message(job.id, found.id, found.channel.id)
-            return found.id, found.channel.id
-        return None
-
-    async def _confirm(self, job: Job, message_id: int, channel_id: int | None) -> None:
-        """Look the stored message up, for the log: once Discord returned it the clip was delivered, and if it
-        is gone since, someone deleted it on purpose: posting it again would undo that."""
-        try:
-            if channel_id is not None:
-                await self.client.http.get_message(channel_id, message_id)
-            else:
-                webhook = interaction_webhook(self.client, job)
-                if webhook is None:
-                    return
-                await webhook.fetch_message(message_id)
-            log.info("job %d: already delivered as message %d; not posting again", job.id, message_id)
-        except discord.NotFound:
-            log.info(
-                "job %d: message %d was delivered and deleted since; not posting again", job.id, message_id
-            )
-        except discord.HTTPException as exc:
-            log.info(
-                "job %d: message %d could not be checked (%s); not posting again",
-                job.id,
-                message_id,
-                exc.status,
-            )
-
-    async def _find_in_history(self, job: Job, started_at: float) -> discord.Message | None:
-        """The clip's message in the history, since the upload began, of the channel it was going to, or of
-        the requester's DMs (a private clip, or a public one handed over there when the channel refused it).
-
-        Discord does not keep a message's nonce (only the create response carries it), so the bot's own
-        message is recognised by the clip embed's footer, which names the job; a nonce is matched too.
-        Ephemeral followups are in no history: a crash right after one is not caught here.
-        """
-        # Oldest first from just before the upload began: a busy channel's later messages don't hide it.
-        since = datetime.fromtimestamp(max(started_at - HISTORY_MARGIN_SECONDS, DISCORD_EPOCH), UTC)
-        after = discord.Object(discord.utils.time_snowflake(since))
-        private = bool(job.target.get("private"))
-        for where in ("dm",) if private else ("channel", "dm"):
-            try:
-                channel: discord.abc.Messageable
-                if where == "dm":
-                    channel = await (await self.client.fetch_user(job.user_id)).create_dm()
-                else:
-                    channel = self.client.get_partial_messageable(
-                        int(job.target["channel_id"]), guild_id=job.guild_id
-                    )
-                me = self.client.user.id if self.client.user else self.client.application_id
-                found = await find_clip_message(channel, job, after, me, HISTORY_LOOKBACK)
-            except discord.HTTPException as exc:
-                # No history to read (no Read Message History): post; the nonce still covers a short outage.
-                log.info("job %d: could not read the %s's history (%s)", job.id, where, exc.status)
-                continue
-            if found is not None:
-                return found
-        return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.limits import Limits, check_budget, check_limits
-from bot.domain.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
+from bot.domain.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState, Target
 from bot.store.db import Database
 from bot.store.deliveries import Deliveries
 from bot.store.job_queries import JobQueries
@@ -51,7 +51,7 @@ class NewJob:
     user_id: int
     estimated_cost: float
     target_kind: str
-    target: dict[str, Any]
+    target: Target
     guild_id: int | None = None
     channel_id: int | None = None
     state: JobState = JobState.QUEUED

@@ -28,11 +28,9 @@ from bot.errors import (
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
+from bot.tasks import spawn
 from bot.worker.leases import LeaseKeeper, worker_name
 from bot.worker.retention import Retention
-
-# worker_name is re-exported for bot/client.py (another change owns it); its home is bot.worker.leases.
-__all__ = ["GENERIC_FAILURE", "Deliverer", "Scheduler", "SchedulerConfig", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +111,9 @@ class Scheduler:
         await beat(self.store.db, "worker", self.owner)
         await self.recover()
         self._loops = [
-            _spawn(self._dispatch_loop(), "scheduler dispatch"),
-            _spawn(self._leases.run(), "scheduler leases"),
-            _spawn(self._retention.run(), "scheduler retention"),
+            spawn(self._dispatch_loop(), "scheduler dispatch"),
+            spawn(self._leases.run(), "scheduler leases"),
+            spawn(self._retention.run(), "scheduler retention"),
         ]
 
     async def stop(self) -> None:
@@ -205,7 +203,7 @@ class Scheduler:
     # -- one job -----------------------------------------------------------------------------------------
 
     def _start_task(self, job: Job) -> None:
-        task = _spawn(self._run(job), f"job {job.id}")
+        task = spawn(self._run(job), f"job {job.id}")
         self._tasks[job.id] = task
 
         def done(_: asyncio.Task[None]) -> None:
@@ -336,15 +334,3 @@ class Scheduler:
         await self.store.transition(
             job.id, JobState.FAILED, owner=self.owner, error=detail, user_error=message, **fields
         )
-
-
-def _spawn(coro: object, name: str) -> asyncio.Task[None]:
-    """create_task with a name and a done-callback that logs a failure instead of losing it."""
-    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
-
-    def report(t: asyncio.Task[None]) -> None:
-        if not t.cancelled() and t.exception() is not None:
-            log.error("task %s failed", name, exc_info=t.exception())
-
-    task.add_done_callback(report)
-    return task

@@ -1,11 +1,11 @@
-"""Blocklist patterns as /sora-admin shows them: typed text, never a link or a mention."""
+"""Blocklist patterns as /sora-admin shows them (through `escape`): typed text, never a link or a mention."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cogs.admin import _pattern
+from bot.ui.embeds import escape as _pattern
 
 
 def _all_brackets_escaped(shown: str) -> bool:

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 from bot.domain.limits import LimitRule
+from bot.domain.models import Target
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
@@ -17,7 +18,7 @@ BIG_ID = 1_234_567_890_123_456_789  # Discord ids need 64 bits
 
 def job_for(user_id: int, guild_id: int = GUILD, *, prompt: str = "a secret plan") -> NewJob:
     """A job posted to Discord: its target carries the interaction token that forgetting removes."""
-    target = {"kind": "discord", "interaction_token": "tok-123", "channel_id": 5}
+    target: Target = {"kind": "discord", "interaction_token": "tok-123", "channel_id": 5}
     return replace(new_job(user_id, guild_id, prompt=prompt), target_kind="discord", target=target)
 
 

@@ -336,7 +336,8 @@ def test_a_lease_of_a_dead_process_on_this_host_is_dead_before_it_expires(tmp_pa
     def job_held_by(owner: str) -> Job:
         return Job(
             id=1, state=JobState.RUNNING, request=JobRequest.parse(prompt="abc"), guild_id=None,
-            channel_id=None, user_id=1, message_id=None, result_message_id=None, target={}, prodia_job_id="p",
+            channel_id=None, user_id=1, message_id=None, result_message_id=None,
+            target={"kind": "discord"}, prodia_job_id="p",
             endpoint="async", output_path=None, estimated_cost=0, actual_cost=None, error=None,
             user_error=None,
             attempts=1, created_at=0, updated_at=0, started_at=0, finished_at=None, lease_owner=owner,
