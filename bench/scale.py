@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import signal
 import sys
 import time
 import uuid
@@ -38,6 +37,7 @@ from bench.common import (
 from bot.domain.models import JobRequest
 from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
+from tests.harness import stop_processes
 
 NAME = "scale"
 SORA_BOT = str(Path(sys.executable).parent / "sora-bot")
@@ -125,18 +125,6 @@ def _env(world: BenchWorld, url: str, out: Path) -> dict[str, str]:
     )
 
 
-async def _stop(procs: Sequence[asyncio.subprocess.Process]) -> None:
-    for proc in procs:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 def _log_problems(paths: Sequence[Path]) -> int:
     """WARNING/ERROR lines in the workers' logs, besides discord.py's voice notice and the retries of 429s
     (counted by the fake Prodia already)."""
@@ -196,7 +184,7 @@ async def measure(world: BenchWorld, options: Options, workers: int, tmp: Path) 
                 )
                 wall = time.monotonic() - started
             finally:
-                await _stop(procs)
+                await stop_processes({str(i): p for i, p in enumerate(procs)})
             row = await db.reader.fetch_one(
                 "SELECT MIN(started_at), MAX(finished_at),"
                 " SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END) FROM jobs"

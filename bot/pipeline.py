@@ -11,7 +11,6 @@ from pathlib import Path
 
 from bot.domain.limits import Limits
 from bot.domain.models import Job, JobRequest, JobState, Target
-from bot.domain.pricing import Prices
 from bot.errors import DeliveryError
 from bot.files import new_input_path
 from bot.media.images import prepare_image
@@ -63,7 +62,7 @@ class Pipeline:
         self.store = scheduler.store
         self.backend = backend
         self.scheduler = scheduler
-        self.prices = Prices.from_settings(settings)
+        self.prices = settings.prices()
 
     @classmethod
     async def open(

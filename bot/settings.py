@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain.limits import LimitRule
+from bot.domain.pricing import Prices
 from bot.errors import ConfigError
 
 Backend = Literal["prodia", "local"]
@@ -66,6 +68,26 @@ class Settings(BaseSettings):
     default_allow_hd: bool = True
     approval_expiry_seconds: float = Field(default=86400.0, gt=0)
     approval_sweep_seconds: float = Field(default=60.0, gt=0)
+
+    def limit_defaults(self) -> LimitRule:
+        """The bot's default member limits, below every server's own rules."""
+        return LimitRule(
+            scope="guild",
+            target_id=0,
+            jobs_per_hour=self.default_jobs_per_hour,
+            video_seconds_per_day=self.default_video_seconds_per_day,
+            concurrent=self.default_concurrent_jobs,
+            pro=self.default_allow_pro,
+            hd=self.default_allow_hd,
+        )
+
+    def prices(self) -> Prices:
+        """The per-second prices estimates and budgets use until Prodia reports a job's price."""
+        return Prices(
+            sora2=self.price_sora2_per_second,
+            sora2_pro_720p=self.price_sora2_pro_720p_per_second,
+            sora2_pro_1080p=self.price_sora2_pro_1080p_per_second,
+        )
 
     @field_validator("prodia_base_url", "discord_api_base_url", "discord_gateway_url")
     @classmethod

@@ -30,7 +30,8 @@ def _finished(task: asyncio.Task[Any]) -> None:
 
 
 class Loop:
-    """Runs `step` every `seconds` (after `before`, if given) from `start()` until `stop()`."""
+    """Runs `step` every `seconds` (after `before`, if given; after one period with `wait_first`) from
+    `start()` until `stop()`."""
 
     def __init__(
         self,
@@ -39,11 +40,13 @@ class Loop:
         seconds: float,
         *,
         before: Callable[[], Awaitable[object]] | None = None,
+        wait_first: bool = False,
     ) -> None:
         self.name = name
         self._step = step
         self._seconds = seconds
         self._before = before
+        self._wait_first = wait_first  # a period before the first step, not after
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -63,6 +66,8 @@ class Loop:
     async def _run(self) -> None:
         if self._before is not None:
             await self._before()
+        if self._wait_first:
+            await asyncio.sleep(self._seconds)
         while True:
             try:
                 await self._step()

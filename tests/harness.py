@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -126,3 +127,20 @@ async def until(
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def stop_processes(procs: dict[str, asyncio.subprocess.Process]) -> list[str]:
+    """SIGTERM every process still running and wait for each; one not gone within 30 s is killed. Returns
+    the names of those that had to be killed."""
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    stuck = []
+    for name, proc in procs.items():
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            stuck.append(name)
+    return stuck

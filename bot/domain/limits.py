@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.errors import QuotaExceeded
-from bot.settings import Settings
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -71,18 +70,6 @@ class MemberPolicy:
     limits: Limits
     pro: bool
     hd: bool
-
-
-def bot_defaults(settings: Settings) -> LimitRule:
-    return LimitRule(
-        scope="guild",
-        target_id=0,
-        jobs_per_hour=settings.default_jobs_per_hour,
-        video_seconds_per_day=settings.default_video_seconds_per_day,
-        concurrent=settings.default_concurrent_jobs,
-        pro=settings.default_allow_pro,
-        hd=settings.default_allow_hd,
-    )
 
 
 def resolve(

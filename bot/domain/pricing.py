@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.models import JobRequest
-from bot.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,14 +14,6 @@ class Prices:
     sora2: float = 0.10
     sora2_pro_720p: float = 0.30
     sora2_pro_1080p: float = 0.50
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Prices:
-        return cls(
-            sora2=settings.price_sora2_per_second,
-            sora2_pro_720p=settings.price_sora2_pro_720p_per_second,
-            sora2_pro_1080p=settings.price_sora2_pro_1080p_per_second,
-        )
 
     def per_second(self, request: JobRequest) -> float:
         if request.model != "sora-2-pro":

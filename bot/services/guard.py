@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain.limits import MemberPolicy, bot_defaults, resolve
+from bot.domain.limits import MemberPolicy, resolve
 from bot.domain.models import JobRequest
 from bot.errors import FOREIGN_INSTALL, NotAllowed, PromptBlocked, UserFacingError
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
@@ -130,7 +130,7 @@ class Guard:
 
     async def policy(self, guild_id: int, member: discord.abc.User | discord.Member) -> MemberPolicy:
         rules = await self.governance.limit_rules(guild_id)
-        return resolve(bot_defaults(self.settings), rules, role_ids(member), member.id)
+        return resolve(self.settings.limit_defaults(), rules, role_ids(member), member.id)
 
     async def installation_allowed(self, interaction: discord.Interaction[Any]) -> bool:
         """False (logged, and audited when in a server) for an interaction that did not come through this

@@ -14,6 +14,7 @@ from bot.domain.models import Job, JobState
 from bot.errors import JobInterrupted
 from bot.store.jobs import JobStore
 from bot.store.meta import beat
+from bot.tasks import Loop
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,8 @@ class LeaseKeeper:
         self._running = running
         self._finishing = finishing
         self._resume = resume
-
-    async def run(self) -> None:
-        """The loop; it ends only when cancelled."""
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("renewing leases failed; retrying")
+        # Every third of a lease, so a lease is renewed twice before it can run out.
+        self.loop = Loop("scheduler leases", self.tick, lease_seconds / 3, wait_first=True)
 
     async def tick(self) -> None:
         """One round: renew, stop the lost, beat, recover."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot import files
 from bot.store.jobs import JobStore
+from bot.tasks import Loop
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,7 @@ class Retention:
         self.output_dir = output_dir
         self.retention_seconds = retention_seconds
         self.check_seconds = check_seconds
-
-    async def run(self) -> None:
-        """The loop; it ends only when cancelled."""
-        while True:
-            try:
-                await self.clean_old_clips()
-            except Exception:
-                log.exception("cleaning old clips failed")
-            await asyncio.sleep(self.check_seconds)
+        self.loop = Loop("scheduler retention", self.clean_old_clips, check_seconds)
 
     async def clean_old_clips(self) -> int:
         """Retention, over every file the bot writes: the files of jobs finished longer ago than the

@@ -110,11 +110,9 @@ class Scheduler:
         """Recover what earlier processes left, then start the three loops: dispatch, leases, retention."""
         await beat(self.store.db, "worker", self.owner)
         await self.recover()
-        self._loops = [
-            spawn(self._dispatch_loop(), "scheduler dispatch"),
-            spawn(self._leases.run(), "scheduler leases"),
-            spawn(self._retention.run(), "scheduler retention"),
-        ]
+        self._loops = [spawn(self._dispatch_loop(), "scheduler dispatch")]
+        self._leases.loop.start()
+        self._retention.loop.start()
 
     async def stop(self) -> None:
         """Stop taking jobs; leave in-flight jobs for the next start (they are polled, not re-sent)."""
@@ -124,6 +122,8 @@ class Scheduler:
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
+        await self._leases.loop.stop()
+        await self._retention.loop.stop()
         await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
         self._loops.clear()
         with contextlib.suppress(Exception):

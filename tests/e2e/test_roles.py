@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import World, until
 from tests.e2e.test_crash import run_env
+from tests.harness import stop_processes
 
 SORA_BOT = str(Path(sys.executable).parent / "sora-bot")
 JOBS = 12
@@ -53,7 +54,9 @@ async def test_a_gateway_and_two_workers_deliver_every_job_once_even_when_a_work
 
         await until(lambda: _settled(world), timeout=120, what="every job to finish")
     finally:
-        stuck = await _stop(dict(zip(("gateway", "worker0", "worker1"), (gateway, *workers), strict=False)))
+        stuck = await stop_processes(
+            dict(zip(("gateway", "worker0", "worker1"), (gateway, *workers), strict=False))
+        )
         assert not stuck, f"{stuck} did not stop on SIGTERM"
     states = Counter(str(r[0]) for r in rows(world, "SELECT state FROM jobs"))
     assert states == {"delivered": JOBS}, states
@@ -72,21 +75,6 @@ async def test_a_gateway_and_two_workers_deliver_every_job_once_even_when_a_work
 
 def _settled(world: World) -> bool:
     return all(r[0] in ("delivered", "failed") for r in rows(world, "SELECT state FROM jobs"))
-
-
-async def _stop(procs: dict[str, asyncio.subprocess.Process]) -> list[str]:
-    """SIGTERM every process still running; kill and name the ones not gone within 30 s."""
-    for proc in procs.values():
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    stuck = []
-    for name, proc in procs.items():
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            stuck.append(name)
-    return stuck
 
 
 def _held_by(world: World, pid: int) -> int:
@@ -132,7 +120,7 @@ async def test_a_worker_on_another_host_is_taken_over_when_its_lease_runs_out(wo
 
         await until(lambda: _settled(world), timeout=120, what="every job to finish")
     finally:
-        await _stop(dict(zip(("gateway", "remote", "local"), (gateway, *workers), strict=False)))
+        await stop_processes(dict(zip(("gateway", "remote", "local"), (gateway, *workers), strict=False)))
     assert Counter(str(r[0]) for r in rows(world, "SELECT state FROM jobs")) == {"delivered": 4}
     accepted = Counter(job.config["prompt"] for job in world.prodia.jobs.values())
     assert max(accepted.values()) == 1  # resumed by Prodia id, never sent twice

@@ -27,6 +27,7 @@ from tests.conftest import postgres_database
 from tests.e2e.conftest import World, until
 from tests.e2e.test_crash import SORA_BOT, run_env
 from tests.fakes.discord import EPHEMERAL
+from tests.harness import stop_processes
 
 USERS = 20
 JOBS_PER_HOUR = 10
@@ -63,18 +64,8 @@ async def spawn(world: World, env: dict[str, str], role: str, name: str) -> asyn
 
 
 async def stop(procs: dict[str, asyncio.subprocess.Process]) -> None:
-    """SIGTERM every live process and wait for each; one that does not stop is killed and reported."""
-    for proc in procs.values():
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    stuck = []
-    for name, proc in procs.items():
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            stuck.append(name)
+    """SIGTERM every live process; one that does not stop is killed and reported."""
+    stuck = await stop_processes(procs)
     assert not stuck, f"{stuck} did not stop on SIGTERM"
 
 
