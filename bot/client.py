@@ -17,8 +17,7 @@ import discord
 import yarl
 from discord.ext import commands
 
-from bot.domain.models import Job, JobState
-from bot.errors import ConfigError, is_content_rejection
+from bot.errors import ConfigError
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
@@ -102,7 +101,7 @@ class SoraBot(commands.AutoShardedBot):
         pipeline.store.listeners += [
             self.status_updates.on_transition,
             self.audit.on_transition,
-            self._strike_content_rejections,
+            self.guard.on_transition,
         ]
         bind_buttons(self, clips=self.clips, approvals=self.approvals)
         if self.role != "worker":
@@ -151,11 +150,6 @@ class SoraBot(commands.AutoShardedBot):
     async def _beat(self) -> None:
         """Once connected to the gateway, say so every HEARTBEAT_SECONDS (`sora-bot health` reads it)."""
         await beat(self.pipeline.db, "gateway", self.owner)
-
-    async def _strike_content_rejections(self, job: Job, previous: JobState) -> None:
-        """A prompt Prodia refuses for its content counts as a strike, like a blocked one."""
-        if job.state is JobState.FAILED and job.guild_id is not None and is_content_rejection(job.error):
-            await self.guard.strike(job.guild_id, job.user_id, "rejected by Prodia", job.request.prompt)
 
     async def sync_commands(self) -> bool:
         """Sync the command tree only when it changed since the last sync (its hash is kept in the DB)."""

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.models import JobState, Target
-from bot.errors import JobNotFound, UserFacingError
-from bot.services.delivery import DiscordDeliverer
-from bot.services.guard import Asker, Guard
+from bot.domain.models import JobState
+from bot.services.clips import Clips
+from bot.services.guard import Guard
 from bot.store.jobs import JobStore
 from bot.tree import reply
 from bot.ui.buttons import ClipButton
@@ -62,10 +59,10 @@ def _link(job: Job) -> str:
 class Jobs(commands.Cog):
     """Looking at jobs."""
 
-    def __init__(self, store: JobStore, guard: Guard, deliverer: DiscordDeliverer) -> None:
+    def __init__(self, store: JobStore, guard: Guard, clips: Clips) -> None:
         self.store = store
         self.guard = guard
-        self.deliverer = deliverer
+        self.clips = clips
 
     @app_commands.command(
         name="queue", description="Your queued and running clips, and how long the queue is"
@@ -149,35 +146,9 @@ class Jobs(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     async def show(self, interaction: Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True)
-        store = self.store
-        job = await store.get(job_id)
-        if job is None or job.guild_id != interaction.guild_id:
-            raise JobNotFound(f"There is no job {job_id} in this server.")
-        if job.target.get("private") and job.user_id != interaction.user.id:
-            raise JobNotFound(f"There is no job {job_id} in this server.")
-        # A paid clip the channel refused (the job failed at delivery) is kept: /show is how to get it.
-        shown = job.state in (JobState.DELIVERED, JobState.FAILED)
-        if not shown or not job.output_path or not Path(job.output_path).exists():
-            raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
-        # The same admission as "Post to channel", before any re-encode.
-        asker = Asker.of(interaction)
-        async with self.guard.reposting(interaction, asker, job):
-            await self._repost(interaction, job)
+        await self.clips.show(interaction, job_id)
         await reply(interaction, f"Posted job {job_id} again.")
-
-    async def _repost(self, interaction: Interaction, job: Job) -> None:
-        """Post `job`'s clip in the interaction's channel with the bot token."""
-        assert job.output_path is not None and interaction.channel_id is not None
-        target: Target = {
-            **job.target,
-            "channel_id": interaction.channel_id,
-            "private": False,
-            "token_expires_at": 0,  # posted with the bot token: never through the job's old interaction
-            # A new nonce, or Discord hands back the earlier message.
-            "repost": f"-{int(time.time() * 1000) % 10**8}",
-        }
-        await self.deliverer.repost(job, target, Path(job.output_path))
 
 
 async def setup(bot: SoraBot) -> None:
-    await bot.add_cog(Jobs(bot.pipeline.store, bot.guard, bot.deliverer))
+    await bot.add_cog(Jobs(bot.pipeline.store, bot.guard, bot.clips))

@@ -8,13 +8,14 @@ import contextlib
 import dataclasses
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState, Target
-from bot.errors import FOREIGN_INSTALL, NotAllowed, UserFacingError
+from bot.errors import FOREIGN_INSTALL, JobNotFound, NotAllowed, UserFacingError
 from bot.files import last_frame_path
 from bot.media.fit import last_frame
 from bot.pipeline import Pipeline
@@ -299,6 +300,30 @@ class Clips:
             public = dataclasses.replace(job, target={**job.target, "private": False})
             await self.deliverer.deliver(public, Path(job.output_path))
         await reply(interaction, "Posted to the channel.")
+
+    async def show(self, interaction: Interaction, job_id: int) -> None:
+        """/show: post a past clip of this server again in the interaction's channel, with the bot token,
+        pinging nobody, under the same admission as "Post to channel". The interaction must be deferred."""
+        job = await self.pipeline.store.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            raise JobNotFound(f"There is no job {job_id} in this server.")
+        if job.target.get("private") and job.user_id != interaction.user.id:
+            raise JobNotFound(f"There is no job {job_id} in this server.")
+        # A paid clip the channel refused (the job failed at delivery) is kept: /show is how to get it.
+        shown = job.state in (JobState.DELIVERED, JobState.FAILED)
+        if not shown or not job.output_path or not Path(job.output_path).exists():
+            raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
+        assert interaction.channel_id is not None
+        async with self.guard.reposting(interaction, Asker.of(interaction), job):  # before any re-encode
+            target: Target = {
+                **job.target,
+                "channel_id": interaction.channel_id,
+                "private": False,
+                "token_expires_at": 0,  # posted with the bot token: never through the job's old interaction
+                # A new nonce, or Discord hands back the earlier message.
+                "repost": f"-{int(time.time() * 1000) % 10**8}",
+            }
+            await self.deliverer.repost(job, target, Path(job.output_path))
 
     def _variant(self, job: Job, action: str, prompt: str | None = None) -> tuple[JobRequest, Source | None]:
         """The request a button asks for, based on the job's own request, and where its start image comes

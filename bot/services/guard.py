@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.domain.limits import MemberPolicy, resolve
-from bot.domain.models import JobRequest
-from bot.errors import FOREIGN_INSTALL, NotAllowed, PromptBlocked, UserFacingError
+from bot.domain.models import JobRequest, JobState
+from bot.errors import FOREIGN_INSTALL, NotAllowed, PromptBlocked, UserFacingError, is_content_rejection
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
 from bot.services.audit import Audit
 from bot.services.show_limit import SHOW_WINDOW, SHOWN, check_shows
@@ -310,6 +310,11 @@ class Guard:
         raise PromptBlocked(
             "Your prompt uses words this server doesn't allow, so it was not sent. This counts as a strike."
         )
+
+    async def on_transition(self, job: Job, previous: JobState) -> None:
+        """A prompt Prodia refuses for its content is a strike, like a blocked one (a store listener)."""
+        if job.state is JobState.FAILED and job.guild_id is not None and is_content_rejection(job.error):
+            await self.strike(job.guild_id, job.user_id, "rejected by Prodia", job.request.prompt)
 
     async def strike(
         self, guild_id: int, user_id: int, reason: str, prompt: str, settings: GuildSettings | None = None
