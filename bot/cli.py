@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(**overrides)
         if args.command in ("run", "gateway", "worker"):
-            setup_logging(settings.log_level, settings.secrets())
+            setup_logging(settings.log_level, settings.secrets(), settings.log_format)
             return _run(settings, {"run": "all"}.get(args.command, args.command))
         if args.command == "generate":
             level = "INFO" if args.verbose else "ERROR"
-            setup_logging(level, settings.secrets())
+            setup_logging(level, settings.secrets(), settings.log_format)
             return asyncio.run(_generate(settings, args))
-        setup_logging(settings.log_level, settings.secrets())
+        setup_logging(settings.log_level, settings.secrets(), settings.log_format)
         if args.command == "health":
             return asyncio.run(_health(settings, args))
         return asyncio.run(_db(settings, args))

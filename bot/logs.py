@@ -1,12 +1,18 @@
-"""Logging set-up: one format, and a filter that masks every secret in every record."""
+"""Logging set-up: plain text or one JSON object a line; a filter masks every secret in every record."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Iterable
+from typing import Literal
+
+from pythonjsonlogger.json import JsonFormatter
 
 MASK = "[secret]"
+
+# What every LogRecord carries; anything else on a record came from `extra=` (and is a JSON field).
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 # Interaction tokens open a webhook for 15 minutes and are never known in advance, so they are masked by
 # where they appear: discord.py logs the URLs at DEBUG (`POST .../webhooks/<app id>/<token>/messages/...`)
@@ -21,7 +27,7 @@ _TOKEN_PATTERNS = (
 
 class RedactSecrets(logging.Filter):
     """Replaces secret values, and interaction tokens in webhook URLs and payloads, in a log record's
-    message and traceback."""
+    message, traceback and string `extra` fields."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -38,6 +44,9 @@ class RedactSecrets(logging.Filter):
             record.exc_info = None
         elif record.exc_text:
             record.exc_text = self.redact(record.exc_text)
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                record.__dict__[key] = self.redact(value)
         return True
 
     def redact(self, text: str) -> str:
@@ -49,11 +58,32 @@ class RedactSecrets(logging.Filter):
         return text
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
-    """Log to stderr with timestamps; secrets masked on every handler."""
+class _RedactedJson(JsonFormatter):
+    """JSON lines, redacted once more as a whole: an `extra` field that is not a string (a dict, a list)
+    is only turned into text here, after the filter ran."""
+
+    def __init__(self, redactor: RedactSecrets) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp=True,  # ISO 8601 in UTC, under "timestamp"
+        )
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redactor.redact(super().format(record))
+
+
+def setup_logging(level: str, secrets: Iterable[str], fmt: Literal["text", "json"] = "text") -> None:
+    """Log to stderr with timestamps, as text or one JSON object a line; secrets masked on every handler."""
+    redactor = RedactSecrets(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
+    if fmt == "json":
+        handler.setFormatter(_RedactedJson(redactor))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # NoDecode: pydantic-settings would read a list from the environment as JSON only; `0,2` is parsed below.
     shard_ids: Annotated[list[int] | None, NoDecode] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
     worker_slots: int | None = Field(default=None, ge=1, le=256)

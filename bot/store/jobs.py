@@ -192,6 +192,15 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger):
             job.updated_at - job.created_at,
             job.attempts,
             f": {job.error}" if job.state is JobState.FAILED and job.error else "",
+            # Fields of their own under LOG_FORMAT=json (the text line above is unchanged).
+            extra={
+                "job_id": job.id,
+                "guild_id": job.guild_id,
+                "state": job.state.value,
+                "previous": previous.value,
+                "seconds_in_previous": round(in_previous, 3),
+                "seconds_since_created": round(job.updated_at - job.created_at, 3),
+            },
         )
         for listener in list(self.listeners):
             try:

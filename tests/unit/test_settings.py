@@ -47,6 +47,7 @@ def test_settings_come_from_the_environment_and_dotenv(
         ("DATABASE_URL", "mysql://x"),
         ("PRODIA_BACKEND", "cloud"),
         ("DEV_GUILD_ID", "guild"),
+        ("LOG_FORMAT", "yaml"),
     ],
 )
 def test_a_malformed_setting_is_named_in_one_line(
@@ -188,6 +189,7 @@ OPTIONAL_EMPTY = [
     "WORKER_SLOTS",
     "DISCORD_API_BASE_URL",
     "LOG_LEVEL",
+    "LOG_FORMAT",
 ]
 
 
@@ -207,6 +209,7 @@ def test_empty_values_in_dotenv_mean_unset(monkeypatch: pytest.MonkeyPatch, tmp_
     )
     assert settings.discord_api_base_url is None and settings.prodia_token is None
     assert settings.log_level == "INFO" and settings.max_concurrent_jobs == 4
+    assert settings.log_format == "text"
     assert settings.database_target == Path("data/sora-bot.db")
 
 
