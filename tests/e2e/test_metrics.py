@@ -119,6 +119,7 @@ async def test_metrics_move_as_jobs_are_accepted_refused_delivered_and_failed(wo
         await world.admin_command("blocklist", "add", pattern="kite")
         await world.video_answer(prompt="a red kite over the sea")
         after_block = await scrape(port)
+        assert value(after_block, "sora_jobs_refused_total", reason="PromptBlocked") == 1
         assert total(after_block, "sora_jobs_refused_total") == 2
         assert value(after_block, "sora_jobs_accepted_total") == 2
 
