@@ -141,7 +141,9 @@ class SoraBot(commands.AutoShardedBot):
 
     async def _role_ready(self) -> str | None:
         """A gateway is ready once connected; a worker while its scheduler runs (`all`: both)."""
-        if self.role != "worker" and not self.is_ready():
+        if self.role != "worker" and (
+            not self.is_ready() or any(shard.is_closed() for shard in self.shards.values())
+        ):
             return "not connected to the Discord gateway"
         if self.role != "gateway" and not self.pipeline.scheduler.running:
             return "the scheduler is not running"

@@ -3,13 +3,20 @@ are accepted, refused, delivered and failed; unset, nothing listens."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import sys
 from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import World, finished, until
+from tests.e2e.test_crash import run_env
 from tests.fakes.prodia import Fault
+from tests.harness import stop_processes
+
+SORA_BOT = str(Path(sys.executable).parent / "sora-bot")
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -17,6 +24,20 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 async def get(port: int, path: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as response:
         return response.status, await response.text()
+
+
+async def answers(port: int, path: str) -> tuple[int, str] | None:
+    """The endpoint's answer, or None while nothing listens yet."""
+    try:
+        return await get(port, path)
+    except aiohttp.ClientConnectionError:
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def scrape(port: int) -> Samples:
@@ -123,6 +144,12 @@ async def test_metrics_move_as_jobs_are_accepted_refused_delivered_and_failed(wo
         assert total(after_block, "sora_jobs_refused_total") == 2
         assert value(after_block, "sora_jobs_accepted_total") == 2
 
+        # The scheduler stopped: not ready (this process runs jobs), with why; still alive.
+        await bot.pipeline.scheduler.stop()
+        status, text = await get(port, "/readyz")
+        assert status == 503 and "scheduler" in text
+        assert await get(port, "/healthz") == (200, "ok")
+
         # The database gone: not ready, with why; still alive.
         await bot.pipeline.db.close()
         status, text = await get(port, "/readyz")
@@ -137,3 +164,53 @@ async def test_nothing_listens_when_metrics_port_is_unset(world: World) -> None:
         await until(bot.is_ready, what="ready")
         assert bot.settings.metrics_port is None and bot.ops_port is None
         assert listening_ports() == before
+
+
+async def test_a_gateway_and_a_worker_process_each_serve_their_own_metrics(world: World) -> None:
+    ports = {"gateway": free_port(), "worker": free_port()}
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    for role, port in ports.items():
+        with (world.tmp / f"{role}.log").open("wb") as log:
+            procs[role] = await asyncio.create_subprocess_exec(
+                SORA_BOT,
+                role,
+                env={**run_env(world), "METRICS_PORT": str(port)},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+    try:
+        for role, port in ports.items():
+
+            async def ready(port: int = port) -> bool:
+                answer = await answers(port, "/readyz")
+                return answer is not None and answer[0] == 200
+
+            await until(ready, timeout=60, what=f"the {role} to be ready")
+            assert await get(port, "/healthz") == (200, "ok")
+
+        interaction = await world.fake.slash(
+            "video",
+            [{"name": "prompt", "value": "a lighthouse in a storm"}],
+            guild_id=world.guild_id,
+            channel_id=world.channel_id,
+            user_id=world.alice,
+        )
+        assert interaction.token
+        await until(world.clips, timeout=60, what="the clip")
+
+        async def delivered_by_worker() -> float:
+            return value(await scrape(ports["worker"]), "sora_job_delivery_seconds_count")
+
+        await until(delivered_by_worker, timeout=30, what="the worker to count the delivery")
+        gateway, worker = await scrape(ports["gateway"]), await scrape(ports["worker"])
+        # Accepted where the command arrived; finished where the job ran.
+        assert value(gateway, "sora_jobs_accepted_total") == 1
+        assert value(worker, "sora_jobs_accepted_total") == 0
+        assert total(worker, "sora_jobs_finished_total") == 1
+        assert total(gateway, "sora_jobs_finished_total") == 0
+        assert total(worker, "sora_prodia_request_seconds_count") >= 1
+    finally:
+        stuck = await stop_processes(procs)
+        assert not stuck, f"{stuck} did not stop on SIGTERM"
+    for port in ports.values():
+        assert await answers(port, "/healthz") is None  # closed with its process
