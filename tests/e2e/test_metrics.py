@@ -16,6 +16,7 @@ from tests.e2e.test_crash import run_env
 from tests.fakes.prodia import Fault
 from tests.harness import stop_processes
 
+MIB = 1024 * 1024
 SORA_BOT = str(Path(sys.executable).parent / "sora-bot")
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -214,3 +215,16 @@ async def test_a_gateway_and_a_worker_process_each_serve_their_own_metrics(world
         assert not stuck, f"{stuck} did not stop on SIGTERM"
     for port in ports.values():
         assert await answers(port, "/healthz") is None  # closed with its process
+
+
+async def test_a_reencode_to_fit_the_upload_limit_is_counted(world: World) -> None:
+    world.prodia.clip_bytes_extra = 11 * MIB  # over an unboosted server's 10 MiB: re-encoded to fit
+    async with world.bot(metrics_port=0) as bot:
+        assert bot.ops_port is not None
+        assert value(await scrape(bot.ops_port), "sora_reencodes_total") == 0
+        await world.video(prompt="a long pan across a valley")
+        job = await finished(bot, 1)
+        assert job.state.value == "delivered", job.error
+        [posted] = world.clips()
+        assert "Re-encoded" in str(posted["embeds"][0]["fields"])
+        assert value(await scrape(bot.ops_port), "sora_reencodes_total") == 1
