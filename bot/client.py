@@ -26,6 +26,8 @@ from bot.services.audit import Audit
 from bot.services.clips import Clips
 from bot.services.delivery import DiscordDeliverer
 from bot.services.guard import Guard
+from bot.services.metrics import Metrics
+from bot.services.ops_http import OpsServer, database_answers
 from bot.services.status import StatusUpdater
 from bot.settings import Settings
 from bot.store.governance import Governance
@@ -86,6 +88,8 @@ class SoraBot(commands.AutoShardedBot):
         self.owner = worker_name()  # host:pid:nonce, this process in heartbeats
         self._heartbeat: Loop | None = None
         self._loops: list[Loop] = []  # the background loops started, stopped in reverse
+        self.metrics = Metrics()  # this bot's own registry: several bots in one process never clash
+        self._ops: OpsServer | None = None  # METRICS_PORT's endpoints, when set
 
     @property
     def pipeline(self) -> Pipeline:
@@ -96,13 +100,18 @@ class SoraBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         # A gateway never runs a job, so it needs no Prodia token: it gets the local renderer, unused.
         backend = self._backend or (LocalBackend() if self.role == "gateway" else None)
-        self._pipeline = pipeline = await Pipeline.open(self.settings, self._deliverers, backend=backend)
+        self._pipeline = pipeline = await Pipeline.open(
+            self.settings, self._deliverers, backend=backend, on_prodia_request=self.metrics.prodia_request
+        )
         self._build_services(pipeline)
         pipeline.store.listeners += [
             self.status_updates.on_transition,
             self.audit.on_transition,
             self.guard.on_transition,
+            self.metrics.on_transition,
         ]
+        pipeline.on_accepted.append(self.metrics.job_accepted)
+        cast(SoraTree, self.tree).refused = self.metrics.request_refused
         bind_buttons(self, clips=self.clips, approvals=self.approvals)
         if self.role != "worker":
             # Commands, buttons and approvals need the gateway.
@@ -117,10 +126,37 @@ class SoraBot(commands.AutoShardedBot):
             # Claiming, running and delivering jobs needs only Discord's REST API.
             await pipeline.start()
         self._start(self.status_updates.loop)
+        if self.settings.metrics_port is not None:
+            self._ops = OpsServer(
+                self.metrics,
+                pipeline.db,
+                [self._database_ready, self._role_ready],
+                host=self.settings.metrics_host,
+                port=self.settings.metrics_port,
+            )
+            await self._ops.start()
+
+    async def _database_ready(self) -> str | None:
+        return await database_answers(self.pipeline.db)
+
+    async def _role_ready(self) -> str | None:
+        """A gateway is ready once connected; a worker while its scheduler runs (`all`: both)."""
+        if self.role != "worker" and (
+            not self.is_ready() or any(shard.is_closed() for shard in self.shards.values())
+        ):
+            return "not connected to the Discord gateway"
+        if self.role != "gateway" and not self.pipeline.scheduler.running:
+            return "the scheduler is not running"
+        return None
+
+    @property
+    def ops_port(self) -> int | None:
+        """The port the endpoints listen on (METRICS_PORT=0 picks one), None when off."""
+        return self._ops.port if self._ops is not None else None
 
     def _deliverers(self, store: JobStore) -> Mapping[str, Deliverer]:
         """The scheduler's deliverers, built with the pipeline's store (they record what they posted)."""
-        self.deliverer = DiscordDeliverer(self, store)
+        self.deliverer = DiscordDeliverer(self, store, on_reencode=self.metrics.reencoded)
         return {"discord": self.deliverer}
 
     def _build_services(self, pipeline: Pipeline) -> None:
@@ -179,6 +215,8 @@ class SoraBot(commands.AutoShardedBot):
 
     async def _close_once(self) -> None:
         self._stopped.set()
+        if self._ops is not None:  # started last, stopped first
+            await self._ops.stop()
         for loop in reversed(self._loops):
             await loop.stop()
         if self._heartbeat is not None:

@@ -16,6 +16,7 @@ from bot.files import new_input_path
 from bot.media.images import prepare_image
 from bot.prodia.backend import Backend
 from bot.prodia.client import ProdiaClient
+from bot.prodia.http import RequestObserver
 from bot.prodia.local import LocalBackend
 from bot.settings import Settings
 from bot.store.db import Database
@@ -46,11 +47,11 @@ def _copy_atomically(source: Path, destination: Path) -> None:
         raise DeliveryError(f"could not write {destination}: {exc.strerror}") from None
 
 
-def make_backend(settings: Settings) -> Backend:
-    """The local renderer or Prodia's API, as PRODIA_BACKEND says."""
+def make_backend(settings: Settings, on_request: RequestObserver | None = None) -> Backend:
+    """The local renderer or Prodia's API, as PRODIA_BACKEND says (`on_request` sees Prodia's requests)."""
     if settings.prodia_backend == "local":
         return LocalBackend()
-    return ProdiaClient.from_settings(settings)
+    return ProdiaClient.from_settings(settings, on_request=on_request)
 
 
 class Pipeline:
@@ -63,6 +64,7 @@ class Pipeline:
         self.backend = backend
         self.scheduler = scheduler
         self.prices = settings.prices()
+        self.on_accepted: list[Callable[[Job], None]] = []  # told of each job `submit` stores (metrics)
 
     @classmethod
     async def open(
@@ -72,8 +74,9 @@ class Pipeline:
         *,
         backend: Backend | None = None,
         owner: str | None = None,
+        on_prodia_request: RequestObserver | None = None,
     ) -> Pipeline:
-        backend = backend or make_backend(settings)
+        backend = backend or make_backend(settings, on_prodia_request)
         try:
             db = await Database.open(
                 settings.database_target,
@@ -140,6 +143,8 @@ class Pipeline:
             limits,
             budget_per_day,
         )
+        for accepted in self.on_accepted:
+            accepted(job)
         self.scheduler.wake()
         return job
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     shard_ids: Annotated[list[int] | None, NoDecode] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # /metrics, /healthz and /readyz over HTTP; unset: off. 0 picks a free port (tests).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let Prometheus or Kubernetes reach it from outside
 
     max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
     worker_slots: int | None = Field(default=None, ge=1, le=256)

@@ -77,6 +77,9 @@ def unwrap(error: Exception) -> Exception:
 async def handle_error(interaction: discord.Interaction[Any], error: Exception) -> None:
     """Known errors become short private messages; anything else a generic one plus a logged traceback."""
     message = explain(error)
+    tree = getattr(interaction.client, "tree", None)
+    if isinstance(error, UserFacingError) and isinstance(tree, SoraTree) and tree.refused is not None:
+        tree.refused(error)  # metrics: a request refused, by the error's class
     if message == GENERIC_ERROR:
         where = interaction.command.qualified_name if interaction.command else f"component {interaction.id}"
         log.error("%s failed", where, exc_info=error)
@@ -91,6 +94,8 @@ class SoraTree(app_commands.CommandTree[Any]):
 
     # The guard's installation check, set by the composition root (bot/client.py); unset, nothing runs.
     installation_allowed: Callable[[discord.Interaction[Any]], Awaitable[bool]] | None = None
+    # Told of each refusal `handle_error` explains to a member (the metrics), set by the composition root.
+    refused: Callable[[Exception], None] | None = None
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         """Only commands that come through the server's own installation run (a user install would spend

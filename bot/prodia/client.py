@@ -24,7 +24,7 @@ from bot.errors import (
 )
 from bot.media.probe import InvalidClipError, probe_clip
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
-from bot.prodia.http import CHUNK, ProdiaHttp, RetryPolicy, read_limited
+from bot.prodia.http import CHUNK, ProdiaHttp, RequestObserver, RetryPolicy, read_limited
 from bot.prodia.multipart import MultipartResult, boundary_of
 from bot.prodia.payloads import error_text, multipart_body, parse_json_object, parse_output_names, price
 from bot.settings import Settings
@@ -58,6 +58,7 @@ class ProdiaClient:
         retry_base_seconds: float = 1.0,
         retry_after_max_seconds: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self._http = ProdiaHttp(
             token=token,
@@ -68,6 +69,7 @@ class ProdiaClient:
             retry_base_seconds=retry_base_seconds,
             retry_after_max_seconds=retry_after_max_seconds,
             transport=transport,
+            on_request=on_request,
         )
         self._poll_min = poll_min_seconds
         self._poll_max = max(poll_max_seconds, poll_min_seconds)
@@ -76,7 +78,10 @@ class ProdiaClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_request: RequestObserver | None = None,
     ) -> ProdiaClient:
         settings.require("prodia_token")
         assert settings.prodia_token is not None
@@ -92,6 +97,7 @@ class ProdiaClient:
             retry_base_seconds=settings.prodia_retry_base_seconds,
             retry_after_max_seconds=settings.prodia_retry_after_max_seconds,
             transport=transport,
+            on_request=on_request,
         )
 
     async def aclose(self) -> None:

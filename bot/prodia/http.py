@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import Enum
@@ -30,6 +31,8 @@ from bot.prodia.payloads import error_text, job_from_body
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Told of every request `send` makes: its method, seconds taken and status (None: no answer came).
+RequestObserver = Callable[[str, float, int | None], None]
 
 MAX_ERROR_BODY = 1 << 20
 CHUNK = 64 * 1024
@@ -70,6 +73,7 @@ class ProdiaHttp:
         retry_base_seconds: float,
         retry_after_max_seconds: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
@@ -80,15 +84,24 @@ class ProdiaHttp:
         self._max_attempts = max_attempts
         self._retry_base = retry_base_seconds
         self._retry_after_max = retry_after_max_seconds
+        self._on_request = on_request  # metrics: method, seconds, status (None: no answer)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def send(self, method: str, path: str, policy: RetryPolicy, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
+        status: int | None = None
         try:
-            return await self.client.request(method, path, **kwargs)
+            response = await self.client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise self.transport_error(exc, policy) from None
+        else:
+            status = response.status_code
+            return response
+        finally:
+            if self._on_request is not None:
+                self._on_request(method, time.monotonic() - started, status)
 
     def transport_error(self, exc: httpx.TransportError, policy: RetryPolicy) -> Exception:
         not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

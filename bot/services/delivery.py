@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import discord
@@ -47,9 +48,12 @@ class DiscordDeliverer:
 
     kind = "discord"
 
-    def __init__(self, client: discord.Client, store: JobStore) -> None:
+    def __init__(
+        self, client: discord.Client, store: JobStore, *, on_reencode: Callable[[], None] | None = None
+    ) -> None:
         self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
         self.store = store
+        self._on_reencode = on_reencode  # metrics: told of each re-encode made
         self._earlier = EarlierPosts(client, store)
 
     async def deliver(self, job: Job, clip: Path) -> int | None:
@@ -205,6 +209,8 @@ class DiscordDeliverer:
             result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
             if result is None:
                 return None, None
+            if self._on_reencode is not None:
+                self._on_reencode()
             log.info(
                 "job %d: re-encoded %d -> %d bytes to fit", job.id, clip.stat().st_size, result.size_bytes
             )

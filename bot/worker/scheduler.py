@@ -106,6 +106,11 @@ class Scheduler:
     def running_jobs(self) -> set[int]:
         return set(self._tasks)
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped, its dispatch loop alive (the worker's readiness)."""
+        return bool(self._loops) and not self._stopping and not any(task.done() for task in self._loops)
+
     async def start(self) -> None:
         """Recover what earlier processes left, then start the three loops: dispatch, leases, retention."""
         await beat(self.store.db, "worker", self.owner)
