@@ -241,7 +241,7 @@ async def _left_delivering(bot: SoraBot, world: World, *, recorded: bool) -> Non
         await conn.execute("DELETE FROM usage_ledger WHERE job_id = 1 AND kind = 'commit'")
         await conn.execute(
             "UPDATE jobs SET state = 'delivering', finished_at = NULL, lease_owner = 'gone:1:dead',"
-            " lease_expires_at = 0 WHERE id = 1"
+            " lease_expires_at = 0, user_error = NULL, error = NULL WHERE id = 1"  # the end was never stored
         )
         if not recorded:
             await conn.execute(
@@ -412,6 +412,8 @@ async def test_a_rerun_finds_its_clip_behind_a_busy_channels_last_50_messages(wo
 
 
 async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: World) -> None:
+    """The worker died after the DM (its id stored), before the job's end was stored: the re-run finds the
+    DM, sends nothing again, and keeps saying where the clip went."""
     # The thread stays gone: every post there is refused.
     world.fake.fail_next(
         CHANNEL_MESSAGES_POST,
@@ -435,6 +437,11 @@ async def test_a_clip_handed_over_by_dm_is_not_sent_twice_after_a_crash(world: W
         await until(ended_again, what="the delivery re-run to end")
         assert [m["id"] for m in world.dm_clips(world.alice)] == [dm["id"]]
         assert len(posts_to(world, world.channel_id)) == 1  # the stored DM was found: nothing re-sent
+        # ... and the re-run still says where the clip went
+        job = await _redelivered(bot)
+        assert job.user_error is not None and "direct message" in job.user_error
+        history = world.answer(await world.command("history", world.alice))["content"]
+        assert "Job 1" in history and "discord.com/channels" not in history  # no link where the clip isn't
 
 
 # -- a worker process has no gateway, so no guild cache (review: worker sizes) ----------------------------
@@ -534,32 +541,3 @@ async def test_a_word_for_the_requester_goes_by_dm_when_discord_refuses_the_toke
             lambda: [m for m in dms(world) if "Job 1 failed" in m["content"]], what="the failure by DM"
         )
         assert "no longer has this job" in told[0]["content"]
-
-
-async def test_a_rerun_after_a_dm_hand_over_still_says_the_clip_went_by_dm(world: World) -> None:
-    """A worker that died after handing a refused clip over by DM (its id stored) and before the job was
-    marked delivered: the re-run finds the DM and keeps saying where the clip went."""
-    world.fake.fail_next(
-        CHANNEL_MESSAGES_POST,
-        status=404,
-        code=10003,
-        message="Unknown Channel",
-        times=2,
-        when=lambda r: r.params["channel_id"] == str(world.channel_id),
-    )
-    async with world.bot() as bot:
-        await world.video(prompt="a clip whose channel is gone for good")
-        first = await finished(bot, 1)
-        assert first.state is JobState.DELIVERED and first.user_error, first
-        await until(lambda: world.dm_clips(world.alice), what="the clip by DM")
-        async with bot.pipeline.db.transaction() as conn:  # one transaction: recovery can't run in between
-            await conn.execute("DELETE FROM usage_ledger WHERE job_id = 1 AND kind = 'commit'")
-            await conn.execute(
-                "UPDATE jobs SET state = 'delivering', finished_at = NULL, lease_owner = 'gone:1:dead',"
-                " lease_expires_at = 0, user_error = NULL, error = NULL WHERE id = 1"
-            )
-        job = await _redelivered(bot)
-        assert job.user_error is not None and "direct message" in job.user_error
-        assert len(world.dm_clips(world.alice)) == 1  # not sent again
-        history = world.answer(await world.command("history", world.alice))["content"]
-        assert "Job 1" in history and "discord.com/channels" not in history  # no link where the clip isn't

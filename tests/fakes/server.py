@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
@@ -25,7 +26,7 @@ class BaseRecordedRequest:
 RequestT = TypeVar("RequestT", bound=BaseRecordedRequest)
 
 
-class BaseFault(Generic[RequestT]):
+class BaseFault(abc.ABC, Generic[RequestT]):
     """An injected misbehaviour, used ``times`` times for the requests it `matches` (FIFO).
 
     Each fake's ``Fault`` dataclass declares these fields with its own, and what it does when it strikes.
@@ -35,14 +36,15 @@ class BaseFault(Generic[RequestT]):
     hits: int  # how often it struck so far
     after_work: bool  # strike only after the request took effect
 
+    @abc.abstractmethod
     def matches(self, rec: RequestT) -> bool:
-        raise NotImplementedError
+        """Whether this fault applies to the request."""
 
 
 FaultT = TypeVar("FaultT", bound=BaseFault[Any])
 
 
-class FakeServer(Generic[RequestT, FaultT]):
+class FakeServer(abc.ABC, Generic[RequestT, FaultT]):
     """Serving on 127.0.0.1 (``async with`` or `start` / `stop`), the request log and the fault queue."""
 
     # Clients open one connection per concurrent request, so a burst (commands, jobs) means hundreds of
@@ -56,8 +58,9 @@ class FakeServer(Generic[RequestT, FaultT]):
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
+    @abc.abstractmethod
     def _add_routes(self, router: web.UrlDispatcher) -> None:
-        raise NotImplementedError
+        """The fake's routes."""
 
     def _listening(self, origin: str) -> str:
         """Note the URLs served from ``origin`` (``http://127.0.0.1:PORT``); return the base URL."""
