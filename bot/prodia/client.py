@@ -221,7 +221,7 @@ class ProdiaClient:
         async def attempt() -> Generation:
             await on_sent("sync")
             try:
-                async with self._http.client.stream(
+                async with self._http.stream(
                     "POST",
                     "job",
                     params={"price": "true"},

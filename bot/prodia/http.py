@@ -3,11 +3,12 @@ the bot's typed Prodia errors."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -100,8 +101,28 @@ class ProdiaHttp:
             status = response.status_code
             return response
         finally:
-            if self._on_request is not None:
-                self._on_request(method, time.monotonic() - started, status)
+            self._report(method, time.monotonic() - started, status)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+        """`client.stream`, timed (body included) and reported like `send` (the sync job, downloads)."""
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            async with self.client.stream(method, path, **kwargs) as response:
+                status = response.status_code
+                yield response
+        finally:
+            self._report(method, time.monotonic() - started, status)
+
+    def _report(self, method: str, seconds: float, status: int | None) -> None:
+        """Tell the observer (metrics) about one request; it must never change how the request ends."""
+        if self._on_request is None:
+            return
+        try:
+            self._on_request(method, seconds, status)
+        except Exception:
+            log.exception("reporting a Prodia request failed")
 
     def transport_error(self, exc: httpx.TransportError, policy: RetryPolicy) -> Exception:
         not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -189,7 +210,7 @@ class ProdiaHttp:
 
         async def attempt() -> None:
             try:
-                async with self.client.stream("GET", path) as response:
+                async with self.stream("GET", path) as response:
                     await self.raise_for_status(response, RetryPolicy.READ)
                     expected = response.headers.get("content-length")
                     written = 0

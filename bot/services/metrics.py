@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.store.db.base import Database
+from bot.store.job_queries import count_in_states
 from bot.store.ledger import settlement
 
 # Seconds from acceptance to the posted clip: a clip takes minutes at Prodia, up to the job timeout.
@@ -95,18 +96,27 @@ class Metrics:
         """One Prodia HTTP request: its latency, and an error when it got no answer or a status >= 400."""
         self.prodia_seconds.labels(method=method).observe(seconds)
         if status is None or status >= 400:
-            self.prodia_errors.labels(status=str(status) if status is not None else "transport").inc()
+            self.prodia_errors.labels(status=_status_label(status)).inc()
 
     def reencoded(self) -> None:
         self.reencodes.inc()
 
     async def refresh(self, db: Database) -> None:
         """Set the gauges from the database (at scrape time: the queue is shared by every process)."""
-        rows = await db.reader.fetch_all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-        counts = {str(row["state"]): int(row["n"]) for row in rows}
-        self.queue_depth.set(counts.get(JobState.QUEUED.value, 0))
-        self.in_flight.set(sum(counts.get(state.value, 0) for state in IN_FLIGHT))
+        counts = await count_in_states(db, (JobState.QUEUED, *IN_FLIGHT))
+        self.queue_depth.set(counts[JobState.QUEUED])
+        self.in_flight.set(sum(counts[state] for state in IN_FLIGHT))
 
     def exposition(self) -> bytes:
         """The registry in Prometheus's text format."""
         return generate_latest(self.registry)
+
+
+# The codes Prodia documents; anything else (a proxy's odd code) is counted by its class, keeping labels few.
+_KNOWN_STATUSES = frozenset({400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504})
+
+
+def _status_label(status: int | None) -> str:
+    if status is None:
+        return "transport"
+    return str(status) if status in _KNOWN_STATUSES else f"{status // 100}xx"

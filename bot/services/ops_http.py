@@ -3,6 +3,7 @@ database answers, and the gateway is connected or the scheduler runs, as the pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.services.metrics import Metrics
 from bot.store.db.base import Database
+from bot.store.job_queries import ping
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +20,15 @@ log = logging.getLogger(__name__)
 ReadyCheck = Callable[[], Awaitable[str | None]]
 
 
+# Probes answer within this, whatever the database does.
+PROBE_SECONDS = 5.0
+
+
 async def database_answers(db: Database) -> str | None:
     """None when the database answers `SELECT 1`, else why not."""
     try:
-        await db.reader.fetch_one("SELECT 1")
+        async with asyncio.timeout(PROBE_SECONDS):  # a hung database is "not ready", not a hung probe
+            await ping(db)
     except Exception as exc:  # any failure means not ready; the reason is the error's class only
         return f"database unreachable ({type(exc).__name__})"
     return None
@@ -59,7 +66,8 @@ class OpsServer:
 
     async def _scrape(self, _: web.Request) -> web.Response:
         try:
-            await self._metrics.refresh(self._db)
+            async with asyncio.timeout(PROBE_SECONDS):
+                await self._metrics.refresh(self._db)
         except Exception:  # the counters are still worth serving when the database is down
             log.warning("could not read the queue for the metrics", exc_info=True)
         response = web.Response(body=self._metrics.exposition())

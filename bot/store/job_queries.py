@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from bot.domain.models import TERMINAL, Job, JobState
+from bot.store.db import Database
 from bot.store.job_table import JobTable, row_to_job, states_in
 
 
@@ -108,3 +109,19 @@ class JobQueries(JobTable):
                 (older_than,),
             )
         ]
+
+
+async def count_in_states(db: Database, states: Collection[JobState]) -> dict[JobState, int]:
+    """How many jobs are in each of `states` now, across every server (the metrics' queue gauges)."""
+    marks = ", ".join("?" for _ in states)
+    rows = await db.reader.fetch_all(
+        f"SELECT state, COUNT(*) AS n FROM jobs WHERE state IN ({marks}) GROUP BY state",  # noqa: S608
+        tuple(state.value for state in states),
+    )
+    counts = {JobState(str(row["state"])): int(row["n"]) for row in rows}
+    return {state: counts.get(state, 0) for state in states}
+
+
+async def ping(db: Database) -> None:
+    """A trivial query; raises when the database does not answer (readiness)."""
+    await db.reader.fetch_one("SELECT 1")
