@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.common import Row, main_for, median, ms, percentile, production_logging, temp_dir, until
 from bot.domain.models import Job, JobRequest
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
+from bot.storage.local import FileStorage
 from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Scheduler, SchedulerConfig
@@ -93,8 +94,9 @@ async def _scheduler_order(folder: Path, cap: int) -> int:
     db = await Database.open(folder / f"sched-{cap}.db")
     store = JobStore(db)
     backend = ScriptedBackend()
-    config = SchedulerConfig(output_dir=folder / "out", max_concurrent_jobs=cap, idle_poll_seconds=0.05)
-    scheduler = Scheduler(store, backend, {"bench": NullDeliverer()}, config, owner="bench:1:fair")
+    config = SchedulerConfig(max_concurrent_jobs=cap, idle_poll_seconds=0.05)
+    storage = FileStorage(folder / "out")
+    scheduler = Scheduler(store, backend, {"bench": NullDeliverer()}, config, storage, owner="bench:1:fair")
     try:
         for _ in range(QUEUED):
             await store.create(_job(HEAVY))

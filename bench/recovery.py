@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.common import Row, main_for, production_logging, temp_dir, until
 from bot.domain.models import Job, JobRequest
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
+from bot.storage.local import FileStorage
 from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Scheduler, SchedulerConfig
@@ -123,9 +124,14 @@ async def run(quick: bool) -> list[Row]:
             jobs = await _leave_unfinished(db, total, tmp / "out")
             leased = jobs["running"] + jobs["delivering"]
             gate = Gate()
-            config = SchedulerConfig(output_dir=tmp / "out", max_concurrent_jobs=SLOTS)
+            config = SchedulerConfig(max_concurrent_jobs=SLOTS)
             scheduler = Scheduler(
-                JobStore(db), GatedBackend(gate), {"bench": GatedDeliverer(gate)}, config, owner=None
+                JobStore(db),
+                GatedBackend(gate),
+                {"bench": GatedDeliverer(gate)},
+                config,
+                FileStorage(tmp / "out"),
+                owner=None,
             )
             try:
                 gate.started = time.perf_counter()

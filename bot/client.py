@@ -30,6 +30,7 @@ from bot.services.metrics import Metrics
 from bot.services.ops_http import OpsServer, database_answers
 from bot.services.status import StatusUpdater
 from bot.settings import Settings
+from bot.storage import Storage
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat, get_value, set_value
@@ -154,9 +155,10 @@ class SoraBot(commands.AutoShardedBot):
         """The port the endpoints listen on (METRICS_PORT=0 picks one), None when off."""
         return self._ops.port if self._ops is not None else None
 
-    def _deliverers(self, store: JobStore) -> Mapping[str, Deliverer]:
-        """The scheduler's deliverers, built with the pipeline's store (they record what they posted)."""
-        self.deliverer = DiscordDeliverer(self, store, on_reencode=self.metrics.reencoded)
+    def _deliverers(self, store: JobStore, storage: Storage) -> Mapping[str, Deliverer]:
+        """The scheduler's deliverers, built with the pipeline's store (they record what they posted) and
+        file store (re-encodes are kept there)."""
+        self.deliverer = DiscordDeliverer(self, store, storage, on_reencode=self.metrics.reencoded)
         return {"discord": self.deliverer}
 
     def _build_services(self, pipeline: Pipeline) -> None:
@@ -167,7 +169,14 @@ class SoraBot(commands.AutoShardedBot):
         self.guard = Guard(settings, self.governance, store, self.audit)
         self.status_updates = StatusUpdater(self, store, self.deliverer)
         self.approvals = Approvals(
-            settings, self, store, self.governance, self.guard, self.audit, pipeline.scheduler.wake
+            settings,
+            self,
+            store,
+            self.governance,
+            self.guard,
+            self.audit,
+            pipeline.scheduler.wake,
+            pipeline.storage,
         )
         self.clips = Clips(self, pipeline, self.guard, self.approvals, self.status_updates, self.deliverer)
         cast(SoraTree, self.tree).installation_allowed = self.guard.installation_allowed

@@ -206,3 +206,13 @@ FOREIGN_INSTALL = (
     "sora-bot only works through a server that installed it, in that server. "
     "Ask the server's admins to add it, then use it there."
 )
+
+
+class StorageUnavailable(UserFacingError):
+    """The clip store (the output folder or an S3 bucket) can't be reached or refused a write. A request is
+    refused with this message before anything is spent; a running job keeps its state and is resumed, never
+    failed for it: its paid clip is fetched from Prodia again if the local copy is gone."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("The bot's file storage can't be reached right now; please try again in a moment.")
+        self.detail = f"storage unavailable: {detail}" if detail else self.user_message

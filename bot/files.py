@@ -1,9 +1,11 @@
-"""The names of every file a job owns, in one place, and the only code that lists or deletes them.
+"""The names of every file a job owns, in one place: which stored names are the bot's, whose they are, and
+which retention and forgetting delete. The store (bot.storage) only ever deletes names this module gives.
 
-A job's files live in the output folder and are named after its id: the clip `{id}.mp4`, its
-re-encodes `{id}.fit-{budget}.mp4`, poster frames `{id}.poster-{width}.jpg`, previews
+A job's files are stored (in the output folder, or an S3 bucket) under names made of its id: the clip
+`{id}.mp4`, its re-encodes `{id}.fit-{budget}.mp4`, poster frames `{id}.poster-{width}.jpg`, previews
 `{id}.preview-{budget}.mp4` and the last frame `{id}.last.png` (the start picture of a Continue), plus
-what a crash can leave of them while they are written (`{name}.part`, `.{name}.{random}.part{suffix}`).
+what a crash can leave of them in a local folder while they are written (`{name}.part`,
+`.{name}.{random}.part{suffix}`).
 Input images are `inputs/{uuid}.jpg`, named before the job exists; a job owns the one its request names,
 and Re-roll and Remix share it.
 
@@ -13,11 +15,9 @@ Files are matched by full name against these patterns and compared by job id as 
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 INPUTS = "inputs"
@@ -64,9 +64,32 @@ def last_frame_path(clip: Path) -> Path:
     return clip.with_name(f"{clip.stem}.last.png")
 
 
-def new_input_path(output_dir: Path) -> Path:
-    """A fresh name for an input image (stored before its job exists)."""
-    return output_dir / INPUTS / f"{uuid.uuid4().hex}.jpg"
+def clip_name(job_id: int) -> str:
+    """The stored name of a job's clip."""
+    return f"{job_id}.mp4"
+
+
+def new_input_name() -> str:
+    """A fresh stored name for an input image (stored before its job exists)."""
+    return f"{INPUTS}/{uuid.uuid4().hex}.jpg"
+
+
+def stored_name(path: Path) -> str:
+    """The stored name of a local file the bot wrote: `{name}` for a job's file, `inputs/{name}` for an
+    input image. ValueError for any other file: only the bot's own names are ever stored or deleted."""
+    if job_of(path.name) is not None and not path.name.endswith(".part") and not path.name.startswith("."):
+        return path.name
+    if path.parent.name == INPUTS and _INPUT_FILE.fullmatch(path.name):
+        return f"{INPUTS}/{path.name}"
+    raise ValueError(f"not a file name the bot writes: {path.name!r}")
+
+
+def is_stored_name(name: str) -> bool:
+    """Whether `name` is one the bot stores (and so may delete): a job's file or an input image."""
+    folder, slash, leaf = name.rpartition("/")
+    if slash:
+        return folder == INPUTS and _INPUT_FILE.fullmatch(leaf) is not None
+    return job_of(leaf) is not None
 
 
 def input_name(image_path: str | None) -> str | None:
@@ -83,114 +106,51 @@ def unused_inputs(leaving: Iterable[str | None], staying: Iterable[str | None]) 
 
 
 def inputs_to_delete(
-    inputs: Mapping[str, tuple[Path, float]], references: Iterable[tuple[str, bool]], grace_ends: float
+    inputs: Mapping[str, float], references: Iterable[tuple[str, bool]], grace_ends: float
 ) -> list[str]:
-    """Which stored input images (`input_files`) retention deletes, given (image path, still used) for
-    every job that may name one: those named only by jobs done with them, and those no job names that were
-    written before `grace_ends`."""
+    """Which stored input images (name -> modification time, as `input_files` gives them) retention
+    deletes, given (image path, still used) for every job that may name one: those named only by jobs done
+    with them, and those no job names that were written before `grace_ends`."""
     named = [(input_name(path), used) for path, used in references]
     unused = unused_inputs([n for n, used in named if not used], [n for n, used in named if used])
     referenced = {n for n, _ in named}
     return sorted(
         name
-        for name, (_, mtime) in inputs.items()
+        for name, mtime in inputs.items()
         if name in unused or (name not in referenced and mtime < grace_ends)
     )
 
 
-@dataclass(frozen=True, slots=True)
-class JobFiles:
-    """The files of one job in the output folder."""
-
-    output_dir: Path
-    job_id: int
-
-    @property
-    def clip(self) -> Path:
-        return clip_path(self.output_dir, self.job_id)
-
-    def fit(self, budget: int) -> Path:
-        return fit_path(self.clip, budget)
-
-    def poster(self, width: int) -> Path:
-        return poster_path(self.clip, width)
-
-    def preview(self, budget: int) -> Path:
-        return preview_path(self.clip, budget)
-
-    @property
-    def last_frame(self) -> Path:
-        return last_frame_path(self.clip)
-
-    def owned(self) -> list[Path]:
-        """Exactly the existing files of this job (not its input image, which jobs may share)."""
-        return files_by_job(self.output_dir).get(self.job_id, [])
-
-
-def files_by_job(output_dir: Path) -> dict[int, list[Path]]:
-    """Every job file in the output folder, by job id (one directory read)."""
-    found: dict[int, list[Path]] = {}
-    try:
-        entries = list(os.scandir(output_dir))
-    except FileNotFoundError:
-        return found
-    for entry in entries:
-        job_id = job_of(entry.name)
-        if job_id is not None and entry.is_file(follow_symlinks=False):
-            found.setdefault(job_id, []).append(Path(entry.path))
-    for paths in found.values():
-        paths.sort()
+def files_by_job(listing: Iterable[str]) -> dict[int, list[str]]:
+    """The job files among these stored names, by job id."""
+    found: dict[int, list[str]] = {}
+    for name in listing:
+        job_id = job_of(name)
+        if job_id is not None:
+            found.setdefault(job_id, []).append(name)
+    for names in found.values():
+        names.sort()
     return found
 
 
-def input_files(output_dir: Path) -> dict[str, tuple[Path, float]]:
-    """Every input image the bot wrote: name -> (path, modification time)."""
-    found: dict[str, tuple[Path, float]] = {}
-    try:
-        entries = list(os.scandir(output_dir / INPUTS))
-    except FileNotFoundError:
-        return found
-    for entry in entries:
-        if _INPUT_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-            try:
-                found[entry.name] = (Path(entry.path), entry.stat(follow_symlinks=False).st_mtime)
-            except FileNotFoundError:
-                continue
-    return found
+def input_files(listing: Mapping[str, float]) -> dict[str, float]:
+    """The input images among these stored names (name -> modification time): leaf name -> time."""
+    prefix = f"{INPUTS}/"
+    return {
+        name.removeprefix(prefix): mtime
+        for name, mtime in listing.items()
+        if name.startswith(prefix) and _INPUT_FILE.fullmatch(name.removeprefix(prefix))
+    }
 
 
-def delete_job_files(output_dir: Path, job_ids: Collection[int]) -> int:
-    """Delete every file of these jobs (their input images aside); returns how many were deleted."""
+def names_of_jobs(listing: Iterable[str], job_ids: Collection[int]) -> list[str]:
+    """The stored names of every file of these jobs (their input images aside)."""
     wanted = set(job_ids)
-    if not wanted:
-        return 0
-    paths = [p for job_id, owned in files_by_job(output_dir).items() if job_id in wanted for p in owned]
-    return _unlink(paths)
+    return sorted(
+        name for job_id, names in files_by_job(listing).items() if job_id in wanted for name in names
+    )
 
 
-def delete_inputs(output_dir: Path, names: Iterable[str]) -> int:
-    """Delete these input images (names as `input_name` gives them); returns how many were deleted."""
-    return _unlink(output_dir / INPUTS / name for name in set(names) if _INPUT_FILE.fullmatch(name))
-
-
-def delete_if_older(paths: Iterable[Path], than: float) -> int:
-    """Delete those of these files last modified before `than` (a timestamp); returns how many."""
-    old: list[Path] = []
-    for path in paths:
-        try:
-            if path.stat().st_mtime < than:
-                old.append(path)
-        except FileNotFoundError:
-            continue
-    return _unlink(old)
-
-
-def _unlink(paths: Iterable[Path]) -> int:
-    removed = 0
-    for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed += 1
-    return removed
+def input_names(names: Iterable[str]) -> list[str]:
+    """The stored names of these input images (leaf names, as `input_name` gives them)."""
+    return sorted(f"{INPUTS}/{name}" for name in set(names) if _INPUT_FILE.fullmatch(name))

@@ -11,14 +11,15 @@ from pathlib import Path
 
 from bot.domain.limits import Limits
 from bot.domain.models import Job, JobRequest, JobState, Target
-from bot.errors import DeliveryError
-from bot.files import new_input_path
+from bot.errors import DeliveryError, StorageUnavailable
+from bot.files import INPUTS, input_name, new_input_name
 from bot.media.images import prepare_image
 from bot.prodia.backend import Backend
 from bot.prodia.client import ProdiaClient
 from bot.prodia.http import RequestObserver
 from bot.prodia.local import LocalBackend
 from bot.settings import Settings
+from bot.storage import Storage, open_storage
 from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Deliverer, Scheduler, SchedulerConfig
@@ -57,8 +58,11 @@ def make_backend(settings: Settings, on_request: RequestObserver | None = None) 
 class Pipeline:
     """Owns the database, the backend and the scheduler; closes them in reverse order."""
 
-    def __init__(self, settings: Settings, db: Database, backend: Backend, scheduler: Scheduler) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, backend: Backend, scheduler: Scheduler, storage: Storage
+    ) -> None:
         self.settings = settings
+        self.storage = storage
         self.db = db
         self.store = scheduler.store
         self.backend = backend
@@ -70,7 +74,7 @@ class Pipeline:
     async def open(
         cls,
         settings: Settings,
-        deliverers: Mapping[str, Deliverer] | Callable[[JobStore], Mapping[str, Deliverer]],
+        deliverers: Mapping[str, Deliverer] | Callable[[JobStore, Storage], Mapping[str, Deliverer]],
         *,
         backend: Backend | None = None,
         owner: str | None = None,
@@ -86,8 +90,8 @@ class Pipeline:
         except BaseException:
             await backend.aclose()
             raise
+        storage = open_storage(settings)
         config = SchedulerConfig(
-            output_dir=settings.output_dir,
             max_concurrent_jobs=settings.max_concurrent_jobs,
             worker_slots=settings.worker_slots,
             job_timeout_seconds=settings.job_timeout_seconds,
@@ -96,9 +100,9 @@ class Pipeline:
         )
         store = JobStore(db)
         # A deliverer that records its posts needs the store: given a factory, it is built with this one.
-        by_kind = deliverers(store) if callable(deliverers) else deliverers
-        scheduler = Scheduler(store, backend, by_kind, config, owner=owner)
-        return cls(settings, db, backend, scheduler)
+        by_kind = deliverers(store, storage) if callable(deliverers) else deliverers
+        scheduler = Scheduler(store, backend, by_kind, config, storage, owner=owner)
+        return cls(settings, db, backend, scheduler, storage)
 
     async def start(self) -> None:
         await self.scheduler.start()
@@ -108,13 +112,20 @@ class Pipeline:
         await self.backend.aclose()
         await self.db.close()
 
-    async def store_image(self, data: bytes, request_size: tuple[int, int]) -> Path:
-        """Validate and fit an input image and keep it beside the clips; returns its path. Retention deletes
-        it once no job uses it (or after a grace period, when no job ever named it)."""
+    async def store_image(self, data: bytes, request_size: tuple[int, int]) -> str:
+        """Validate and fit an input image and keep it beside the clips; returns what a request names it by
+        (`image_path`). Retention deletes it once no job uses it (or after a grace period, when no job ever
+        named it)."""
         fitted = await asyncio.to_thread(prepare_image, data, request_size)
-        path = new_input_path(self.settings.output_dir)
-        await asyncio.to_thread(_write_bytes, path, fitted)
-        return path
+        return await self.storage.put_bytes(new_input_name(), fitted)
+
+    async def drop_image(self, image_path: str | None) -> None:
+        """Delete an input image no job came to own (its request was refused or failed); retention's grace
+        period catches one this misses."""
+        name = input_name(image_path)
+        if name is not None:
+            with contextlib.suppress(StorageUnavailable):
+                await self.storage.delete([f"{INPUTS}/{name}"])
 
     async def submit(
         self,
@@ -147,8 +158,3 @@ class Pipeline:
             accepted(job)
         self.scheduler.wake()
         return job
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)

@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     database_busy_timeout_seconds: float = Field(default=10.0, gt=0)
     clip_retention_days: float = Field(default=30.0, gt=0)
     output_dir: Path = Path("data/clips")
+    # Where clips and images are kept: unset or file://folder (OUTPUT_DIR, every process sees it), or
+    # s3://bucket/prefix (then OUTPUT_DIR is each process's local working folder). See README "Storage".
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, R2, B2, Garage...; unset: AWS
+    s3_region: str | None = None  # unset: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
+    storage_retry_seconds: float = Field(default=30.0, gt=0, le=600)
+    # "Full quality" links on re-encoded clips: how long a signed link works, a public base URL (a public
+    # bucket or CDN: links never expire), and, for file://, the port the bot serves signed links on itself.
+    clip_link_hours: float = Field(default=24.0 * 7, gt=0, le=24.0 * 7)
+    public_clip_base_url: str | None = None
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
     dev_guild_id: int | None = None
     shard_count: int | None = Field(default=None, ge=1, le=4096)
     # NoDecode: pydantic-settings would read a list from the environment as JSON only; `0,2` is parsed below.
@@ -92,6 +104,20 @@ class Settings(BaseSettings):
             sora2_pro_720p=self.price_sora2_pro_720p_per_second,
             sora2_pro_1080p=self.price_sora2_pro_1080p_per_second,
         )
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file://", "s3://")):
+            raise ValueError("must be file://folder or s3://bucket/prefix")
+        return value
+
+    @field_validator("public_clip_base_url", "s3_endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
 
     @field_validator("prodia_base_url", "discord_api_base_url", "discord_gateway_url")
     @classmethod

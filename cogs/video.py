@@ -96,7 +96,7 @@ class Video(commands.Cog):
         if image is not None:
             data = await self._download(image)
             path = await self.pipeline.store_image(data, request.size)
-            request = around_image(path, values)
+            request = await around_image(self.pipeline, path, values)
         await self.clips.accept(interaction, request, private=private, admission=admission)
 
     async def _download(self, image: discord.Attachment) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +17,7 @@ from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.jobs import JobStore
 from tests.fakes.prodia import FakeProdia
+from tests.s3 import CREDENTIALS, S3Server
 
 PRODIA_TOKEN = "prodia-test-token-5f3a9c"
 # The fuzz tests' profile (each sets its own max_examples): derandomized, so CI runs the same examples every
@@ -127,3 +128,23 @@ async def fake_prodia(clip_cache: Path) -> AsyncIterator[FakeProdia]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server on 127.0.0.1 (moto's server mode) for the session, started when first
+    needed."""
+    server = S3Server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A new bucket on the S3 server: the bot's settings for it (the credentials are in the environment)."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return s3_server.settings(s3_server.new_bucket())

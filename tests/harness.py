@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ class Stage:
     channel_id: int
     tmp: Path
     database_url: str = ""  # the bot's database; empty: an SQLite file in tmp
+    # Where the bot keeps files (settings by lower-case name); empty: its output folder, tmp/clips. With a
+    # bucket, each process started by `environment` gets a working folder of its own: nothing is shared.
+    storage: dict[str, str] = field(default_factory=dict)
 
     @property
     def guild(self) -> FakeGuild:
@@ -63,6 +67,7 @@ class Stage:
             "database_url": self.database_url or f"sqlite:///{self.tmp}/bot.db",
             "output_dir": self.tmp / "clips",
             "dev_guild_id": self.guild_id,
+            **self.storage,
         }
         values.update(overrides)
         return Settings(**values)
@@ -82,6 +87,9 @@ class Stage:
             OUTPUT_DIR=str(self.tmp / "clips"),
             LOG_LEVEL="INFO",
         )
+        if self.storage:
+            env.update({name.upper(): value for name, value in self.storage.items()})
+            env["OUTPUT_DIR"] = str(self.tmp / f"work-{uuid.uuid4().hex[:8]}")
         env.update(values)
         return env
 

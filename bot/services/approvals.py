@@ -3,19 +3,20 @@ No money is spent before approval; the reservation is given back on rejection or
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.domain.models import Job, JobState
-from bot.errors import FOREIGN_INSTALL, NotAllowed, UserFacingError
+from bot.errors import FOREIGN_INSTALL, NotAllowed, StorageUnavailable, UserFacingError
 from bot.services.audit import Audit
 from bot.services.guard import Guard
 from bot.settings import Settings
+from bot.storage import Storage
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
@@ -91,8 +92,10 @@ class Approvals:
         guard: Guard,
         audit: Audit,
         wake_scheduler: Callable[[], None],
+        storage: Storage,
     ) -> None:
         self.settings = settings
+        self.storage = storage  # the request's image, shown to the moderators
         self.client = client  # posts and edits in the moderators' channel
         self.store = store
         self.governance = governance
@@ -104,15 +107,19 @@ class Approvals:
     async def request(self, job: Job, channel_id: int) -> None:
         """Show the job to the moderators with Approve / Reject buttons (and its image, if any)."""
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
-        files = []
-        if job.request.image_path and Path(job.request.image_path).exists():
-            files.append(discord.File(job.request.image_path, filename=f"input-{job.id}.jpg"))
-        message = await channel.send(
-            embed=approval_embed(job),
-            files=files,
-            view=approval_view(job),
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                image = await stack.enter_async_context(self.storage.local_input(job.request.image_path))
+            except StorageUnavailable as exc:
+                log.warning("job %d: the image can't be shown to the moderators: %s", job.id, exc.detail)
+                image = None
+            files = [discord.File(image, filename=f"input-{job.id}.jpg")] if image is not None else []
+            message = await channel.send(
+                embed=approval_embed(job),
+                files=files,
+                view=approval_view(job),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
         await self.store.set_approval_message(job.id, message.id)
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:

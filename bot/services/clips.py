@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import discord
 
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState, Target
 from bot.errors import FOREIGN_INSTALL, JobNotFound, NotAllowed, UserFacingError
-from bot.files import last_frame_path
+from bot.files import clip_name, last_frame_path
 from bot.media.fit import last_frame
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals
@@ -67,12 +68,12 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
         await handle_error(interaction, error)
 
 
-def around_image(image: Path, values: dict[str, Any]) -> JobRequest:
-    """The image-to-video request of `values` around a just-written input image, deleted if that fails."""
+async def around_image(pipeline: Pipeline, image: str, values: dict[str, Any]) -> JobRequest:
+    """The image-to-video request of `values` around a just-stored input image, deleted if that fails."""
     try:
-        return JobRequest.parse(**{**values, "kind": "img2vid", "image_path": str(image)})
+        return JobRequest.parse(**{**values, "kind": "img2vid", "image_path": image})
     except BaseException:
-        image.unlink(missing_ok=True)
+        await pipeline.drop_image(image)
         raise
 
 
@@ -146,8 +147,7 @@ class Clips:
             )
         except BaseException:
             # Refused (quota, rules) or failed: no job owns the image, so nothing else would delete it.
-            if request.image_path:
-                Path(request.image_path).unlink(missing_ok=True)
+            await self.pipeline.drop_image(request.image_path)
             raise
         if admission.needs_approval and admission.settings.approvals_channel_id is not None:
             await self.approvals.request(job, admission.settings.approvals_channel_id)
@@ -290,15 +290,15 @@ class Clips:
     async def _post(self, interaction: Interaction, job: Job) -> None:
         if interaction.user.id != job.user_id:
             raise UserFacingError("Only the person who asked for this clip can post it.")
-        if job.state is not JobState.DELIVERED or not job.output_path or not Path(job.output_path).exists():
+        if job.state is not JobState.DELIVERED or not job.output_path:
             raise UserFacingError("This clip is no longer available.")
         await interaction.response.defer(ephemeral=True)
         # From a direct message it goes to the job's channel: only while the requester may post there.
         asker = await self._asker(interaction, job)
         # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.
-        async with self.guard.reposting(interaction, asker, job):
+        async with self.guard.reposting(interaction, asker, job), self._clip(job, "") as clip:
             public = dataclasses.replace(job, target={**job.target, "private": False})
-            await self.deliverer.deliver(public, Path(job.output_path))
+            await self.deliverer.deliver(public, clip)
         await reply(interaction, "Posted to the channel.")
 
     async def show(self, interaction: Interaction, job_id: int) -> None:
@@ -311,10 +311,15 @@ class Clips:
             raise JobNotFound(f"There is no job {job_id} in this server.")
         # A paid clip the channel refused (the job failed at delivery) is kept: /show is how to get it.
         shown = job.state in (JobState.DELIVERED, JobState.FAILED)
-        if not shown or not job.output_path or not Path(job.output_path).exists():
+        if not shown or not job.output_path:
             raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
         assert interaction.channel_id is not None
-        async with self.guard.reposting(interaction, Asker.of(interaction), job):  # before any re-encode
+        missing = f"Job {job_id} has no clip to show ({job.state.value})."
+        # The rules before any download or re-encode.
+        async with (
+            self.guard.reposting(interaction, Asker.of(interaction), job),
+            self._clip(job, missing) as clip,
+        ):
             target: Target = {
                 **job.target,
                 "channel_id": interaction.channel_id,
@@ -323,13 +328,21 @@ class Clips:
                 # A new nonce, or Discord hands back the earlier message.
                 "repost": f"-{int(time.time() * 1000) % 10**8}",
             }
-            await self.deliverer.repost(job, target, Path(job.output_path))
+            await self.deliverer.repost(job, target, clip)
+
+    @contextlib.asynccontextmanager
+    async def _clip(self, job: Job, missing: str) -> AsyncIterator[Path]:
+        """A local copy of the job's stored clip for the block; UserFacingError(`missing`) without one."""
+        async with self.pipeline.storage.local(clip_name(job.id)) as clip:
+            if clip is None:
+                raise UserFacingError(missing or "This clip is no longer available.")
+            yield clip
 
     def _variant(self, job: Job, action: str, prompt: str | None = None) -> tuple[JobRequest, Source | None]:
         """The request a button asks for, based on the job's own request, and where its start image comes
         from (to be fitted into a file of the new job's own, after the rules have admitted it)."""
         request = job.request
-        kept: Source | None = Source(Path(request.image_path)) if request.image_path else None
+        kept: Source | None = Source(image_path=request.image_path) if request.image_path else None
         if action == "reroll":
             changes: dict[str, Any] = {"seed": random.randint(1, SEED_MAX)}
         elif action == "remix" and prompt is not None:
@@ -339,9 +352,9 @@ class Clips:
         elif action == "upgrade":
             changes = {"model": "sora-2-pro", "resolution": "1080p"}
         elif action == "continue":
-            if not job.output_path or not Path(job.output_path).exists():
+            if not job.output_path:
                 raise UserFacingError("This clip is no longer available to continue from.")
-            changes, kept = {"seed": None}, Source(Path(job.output_path), last_frame=True)
+            changes, kept = {"seed": None}, Source(last_frame_of=job.id)
         else:
             raise UserFacingError("That button does nothing any more.")
         # Without its image here: the new job gets its own copy (each file has one owner).
@@ -349,23 +362,26 @@ class Clips:
 
     async def _with_image(self, request: JobRequest, job: Job, source: Source) -> JobRequest:
         """`request` with its start image fitted and stored as a new input file."""
-        if source.last_frame:
-            frame = last_frame_path(source.path)
-            await asyncio.to_thread(last_frame, source.path, frame)
-            image = frame
+        storage = self.pipeline.storage
+        if source.last_frame_of is not None:
+            async with self._clip(job, "This clip is no longer available to continue from.") as clip:
+                frame = last_frame_path(clip)
+                if not await storage.fetch(frame):
+                    await asyncio.to_thread(last_frame, clip, frame)
+                    await storage.save(frame)
+                data = await asyncio.to_thread(frame.read_bytes)
         else:
-            image = source.path
-        try:
-            data = await asyncio.to_thread(image.read_bytes)
-        except OSError:
-            raise UserFacingError(f"The image of job {job.id} is no longer available.") from None
+            async with storage.local_input(source.image_path) as image:
+                if image is None:
+                    raise UserFacingError(f"The image of job {job.id} is no longer available.")
+                data = await asyncio.to_thread(image.read_bytes)
         stored = await self.pipeline.store_image(data, request.size)
-        return around_image(stored, _values(request))
+        return await around_image(self.pipeline, stored, _values(request))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Source:
-    """Where a variant's start image comes from: an image file, or the last frame of a clip."""
+    """Where a variant's start image comes from: a stored input image, or the last frame of a job's clip."""
 
-    path: Path
-    last_frame: bool = False
+    image_path: str | None = None
+    last_frame_of: int | None = None

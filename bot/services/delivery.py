@@ -33,6 +33,7 @@ from bot.services.routes import (
     token_gone,
     too_large,
 )
+from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
@@ -49,10 +50,16 @@ class DiscordDeliverer:
     kind = "discord"
 
     def __init__(
-        self, client: discord.Client, store: JobStore, *, on_reencode: Callable[[], None] | None = None
+        self,
+        client: discord.Client,
+        store: JobStore,
+        storage: Storage,
+        *,
+        on_reencode: Callable[[], None] | None = None,
     ) -> None:
         self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
         self.store = store
+        self.storage = storage  # re-encodes, posters and previews are kept beside the clip
         self._on_reencode = on_reencode  # metrics: told of each re-encode made
         self._earlier = EarlierPosts(client, store)
 
@@ -202,13 +209,14 @@ class DiscordDeliverer:
     ) -> tuple[Path | None, str | None]:
         """The clip re-encoded within `budget`, made once per budget and kept next to the clip."""
         fitted = fit_path(clip, budget)
-        if fitted.exists():
+        if await self.storage.fetch(fitted):
             info = await asyncio.to_thread(probe_clip, fitted)
             width, height = info.width, info.height
         else:
             result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
             if result is None:
                 return None, None
+            await self.storage.save(fitted)
             if self._on_reencode is not None:
                 self._on_reencode()
             log.info(
@@ -224,15 +232,18 @@ class DiscordDeliverer:
         left = budget
         for width in (1280, 640, 320):
             poster = poster_path(clip, width)
-            if not poster.exists():
+            if not await self.storage.fetch(poster):
                 await asyncio.to_thread(poster_frame, clip, poster, max_width=width)
+                await self.storage.save(poster)
             if poster.stat().st_size <= left:
                 files.append(discord.File(poster, filename=f"sora-{job.id}.jpg"))
                 left -= poster.stat().st_size
                 break
         preview: Path | None = preview_path(clip, left)
-        if preview is not None and not preview.exists():
+        if preview is not None and not await self.storage.fetch(preview):
             preview = await asyncio.to_thread(preview_clip, clip, preview, max_bytes=left)
+            if preview is not None:
+                await self.storage.save(preview)
         if preview is not None:
             files.append(discord.File(preview, filename=f"sora-{job.id}-preview.mp4"))
         note = f"The full clip is too large for this channel; it is kept: `/show {job.id}`."

@@ -3,13 +3,9 @@ that only their jobs held."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
+from bot import files
 from bot.domain.models import TERMINAL
-from bot.files import delete_inputs, delete_job_files
 from bot.pipeline import Pipeline
-from bot.store.forget import Forgotten
 from bot.store.governance import Governance
 
 
@@ -20,9 +16,7 @@ async def forget_member(pipeline: Pipeline, governance: Governance, guild_id: in
         if job.state not in TERMINAL:
             await pipeline.scheduler.cancel(job.id)
     forgotten = await governance.forget_member(guild_id, user_id)
-    return await asyncio.to_thread(_delete_files, pipeline.settings.output_dir, forgotten)
-
-
-def _delete_files(output_dir: Path, forgotten: Forgotten) -> int:
-    """The forgotten jobs' own files, and the input images no other job uses; returns how many went."""
-    return delete_job_files(output_dir, forgotten.job_ids) + delete_inputs(output_dir, forgotten.inputs)
+    # The forgotten jobs' own files, and the input images no other job uses.
+    listing = await pipeline.storage.listing() if forgotten.job_ids else {}
+    doomed = files.names_of_jobs(listing, forgotten.job_ids) + files.input_names(forgotten.inputs)
+    return await pipeline.storage.delete(doomed)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from pathlib import Path
 
 from bot import files
+from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
 
@@ -18,10 +17,10 @@ class Retention:
     """One loop: a sweep at start, then every `check_seconds`."""
 
     def __init__(
-        self, store: JobStore, *, output_dir: Path, retention_seconds: float, check_seconds: float
+        self, store: JobStore, storage: Storage, *, retention_seconds: float, check_seconds: float
     ) -> None:
         self.store = store
-        self.output_dir = output_dir
+        self.storage = storage
         self.retention_seconds = retention_seconds
         self.check_seconds = check_seconds
         self.loop = Loop("scheduler retention", self.clean_old_clips, check_seconds)
@@ -35,22 +34,25 @@ class Retention:
         now = time.time()
         finished_before = now - self.retention_seconds
         grace_ends = now - files.ORPHAN_GRACE_SECONDS
-        output_dir = self.output_dir
-        # The disk is read before the database: a file seen here was written for a job (or a request) the
+        # The store is read before the database: a file seen here was written for a job (or a request) the
         # queries below already see, so nothing written meanwhile is mistaken for an orphan.
-        on_disk = await asyncio.to_thread(files.files_by_job, output_dir)
-        inputs = await asyncio.to_thread(files.input_files, output_dir)
+        listing = await self.storage.listing()
+        on_disk = files.files_by_job(listing)
+        inputs = files.input_files(listing)
         unkept = set(on_disk) - await self.store.jobs_keeping_files(finished_before)
         expired = await self.store.existing_jobs(unkept)
-        orphans = [p for job_id in unkept - expired for p in on_disk[job_id]]
-        removed = await asyncio.to_thread(files.delete_job_files, output_dir, expired)
-        removed += await asyncio.to_thread(files.delete_if_older, orphans, grace_ends)
+        doomed = files.names_of_jobs(listing, expired)
+        # Files of no job (its request refused, or the job deleted) go after the grace period.
+        doomed += [
+            name for job_id in unkept - expired for name in on_disk[job_id] if listing[name] < grace_ends
+        ]
         if inputs:
             # An image is stored before any job that names it is created; the grace absorbs clock skew.
-            since = min(mtime for _, mtime in inputs.values()) - files.ORPHAN_GRACE_SECONDS
+            since = min(inputs.values()) - files.ORPHAN_GRACE_SECONDS
             references = await self.store.image_references(since, finished_before)
-            doomed = files.inputs_to_delete(inputs, references, grace_ends)
-            removed += await asyncio.to_thread(files.delete_inputs, output_dir, doomed)
+            doomed += files.input_names(files.inputs_to_delete(inputs, references, grace_ends))
+        removed = await self.storage.delete(doomed)
+        removed += await self.storage.sweep(grace_ends)
         cleaned = set(expired)
         for job_id, _ in await self.store.old_outputs(finished_before):
             await self.store.clear_output(job_id)

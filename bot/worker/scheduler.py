@@ -24,8 +24,10 @@ from bot.errors import (
     JobTimedOut,
     ProdiaError,
     SoraBotError,
+    StorageUnavailable,
 )
 from bot.prodia.backend import Backend, Endpoint, Generation
+from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
 from bot.tasks import spawn
@@ -49,7 +51,6 @@ class Deliverer(Protocol):
 class SchedulerConfig:
     """How the scheduler runs jobs."""
 
-    output_dir: Path
     max_concurrent_jobs: int = 4
     worker_slots: int | None = None  # jobs this process runs at once; None: up to max_concurrent_jobs
     job_timeout_seconds: float = 1800.0
@@ -68,10 +69,12 @@ class Scheduler:
         backend: Backend,
         deliverers: Mapping[str, Deliverer],
         config: SchedulerConfig,
+        storage: Storage,
         *,
         owner: str | None = None,
     ) -> None:
         self.store = store
+        self.storage = storage
         self.backend = backend
         self.deliverers = dict(deliverers)
         self.config = config
@@ -93,7 +96,7 @@ class Scheduler:
         )
         self._retention = Retention(
             store,
-            output_dir=config.output_dir,
+            storage,
             retention_seconds=config.retention_seconds,
             check_seconds=config.retention_check_seconds,
         )
@@ -232,10 +235,11 @@ class Scheduler:
                 await self.store.transition(job.id, JobState.CANCELLED, owner=self.owner, error="cancelled")
                 return
             raise
-        except DatabaseUnavailable as exc:
+        except (DatabaseUnavailable, StorageUnavailable) as exc:
             # Not the job's fault: it keeps its state and lease, and the lease loop resumes it once the
-            # database answers again (a job caught mid-submission is then failed and refunded, not re-sent).
-            log.warning("job %d: %s; resuming it when the database is back", job.id, exc.detail)
+            # database (or the store) answers again (a job caught mid-submission is then failed and
+            # refunded, not re-sent; a paid clip not yet stored is fetched from Prodia again).
+            log.warning("job %d: %s; resuming it in a moment", job.id, exc.detail)
         except TimeoutError:
             await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
         except SoraBotError as exc:
@@ -245,14 +249,15 @@ class Scheduler:
                 log.exception("job %d: unexpected error", job.id)
                 await self._fail(job, exc)
                 return
-            log.error("job %d: no space left in %s", job.id, self.config.output_dir)  # noqa: TRY400
-            await self._fail(job, DiskFull(f"no space left on device writing to {self.config.output_dir}"))
+            work_dir = self.storage.work_dir
+            log.error("job %d: no space left in %s", job.id, work_dir)  # noqa: TRY400
+            await self._fail(job, DiskFull(f"no space left on device writing to {work_dir}"))
         except Exception as exc:
             log.exception("job %d: unexpected error", job.id)
             await self._fail(job, exc)
 
     async def _generate(self, job: Job) -> Job:
-        out = files.clip_path(self.config.output_dir, job.id)
+        out = files.clip_path(self.storage.work_dir, job.id)
         generation: Generation
         if job.state is JobState.SUBMITTING:
 
@@ -274,17 +279,24 @@ class Scheduler:
                 if not await self.store.mark_sent(job.id, endpoint, owner=self.owner):
                     raise asyncio.CancelledError  # cancelled or taken over before anything was sent
 
-            generation = await self.backend.generate(job.request, out, accepted, sent)
+            async with self.storage.local_input(job.request.image_path) as image:
+                if job.request.image_path is not None and image is None:
+                    raise SoraBotError("the job's input image is no longer stored")
+                request = job.request.model_copy(update={"image_path": str(image) if image else None})
+                generation = await self.backend.generate(request, out, accepted, sent)
         else:
             assert job.prodia_job_id is not None and job.endpoint is not None
             endpoint: Endpoint = job.endpoint  # type: ignore[assignment]
             generation = await self.backend.resume(job.request, job.prodia_job_id, endpoint, out)
+        # Kept before it is called delivering: a store that fails here leaves the job running, to be
+        # resumed (by any worker: the clip is fetched from Prodia again) until the store takes it.
+        await self.storage.save(generation.path)
         moved = await self.store.transition(
             job.id,
             JobState.DELIVERING,
             expect={JobState.RUNNING},
             owner=self.owner,
-            output_path=str(generation.path),
+            output_path=self.storage.location(files.clip_name(job.id)),
             actual_cost=generation.price_dollars,
         )
         if moved is None:
@@ -298,7 +310,12 @@ class Scheduler:
         assert job.output_path is not None
         fields: dict[str, Any] = {}
         try:
-            message_id = await deliverer.deliver(job, Path(job.output_path))
+            async with self.storage.local(files.clip_name(job.id)) as clip:
+                if clip is None:
+                    raise SoraBotError(
+                        f"the clip of job {job.id} is missing from {self.storage.location('')}"
+                    )
+                message_id = await deliverer.deliver(job, clip)
         except DeliveredByDm as exc:
             # The member has the clip all the same: delivered, quota kept; the status says where it went.
             message_id = exc.message_id
@@ -312,6 +329,7 @@ class Scheduler:
             result_message_id=message_id,
             **fields,
         )
+        await self.storage.discard(files.clip_path(self.storage.work_dir, job.id))
 
     async def _fail(self, job: Job, exc: Exception) -> None:
         if isinstance(exc, SoraBotError):
@@ -321,12 +339,14 @@ class Scheduler:
         if isinstance(exc, ProdiaError):
             log.warning("job %d: Prodia error: %s", job.id, detail)
         current = await self.store.get(job.id)
-        clip = files.clip_path(self.config.output_dir, job.id)
-        if current is None or current.output_path != str(clip):
+        clip = files.clip_path(self.storage.work_dir, job.id)
+        if current is None or current.output_path != self.storage.location(clip.name):
             # A half-written clip is worth nothing and may be large. A finished one (stored on the way to
             # `delivering`) was paid for at Prodia: it stays for /show, whatever failed in delivering it,
             # until the retention removes it.
             clip.unlink(missing_ok=True)
+        else:
+            await self.storage.discard(clip)  # a bucket's local copy; the stored clip stays
         if current is None or current.state in TERMINAL:
             return
         fields: dict[str, Any] = {}

@@ -202,8 +202,19 @@ BOTH_ENGINES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture
+def storage(request: pytest.FixtureRequest) -> str:
+    """Where the bot keeps its files: its output folder (`file`), unless a module runs on both with
+    `pytestmark = pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True)`, or
+    SORA_TEST_E2E_STORAGE=s3 runs the whole end-to-end suite against a bucket on the local S3 server."""
+    return str(getattr(request, "param", os.environ.get("SORA_TEST_E2E_STORAGE", "file")))
+
+
+BOTH_STORAGES = ["file", "s3"]
+
+
+@pytest.fixture
 async def world(
-    request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, engine: str
+    request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, engine: str, storage: str
 ) -> AsyncIterator[World]:
     fake, guild = discord_with_guild("generation", cdn_dir=tmp_path / "cdn")
     for marker in request.node.iter_markers("fake_refusal"):
@@ -227,6 +238,8 @@ async def world(
     async with contextlib.AsyncExitStack() as stack:
         if engine == "postgresql":
             world.database_url = await stack.enter_async_context(postgres_database())
+        if storage == "s3":
+            world.storage = request.getfixturevalue("s3_storage")
         await fake.start()
         stack.push_async_callback(fake.stop)
         yield world

@@ -1,7 +1,9 @@
-"""bot/files.py: the exact names of a job's files, and deleting exactly the files of a set of jobs."""
+"""bot/files.py: the exact names of a job's files, and deleting exactly the files of a set of jobs (through
+the output folder's store, bot/storage/local.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from pathlib import Path
@@ -10,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import files
-from bot.files import JobFiles
+from bot.storage.local import FileStorage
 
 DERIVED = ["{id}.fit-9437184.mp4", "{id}.poster-1280.jpg", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4",
            "{id}.last.png", "{id}.mp4.part", ".{id}.fit-77.mp4.a1b2_c3d.part.mp4"]  # fmt: skip
@@ -23,13 +25,25 @@ def test_each_derived_file_has_one_exact_name() -> None:
     assert files.poster_path(clip, 640) == clip.with_name(f"{clip.stem}.poster-640.jpg")
     assert files.preview_path(clip, 7) == clip.with_name(f"{clip.stem}.preview-7.mp4")
     assert files.last_frame_path(clip) == clip.with_suffix(".last.png")
-    job = JobFiles(Path("/clips"), 12)
-    assert (job.clip, job.fit(5), job.poster(320), job.preview(5), job.last_frame) == (
-        Path("/clips/12.mp4"), Path("/clips/12.fit-5.mp4"), Path("/clips/12.poster-320.jpg"),
-        Path("/clips/12.preview-5.mp4"), Path("/clips/12.last.png"),
-    )  # fmt: skip
-    image = files.new_input_path(Path("/clips"))
-    assert image.parent == Path("/clips/inputs") and files.input_name(str(image)) == image.name
+    assert files.clip_path(Path("/clips"), 12) == clip and files.clip_name(12) == "12.mp4"
+    for made in (clip, files.fit_path(clip, 5), files.poster_path(clip, 320), files.last_frame_path(clip)):
+        assert files.stored_name(made) == made.name and files.is_stored_name(made.name)
+    image = files.new_input_name()
+    assert image.startswith("inputs/") and files.input_name(image) == image.removeprefix("inputs/")
+    assert files.stored_name(Path("/tmp/x") / image) == image and files.is_stored_name(image)
+
+
+def test_only_the_bots_own_names_are_ever_stored_or_deleted() -> None:
+    image = "0123456789abcdef0123456789abcdef.jpg"
+    for foreign in ["notes.txt", "inputs/picture.jpg", f"other/{image}", "../1.mp4", "inputs/../1.mp4",
+                    "1.mp4/x", "/1.mp4", f"inputs/{image}/x", "", "inputs", "inputs/"]:  # fmt: skip
+        assert not files.is_stored_name(foreign), foreign
+    for partial in ["1.mp4.part", ".1.fit-77.mp4.a1b2_c3d.part.mp4", "notes.txt"]:
+        try:
+            files.stored_name(Path("/clips") / partial)
+        except ValueError:
+            continue
+        raise AssertionError(f"{partial} would be stored")
 
 
 def test_a_name_belongs_to_one_job_by_its_whole_id_never_by_a_prefix() -> None:
@@ -52,6 +66,11 @@ def test_only_images_the_bot_named_are_inputs() -> None:
         assert files.input_name(foreign) is None, foreign
 
 
+def _owned(root: Path, job_id: int) -> list[Path]:
+    listing = asyncio.run(FileStorage(root).listing())
+    return [root / name for name in files.files_by_job(listing).get(job_id, [])]
+
+
 def test_owned_lists_exactly_the_existing_files_of_the_job(tmp_path: Path) -> None:
     for job_id in (1, 10, 11, 100):
         (tmp_path / f"{job_id}.mp4").write_bytes(b"clip")
@@ -61,10 +80,10 @@ def test_owned_lists_exactly_the_existing_files_of_the_job(tmp_path: Path) -> No
     (tmp_path / "inputs").mkdir()
     (tmp_path / "inputs" / "1.mp4").write_bytes(b"elsewhere")
     expected = sorted(tmp_path / p.format(id=1) for p in ["{id}.mp4", *DERIVED])
-    assert JobFiles(tmp_path, 1).owned() == expected
-    assert JobFiles(tmp_path, 10).owned() == [tmp_path / "10.mp4"]
-    assert JobFiles(tmp_path, 2).owned() == []
-    assert JobFiles(tmp_path / "missing", 1).owned() == []
+    assert _owned(tmp_path, 1) == expected
+    assert _owned(tmp_path, 10) == [tmp_path / "10.mp4"]
+    assert _owned(tmp_path, 2) == []
+    assert _owned(tmp_path / "missing", 1) == []
 
 
 def _world(root: Path, jobs: dict[int, set[str]], images: dict[int, str | None]) -> None:
@@ -104,19 +123,19 @@ def test_forgetting_or_expiring_any_subset_deletes_exactly_its_files(
             root = Path(tmp)
             _world(root, jobs, images)
             before = _listing(root)
-            removed = files.delete_job_files(root, leaving)
+            storage = FileStorage(root)
+            listing = asyncio.run(storage.listing())
+            removed = asyncio.run(storage.delete(files.names_of_jobs(listing, leaving)))
             if how == "forget":
                 doomed = files.unused_inputs([images[j] for j in leaving], [images[j] for j in staying])
             else:
-                inventory = files.input_files(root)
                 # Images are as old as can be: only references decide, never the grace period.
-                for path, _ in inventory.values():
-                    os.utime(path, (0, 0))
+                inventory = dict.fromkeys(files.input_files(listing), 0.0)
                 references = [
                     (str(root / "inputs" / str(images[j])), j in staying) for j in jobs if images[j]
                 ]
-                doomed = set(files.inputs_to_delete(files.input_files(root), references, grace_ends=1.0))
-            removed += files.delete_inputs(root, doomed)
+                doomed = set(files.inputs_to_delete(inventory, references, grace_ends=1.0))
+            removed += asyncio.run(storage.delete(files.input_names(doomed)))
             assert before - _listing(root) == expected_gone, how
             assert removed == len(expected_gone)
 
@@ -130,5 +149,6 @@ def test_an_image_no_job_names_goes_only_after_the_grace_period(tmp_path: Path) 
     os.utime(old, (100.0, 100.0))
     os.utime(used, (100.0, 100.0))
     os.utime(young, (300.0, 300.0))
-    doomed = files.inputs_to_delete(files.input_files(tmp_path), [(str(used), True)], grace_ends=200.0)
+    listing = asyncio.run(FileStorage(tmp_path).listing())
+    doomed = files.inputs_to_delete(files.input_files(listing), [(str(used), True)], grace_ends=200.0)
     assert doomed == [old.name]

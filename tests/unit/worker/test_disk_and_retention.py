@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.domain.models import JobState
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore
 from bot.worker.scheduler import Scheduler, SchedulerConfig
 from tests.unit.worker.test_scheduler import RecordingDeliverer, ScriptedBackend, add, wait_for_state
@@ -32,8 +33,9 @@ class DiskFullBackend(ScriptedBackend):
 async def test_a_full_disk_fails_the_job_with_a_clear_message_and_leaves_no_file(
     store: JobStore, tmp_path: Path
 ) -> None:
-    config = SchedulerConfig(output_dir=tmp_path / "clips", idle_poll_seconds=0.05)
-    scheduler = Scheduler(store, DiskFullBackend(), {"test": RecordingDeliverer()}, config)
+    config = SchedulerConfig(idle_poll_seconds=0.05)
+    storage = FileStorage(tmp_path / "clips")
+    scheduler = Scheduler(store, DiskFullBackend(), {"test": RecordingDeliverer()}, config, storage)
     job = await add(store)
     await scheduler.start()
     failed = await wait_for_state(store, job.id, JobState.FAILED)
@@ -47,8 +49,9 @@ async def test_a_full_disk_fails_the_job_with_a_clear_message_and_leaves_no_file
 async def test_clips_past_retention_are_deleted_with_their_derivatives(
     store: JobStore, tmp_path: Path
 ) -> None:
-    config = SchedulerConfig(output_dir=tmp_path / "clips", idle_poll_seconds=0.05, retention_seconds=0.2)
-    scheduler = Scheduler(store, ScriptedBackend(), {"test": RecordingDeliverer()}, config)
+    config = SchedulerConfig(idle_poll_seconds=0.05, retention_seconds=0.2)
+    storage = FileStorage(tmp_path / "clips")
+    scheduler = Scheduler(store, ScriptedBackend(), {"test": RecordingDeliverer()}, config, storage)
     old, new = await add(store, "old clip"), await add(store, "new clip")
     await scheduler.start()
     await wait_for_state(store, old.id, JobState.DELIVERED)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot import files
 from bot.domain.models import TERMINAL, JobRequest, JobState
+from bot.storage.local import FileStorage
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.scheduler import Scheduler, SchedulerConfig
@@ -57,8 +58,8 @@ def _listing(clips: Path) -> set[str]:
 
 
 def _scheduler(store: JobStore, clips: Path) -> Scheduler:
-    config = SchedulerConfig(output_dir=clips, retention_seconds=RETENTION)
-    return Scheduler(store, ScriptedBackend(), {"test": RecordingDeliverer()}, config)
+    config = SchedulerConfig(retention_seconds=RETENTION)
+    return Scheduler(store, ScriptedBackend(), {"test": RecordingDeliverer()}, config, FileStorage(clips))
 
 
 async def test_retention_deletes_inputs_no_job_uses_and_orphans_after_the_grace_period(

@@ -12,6 +12,7 @@ import pytest
 from bot.domain.models import Job, JobRequest, JobState
 from bot.errors import DeliveryError, ProdiaRejected
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
+from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.leases import lease_is_dead
 from bot.worker.scheduler import Scheduler, SchedulerConfig
@@ -85,8 +86,8 @@ def deliverer() -> RecordingDeliverer:
 def make_scheduler(
     store: JobStore, backend: ScriptedBackend, deliverer: RecordingDeliverer, tmp_path: Path, **config: float
 ) -> Scheduler:
-    settings = SchedulerConfig(output_dir=tmp_path / "clips", idle_poll_seconds=0.05, **config)  # type: ignore[arg-type]
-    return Scheduler(store, backend, {"test": deliverer}, settings)
+    settings = SchedulerConfig(idle_poll_seconds=0.05, **config)  # type: ignore[arg-type]
+    return Scheduler(store, backend, {"test": deliverer}, settings, FileStorage(tmp_path / "clips"))
 
 
 @pytest.fixture
@@ -292,7 +293,8 @@ async def test_recovery_resumes_by_id_fails_mid_submission_and_redelivers(
         await store.claim_next(owner="ghost:1:x", lease_seconds=0.01, max_in_flight=9, target_kinds=["test"])
     await store.transition(running.id, JobState.RUNNING, prodia_job_id="p-old", endpoint="async")
     await store.transition(delivering.id, JobState.RUNNING, prodia_job_id="p-done", endpoint="async")
-    clip = tmp_path / "done.mp4"
+    clip = tmp_path / "clips" / f"{delivering.id}.mp4"  # stored under its name before the crash
+    clip.parent.mkdir()
     clip.write_bytes(b"finished before the crash")
     await store.transition(delivering.id, JobState.DELIVERING, output_path=str(clip))
     await asyncio.sleep(0.05)  # the ghost's leases run out

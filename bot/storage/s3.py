@@ -1,0 +1,205 @@
+"""An S3-compatible bucket as the store (`s3://bucket/prefix`): AWS S3, Cloudflare R2, MinIO, Backblaze B2,
+Garage. Through obstore (Rust's object_store): requests signed, retried with backoff, large files uploaded in
+parallel parts and downloaded as a stream, so memory does not grow with the clip. Credentials come from the
+standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, a web identity or the
+instance's role), never from our settings or logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import obstore
+from obstore.store import S3Store
+
+from bot import files
+from bot.errors import StorageUnavailable
+from bot.storage.base import Storage
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig
+
+# Parts of a multipart upload, and how many go at once: at most this many times the part in memory.
+PART_BYTES = 8 * 1024 * 1024
+PARTS_AT_ONCE = 4
+WORK_PREFIX = ".work-"  # a borrowed local copy's private folder in the working folder
+# A presigned S3 URL is valid for at most 7 days (SigV4).
+MAX_PRESIGN_SECONDS = 7 * 86400
+
+
+class S3Storage(Storage):
+    """A bucket every process reaches; each process keeps only short-lived local copies."""
+
+    remote = True
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        retry_seconds: float = 30.0,
+    ) -> None:
+        super().__init__(work_dir)
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        client: ClientConfig = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=300)}
+        if endpoint_url and endpoint_url.startswith("http://"):
+            client["allow_http"] = True
+        retry: RetryConfig = {"max_retries": 4, "retry_timeout": timedelta(seconds=retry_seconds)}
+        extra: dict[str, str] = {}
+        if endpoint_url:
+            extra["endpoint"] = endpoint_url
+        if region:
+            extra["region"] = region
+        self._store = S3Store(
+            bucket,
+            prefix=self.prefix or None,
+            client_options=client,
+            retry_config=retry,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.location('')!r})"
+
+    async def save(self, path: Path) -> None:
+        name = files.stored_name(path)
+        try:
+            await obstore.put_async(
+                self._store, name, path, chunk_size=PART_BYTES, max_concurrency=PARTS_AT_ONCE
+            )
+        except FileNotFoundError:
+            raise  # the local file is missing: not the store's fault
+        except Exception as exc:
+            raise StorageUnavailable(f"could not store {self.location(name)}: {_short(exc)}") from None
+
+    async def fetch(self, path: Path) -> bool:
+        if path.is_file():
+            return True
+        return await self._download(files.stored_name(path), path)
+
+    async def put_bytes(self, name: str, data: bytes) -> str:
+        try:
+            await obstore.put_async(self._store, name, data)
+        except Exception as exc:
+            raise StorageUnavailable(f"could not store {self.location(name)}: {_short(exc)}") from None
+        return name
+
+    @contextlib.asynccontextmanager
+    async def local(self, name: str) -> AsyncIterator[Path | None]:
+        folder = self.work_dir / f"{WORK_PREFIX}{uuid.uuid4().hex}"
+        path = folder / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made_here = self.work_dir / name  # this process's own fresh file, before it is discarded
+            try:
+                path.hardlink_to(made_here)  # no copy, and private: discarding the original can't break it
+                found = True
+            except OSError:
+                found = await self._download(name, path)
+            yield path if found else None
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def listing(self) -> dict[str, float]:
+        found: dict[str, float] = {}
+        try:
+            async for batch in obstore.list(self._store, chunk_size=1000):
+                for meta in batch:
+                    found[meta["path"]] = meta["last_modified"].timestamp()
+        except Exception as exc:
+            raise StorageUnavailable(f"could not list {self.location('')}: {_short(exc)}") from None
+        return found
+
+    async def _delete(self, names: list[str]) -> int:
+        try:
+            await obstore.delete_async(self._store, names)
+        except Exception as exc:
+            where = self.location("")
+            raise StorageUnavailable(f"could not remove files in {where}: {_short(exc)}") from None
+        return len(names)
+
+    async def check(self) -> None:
+        try:
+            async for _ in obstore.list(self._store, prefix=files.INPUTS, chunk_size=1):
+                break
+        except Exception as exc:
+            raise StorageUnavailable(f"{self.location('')} does not answer: {_short(exc)}") from None
+
+    def location(self, name: str) -> str:
+        return "s3://" + "/".join(part for part in (self.bucket, self.prefix, name) if part)
+
+    async def presign(self, name: str, seconds: float) -> str | None:
+        lifetime = timedelta(seconds=max(1.0, min(seconds, MAX_PRESIGN_SECONDS)))
+        try:
+            return await obstore.sign_async(self._store, "GET", name, lifetime)
+        except Exception as exc:
+            raise StorageUnavailable(
+                f"could not sign a link to {self.location(name)}: {_short(exc)}"
+            ) from None
+
+    async def discard(self, path: Path) -> None:
+        if path.parent == self.work_dir or path.parent == self.work_dir / files.INPUTS:
+            path.unlink(missing_ok=True)
+
+    async def sweep(self, before: float) -> int:
+        return await asyncio.to_thread(_sweep, self.work_dir, before)
+
+    async def _download(self, name: str, path: Path) -> bool:
+        """Stream the stored `name` into `path` (whole or not at all); False when it is not stored."""
+        part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+        try:
+            result = await obstore.get_async(self._store, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with part.open("wb") as out:
+                async for chunk in result.stream(min_chunk_size=PART_BYTES):
+                    await asyncio.to_thread(out.write, chunk)
+            part.replace(path)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            raise  # the local disk (full, read-only): the scheduler says so
+        except Exception as exc:
+            raise StorageUnavailable(f"could not read {self.location(name)}: {_short(exc)}") from None
+        finally:
+            part.unlink(missing_ok=True)
+        return True
+
+
+def _sweep(work_dir: Path, before: float) -> int:
+    """The working folder holds only copies: anything older than `before` was left by a crash."""
+    removed = 0
+    for folder in (work_dir, work_dir / files.INPUTS):
+        try:
+            entries = list(folder.iterdir())
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat().st_mtime >= before:
+                    continue
+                if entry.is_dir() and entry.name.startswith(WORK_PREFIX):
+                    shutil.rmtree(entry, ignore_errors=True)
+                elif entry.is_file() and (files.job_of(entry.name) is not None or folder != work_dir):
+                    entry.unlink()
+                else:
+                    continue
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
+
+
+def _short(exc: Exception) -> str:
+    """The first line of an obstore error (its full text repeats the request at length)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
