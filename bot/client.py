@@ -27,7 +27,7 @@ from bot.services.clips import Clips
 from bot.services.delivery import DiscordDeliverer
 from bot.services.guard import Guard
 from bot.services.metrics import Metrics
-from bot.services.ops_http import OpsServer, database_answers
+from bot.services.ops_http import PROBE_SECONDS, OpsServer, database_answers
 from bot.services.status import StatusUpdater
 from bot.settings import Settings
 from bot.storage import Storage
@@ -131,7 +131,7 @@ class SoraBot(commands.AutoShardedBot):
             self._ops = OpsServer(
                 self.metrics,
                 pipeline.db,
-                [self._database_ready, self._role_ready],
+                [self._database_ready, self._storage_ready, self._role_ready],
                 host=self.settings.metrics_host,
                 port=self.settings.metrics_port,
             )
@@ -139,6 +139,15 @@ class SoraBot(commands.AutoShardedBot):
 
     async def _database_ready(self) -> str | None:
         return await database_answers(self.pipeline.db)
+
+    async def _storage_ready(self) -> str | None:
+        """The store of clips and images answers (a bucket: a listing within the probe's time)."""
+        try:
+            async with asyncio.timeout(PROBE_SECONDS):
+                await self.pipeline.storage.check()
+        except Exception as exc:  # the reason is the error's class only: no bucket path or endpoint
+            return f"storage unreachable ({type(exc).__name__})"
+        return None
 
     async def _role_ready(self) -> str | None:
         """A gateway is ready once connected; a worker while its scheduler runs (`all`: both)."""

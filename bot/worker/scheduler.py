@@ -239,7 +239,8 @@ class Scheduler:
             # Not the job's fault: it keeps its state and lease, and the lease loop resumes it once the
             # database (or the store) answers again (a job caught mid-submission is then failed and
             # refunded, not re-sent; a paid clip not yet stored is fetched from Prodia again).
-            log.warning("job %d: %s; resuming it in a moment", job.id, exc.detail)
+            what = "database" if isinstance(exc, DatabaseUnavailable) else "storage"
+            log.warning("job %d: %s; resuming it when the %s is back", job.id, exc.detail, what)
         except TimeoutError:
             await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
         except SoraBotError as exc:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from bot import files
+from bot.client import SoraBot
 from bot.domain.models import JobState
-from tests.e2e.conftest import BOTH_ENGINES, MANAGE_GUILD, World, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, BOTH_STORAGES, MANAGE_GUILD, World, finished, until
 
-# The store's PostgreSQL side under the real bot, as well as SQLite.
-pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
+# The store's PostgreSQL side under the real bot, as well as SQLite; the files in the output folder and in
+# a bucket of the local S3 server.
+pytestmark = [
+    pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True),
+    pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True),
+]
 
 
 DERIVED = ("{id}.fit-9437184.mp4", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4", "{id}.last.png")
@@ -24,8 +29,13 @@ def _still() -> dict[str, tuple[str, bytes, str]]:
     return {"pic": ("pic.png", data.getvalue(), "image/png")}
 
 
-def _files(clips: Path) -> set[str]:
-    return {str(p.relative_to(clips)) for p in clips.rglob("*") if p.is_file()}
+async def _files(bot: SoraBot) -> set[str]:
+    """Every stored name, whatever the store."""
+    return set(await bot.pipeline.storage.listing())
+
+
+def _stored(image_path: str | None) -> str:
+    return f"{files.INPUTS}/{files.input_name(image_path)}"
 
 
 async def test_forget_deletes_only_that_members_files_in_that_server(world: World) -> None:
@@ -60,21 +70,20 @@ async def test_forget_deletes_only_that_members_files_in_that_server(world: Worl
         assert jobs[1].user_id == world.bob and jobs[1].request.image_path != jobs[0].request.image_path
         assert [j.id for j in jobs if j.user_id == world.alice and j.guild_id == world.guild_id] == [1, 3]
 
-        clips = world.tmp / "clips"
         for job in jobs:  # what re-encodes, posters, previews and Continue leave beside a clip
             for pattern in DERIVED:
-                (clips / pattern.format(id=job.id)).write_bytes(b"derived")
-        before = _files(clips)
-        first, copy, alone = (Path(str(j.request.image_path)) for j in (jobs[0], jobs[1], jobs[2]))
+                await bot.pipeline.storage.put_bytes(pattern.format(id=job.id), b"derived")
+        before = await _files(bot)
+        first, copy, alone = (_stored(j.request.image_path) for j in (jobs[0], jobs[1], jobs[2]))
         gone = {f"{job_id}.mp4" for job_id in (1, 3)}
         gone |= {p.format(id=job_id) for p in DERIVED for job_id in (1, 3)}
-        gone |= {str(first.relative_to(clips)), str(alone.relative_to(clips))}
-        assert gone <= before and str(copy.relative_to(clips)) in before
+        gone |= {first, alone}
+        assert gone <= before and copy in before
 
         token = await world.admin_command("user", "forget", member=world.alice)
         assert f"{len(gone)} file(s) deleted" in world.answer(token)["content"]
-        assert _files(clips) == before - gone
-        assert copy.exists()  # bob's Re-roll (job 2) owns its own copy
+        assert await _files(bot) == before - gone
+        assert copy in await _files(bot)  # bob's Re-roll (job 2) owns its own copy
         for job_id in (1, 3):
             forgotten = await bot.pipeline.store.get(job_id)
             assert forgotten is not None and forgotten.request.prompt == "[removed]"
@@ -86,7 +95,7 @@ async def test_forget_deletes_only_that_members_files_in_that_server(world: Worl
         token = await world.admin_command("user", "forget", member=world.alice, user_id=other_admin, **there)
         gone_there = {n for job_id in (6, 9, 12) for n in _names(job_id)}
         assert f"{len(gone_there)} file(s) deleted" in world.answer(token)["content"]
-        assert _files(clips) == before - gone - gone_there
+        assert await _files(bot) == before - gone - gone_there
 
 
 def _names(job_id: int) -> set[str]:

@@ -1,5 +1,6 @@
 """At scale: one `sora-bot gateway` and three `sora-bot worker` processes on one database (SQLite, then
-PostgreSQL) serve 20 members.
+PostgreSQL, then PostgreSQL with the clips in a bucket of the local S3 server and no folder shared: each
+process has a working folder of its own) serve 20 members.
 
 The gateway accepts 200 of 221 requests: each member sends 11 at once and one is refused by the hourly
 limit of 10, and a 21st member is refused by the server's daily budget, set to exactly the price of 200
@@ -28,6 +29,7 @@ from tests.e2e.conftest import World, until
 from tests.e2e.test_crash import SORA_BOT, run_env
 from tests.fakes.discord import EPHEMERAL
 from tests.harness import stop_processes
+from tests.s3 import S3Server
 
 USERS = 20
 JOBS_PER_HOUR = 10
@@ -45,7 +47,7 @@ MIN_DISTINCT_PER_WINDOW = USERS
 INTERRUPTED = "interrupted between submission and storing Prodia's job id"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The one database every process of the test shares (PostgreSQL: skipped without a server)."""
     if request.param == "sqlite":
@@ -56,6 +58,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 async def spawn(world: World, env: dict[str, str], role: str, name: str) -> asyncio.subprocess.Process:
+    if world.storage:
+        env = {**env, "OUTPUT_DIR": str(world.tmp / f"work-{name}")}  # shares no folder with the others
     # Logs go to files: an unread pipe fills up and stalls the process writing to it.
     with (world.tmp / f"{name}.log").open("wb") as log:
         return await asyncio.create_subprocess_exec(
@@ -69,8 +73,13 @@ async def stop(procs: dict[str, asyncio.subprocess.Process]) -> None:
     assert not stuck, f"{stuck} did not stop on SIGTERM"
 
 
+@pytest.mark.parametrize(
+    ("database_url", "storage"),
+    [("sqlite", "file"), ("postgresql", "file"), ("postgresql", "s3")],
+    indirect=True,
+)
 async def test_200_jobs_from_20_members_through_a_gateway_and_3_workers_limits_budget_fairness_and_a_kill(
-    world: World, database_url: str
+    world: World, database_url: str, request: pytest.FixtureRequest
 ) -> None:
     world.prodia.processing_seconds = 0.5
     env = run_env(world)
@@ -212,6 +221,17 @@ async def test_200_jobs_from_20_members_through_a_gateway_and_3_workers_limits_b
     assert "taken over from" in logs and f":{victim.pid}:" in logs
     assert all(proc.returncode == 0 for proc in procs.values() if proc is not victim)
     assert world.fake.identify_count == 1  # only the gateway opened a gateway connection
+
+    if world.storage:
+        # Nothing shared but the bucket: it holds each delivered clip, no working folder keeps one.
+        server: S3Server = request.getfixturevalue("s3_server")
+        bucket = world.storage["storage_url"].removeprefix("s3://").split("/")[0]
+        stored = server.objects(bucket)
+        assert {f"clips/{job_id}.mp4" for job_id in delivered} <= set(stored)
+        assert not (world.tmp / "clips").exists()
+        for name in ["gateway", *(f"worker{i}" for i in range(1, WORKERS))]:
+            left = [p.name for p in (world.tmp / f"work-{name}").rglob("*") if p.is_file()]
+            assert left == [], (name, left)
 
     # Fairness: each job was claimed once; by start time, no member's second job started before every
     # member's first, and every run of USERS consecutive claims served every member.

@@ -1,0 +1,118 @@
+"""Clips in a bucket (the local S3 server): the real bot keeps its files there and nowhere else, survives a
+bucket that stops answering mid-job without losing the paid clip or paying twice, and retention deletes its
+files and nothing else in the bucket."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from bot.domain.models import JobState
+from tests.e2e.conftest import World, finished, until
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.s3 import S3Server
+
+pytestmark = pytest.mark.parametrize("storage", ["s3"], indirect=True)
+
+
+def _still() -> dict[str, tuple[str, bytes, str]]:
+    data = io.BytesIO()
+    Image.new("RGB", (320, 240), (40, 90, 200)).save(data, format="PNG")
+    return {"pic": ("pic.png", data.getvalue(), "image/png")}
+
+
+def _bucket(world: World) -> str:
+    return urlsplit(world.storage["storage_url"]).netloc
+
+
+def _working_files(world: World) -> list[str]:
+    return sorted(
+        str(p.relative_to(world.tmp / "clips")) for p in (world.tmp / "clips").rglob("*") if p.is_file()
+    )
+
+
+async def test_a_clip_and_its_image_live_in_the_bucket_and_no_working_copy_stays(
+    world: World, s3_server: S3Server
+) -> None:
+    async with world.bot() as bot:
+        answer = await world.video_answer(prompt="a blue kite", image="pic", attachments=_still())
+        assert answer.get("embeds"), answer
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        assert job.output_path == f"{world.storage['storage_url']}/1.mp4"
+        [posted] = await until(world.clips, what="the clip")
+        stored = s3_server.objects(_bucket(world))
+        image = f"clips/{job.request.image_path}"
+        assert set(stored) == {"clips/1.mp4", image}, stored
+        assert stored["clips/1.mp4"] == len(world.fake.attachment_bytes(posted["attachments"][0]))
+
+        # /show reads the clip back from the bucket on a borrowed copy, gone once it is posted.
+        token = await world.command("show", world.bob, job_id=1)
+        await until(lambda: len(world.clips()) == 2, what="the clip shown again")
+        assert "shown again" in world.clips()[1]["content"], world.answer(token)
+        assert _working_files(world) == []
+
+
+async def test_a_bucket_that_stops_answering_keeps_the_paid_clip_and_delivers_it_once_when_it_is_back(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    endpoint = urlsplit(world.storage["s3_endpoint_url"])
+    proxy = TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80)
+    await proxy.start()
+    world.storage["s3_endpoint_url"] = urlunsplit(("http", f"127.0.0.1:{proxy.port}", "", "", ""))
+    world.prodia.processing_seconds = 1.0
+    try:
+        async with world.bot(lease_seconds=1.5, storage_retry_seconds=0.5, metrics_port=0) as bot:
+            await world.video_answer(prompt="a clip the bucket can't take yet")
+
+            async def running() -> bool:
+                job = await bot.pipeline.store.get(1)
+                return job is not None and job.state is JobState.RUNNING
+
+            await until(running, what="job 1 at Prodia")
+            await proxy.cut()
+            await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+            job = await bot.pipeline.store.get(1)
+            assert job is not None and job.state is JobState.RUNNING  # not failed, not delivering
+            assert world.clips() == []
+            port = bot.ops_port
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                assert ready.status == 503 and "storage unreachable" in await ready.text()
+
+            proxy.restore()
+            done = await finished(bot, 1)
+            assert done.state is JobState.DELIVERED, done.error
+            await until(lambda: len(world.clips()) == 1, what="the clip")
+            assert len(world.prodia.jobs) == 1  # resumed by its Prodia id: never sent twice
+            assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+            assert _working_files(world) == []
+    finally:
+        await proxy.stop()
+    assert len(world.clips()) == 1
+
+
+async def test_retention_deletes_the_bots_files_from_the_bucket_and_nothing_else(
+    world: World, s3_server: S3Server
+) -> None:
+    async with world.bot() as bot:
+        await world.video_answer(prompt="a clip to expire", image="pic", attachments=_still())
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED
+        storage = bot.pipeline.storage
+        await storage.put_bytes("1.poster-320.jpg", b"poster")
+        await storage.put_bytes("notes.txt", b"the operator's")
+        await storage.put_bytes("2.mp4.bak", b"the operator's too")
+        async with bot.pipeline.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET finished_at = finished_at - 5184000")  # 60 days ago
+        assert await bot.pipeline.scheduler.clean_old_clips() == 1
+        assert set(s3_server.objects(_bucket(world))) == {"clips/notes.txt", "clips/2.mp4.bak"}
+        after = await bot.pipeline.store.get(1)
+        assert after is not None and after.output_path is None
+    assert not any(Path(world.tmp).glob("clips/.work-*"))
