@@ -4,7 +4,6 @@ once the database answers again, and delivered once."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -45,7 +44,8 @@ async def test_a_job_at_prodia_survives_the_database_going_away(
         await world.video(prompt="a lighthouse in a storm")
         await until(lambda: _running(world, bot), what="the job at Prodia")
         await proxy.cut()  # Prodia finishes the clip while the database is gone
-        await asyncio.sleep(2.5)
+        # Down until storing the finished clip failed (a fixed pause raced the bot's next poll of Prodia).
+        await until(lambda: "job 1: database unavailable" in caplog.text, timeout=30, what="the failed store")
         proxy.restore()
         job = await finished(bot, 1, timeout=30)
         assert job.state is JobState.DELIVERED, (job.state, job.error)
