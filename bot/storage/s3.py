@@ -49,6 +49,7 @@ class S3Storage(Storage):
         retry_seconds: float = 30.0,
     ) -> None:
         super().__init__(work_dir)
+        self._kept: set[Path] = set()  # local files saved whole, until discarded: lent without a download
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         client: ClientConfig = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=300)}
@@ -81,6 +82,8 @@ class S3Storage(Storage):
             raise  # the local file is missing: not the store's fault
         except Exception as exc:
             raise StorageUnavailable(f"could not store {self.location(name)}: {_short(exc)}") from None
+        if path.parent == self.work_dir:
+            self._kept.add(path)
 
     async def fetch(self, path: Path) -> bool:
         if path.is_file():
@@ -100,11 +103,15 @@ class S3Storage(Storage):
         path = folder / name
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            made_here = self.work_dir / name  # this process's own fresh file, before it is discarded
-            try:
-                path.hardlink_to(made_here)  # no copy, and private: discarding the original can't break it
-                found = True
-            except OSError:
+            # This process's own file, stored whole and not yet discarded (never a partial download a crash
+            # left): linked, not copied, and private, so discarding the original can't break the copy.
+            made_here = self.work_dir / name
+            found = False
+            if made_here in self._kept:
+                with contextlib.suppress(OSError):
+                    path.hardlink_to(made_here)
+                    found = True
+            if not found:
                 found = await self._download(name, path)
             yield path if found else None
         finally:
@@ -149,6 +156,7 @@ class S3Storage(Storage):
 
     async def discard(self, path: Path) -> None:
         if path.parent == self.work_dir or path.parent == self.work_dir / files.INPUTS:
+            self._kept.discard(path)
             path.unlink(missing_ok=True)
 
     async def sweep(self, before: float) -> int:

@@ -10,13 +10,13 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot import files
-from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobState
+from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobRequest, JobState
 from bot.errors import (
     DatabaseUnavailable,
     DeliveredByDm,
@@ -25,6 +25,7 @@ from bot.errors import (
     ProdiaError,
     SoraBotError,
     StorageUnavailable,
+    UserFacingError,
 )
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.storage import Storage
@@ -280,10 +281,7 @@ class Scheduler:
                 if not await self.store.mark_sent(job.id, endpoint, owner=self.owner):
                     raise asyncio.CancelledError  # cancelled or taken over before anything was sent
 
-            async with self.storage.local_input(job.request.image_path) as image:
-                if job.request.image_path is not None and image is None:
-                    raise SoraBotError("the job's input image is no longer stored")
-                request = job.request.model_copy(update={"image_path": str(image) if image else None})
+            async with self._input_image(job) as request:
                 generation = await self.backend.generate(request, out, accepted, sent)
         else:
             assert job.prodia_job_id is not None and job.endpoint is not None
@@ -303,6 +301,23 @@ class Scheduler:
         if moved is None:
             raise asyncio.CancelledError
         return moved
+
+    @contextlib.asynccontextmanager
+    async def _input_image(self, job: Job) -> AsyncIterator[JobRequest]:
+        """The job's request with its input image (if any) as a local file, for the block. Nothing has been
+        sent to Prodia yet: an image that can't be read fails the job, and it costs nothing."""
+        try:
+            async with self.storage.local_input(job.request.image_path) as image:
+                if job.request.image_path is not None and image is None:
+                    raise UserFacingError("The job's image is no longer stored; you were not charged.")
+                yield job.request.model_copy(update={"image_path": str(image) if image else None})
+        except StorageUnavailable as exc:
+            error = UserFacingError(
+                "The job's image couldn't be read (the bot's file storage is unreachable); the job was "
+                "stopped and you were not charged."
+            )
+            error.detail = f"input image: {exc.detail}"
+            raise error from exc
 
     async def _deliver(self, job: Job) -> None:
         deliverer = self.deliverers[job.target.get("kind", "")] if job.target.get("kind") else None

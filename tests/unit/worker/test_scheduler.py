@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Job, JobRequest, JobState
-from bot.errors import DeliveryError, ProdiaRejected
+from bot.errors import DeliveryError, ProdiaRejected, StorageUnavailable
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore, NewJob
@@ -351,3 +352,36 @@ def test_a_lease_of_a_dead_process_on_this_host_is_dead_before_it_expires(tmp_pa
     assert lease_is_dead(job_held_by(f"{host}:{os.getpid()}:cccc"), me, time.time())  # an earlier life of us
     assert not lease_is_dead(job_held_by(f"{host}:{os.getppid()}:dddd"), me, time.time())
     assert not lease_is_dead(job_held_by(f"elsewhere:{dead_pid}:eeee"), me, time.time())
+
+
+class _UnreachableStore(FileStorage):
+    """The output folder's store, except that reading a file fails as an unreachable bucket does."""
+
+    @contextlib.asynccontextmanager
+    async def local(self, name: str) -> AsyncIterator[Path | None]:
+        raise StorageUnavailable("s3://clips: connection refused")
+        yield None  # an async generator all the same
+
+
+async def test_an_image_job_whose_image_cant_be_read_fails_unsent_and_refunded(
+    store: JobStore, backend: ScriptedBackend, deliverer: RecordingDeliverer, tmp_path: Path
+) -> None:
+    image = "inputs/0123456789abcdef0123456789abcdef.jpg"
+    job = await store.create(
+        NewJob(
+            request=JobRequest.parse(prompt="a kite", kind="img2vid", image_path=image),
+            user_id=1,
+            estimated_cost=0.4,
+            target_kind="test",
+            target={"kind": "test"},
+        )
+    )
+    config = SchedulerConfig(idle_poll_seconds=0.05)
+    sched = Scheduler(store, backend, {"test": deliverer}, config, _UnreachableStore(tmp_path / "clips"))
+    await sched.start()
+    failed = await wait_for_state(store, job.id, JobState.FAILED)
+    await sched.stop()
+    assert failed.user_error is not None and "not charged" in failed.user_error
+    assert "storage unavailable" in str(failed.error)
+    assert backend.generated == []  # nothing went to Prodia
+    assert await store.ledger(job.id) == [("reserve", 0.4), ("refund", 0.4)]
