@@ -23,6 +23,7 @@ from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
 from bot.services.approvals import Approvals
 from bot.services.audit import Audit
+from bot.services.clip_http import ClipServer
 from bot.services.clips import Clips
 from bot.services.delivery import DiscordDeliverer
 from bot.services.guard import Guard
@@ -31,6 +32,7 @@ from bot.services.ops_http import PROBE_SECONDS, OpsServer, database_answers
 from bot.services.status import StatusUpdater
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.storage.links import ClipLinks
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat, get_value, set_value
@@ -91,6 +93,8 @@ class SoraBot(commands.AutoShardedBot):
         self._loops: list[Loop] = []  # the background loops started, stopped in reverse
         self.metrics = Metrics()  # this bot's own registry: several bots in one process never clash
         self._ops: OpsServer | None = None  # METRICS_PORT's endpoints, when set
+        self.links: ClipLinks  # "Full quality" links, built with the deliverer
+        self._clip_server: ClipServer | None = None  # HTTP_PORT's signed clip links (file:// only)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -104,6 +108,7 @@ class SoraBot(commands.AutoShardedBot):
         self._pipeline = pipeline = await Pipeline.open(
             self.settings, self._deliverers, backend=backend, on_prodia_request=self.metrics.prodia_request
         )
+        await self._serve_clips()
         self._build_services(pipeline)
         pipeline.store.listeners += [
             self.status_updates.on_transition,
@@ -167,8 +172,23 @@ class SoraBot(commands.AutoShardedBot):
     def _deliverers(self, store: JobStore, storage: Storage) -> Mapping[str, Deliverer]:
         """The scheduler's deliverers, built with the pipeline's store (they record what they posted) and
         file store (re-encodes are kept there)."""
-        self.deliverer = DiscordDeliverer(self, store, storage, on_reencode=self.metrics.reencoded)
+        self.links = ClipLinks(storage, self.settings)
+        self.deliverer = DiscordDeliverer(
+            self, store, storage, on_reencode=self.metrics.reencoded, links=self.links
+        )
         return {"discord": self.deliverer}
+
+    async def _serve_clips(self) -> None:
+        """Serve the output folder's clips on HTTP_PORT (signed links, file:// only). A worker only signs
+        links to the server of the gateway (or `run`) process, so processes on one machine never clash."""
+        signer, port = self.links.signer, self.settings.http_port
+        if signer is None or port is None or self.role == "worker":
+            return
+        self._clip_server = ClipServer(
+            self.pipeline.storage.work_dir, signer, host=self.settings.http_host, port=port
+        )
+        await self._clip_server.start()
+        self.links.served_on(self._clip_server.port)
 
     def _build_services(self, pipeline: Pipeline) -> None:
         """Every service with what it uses, in the order they need each other."""
@@ -240,6 +260,8 @@ class SoraBot(commands.AutoShardedBot):
         if self._heartbeat is not None:
             with contextlib.suppress(Exception):
                 await forget_beat(self.pipeline.db, "gateway", self.owner)
+        if self._clip_server is not None:
+            await self._clip_server.stop()
         if self._pipeline is not None:
             await self._pipeline.close()
         await super().close()

@@ -34,6 +34,7 @@ from bot.services.routes import (
     too_large,
 )
 from bot.storage import Storage
+from bot.storage.links import ClipLinks
 from bot.store.jobs import JobStore
 from bot.ui.buttons import private_result_view, result_view
 from bot.ui.embeds import result_embed
@@ -56,11 +57,13 @@ class DiscordDeliverer:
         storage: Storage,
         *,
         on_reencode: Callable[[], None] | None = None,
+        links: ClipLinks | None = None,
     ) -> None:
         self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
         self.store = store
         self.storage = storage  # re-encodes, posters and previews are kept beside the clip
         self._on_reencode = on_reencode  # metrics: told of each re-encode made
+        self._links = links  # "Full quality" links on a re-encode or a preview
         self._earlier = EarlierPosts(client, store)
 
     async def deliver(self, job: Job, clip: Path) -> int | None:
@@ -187,15 +190,15 @@ class DiscordDeliverer:
     async def _post(self, job: Job, clip: Path, route: Route, *, record: bool) -> int:
         budget = budget_for(route.limit)
         for attempt in range(ATTEMPTS):
-            upload, note = clip, None
+            upload, note, link = clip, None, None
             if clip.stat().st_size > budget:
                 fitted, note = await self._shrink(job, clip, budget, route)
                 if fitted is None:
                     return await self._post_preview(job, clip, budget, route, record=record)
-                upload = fitted
+                upload, link = fitted, await self._full_quality(job, route)
             try:
                 files = [discord.File(upload, filename=f"sora-{job.id}.mp4")]
-                return await self._send(job, route, files, note, record=record)
+                return await self._send(job, route, files, note, record=record, link=link)
             except discord.HTTPException as exc:
                 if not too_large(exc) or attempt == ATTEMPTS - 1:
                     raise
@@ -247,10 +250,22 @@ class DiscordDeliverer:
         if preview is not None:
             files.append(discord.File(preview, filename=f"sora-{job.id}-preview.mp4"))
         note = f"The full clip is too large for this channel; it is kept: `/show {job.id}`."
-        return await self._send(job, route, files, note, record=record)
+        link = await self._full_quality(job, route)
+        return await self._send(job, route, files, note, record=record, link=link)
+
+    async def _full_quality(self, job: Job, route: Route) -> str | None:
+        """The link to the original clip for a re-encode or a preview (public routes only), if any."""
+        return await self._links.full_quality(job, route.kind) if self._links is not None else None
 
     async def _send(
-        self, job: Job, route: Route, files: list[discord.File], note: str | None, *, record: bool
+        self,
+        job: Job,
+        route: Route,
+        files: list[discord.File],
+        note: str | None,
+        *,
+        record: bool,
+        link: str | None = None,
     ) -> int:
         embed = result_embed(job, note=note)
         message: discord.Message | discord.WebhookMessage
@@ -265,7 +280,7 @@ class DiscordDeliverer:
                     content=route.content or content,
                     embed=embed,
                     files=files,
-                    view=result_view(job),
+                    view=result_view(job, link=link),
                     allowed_mentions=mentions,
                     # With enforce_nonce (discord.py sends it), a retry within minutes gets the same message.
                     nonce=nonce_of(job),
@@ -276,7 +291,7 @@ class DiscordDeliverer:
                     content=route.content or content,
                     embed=embed,
                     files=files,
-                    view=result_view(job),
+                    view=result_view(job, link=link),
                     allowed_mentions=mentions,
                     wait=True,
                 )

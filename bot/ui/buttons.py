@@ -127,12 +127,17 @@ def approval_view(job: Job) -> discord.ui.View:
     return view_of(job, *APPROVAL_ACTIONS)
 
 
-def result_view(job: Job) -> discord.ui.View:
+def result_view(job: Job, *, link: str | None = None) -> discord.ui.View:
+    """A public clip's buttons (six at most: two rows), and a "Full quality" link to the original when the
+    clip posted is a re-encode or a preview."""
     actions = ["reroll", "remix", "flip"]
     if not (job.request.model == "sora-2-pro" and job.request.effective_resolution == "1080p"):
         actions.append("upgrade")
     actions += ["continue", "delete"]
-    return view_of(job, *actions)
+    view = view_of(job, *actions)
+    if link is not None:
+        view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="Full quality", url=link))
+    return view
 
 
 def private_result_view(job: Job) -> discord.ui.View:

@@ -481,6 +481,10 @@ def button(custom_id: str, **extra: Any) -> dict[str, Any]:
     return {"type": 2, "style": 1, "label": "b", "custom_id": custom_id, **extra}
 
 
+def link_button(url: str, **extra: Any) -> dict[str, Any]:
+    return {"type": 2, "style": 5, "label": "Full quality", "url": url, **extra}
+
+
 def rows(count: int, per_row: int) -> list[dict[str, Any]]:
     return [{"type": 1, "components": [button(f"r{r}b{b}") for b in range(per_row)]} for r in range(count)]
 
@@ -679,6 +683,34 @@ MESSAGE_LIMITS: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
                 {"type": 1, "components": [{"type": 2, "style": 5, "url": "https://x/" + "u" * 502}]}
             ]
         },
+    ),
+    (
+        "link button: a url is required",
+        {"components": [{"type": 1, "components": [{"type": 2, "style": 5, "label": "Full quality"}]}]},
+        "components.0.components.0.url",
+        {"components": [{"type": 1, "components": [link_button("https://example.com/1.mp4")]}]},
+    ),
+    (
+        "link button: no custom_id",
+        {
+            "components": [
+                {"type": 1, "components": [link_button("https://example.com/1.mp4", custom_id="sora:x:1")]}
+            ]
+        },
+        "components.0.components.0.custom_id",
+        {"components": [{"type": 1, "components": [link_button("discord://-/channels/1/2")]}]},
+    ),
+    (
+        "link button: the url is http(s) or discord://",
+        {"components": [{"type": 1, "components": [link_button("file:///data/clips/1.mp4")]}]},
+        "components.0.components.0.url",
+        {"components": [{"type": 1, "components": [link_button("http://127.0.0.1:8080/clips/1.mp4")]}]},
+    ),
+    (
+        "link button: a url of 512 with a label, beside the other buttons",
+        {"components": [{"type": 1, "components": [button("a"), link_button("https://x/" + "u" * 503)]}]},
+        "components.0.components.1.url",
+        {"components": [{"type": 1, "components": [button("a"), link_button("https://x/" + "u" * 502)]}]},
     ),
     (
         "25 select options",

@@ -85,7 +85,12 @@ def _custom_id_problems(components: Any, where: str) -> Problems:
 
 
 def _button_problems(button: Mapping[str, Any], where: str) -> Problems:
-    """Label 80; a link button has a url (512) and no custom_id; the others a custom_id and no url."""
+    """Label 80; a link button has a url (512) and no custom_id; the others a custom_id and no url.
+
+    discord-api-docs, docs/components/reference.mdx "Button": "Link buttons **must** have a `url`, and cannot
+    have a `custom_id`"; discord-api-spec, specs/openapi.json ButtonComponentForMessageRequest.url:
+    `maxLength: 512`, `format: uri`. Discord names the schemes it opens in its 50035 answer: http, https,
+    discord."""
     problems = _text_problems(f"{where}.label", button.get("label"), 80)
     style, custom_id = button.get("style"), button.get("custom_id")
     if style not in (1, 2, 3, 4, 5, 6):

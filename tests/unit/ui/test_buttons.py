@@ -3,12 +3,15 @@ gets the press."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import discord
 import pytest
 
-from bot.ui.buttons import ACTIONS, ApprovalButton, ClipButton, bind_buttons, button
+from bot.domain.models import JobRequest
+from bot.ui.buttons import ACTIONS, ApprovalButton, ClipButton, bind_buttons, button, result_view
+from tests.unit.storage.test_links import a_job
 
 KINDS = (ClipButton, ApprovalButton)
 
@@ -48,3 +51,18 @@ async def test_a_press_goes_to_the_service_bound_for_that_client() -> None:
     await button("reroll", 7).callback(pressed)
     await button("approve", 8).callback(pressed)
     assert clips.pressed == [("reroll", 7)] and approvals.pressed == [("approve", 8)] and other.pressed == []
+
+
+def test_a_full_quality_link_joins_the_clips_buttons_within_discords_rows() -> None:
+    url = "https://bucket.example.com/" + "x" * (512 - 27)
+    for request in (
+        JobRequest(prompt="a lake"),
+        JobRequest(prompt="a lake", model="sora-2-pro", resolution="1080p"),
+    ):
+        job = dataclasses.replace(a_job(7), request=request)
+        plain = result_view(job).to_components()
+        rows = result_view(job, link=url).to_components()
+        buttons = [b for row in rows for b in row["components"]]
+        assert len(rows) <= 5 and all(len(row["components"]) <= 5 for row in rows)
+        assert buttons[:-1] == [b for row in plain for b in row["components"]]  # the clip's own, unchanged
+        assert buttons[-1] == {"type": 2, "style": 5, "label": "Full quality", "url": url, "disabled": False}
