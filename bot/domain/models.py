@@ -199,6 +199,7 @@ class Target(TypedDict):
     filesize_limit: NotRequired[int]  # the interaction's upload limit (counts the member's Nitro)
     guild_filesize_limit: NotRequired[int | None]  # the server's, for workers without a guild cache
     repost: NotRequired[str]  # a /show's nonce suffix, so Discord doesn't hand back the earlier post
+    was_private: NotRequired[bool]  # a private clip its owner posts publicly: still no full-quality link
 
 
 @dataclass(frozen=True, slots=True)

@@ -297,7 +297,8 @@ class Clips:
         asker = await self._asker(interaction, job)
         # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.
         async with self.guard.reposting(interaction, asker, job), self._clip(job, "") as clip:
-            public = dataclasses.replace(job, target={**job.target, "private": False})
+            private = bool(job.target.get("private"))
+            public = dataclasses.replace(job, target={**job.target, "private": False, "was_private": private})
             await self.deliverer.deliver(public, clip)
         await reply(interaction, "Posted to the channel.")
 
@@ -324,6 +325,7 @@ class Clips:
                 **job.target,
                 "channel_id": interaction.channel_id,
                 "private": False,
+                "was_private": bool(job.target.get("private")),  # shown by its owner: still no link
                 "token_expires_at": 0,  # posted with the bot token: never through the job's old interaction
                 # A new nonce, or Discord hands back the earlier message.
                 "repost": f"-{int(time.time() * 1000) % 10**8}",

@@ -92,7 +92,7 @@ class ClipLinks:
 
     async def full_quality(self, job: Job, route: str = "channel") -> str | None:
         """The link for a "Full quality" button on `job`'s clip posted by `route`, or None for no button."""
-        if job.target.get("private") or route not in PUBLIC_ROUTES:
+        if job.target.get("private") or job.target.get("was_private") or route not in PUBLIC_ROUTES:
             return None
         name = files.clip_name(job.id)
         try:

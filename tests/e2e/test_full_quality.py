@@ -14,7 +14,7 @@ import pytest
 from bot.client import SoraBot
 from bot.domain.models import JobState
 from bot.files import clip_name
-from tests.e2e.conftest import BOTH_STORAGES, World, finished
+from tests.e2e.conftest import BOTH_STORAGES, World, finished, until
 from tests.e2e.test_delivery import video_with_limit
 from tests.fakes.discord import EPHEMERAL, MIB
 
@@ -144,3 +144,21 @@ async def test_a_public_clip_base_url_gives_base_slash_name(world: World) -> Non
             async with httpx.AsyncClient(timeout=30) as http:
                 answer = await http.get(button["url"])
             assert answer.status_code == 200 and answer.content == await stored_clip(bot, 1)
+
+
+async def test_a_private_clip_its_owner_posts_or_shows_publicly_gets_no_link(world: World) -> None:
+    async with world.bot(http_port=0) as bot:
+        world.prodia.clip_bytes_extra = OVER_THE_LIMIT
+        token = await world.video(prompt="a private valley", private=True)
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        [ephemeral] = [m for m in world.fake.followups(token) if m.get("attachments")]
+        post = await world.fake.click("sora:post:1", message_id=int(ephemeral["id"]), user_id=world.alice)
+        [posted] = await until(world.clips, what="the clip posted to the channel")
+        assert "Re-encoded" in str(posted["embeds"][0]["fields"])  # over the channel's limit too
+        assert link_buttons(posted) == []
+        await until(lambda: world.fake.followups(post.token), what="the post's answer")
+        await world.command("show", world.alice, job_id=1)
+        shown = await until(lambda: world.clips()[1:], what="the clip shown again")
+        assert link_buttons(shown[0]) == []
+        assert every_link_button(world) == []
