@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None  # MinIO, R2, B2, Garage...; unset: AWS
     s3_region: str | None = None  # unset: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
     storage_retry_seconds: float = Field(default=30.0, gt=0, le=600)
-    # "Full quality" links on re-encoded clips: how long a signed link works, a public base URL (a public
-    # bucket or CDN: links never expire), and, for file://, the port the bot serves signed links on itself.
+    # "Full quality" links on re-encoded clips: how long a signed link works; a public base URL (a public
+    # bucket or CDN: links never expire; with HTTP_PORT, the public address of the bot's own clip server);
+    # and, for file://, the port the bot serves its signed links on itself.
     clip_link_hours: float = Field(default=24.0 * 7, gt=0, le=24.0 * 7)
     public_clip_base_url: str | None = None
     http_port: int | None = Field(default=None, ge=0, le=65535)
