@@ -26,6 +26,7 @@ from bot.services.audit import Audit
 from bot.services.clip_http import ClipServer
 from bot.services.clips import Clips
 from bot.services.delivery import DiscordDeliverer
+from bot.services.discord_trace import discord_trace
 from bot.services.guard import Guard
 from bot.services.metrics import Metrics
 from bot.services.ops_http import PROBE_SECONDS, OpsServer, database_answers
@@ -65,6 +66,7 @@ class SoraBot(commands.AutoShardedBot):
         intents.guilds = True  # channels, roles and upload limits of the servers the bot is in
         if settings.shard_ids is not None:  # unset: every shard of the count
             options["shard_ids"] = settings.shard_ids
+        self.metrics = Metrics()  # this bot's own registry: several bots in one process never clash
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -72,6 +74,8 @@ class SoraBot(commands.AutoShardedBot):
             tree_cls=SoraTree,
             help_command=None,
             shard_count=settings.shard_count,
+            # Every request to Discord counted in one place (added to a trace the caller passes, if any).
+            http_trace=discord_trace(self.metrics, options.pop("http_trace", None)),
             **options,
         )
         self.settings = settings
@@ -91,7 +95,6 @@ class SoraBot(commands.AutoShardedBot):
         self.owner = worker_name()  # host:pid:nonce, this process in heartbeats
         self._heartbeat: Loop | None = None
         self._loops: list[Loop] = []  # the background loops started, stopped in reverse
-        self.metrics = Metrics()  # this bot's own registry: several bots in one process never clash
         self._ops: OpsServer | None = None  # METRICS_PORT's endpoints, when set
         self.links: ClipLinks  # "Full quality" links, built with the deliverer
         self._clip_server: ClipServer | None = None  # HTTP_PORT's signed clip links (file:// only)

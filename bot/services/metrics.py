@@ -14,6 +14,8 @@ from bot.store.ledger import settlement
 # Seconds from acceptance to the posted clip: a clip takes minutes at Prodia, up to the job timeout.
 DELIVERY_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 3600)
 PRODIA_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+# Seconds from an interaction's creation to the bot's answer: Discord drops an interaction unanswered in 3 s.
+ANSWER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5)
 
 
 class Metrics:
@@ -72,6 +74,23 @@ class Metrics:
         self.reencodes = Counter(
             "sora_reencodes", "Clips re-encoded to fit an upload limit", registry=registry
         )
+        self.discord_errors = Counter(
+            "sora_discord_errors",
+            "Discord HTTP answers of 400 or more (REST, webhooks, CDN; every attempt), by status",
+            ["status"],
+            registry=registry,
+        )
+        self.upload_bytes = Counter(
+            "sora_discord_upload_bytes",
+            "Bytes of multipart requests (files: clips, posters, previews) sent to Discord, every attempt",
+            registry=registry,
+        )
+        self.answer_seconds = Histogram(
+            "sora_interaction_answer_seconds",
+            "Seconds from an interaction's creation to the bot's first response or defer",
+            buckets=ANSWER_BUCKETS,
+            registry=registry,
+        )
 
     def job_accepted(self, job: Job) -> None:
         self.accepted.inc()
@@ -96,10 +115,21 @@ class Metrics:
         """One Prodia HTTP request: its latency, and an error when it got no answer or a status >= 400."""
         self.prodia_seconds.labels(method=method).observe(seconds)
         if status is None or status >= 400:
-            self.prodia_errors.labels(status=_status_label(status)).inc()
+            self.prodia_errors.labels(status=_status_label(status, _PRODIA_STATUSES)).inc()
 
     def reencoded(self) -> None:
         self.reencodes.inc()
+
+    def discord_answer(self, status: int) -> None:
+        """One HTTP answer from Discord: counted when it is an error."""
+        if status >= 400:
+            self.discord_errors.labels(status=_status_label(status, _DISCORD_STATUSES)).inc()
+
+    def uploaded(self, size: int) -> None:
+        self.upload_bytes.inc(size)
+
+    def interaction_answered(self, seconds: float) -> None:
+        self.answer_seconds.observe(max(0.0, seconds))  # a clock behind Discord's would make it negative
 
     async def refresh(self, db: Database) -> None:
         """Set the gauges from the database (at scrape time: the queue is shared by every process)."""
@@ -112,11 +142,13 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-# The codes Prodia documents; anything else (a proxy's odd code) is counted by its class, keeping labels few.
-_KNOWN_STATUSES = frozenset({400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504})
+# The codes each service documents; anything else (a proxy's odd code, Cloudflare's 52x) is counted by its
+# class, keeping labels few.
+_PRODIA_STATUSES = frozenset({400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504})
+_DISCORD_STATUSES = frozenset({400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504})
 
 
-def _status_label(status: int | None) -> str:
+def _status_label(status: int | None, known: frozenset[int]) -> str:
     if status is None:
         return "transport"
-    return str(status) if status in _KNOWN_STATUSES else f"{status // 100}xx"
+    return str(status) if status in known else f"{status // 100}xx"

@@ -1,18 +1,23 @@
 """METRICS_PORT end to end: the real bot serves /metrics, /healthz and /readyz, and the numbers move as jobs
-are accepted, refused, delivered and failed; unset, nothing listens."""
+are accepted, refused, delivered and failed, and as the bot talks to Discord; unset, nothing listens."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import sys
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.client import SoraBot
+from bot.domain.models import JobState
 from tests.e2e.conftest import World, finished, until
 from tests.e2e.test_crash import run_env
+from tests.fakes.discord import INTERACTION_CALLBACK, WEBHOOK_MESSAGE
 from tests.fakes.prodia import Fault
 from tests.harness import stop_processes
 
@@ -228,3 +233,72 @@ async def test_a_reencode_to_fit_the_upload_limit_is_counted(world: World) -> No
         [posted] = world.clips()
         assert "Re-encoded" in str(posted["embeds"][0]["fields"])
         assert value(await scrape(bot.ops_port), "sora_reencodes_total") == 1
+
+
+async def _running(bot: SoraBot) -> bool:
+    job = await bot.pipeline.store.get(1)
+    return job is not None and job.state is JobState.RUNNING
+
+
+@pytest.mark.fake_refusal(
+    status=401,
+    code=50027,
+    route="PATCH " + WEBHOOK_MESSAGE,
+    reason="the test expires the interaction's token mid-job: the status message's edits are refused",
+)
+async def test_discord_errors_uploads_and_answer_times_are_counted(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    async with world.bot(metrics_port=0) as bot:
+        port = bot.ops_port
+        assert port is not None
+        start = await scrape(port)
+        assert total(start, "sora_discord_errors_total") == 0
+        assert value(start, "sora_discord_upload_bytes_total") == 0
+        assert value(start, "sora_interaction_answer_seconds_count") == 0
+
+        # A 429 on the defer, which discord.py waits out and retries by itself: no exception reaches the
+        # bot's code, yet the answer is counted; the interaction is answered (and timed) once.
+        world.fake.fail_next(INTERACTION_CALLBACK, status=429)
+        token = await world.video(prompt="a clip that outlives its interaction")
+        await until(lambda: _running(bot), what="the job at Prodia")
+        world.fake.expire_interaction(token)  # its status edits are refused (401) from now on
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+        [posted] = await until(world.clips, what="the clip")
+
+        def answered_errors() -> Counter[str]:
+            return Counter(str(r.status) for r in world.fake.requests if r.status >= 400)
+
+        async def counted() -> Samples | None:
+            """The scrape once it counts every error the fake answered (the last one may be in flight)."""
+            samples = await scrape(port)
+            errors = {
+                dict(labels)["status"]: v
+                for (name, labels), v in samples.items()
+                if name == "sora_discord_errors_total"
+            }
+            return samples if errors == answered_errors() else None
+
+        samples = await until(counted, what="every error answer counted")
+        assert answered_errors()["429"] == 1 and answered_errors()["401"] >= 1
+        assert value(samples, "sora_discord_errors_total", status="429") == 1
+        assert value(samples, "sora_interaction_answer_seconds_count") == 1
+        assert value(samples, "sora_interaction_answer_seconds_sum") >= 0
+
+        # Every file the fake received was counted, the clip among them.
+        assert job.output_path is not None
+        clip_size = Path(job.output_path).stat().st_size
+        assert clip_size in [a["size"] for a in posted["attachments"]]
+        received = sum(len(data) for r in world.fake.requests for _, _, data in r.files)
+        assert value(samples, "sora_discord_upload_bytes_total") >= received >= clip_size
+
+        # A command answered at once: one more answer timed, no upload.
+        uploaded = value(samples, "sora_discord_upload_bytes_total")
+        await world.command("queue", world.alice)
+
+        async def timed_twice() -> Samples | None:
+            samples = await scrape(port)
+            return samples if value(samples, "sora_interaction_answer_seconds_count") == 2 else None
+
+        after_queue = await until(timed_twice, what="the second answer timed")
+        assert value(after_queue, "sora_discord_upload_bytes_total") == uploaded

@@ -1,58 +1,116 @@
 """docker-compose.yml can't be started here (no Docker engine), so check what it asks of sora-bot: every
-command and health check is one the CLI accepts, every variable is a real setting, and the layout is
-PostgreSQL, one gateway and two workers sharing one database and one clips volume."""
+command is one the CLI accepts, every variable is a real setting, the health checks are probes of /readyz
+that work against the real endpoint, and the layout is PostgreSQL, MinIO, one gateway and two workers sharing
+one database and one bucket, and no volume."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from bot.cli import _parser
+from bot.services.metrics import Metrics
+from bot.services.ops_http import OpsServer
 from bot.settings import Settings
+from bot.store.db.base import Database
 
 COMPOSE = Path(__file__).parents[2] / "docker-compose.yml"
+BUCKET = "sora-clips"
+# Read by the S3 client itself (the AWS SDKs' standard credential names), whether or not Settings has them.
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 
 def services() -> dict[str, Any]:
     return dict(yaml.safe_load(COMPOSE.read_text())["services"])
 
 
-def test_postgresql_one_gateway_and_two_workers() -> None:
+def bots() -> dict[str, Any]:
+    """The services that run sora-bot (built from this repository's image)."""
+    return {name: s for name, s in services().items() if s.get("image") == "sora-bot"}
+
+
+def test_postgresql_minio_one_gateway_and_two_workers() -> None:
     found = services()
     assert found["postgres"]["image"].startswith("postgres:")
+    assert found["minio"]["image"].startswith("minio/minio")
+    assert found["minio-bucket"]["image"].startswith("minio/mc")
+    assert set(bots()) == {"migrate", "gateway", "worker"}
     assert found["gateway"]["command"] == ["sora-bot", "gateway"]
     assert found["worker"]["command"] == ["sora-bot", "worker"]
     assert found["worker"]["deploy"]["replicas"] == 2
     assert "replicas" not in found["gateway"].get("deploy", {})
 
 
-def test_every_bot_process_shares_the_database_and_the_clips() -> None:
-    bots = {name: s for name, s in services().items() if name != "postgres"}
-    urls = {s["environment"]["DATABASE_URL"] for s in bots.values()}
+def test_every_bot_process_shares_the_database_and_the_bucket_and_no_volume() -> None:
+    found = services()
+    urls = {s["environment"]["DATABASE_URL"] for s in bots().values()}
     assert len(urls) == 1 and urls.pop().startswith("postgresql://")
-    for service in bots.values():
-        assert "clips:/data/clips" in service["volumes"]
-        assert service["environment"]["OUTPUT_DIR"] == "/data/clips"
+    minio = found["minio"]["environment"]
+    for name, service in bots().items():
+        env = service["environment"]
+        assert not service.get("volumes"), name  # each keeps only a scratch folder of its own
+        assert env["STORAGE_URL"] == f"s3://{BUCKET}/clips"
+        assert env["S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["S3_REGION"] == "us-east-1"
+        assert env["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"] == "${MINIO_ROOT_USER:-sora}"
+        assert env["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+        assert minio["MINIO_ROOT_PASSWORD"].startswith("${MINIO_ROOT_PASSWORD:?")  # no default password
+        assert (env["METRICS_PORT"], env["METRICS_HOST"]) == (9100, "0.0.0.0")
+    assert "clips" not in yaml.safe_load(COMPOSE.read_text())["volumes"]
 
 
-def test_commands_and_health_checks_are_ones_the_cli_accepts() -> None:
+def test_the_bucket_is_made_before_any_bot_process_starts() -> None:
+    found = services()
+    assert found["minio-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert found["minio"]["healthcheck"]["test"]
+    assert f"mc mb --ignore-existing minio/{BUCKET}" in " ".join(found["minio-bucket"]["command"])
+    for name, service in bots().items():
+        assert service["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully", name
+
+
+def test_commands_are_ones_the_cli_accepts() -> None:
     parser = _parser()
-    for name, service in services().items():
-        if name == "postgres":
-            continue
+    for service in bots().values():
         argv = service["command"]
         assert argv[0] == "sora-bot"
         parser.parse_args(argv[1:])  # exits (fails the test) on an unknown command or option
-        if "healthcheck" in service:
-            test = service["healthcheck"]["test"]
-            assert test[:3] == ["CMD", "sora-bot", "health"]
-            parser.parse_args(test[2:])
 
 
 def test_every_variable_is_a_setting() -> None:
     settings = {name.upper() for name in Settings.model_fields}
-    for name, service in services().items():
-        if name != "postgres":
-            assert set(service["environment"]) <= settings, name
+    for name, service in bots().items():
+        assert set(service["environment"]) <= settings | S3_CREDENTIALS, name
+
+
+async def probe(argv: list[str], port: int) -> int:
+    """The health check's exit status when the bot's endpoints listen on `port` (in place of 9100)."""
+    assert argv[:2] == ["CMD", "python"]
+    command = [sys.executable, *(arg.replace(":9100/", f":{port}/") for arg in argv[2:])]
+    process = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
+    return await process.wait()
+
+
+async def test_the_health_checks_probe_readyz_and_fail_when_not_ready() -> None:
+    reason: list[str | None] = [None]
+
+    async def check() -> str | None:
+        return reason[0]
+
+    # Only /readyz is asked for: the database is never used.
+    server = OpsServer(Metrics(), cast(Database, None), [check], host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        for name in ("gateway", "worker"):
+            argv = services()[name]["healthcheck"]["test"]
+            assert "http://127.0.0.1:9100/readyz" in " ".join(argv), name
+            reason[0] = None
+            assert await probe(argv, server.port) == 0, name
+            reason[0] = "the scheduler is not running"
+            assert await probe(argv, server.port) != 0, name
+    finally:
+        await server.stop()
+    assert await probe(argv, server.port) != 0  # nothing listening

@@ -76,6 +76,20 @@ async def test_each_call_moves_its_own_numbers_in_its_own_registry() -> None:
 
     metrics.reencoded()
     assert get("sora_reencodes_total") == 1
+
+    metrics.discord_answer(204)
+    metrics.discord_answer(404)
+    metrics.discord_answer(524)  # Cloudflare's timeout: counted by its class
+    assert get("sora_discord_errors_total", {"status": "404"}) == 1
+    assert get("sora_discord_errors_total", {"status": "5xx"}) == 1
+    assert get("sora_discord_errors_total", {"status": "204"}) is None
+    metrics.uploaded(1000)
+    metrics.uploaded(24)
+    assert get("sora_discord_upload_bytes_total") == 1024
+    metrics.interaction_answered(0.4)
+    metrics.interaction_answered(-0.2)  # this host's clock behind Discord's
+    assert get("sora_interaction_answer_seconds_count") == 2
+    assert get("sora_interaction_answer_seconds_sum") == 0.4
     assert b"sora_reencodes_total 1.0" in metrics.exposition()
     # The other bot's registry saw none of it.
     assert other.registry.get_sample_value("sora_jobs_accepted_total") == 0
