@@ -25,6 +25,7 @@ from tests import harness
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, Interaction
 from tests.fakes.prodia import TXT2VID, FakeProdia
 from tests.harness import Stage, discord_with_guild, logging_restored
+from tests.s3 import CREDENTIALS, S3Server
 
 PRODIA_TOKEN = "prodia-bench-token-7c41e2"
 FAKE_BOT_TOKEN = "discord-test-token"  # FakeDiscord's default; masked in logs like the real one would be
@@ -134,6 +135,25 @@ def production_logging(
         handler.close()
         for sample in watch.samples:
             print(f"  [bot log] {sample}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server for the block, with its credentials in this process's environment (the bot's S3
+    client reads them there, and `world.environment` passes them to a bot process)."""
+    server = S3Server()
+    server.start()
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        yield server
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

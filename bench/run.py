@@ -34,6 +34,7 @@ BENCHMARKS = {
     "recovery": "bench.recovery",
     "reencode": "bench.reencode_bench",
     "scale": "bench.scale",
+    "storage": "bench.storage",
 }
 
 

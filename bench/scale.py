@@ -6,7 +6,11 @@ throughput should grow with the workers until Prodia's capacity binds.
 N jobs from 20 members are queued up front through the store, then the workers start; the time runs from
 the first claim to the last delivery (`wall` adds the workers' start-up).
 
-    python -m bench.scale [--db sqlite|postgresql] [--postgres-url URL] [--jobs N] [--delay S] [--capacity N]
+With `--storage s3` the workers keep the files in an S3 bucket (moto's S3 server on 127.0.0.1, a new bucket
+per row) and each has an empty working folder of its own: they share no folder, as on several machines.
+
+    python -m bench.scale [--db sqlite|postgresql] [--postgres-url URL] [--storage file|s3] [--jobs N]
+                          [--delay S] [--capacity N]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bench.common import (
     Row,
     bench_world,
     clean_environment,
+    s3_server,
     temp_dir,
     until,
     warm_prodia_cache,
@@ -38,6 +43,7 @@ from bot.domain.models import JobRequest
 from bot.store.db import Database
 from bot.store.jobs import JobStore, NewJob
 from tests.harness import stop_processes
+from tests.s3 import S3Server
 
 NAME = "scale"
 SORA_BOT = str(Path(sys.executable).parent / "sora-bot")
@@ -47,6 +53,7 @@ USERS = 20
 RETRY_AFTER = "0.25"  # what the fake Prodia's 429s ask for
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 Engine = Literal["sqlite", "postgresql"]
+Store = Literal["file", "s3"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,7 @@ class Options:
     jobs: int = 60
     delay: float = 1.0
     capacity: int = 8
+    storage: Store = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,8 @@ class Result:
     peak: int  # most jobs processing at Prodia at once
     refusals: int  # Prodia's 429s (capacity)
     log_problems: int  # WARNING/ERROR lines in the workers' logs
+    objects: int | None = None  # in the bucket afterwards (s3 only)
+    local_files: int = 0  # left in the workers' folders afterwards
 
     @property
     def rate(self) -> float:
@@ -112,8 +122,11 @@ async def _queue(db: Database, world: BenchWorld, jobs: int) -> None:
         )
 
 
-def _env(world: BenchWorld, url: str, out: Path) -> dict[str, str]:
+def _env(world: BenchWorld, url: str, out: Path, storage: dict[str, str]) -> dict[str, str]:
+    """One worker's environment: with a bucket, `out` is its own working folder (credentials come from this
+    process's environment)."""
     return world.environment(
+        **{name.upper(): value for name, value in storage.items()},
         PRODIA_POLL_MIN_SECONDS="0.05",
         PRODIA_POLL_MAX_SECONDS="0.2",
         # Waiting out 429s must not use up a job's attempts while other workers hold the capacity.
@@ -137,8 +150,11 @@ def _log_problems(paths: Sequence[Path]) -> int:
     )
 
 
-async def measure(world: BenchWorld, options: Options, workers: int, tmp: Path) -> Result:
-    """Queue the jobs, run `workers` worker processes until every job finished, and read the timings."""
+async def measure(
+    world: BenchWorld, options: Options, workers: int, tmp: Path, s3: S3Server | None = None
+) -> Result:
+    """Queue the jobs, run `workers` worker processes until every job finished, and read the timings. With
+    `s3`, the workers keep the files in a new bucket of it, each with a working folder of its own."""
     prodia = world.prodia
     prodia.processing_seconds = options.delay
     prodia.capacity = options.capacity
@@ -148,18 +164,23 @@ async def measure(world: BenchWorld, options: Options, workers: int, tmp: Path) 
         db = await Database.open(url)
         try:
             await _queue(db, world, options.jobs)
-            env = _env(world, url, tmp / f"clips-{workers}")
+            bucket = s3.new_bucket() if s3 else ""
+            storage = s3.settings(bucket) if s3 else {}
+            if s3:
+                folders = [tmp / f"work-{workers}-{i}" for i in range(workers)]
+            else:
+                folders = [tmp / f"clips-{workers}"] * workers
             logs = [tmp / f"worker-{workers}-{i}.log" for i in range(workers)]
             procs: list[asyncio.subprocess.Process] = []
             started = time.monotonic()
             try:
-                for log in logs:
+                for log, folder in zip(logs, folders, strict=True):
                     with log.open("wb") as err:
                         procs.append(
                             await asyncio.create_subprocess_exec(
                                 SORA_BOT,
                                 "worker",
-                                env=env,
+                                env=_env(world, url, folder, storage),
                                 cwd=tmp,
                                 stdout=asyncio.subprocess.DEVNULL,
                                 stderr=err,
@@ -201,24 +222,29 @@ async def measure(world: BenchWorld, options: Options, workers: int, tmp: Path) 
         peak=prodia.peak_in_flight,
         refusals=prodia.capacity_refusals,
         log_problems=_log_problems(logs),
+        objects=len(s3.objects(bucket)) if s3 else None,
+        local_files=sum(1 for folder in set(folders) for p in folder.rglob("*") if p.is_file()),
     )
 
 
 async def measure_all(options: Options) -> list[Result]:
-    with temp_dir(NAME) as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(temp_dir(NAME))
+        s3 = stack.enter_context(s3_server()) if options.storage == "s3" else None
         async with bench_world(tmp, users=USERS) as world:
             await warm_prodia_cache(world.prodia.base_url)
             results = []
             for workers in WORKER_COUNTS:
                 print(f"  {workers} worker(s) ...", file=sys.stderr, flush=True)
-                results.append(await measure(world, options, workers, tmp))
+                results.append(await measure(world, options, workers, tmp, s3))
             return results
 
 
 def _settings_line(options: Options) -> str:
+    where = "s3:// (moto), a working folder per worker" if options.storage == "s3" else "file://, one folder"
     return (
-        f"{options.db}; Prodia holds each job {options.delay:g} s and takes {options.capacity} at once"
-        f" (429, Retry-After {RETRY_AFTER} s); {SLOTS} slots per worker"
+        f"{options.db}; {where}; Prodia holds each job {options.delay:g} s and takes {options.capacity}"
+        f" at once (429, Retry-After {RETRY_AFTER} s); {SLOTS} slots per worker"
     )
 
 
@@ -233,23 +259,31 @@ def rows(results: Sequence[Result], options: Options) -> list[Row]:
             f"{r.rate / base:.2f}x",
             f"{r.delivered}/{r.jobs} delivered in {r.seconds:.1f} s (wall {r.wall:.1f} s with start-up);"
             f" peak {r.peak} at Prodia, {r.refusals} 429s; {_settings_line(options)};"
-            f" {r.log_problems} other warning/error log lines",
+            f" {r.log_problems} other warning/error log lines{_store_note(r)}",
         )
         for r in results
     ]
 
 
+def _store_note(r: Result) -> str:
+    if r.objects is None:
+        return ""
+    return f"; {r.objects} objects in the bucket, {r.local_files} files left in the workers' folders"
+
+
 def table(results: Sequence[Result], options: Options) -> str:
     base = results[0].rate
+    s3 = options.storage == "s3"
     lines = [
         "| workers | jobs | seconds | jobs/s | speed-up vs 1 worker | peak in flight at Prodia | wall s"
-        " | 429s |",
-        "|---|---|---|---|---|---|---|---|",
+        " | 429s |" + (" objects in the bucket | files left in the workers' folders |" if s3 else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if s3 else ""),
     ]
     for r in results:
         lines.append(
             f"| {r.workers} | {r.delivered}/{r.jobs} | {r.seconds:.1f} | {r.rate:.2f} | {r.rate / base:.2f}x"
             f" | {r.peak} / {options.capacity} | {r.wall:.1f} | {r.refusals} |"
+            + (f" {r.objects} | {r.local_files} |" if s3 else "")
         )
     problems = sum(r.log_problems for r in results)
     lines += [
@@ -274,6 +308,12 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", default=POSTGRES_URL, help="a server to create (and drop) the database on"
     )
+    parser.add_argument(
+        "--storage",
+        choices=["file", "s3"],
+        default="file",
+        help="file: one shared output folder (default); s3: a bucket, and a working folder per worker",
+    )
     parser.add_argument("--jobs", type=int, default=60, help="jobs queued up front (default 60)")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds Prodia takes per job (default 1)")
     parser.add_argument("--capacity", type=int, default=8, help="jobs Prodia runs at once (default 8)")
@@ -282,6 +322,7 @@ def main() -> None:
     options = Options(
         db=args.db,
         postgres_url=args.postgres_url,
+        storage=args.storage,
         jobs=24 if args.quick else args.jobs,
         delay=args.delay,
         capacity=args.capacity,

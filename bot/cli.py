@@ -1,4 +1,4 @@
-"""The `sora-bot` command: run | generate | db migrate | db backup."""
+"""The `sora-bot` command: run | gateway | worker | generate | db | storage migrate | health."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from typing import Any
 
 from bot import __version__
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
-from bot.errors import ConfigError, DatabaseError, SoraBotError, UserFacingError
+from bot.errors import ConfigError, DatabaseError, SoraBotError, StorageUnavailable, UserFacingError
 from bot.logs import setup_logging
 from bot.pipeline import FileDeliverer, Pipeline
 from bot.settings import Settings, load_settings, redact_url
+from bot.storage import migrate
+from bot.storage.local import FileStorage
+from bot.storage.open import open_storage, parse_storage_url
+from bot.storage.s3 import S3Storage
 from bot.store.copy import copy_database
 from bot.store.db import Database
 from bot.store.meta import heartbeats
@@ -62,6 +66,31 @@ def _parser() -> argparse.ArgumentParser:
     backup = db.add_parser("backup", help="copy the live database with SQLite's online backup")
     backup.add_argument("path", type=Path)
 
+    storage = commands.add_parser("storage", help="the store of clips and images").add_subparsers(
+        dest="storage_command", required=True
+    )
+    migrate_storage = storage.add_parser(
+        "migrate",
+        help="copy the bot's files from a local folder into the bucket STORAGE_URL names (deletes nothing)",
+        description=(
+            "Copy the bot's files (clips, their re-encodes, posters, previews, last frames, input images)"
+            " from a local folder into the s3:// bucket STORAGE_URL names. Files the bucket holds already"
+            " at the same size are skipped: run it again to resume or to catch up. Local files are never"
+            " deleted (nor anything in the bucket): remove the folder yourself once the bot runs on the"
+            " bucket."
+        ),
+    )
+    migrate_storage.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="FOLDER",
+        help="the folder to copy from (default: OUTPUT_DIR)",
+    )
+    migrate_storage.add_argument(
+        "--dry-run", action="store_true", help="only say what would be copied and what skipped"
+    )
+
     health = commands.add_parser("health", help="exit 0 if the database is current and a scheduler is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds since the last heartbeat")
     health.add_argument("--role", choices=["gateway", "worker"], help="only processes in this role")
@@ -90,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings.log_level, settings.secrets(), settings.log_format)
         if args.command == "health":
             return asyncio.run(_health(settings, args))
+        if args.command == "storage":
+            return asyncio.run(_migrate_storage(settings, args.source, dry_run=args.dry_run))
         return asyncio.run(_db(settings, args))
     except ConfigError as exc:
         print(f"sora-bot: configuration error: {exc.detail}", file=sys.stderr)
@@ -153,6 +184,61 @@ async def _migrate_to(settings: Settings, url: str) -> int:
     copied = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
     print(f"copied {settings.database_path} to {redact_url(url)}: {copied or 'nothing (empty)'}")
     return 0
+
+
+async def _migrate_storage(settings: Settings, source: Path | None, *, dry_run: bool) -> int:
+    folder = (source or settings.output_dir).resolve()
+    scheme, where, _ = parse_storage_url(settings.storage_url, settings.output_dir)
+    if scheme != "s3":
+        same = Path(where).resolve() == folder
+        raise ConfigError(
+            f"STORAGE_URL {'is' if settings.storage_url else 'is unset: it defaults to'} the folder"
+            f" {where}{', the one to copy from' if same else ''}; storage migrate copies into a bucket: set"
+            " STORAGE_URL=s3://bucket/prefix (with S3_ENDPOINT_URL and the AWS_* credentials for it)"
+        )
+    if not folder.is_dir():
+        raise ConfigError(f"there is no folder {folder} to copy from (--from, or OUTPUT_DIR)")
+    target = open_storage(settings)
+    assert isinstance(target, S3Storage)
+    source_store = FileStorage(folder)
+    try:
+        todo = await migrate.plan(source_store, target)
+    except StorageUnavailable as exc:
+        raise SoraBotError(exc.detail) from None  # for the operator: what failed, not "try again later"
+    there = target.location("")
+    what = f"{len(todo.to_copy)} files ({todo.bytes / 1e6:.1f} MB) from {folder} to {there}"
+    extra = f"; {todo.ignored} other files in the folder are not the bot's" if todo.ignored else ""
+    if dry_run:
+        print(f"dry run: would copy {what}; would skip {todo.skipped} already there{extra}")
+        return 0
+    print(f"copying {what}; {todo.skipped} already there{extra}", flush=True)
+    last = time.monotonic()
+
+    def progress(tally: migrate.Tally) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_EVERY:
+            last = time.monotonic()
+            print(f"{tally.line()} ({tally.copied_bytes / 1e6:.1f} of {todo.bytes / 1e6:.1f} MB)", flush=True)
+
+    def failed(name: str, reason: str) -> None:
+        print(f"sora-bot: could not copy {name}: {reason}", file=sys.stderr, flush=True)
+
+    def gone(name: str) -> None:
+        print(f"{name} left the folder since it was listed (retention?): skipped", flush=True)
+
+    tally = await migrate.copy(source_store, target, todo, on_done=progress, on_failure=failed, on_gone=gone)
+    print(f"{tally.line()}: {tally.copied_bytes / 1e6:.1f} MB to {there}; the local files are left in place")
+    if tally.stopped:
+        untried = len(todo.to_copy) + todo.skipped - tally.copied - tally.skipped - tally.failed
+        print(
+            f"sora-bot: stopped after {migrate.FAILURES_TO_STOP} failures in a row ({untried} files not"
+            " tried); run it again to resume",
+            file=sys.stderr,
+        )
+    elif tally.failed:
+        plural = "s" if tally.failed != 1 else ""
+        print(f"sora-bot: {tally.failed} file{plural} not copied; run it again to retry", file=sys.stderr)
+    return EXIT_FAILED if tally.failed else 0
 
 
 async def _generate(settings: Settings, args: argparse.Namespace) -> int:
