@@ -9,6 +9,7 @@ run), each with a database and folder of its own."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -51,6 +52,7 @@ class Burst:
     window: float  # first acceptance -> last clip posted
     latency: float  # median acceptance -> delivered
     objects: int  # in the bucket afterwards (s3 only)
+    server_cpu: float  # CPU seconds the S3 server used during the burst (it shares this machine's cores)
 
     @property
     def rate(self) -> float:
@@ -95,6 +97,7 @@ async def _burst(world: BenchWorld, server: S3Server, store: str, jobs: int, lab
         **storage,
     )
     bot = TestBot(settings, guild_ready_timeout=0.05)
+    cpu_before = server.cpu_seconds()
     async with running_bot(world.fake, bot):
         offset = time.time() - time.monotonic()  # wall clock (the store's) -> monotonic (the fake's)
         start = world.fake.mark()
@@ -119,6 +122,7 @@ async def _burst(world: BenchWorld, server: S3Server, store: str, jobs: int, lab
         window=last_post - first_accept,
         latency=median(latency),
         objects=len(server.objects(bucket)) if bucket else 0,
+        server_cpu=server.cpu_seconds() - cpu_before,
     )
 
 
@@ -142,7 +146,13 @@ def _throughput_rows(bursts: list[Burst], log_note: str) -> list[Row]:
     rows = []
     for store, runs in by_store.items():
         each = " / ".join(f"{b.rate:.2f}" for b in runs)
-        objects = f"; {runs[-1].objects} objects in the bucket after the last" if store == "s3" else ""
+        objects = ""
+        if store == "s3":
+            cpu = median([b.server_cpu / b.window for b in runs if b.window > 0])
+            objects = (
+                f"; {runs[-1].objects} objects in the bucket after the last; the S3 server (moto, Python,"
+                f" on the same {os.cpu_count()} cores) used {cpu:.2f} CPU-s per second of burst"
+            )
         rows.append(
             Row(
                 NAME,

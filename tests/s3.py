@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -52,6 +53,13 @@ class S3Server:
             self._proc.terminate()
             self._proc.wait(10)
         self._proc = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system), from /proc (Linux)."""
+        if self._proc is None:
+            return 0.0
+        fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def new_bucket(self) -> str:
         """A new, empty bucket: its name."""

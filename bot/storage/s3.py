@@ -25,9 +25,13 @@ from bot.storage.base import Storage
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
 
-# Parts of a multipart upload, and how many go at once: at most this many times the part in memory.
-PART_BYTES = 8 * 1024 * 1024
-PARTS_AT_ONCE = 4
+# Parts of a multipart upload (S3's smallest but the last), how many of one upload go at once, and how many
+# transfers (uploads and downloads) one process runs at once: what a process holds in buffers is bounded by
+# TRANSFERS_AT_ONCE * PARTS_AT_ONCE * PART_BYTES, whatever the clips' sizes and however many are delivered.
+PART_BYTES = 5 * 1024 * 1024
+PARTS_AT_ONCE = 2
+TRANSFERS_AT_ONCE = 4
+CHUNK_BYTES = 1024 * 1024  # a download is written as it arrives, about this much at a time
 WORK_PREFIX = ".work-"  # a borrowed local copy's private folder in the working folder
 # A presigned S3 URL is valid for at most 7 days (SigV4).
 MAX_PRESIGN_SECONDS = 7 * 86400
@@ -50,6 +54,7 @@ class S3Storage(Storage):
     ) -> None:
         super().__init__(work_dir)
         self._kept: set[Path] = set()  # local files saved whole, until discarded: lent without a download
+        self._transfers = asyncio.Semaphore(TRANSFERS_AT_ONCE)
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         client: ClientConfig = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=300)}
@@ -75,9 +80,12 @@ class S3Storage(Storage):
     async def save(self, path: Path) -> None:
         name = files.stored_name(path)
         try:
-            await obstore.put_async(
-                self._store, name, path, chunk_size=PART_BYTES, max_concurrency=PARTS_AT_ONCE
-            )
+            # A file of one part goes at once (its buffer is the file); larger ones take turns.
+            multipart = path.stat().st_size > PART_BYTES
+            async with self._transfers if multipart else contextlib.nullcontext():
+                await obstore.put_async(
+                    self._store, name, path, chunk_size=PART_BYTES, max_concurrency=PARTS_AT_ONCE
+                )
         except FileNotFoundError:
             raise  # the local file is missing: not the store's fault
         except Exception as exc:
@@ -166,11 +174,12 @@ class S3Storage(Storage):
         """Stream the stored `name` into `path` (whole or not at all); False when it is not stored."""
         part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
         try:
-            result = await obstore.get_async(self._store, name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with part.open("wb") as out:
-                async for chunk in result.stream(min_chunk_size=PART_BYTES):
-                    await asyncio.to_thread(out.write, chunk)
+            async with self._transfers:
+                result = await obstore.get_async(self._store, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with part.open("wb") as out:
+                    async for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
+                        await asyncio.to_thread(out.write, chunk)
             part.replace(path)
         except FileNotFoundError:
             return False
