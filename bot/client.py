@@ -187,8 +187,17 @@ class SoraBot(commands.AutoShardedBot):
         signer, port = self.links.signer, self.settings.http_port
         if signer is None or port is None or self.role == "worker":
             return
+        store = self.pipeline.store
+
+        async def withdrawn(job_id: int) -> bool:
+            return await store.clip_removed_by(job_id) is not None
+
         self._clip_server = ClipServer(
-            self.pipeline.storage.work_dir, signer, host=self.settings.http_host, port=port
+            self.pipeline.storage.work_dir,
+            signer,
+            host=self.settings.http_host,
+            port=port,
+            withdrawn=withdrawn,
         )
         await self._clip_server.start()
         self.links.served_on(self._clip_server.port)

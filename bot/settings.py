@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # s3://bucket/prefix (then OUTPUT_DIR is each process's local working folder). See README "Storage".
     storage_url: str | None = None
     s3_endpoint_url: str | None = None  # MinIO, R2, B2, Garage...; unset: AWS
+    s3_public_endpoint_url: str | None = (
+        None  # the store's address for members (presigned links); unset: the above
+    )
     s3_region: str | None = None  # unset: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
     storage_retry_seconds: float = Field(default=30.0, gt=0, le=600)
     # "Full quality" links on re-encoded clips: how long a signed link works; a public base URL (a public
@@ -113,7 +116,7 @@ class Settings(BaseSettings):
             raise ValueError("must be file://folder or s3://bucket/prefix")
         return value
 
-    @field_validator("public_clip_base_url", "s3_endpoint_url")
+    @field_validator("public_clip_base_url", "s3_endpoint_url", "s3_public_endpoint_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

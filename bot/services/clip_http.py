@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -29,9 +30,19 @@ def servable(name: str) -> bool:
 class ClipServer:
     """aiohttp's web server for signed clip links, started in setup_hook and stopped in close."""
 
-    def __init__(self, folder: Path, signer: LinkSigner, *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        signer: LinkSigner,
+        *,
+        host: str,
+        port: int,
+        withdrawn: Callable[[int], Awaitable[bool]] | None = None,
+    ) -> None:
         self._folder = folder
         self._signer = signer
+        # Whether a job's clip was taken down (its Delete button): its links stop working at once.
+        self._withdrawn = withdrawn
         self._host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -58,6 +69,9 @@ class ClipServer:
         expires, signature = request.query.get("expires", ""), request.query.get("signature", "")
         if not self._signer.verify(name, expires, signature, now=time.time()):
             raise web.HTTPForbidden(text="this link is not valid, or it has expired")
+        job_id = files.job_of(name)
+        if job_id is not None and self._withdrawn is not None and await self._withdrawn(job_id):
+            raise web.HTTPGone(text="this clip was removed")
         path = self._folder / name
         if not path.is_file():
             raise web.HTTPNotFound(text="this clip is no longer kept")

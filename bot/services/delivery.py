@@ -18,7 +18,7 @@ from pathlib import Path
 import discord
 
 from bot.domain.models import Job, JobState, Target
-from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
+from bot.errors import DeliveredByDm, DeliveryError, StorageUnavailable, UserFacingError
 from bot.files import fit_path, poster_path, preview_path
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
@@ -212,14 +212,14 @@ class DiscordDeliverer:
     ) -> tuple[Path | None, str | None]:
         """The clip re-encoded within `budget`, made once per budget and kept next to the clip."""
         fitted = fit_path(clip, budget)
-        if await self.storage.fetch(fitted):
+        if await self._cached(fitted):
             info = await asyncio.to_thread(probe_clip, fitted)
             width, height = info.width, info.height
         else:
             result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
             if result is None:
                 return None, None
-            await self.storage.save(fitted)
+            await self._keep(fitted)
             if self._on_reencode is not None:
                 self._on_reencode()
             log.info(
@@ -235,18 +235,18 @@ class DiscordDeliverer:
         left = budget
         for width in (1280, 640, 320):
             poster = poster_path(clip, width)
-            if not await self.storage.fetch(poster):
+            if not await self._cached(poster):
                 await asyncio.to_thread(poster_frame, clip, poster, max_width=width)
-                await self.storage.save(poster)
+                await self._keep(poster)
             if poster.stat().st_size <= left:
                 files.append(discord.File(poster, filename=f"sora-{job.id}.jpg"))
                 left -= poster.stat().st_size
                 break
         preview: Path | None = preview_path(clip, left)
-        if preview is not None and not await self.storage.fetch(preview):
+        if preview is not None and not await self._cached(preview):
             preview = await asyncio.to_thread(preview_clip, clip, preview, max_bytes=left)
             if preview is not None:
-                await self.storage.save(preview)
+                await self._keep(preview)
         if preview is not None:
             files.append(discord.File(preview, filename=f"sora-{job.id}-preview.mp4"))
         note = f"The full clip is too large for this channel; it is kept: `/show {job.id}`."
@@ -324,6 +324,22 @@ class DiscordDeliverer:
             f"<@{job.user_id}> your clip is ready.",
             discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)]),
         )
+
+    async def _cached(self, derived: Path) -> bool:
+        """Whether an earlier run kept this re-encode, poster or preview (now here); a store that fails is
+        only a cache miss: the file is made again."""
+        try:
+            return await self.storage.fetch(derived)
+        except StorageUnavailable as exc:
+            log.warning("%s: not read from the store (%s); making it here", derived.name, exc.detail)
+            return False
+
+    async def _keep(self, derived: Path) -> None:
+        """Keep a made re-encode, poster or preview for the next post; a store that fails costs only that."""
+        try:
+            await self.storage.save(derived)
+        except StorageUnavailable as exc:
+            log.warning("%s: not kept in the store (%s)", derived.name, exc.detail)
 
     # -- a channel that refuses --------------------------------------------------------------------------
 

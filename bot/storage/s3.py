@@ -51,6 +51,7 @@ class S3Storage(Storage):
         endpoint_url: str | None = None,
         region: str | None = None,
         retry_seconds: float = 30.0,
+        public_endpoint_url: str | None = None,
     ) -> None:
         super().__init__(work_dir)
         self._kept: set[Path] = set()  # local files saved whole, until discarded: lent without a download
@@ -73,21 +74,32 @@ class S3Storage(Storage):
             retry_config=retry,
             **extra,  # type: ignore[arg-type]
         )
+        # Links are signed for the address members reach, when the bot reaches the store by another (a
+        # compose network's http://minio:9000): signing needs no request, only that address.
+        self._signer = self._store
+        if public_endpoint_url:
+            public = {**extra, "endpoint": public_endpoint_url}
+            self._signer = S3Store(
+                bucket,
+                prefix=self.prefix or None,
+                client_options=client,
+                **public,  # type: ignore[arg-type]
+            )
 
     def __repr__(self) -> str:
         return f"S3Storage({self.location('')!r})"
 
     async def save(self, path: Path) -> None:
         name = files.stored_name(path)
+        # A file of one part goes at once (its buffer is the file); larger ones take turns. A missing local
+        # file raises here, as itself: every error from the store below is the store's (obstore raises the
+        # builtin FileNotFoundError for a bucket that does not exist, PermissionError for a 403).
+        multipart = path.stat().st_size > PART_BYTES
         try:
-            # A file of one part goes at once (its buffer is the file); larger ones take turns.
-            multipart = path.stat().st_size > PART_BYTES
             async with self._transfers if multipart else contextlib.nullcontext():
                 await obstore.put_async(
                     self._store, name, path, chunk_size=PART_BYTES, max_concurrency=PARTS_AT_ONCE
                 )
-        except FileNotFoundError:
-            raise  # the local file is missing: not the store's fault
         except Exception as exc:
             raise StorageUnavailable(f"could not store {self.location(name)}: {_short(exc)}") from None
         if path.parent == self.work_dir:
@@ -156,7 +168,7 @@ class S3Storage(Storage):
     async def presign(self, name: str, seconds: float) -> str | None:
         lifetime = timedelta(seconds=max(1.0, min(seconds, MAX_PRESIGN_SECONDS)))
         try:
-            return await obstore.sign_async(self._store, "GET", name, lifetime)
+            return await obstore.sign_async(self._signer, "GET", name, lifetime)
         except Exception as exc:
             raise StorageUnavailable(
                 f"could not sign a link to {self.location(name)}: {_short(exc)}"
@@ -171,48 +183,63 @@ class S3Storage(Storage):
         return await asyncio.to_thread(_sweep, self.work_dir, before)
 
     async def _download(self, name: str, path: Path) -> bool:
-        """Stream the stored `name` into `path` (whole or not at all); False when it is not stored."""
+        """Stream the stored `name` into `path` (whole or not at all); False when it is not stored. Errors of
+        the store are StorageUnavailable; errors of the local disk (full, read-only) stay OSError."""
         part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
         try:
             async with self._transfers:
-                result = await obstore.get_async(self._store, name)
+                try:
+                    result = await obstore.get_async(self._store, name)
+                except Exception as exc:
+                    if _no_such_object(exc):
+                        return False
+                    raise self._unreadable(name, exc) from None
                 path.parent.mkdir(parents=True, exist_ok=True)
+                chunks = result.stream(min_chunk_size=CHUNK_BYTES)
                 with part.open("wb") as out:
-                    async for chunk in result.stream(min_chunk_size=CHUNK_BYTES):
+                    while True:
+                        try:
+                            chunk = await anext(chunks)
+                        except StopAsyncIteration:
+                            break
+                        except Exception as exc:
+                            raise self._unreadable(name, exc) from None
                         await asyncio.to_thread(out.write, chunk)
             part.replace(path)
-        except FileNotFoundError:
-            return False
-        except OSError:
-            raise  # the local disk (full, read-only): the scheduler says so
-        except Exception as exc:
-            raise StorageUnavailable(f"could not read {self.location(name)}: {_short(exc)}") from None
         finally:
             part.unlink(missing_ok=True)
         return True
 
+    def _unreadable(self, name: str, exc: Exception) -> StorageUnavailable:
+        return StorageUnavailable(f"could not read {self.location(name)}: {_short(exc)}")
+
+
+def _no_such_object(exc: Exception) -> bool:
+    """A 404 for the object, not for the bucket (obstore raises FileNotFoundError for both)."""
+    return isinstance(exc, FileNotFoundError) and "NoSuchBucket" not in str(exc)
+
 
 def _sweep(work_dir: Path, before: float) -> int:
-    """The working folder holds only copies: anything older than `before` was left by a crash."""
+    """The working folder holds only copies: a borrowed copy's folder or a job's file older than `before`
+    was left by a crash. Nothing else in it is touched."""
     removed = 0
-    for folder in (work_dir, work_dir / files.INPUTS):
+    try:
+        entries = list(work_dir.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
         try:
-            entries = list(folder.iterdir())
+            if entry.stat().st_mtime >= before:
+                continue
+            if entry.is_dir() and entry.name.startswith(WORK_PREFIX):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.is_file() and files.job_of(entry.name) is not None:
+                entry.unlink()
+            else:
+                continue
         except FileNotFoundError:
             continue
-        for entry in entries:
-            try:
-                if entry.stat().st_mtime >= before:
-                    continue
-                if entry.is_dir() and entry.name.startswith(WORK_PREFIX):
-                    shutil.rmtree(entry, ignore_errors=True)
-                elif entry.is_file() and (files.job_of(entry.name) is not None or folder != work_dir):
-                    entry.unlink()
-                else:
-                    continue
-            except FileNotFoundError:
-                continue
-            removed += 1
+        removed += 1
     return removed
 
 

@@ -10,13 +10,13 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot import files
-from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobRequest, JobState
+from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobState
 from bot.errors import (
     DatabaseUnavailable,
     DeliveredByDm,
@@ -25,18 +25,19 @@ from bot.errors import (
     ProdiaError,
     SoraBotError,
     StorageUnavailable,
-    UserFacingError,
 )
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
 from bot.tasks import spawn
+from bot.worker.inputs import with_local_image
 from bot.worker.leases import LeaseKeeper, worker_name
 from bot.worker.retention import Retention
 
 log = logging.getLogger(__name__)
 
+STORAGE_RECHECK_SECONDS = 5.0  # while the store fails, how often a worker asks it again before claiming
 GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. You were not charged."
 
 
@@ -83,6 +84,9 @@ class Scheduler:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._user_cancelled: set[int] = set()
         self._finishing: set[int] = set()  # jobs whose task is ending them (and telling everyone)
+        # Clips Prodia made, whole here, that the store has not taken yet (kept across resumes).
+        self._paid: dict[int, Generation] = {}
+        self._storage_failing = False
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -191,6 +195,11 @@ class Scheduler:
                 # This process is full; another worker may claim. A finishing job wakes us.
                 await self._wake.wait()
                 continue
+            if self._storage_failing and not await self._storage_answers():
+                # A job claimed now would be paid for at Prodia and then wait for the store: leave the
+                # queue to workers whose store answers (or to this one, once it does).
+                await asyncio.sleep(STORAGE_RECHECK_SECONDS)
+                continue
             try:
                 job = await self.store.claim_next(
                     owner=self.owner,
@@ -209,6 +218,15 @@ class Scheduler:
                 async with asyncio.timeout(self.config.idle_poll_seconds):
                     await self._wake.wait()
 
+    async def _storage_answers(self) -> bool:
+        try:
+            await self.storage.check()
+        except Exception as exc:  # any failure: not yet
+            log.info("not claiming jobs: the store does not answer (%s)", type(exc).__name__)
+            return False
+        self._storage_failing = False
+        return True
+
     # -- one job -----------------------------------------------------------------------------------------
 
     def _start_task(self, job: Job) -> None:
@@ -225,13 +243,20 @@ class Scheduler:
 
     async def _run(self, job: Job) -> None:
         try:
-            deadline = (job.started_at or time.time()) + self.config.job_timeout_seconds
-            async with asyncio.timeout(max(0.0, deadline - time.time())):
-                if job.state is not JobState.DELIVERING:
-                    job = await self._generate(job)
+            if job.state is not JobState.DELIVERING:
+                generation = self._paid.get(job.id)
+                if generation is None or not generation.path.is_file():
+                    deadline = (job.started_at or time.time()) + self.config.job_timeout_seconds
+                    async with asyncio.timeout(max(0.0, deadline - time.time())):
+                        generation = await self._generate(job)
+                    self._paid[job.id] = generation
+                # The clip is here and paid for: storing it is outside the job's timeout, and retried
+                # (this process holds the file) until the store takes it.
+                job = await self._keep(job, generation)
             await self._deliver(job)
         except asyncio.CancelledError:
             if job.id in self._user_cancelled:
+                self._paid.pop(job.id, None)
                 self._finishing.add(job.id)
                 await self.store.transition(job.id, JobState.CANCELLED, owner=self.owner, error="cancelled")
                 return
@@ -242,6 +267,8 @@ class Scheduler:
             # refunded, not re-sent; a paid clip not yet stored is fetched from Prodia again).
             what = "database" if isinstance(exc, DatabaseUnavailable) else "storage"
             log.warning("job %d: %s; resuming it when the %s is back", job.id, exc.detail, what)
+            if isinstance(exc, StorageUnavailable):
+                self._storage_failing = True  # no new job is claimed until the store answers
         except TimeoutError:
             await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
         except SoraBotError as exc:
@@ -258,7 +285,8 @@ class Scheduler:
             log.exception("job %d: unexpected error", job.id)
             await self._fail(job, exc)
 
-    async def _generate(self, job: Job) -> Job:
+    async def _generate(self, job: Job) -> Generation:
+        """Run the job at Prodia (or poll it there by its id) until its clip is here, whole."""
         out = files.clip_path(self.storage.work_dir, job.id)
         generation: Generation
         if job.state is JobState.SUBMITTING:
@@ -281,14 +309,18 @@ class Scheduler:
                 if not await self.store.mark_sent(job.id, endpoint, owner=self.owner):
                     raise asyncio.CancelledError  # cancelled or taken over before anything was sent
 
-            async with self._input_image(job) as request:
+            async with with_local_image(self.storage, job) as request:
                 generation = await self.backend.generate(request, out, accepted, sent)
         else:
             assert job.prodia_job_id is not None and job.endpoint is not None
             endpoint: Endpoint = job.endpoint  # type: ignore[assignment]
             generation = await self.backend.resume(job.request, job.prodia_job_id, endpoint, out)
-        # Kept before it is called delivering: a store that fails here leaves the job running, to be
-        # resumed (by any worker: the clip is fetched from Prodia again) until the store takes it.
+        return generation
+
+    async def _keep(self, job: Job, generation: Generation) -> Job:
+        """Store the paid clip, then call the job delivering. A store that fails leaves the job running and
+        its file here; the lease loop resumes it in this process (or, if this process dies, another worker
+        fetches the clip from Prodia again by its id) until the store takes it."""
         await self.storage.save(generation.path)
         moved = await self.store.transition(
             job.id,
@@ -300,24 +332,8 @@ class Scheduler:
         )
         if moved is None:
             raise asyncio.CancelledError
+        self._paid.pop(job.id, None)
         return moved
-
-    @contextlib.asynccontextmanager
-    async def _input_image(self, job: Job) -> AsyncIterator[JobRequest]:
-        """The job's request with its input image (if any) as a local file, for the block. Nothing has been
-        sent to Prodia yet: an image that can't be read fails the job, and it costs nothing."""
-        try:
-            async with self.storage.local_input(job.request.image_path) as image:
-                if job.request.image_path is not None and image is None:
-                    raise UserFacingError("The job's image is no longer stored; you were not charged.")
-                yield job.request.model_copy(update={"image_path": str(image) if image else None})
-        except StorageUnavailable as exc:
-            error = UserFacingError(
-                "The job's image couldn't be read (the bot's file storage is unreachable); the job was "
-                "stopped and you were not charged."
-            )
-            error.detail = f"input image: {exc.detail}"
-            raise error from exc
 
     async def _deliver(self, job: Job) -> None:
         deliverer = self.deliverers[job.target.get("kind", "")] if job.target.get("kind") else None
@@ -348,6 +364,7 @@ class Scheduler:
         await self.storage.discard(files.clip_path(self.storage.work_dir, job.id))
 
     async def _fail(self, job: Job, exc: Exception) -> None:
+        self._paid.pop(job.id, None)
         if isinstance(exc, SoraBotError):
             detail, message = exc.detail, exc.user_message
         else:

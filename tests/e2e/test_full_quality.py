@@ -162,3 +162,15 @@ async def test_a_private_clip_its_owner_posts_or_shows_publicly_gets_no_link(wor
         shown = await until(lambda: world.clips()[1:], what="the clip shown again")
         assert link_buttons(shown[0]) == []
         assert every_link_button(world) == []
+
+
+@pytest.mark.parametrize("storage", ["file"], indirect=True)
+async def test_a_deleted_clips_link_stops_working(world: World) -> None:
+    async with world.bot(http_port=0) as bot:
+        posted = await reencoded_post(world, bot)
+        [button] = link_buttons(posted)
+        delete = await world.fake.click("sora:delete:1", message_id=int(posted["id"]), user_id=world.alice)
+        await until(lambda: world.fake.followups(delete.token) or world.fake.original(delete.token))
+        assert await bot.pipeline.store.clip_removed_by(1) == world.alice
+        async with httpx.AsyncClient(timeout=30) as http:
+            assert (await http.get(button["url"])).status_code == 410

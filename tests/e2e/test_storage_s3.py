@@ -4,8 +4,10 @@ files and nothing else in the bucket."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -69,7 +71,8 @@ async def test_a_bucket_that_stops_answering_keeps_the_paid_clip_and_delivers_it
     world.storage["s3_endpoint_url"] = urlunsplit(("http", f"127.0.0.1:{proxy.port}", "", "", ""))
     world.prodia.processing_seconds = 1.0
     try:
-        async with world.bot(lease_seconds=1.5, storage_retry_seconds=0.5, metrics_port=0) as bot:
+        overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 4.0}
+        async with world.bot(metrics_port=0, **overrides) as bot:
             await world.video_answer(prompt="a clip the bucket can't take yet")
 
             async def running() -> bool:
@@ -81,6 +84,13 @@ async def test_a_bucket_that_stops_answering_keeps_the_paid_clip_and_delivers_it
             await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
             job = await bot.pipeline.store.get(1)
             assert job is not None and job.state is JobState.RUNNING  # not failed, not delivering
+            assert job.started_at is not None
+            # Down for longer than the job's timeout: the paid clip is here, so the job is not timed out.
+            await asyncio.sleep(max(0.0, job.started_at + 5.0 - time.time()))
+            job = await bot.pipeline.store.get(1)
+            assert job is not None
+            assert job.state is JobState.RUNNING, job.error
+            assert (world.tmp / "clips" / "scratch" / "1.mp4").is_file()  # kept until the store takes it
             assert world.clips() == []
             port = bot.ops_port
             async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as ready:
@@ -90,7 +100,9 @@ async def test_a_bucket_that_stops_answering_keeps_the_paid_clip_and_delivers_it
             done = await finished(bot, 1)
             assert done.state is JobState.DELIVERED, done.error
             await until(lambda: len(world.clips()) == 1, what="the clip")
-            assert len(world.prodia.jobs) == 1  # resumed by its Prodia id: never sent twice
+            assert len(world.prodia.jobs) == 1  # never sent twice
+            downloads = [r for r in world.prodia.requests if r.route == "GET file"]
+            assert len(downloads) == 1  # nor fetched again: the clip was kept here
             assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
             assert _working_files(world) == []
     finally:

@@ -165,3 +165,43 @@ async def test_a_crashs_local_leftovers_are_swept_and_nothing_else(
         os.utime(path, (100, 100))
     assert await storage.sweep(before=200) == 3
     assert [p for p in old if p.exists()] == [] and all(p.exists() for p in keep)
+
+
+async def test_a_bucket_that_does_not_exist_is_unavailable_not_a_missing_file(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """obstore raises the builtin FileNotFoundError for S3's NoSuchBucket: it must not read as "the local
+    file is missing" (the job would fail and its paid clip be deleted) nor as "not stored"."""
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    storage = S3Storage(tmp_path, bucket="no-such-bucket", prefix="c", endpoint_url=s3_server.endpoint)
+    clip = files.clip_path(tmp_path, 9)
+    clip.write_bytes(b"a paid clip")
+    with pytest.raises(StorageUnavailable):
+        await storage.save(clip)
+    with pytest.raises(StorageUnavailable):
+        async with storage.local("9.mp4"):
+            pass
+    with pytest.raises(StorageUnavailable):
+        await storage.delete(["9.mp4"])
+    with pytest.raises(FileNotFoundError):
+        await storage.save(files.clip_path(tmp_path, 10))  # this one is really missing, locally
+    assert clip.read_bytes() == b"a paid clip"
+
+
+async def test_links_are_signed_for_the_public_endpoint_when_one_is_set(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    storage = S3Storage(
+        tmp_path,
+        bucket="clips",
+        prefix="p",
+        endpoint_url="http://minio:9000",
+        region="us-east-1",
+        public_endpoint_url="https://media.example.com",
+    )
+    link = await storage.presign("5.mp4", 60)
+    assert link is not None and link.startswith("https://media.example.com/clips/p/5.mp4?")
+    assert "minio" not in link
