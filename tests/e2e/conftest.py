@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot import files
 from bot.client import SoraBot
 from bot.domain.models import TERMINAL, Job
 from bot.settings import Settings
@@ -260,3 +261,42 @@ async def finished(bot: SoraBot, job_id: int, timeout: float = 60.0) -> Job:
 
 async def all_jobs(bot: SoraBot) -> list[Job]:
     return list(reversed(await bot.pipeline.store.list_jobs(limit=1000)))
+
+
+# -- the bot's files, whatever the store (the output folder, or a bucket) --------------------------------
+
+
+async def stored_names(bot: SoraBot) -> set[str]:
+    """Every name in the bot's store: `1.mp4`, `1.fit-123.mp4`, `inputs/{uuid}.jpg`, ..."""
+    return set(await bot.pipeline.storage.listing())
+
+
+async def kept_files(bot: SoraBot) -> set[str]:
+    """Every file the bot keeps anywhere: its stored names, and the files in its local working folder (by
+    path under it). With the output folder as the store they are the same files."""
+    work_dir = bot.pipeline.storage.work_dir
+    local = {str(p.relative_to(work_dir)) for p in work_dir.rglob("*") if p.is_file()}
+    return await stored_names(bot) | local
+
+
+@contextlib.asynccontextmanager
+async def stored_file(bot: SoraBot, name: str) -> AsyncIterator[Path]:
+    """A local copy of the stored file `name` for the block (read from the bucket, with S3); the test fails
+    when the store has no such file."""
+    async with bot.pipeline.storage.local(name) as path:
+        assert path is not None, f"{name} is not in the store ({bot.pipeline.storage.location(name)})"
+        yield path
+
+
+def clip_key(bot: SoraBot, job: Job) -> str:
+    """The stored name of the job's clip, checking that the job's record points at it."""
+    name = files.clip_name(job.id)
+    assert job.output_path == bot.pipeline.storage.location(name), job.output_path
+    return name
+
+
+def input_key(image_path: str | None) -> str:
+    """The stored name (`inputs/{uuid}.jpg`) of a request's input image, as the bot wrote it."""
+    name = files.input_name(image_path)
+    assert name is not None, f"not an input image the bot wrote: {image_path!r}"
+    return f"{files.INPUTS}/{name}"

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.client import SoraBot
 from bot.domain.models import JobState
-from tests.e2e.conftest import World, all_jobs, until
+from tests.e2e.conftest import World, all_jobs, kept_files, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL, FOLLOWUP_POST, LOADING, Interaction
 
 DELETE_MESSAGE = "DELETE /channels/{channel_id}/messages/{message_id}"
@@ -67,10 +66,6 @@ def dynamic_items(bot: SoraBot) -> set[str]:
     return {item.__name__ for item in store._dynamic_items.values()}
 
 
-def files_under(folder: Path) -> frozenset[Path]:
-    return frozenset(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else frozenset()
-
-
 def public_posts(world: World) -> int:
     """Messages posted where others see them: bot-token posts, and followups that are not ephemeral."""
     followups = [
@@ -84,11 +79,11 @@ def public_posts(world: World) -> int:
 @dataclass(frozen=True)
 class Work:
     """What an action could have made or changed: jobs (with their states), Prodia submissions, files
-    in the output folder, public posts and message deletions."""
+    kept (stored, or in the working folder), public posts and message deletions."""
 
     jobs: tuple[tuple[int, JobState], ...]
     prodia_submissions: int
-    files: frozenset[Path]
+    files: frozenset[str]
     posts: int
     deletions: int
 
@@ -98,7 +93,7 @@ class Work:
         return cls(
             jobs=jobs,
             prodia_submissions=len([r for r in world.prodia.requests if r.method == "POST"]),
-            files=files_under(world.tmp / "clips"),
+            files=frozenset(await kept_files(bot)),
             posts=public_posts(world),
             deletions=len(world.fake.requests_for(DELETE_MESSAGE)),
         )
@@ -111,7 +106,7 @@ class Work:
         if after.prodia_submissions != self.prodia_submissions:
             changed.append(f"{after.prodia_submissions - self.prodia_submissions} Prodia submission(s)")
         if after.files != self.files:
-            changed.append(f"files {sorted(map(str, after.files ^ self.files))}")
+            changed.append(f"files {sorted(after.files ^ self.files)}")
         if after.posts != self.posts:
             changed.append(f"{after.posts - self.posts} public post(s)")
         if after.deletions != self.deletions:

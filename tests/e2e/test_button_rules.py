@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import io
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from bot import files
 from bot.domain.models import JobState
-from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.e2e.conftest import (
+    BOTH_STORAGES,
+    World,
+    all_jobs,
+    finished,
+    input_key,
+    kept_files,
+    stored_names,
+    until,
+)
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, Interaction
 
 
@@ -35,10 +44,6 @@ def answered(world: World, token: str) -> bool:
 
 def modal_or_reply(world: World, inter: Interaction) -> Any:
     return inter.modal or reply_text(world, inter.token)
-
-
-def files_under(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*") if p.is_file()}
 
 
 async def private_answer(world: World, inter: Interaction) -> str:
@@ -207,6 +212,7 @@ async def test_two_members_remixing_one_clip_each_get_their_job(world: World) ->
         assert forms[0]["custom_id"] != forms[1]["custom_id"]
 
 
+@pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True)
 async def test_a_blocked_member_pressing_any_button_costs_nothing_and_leaves_no_file(world: World) -> None:
     async with world.bot() as bot:
         await world.video(
@@ -216,7 +222,7 @@ async def test_a_blocked_member_pressing_any_button_costs_nothing_and_leaves_no_
         [posted] = await until(world.clips, what="the clip")
         await world.admin_command("user", "block", member=world.bob)
 
-        files = files_under(world.tmp / "clips")
+        kept = await kept_files(bot)
         prodia = len(world.prodia.requests)
         posts = len(world.fake.requests_for(CHANNEL_MESSAGES_POST))
         for action in ("reroll", "flip", "upgrade", "continue", "remix"):
@@ -230,12 +236,13 @@ async def test_a_blocked_member_pressing_any_button_costs_nothing_and_leaves_no_
                 )
             assert "blocked from making clips" in await private_answer(world, inter), action
 
-        assert files_under(world.tmp / "clips") == files
+        assert await kept_files(bot) == kept
         assert len(world.prodia.requests) == prodia
         assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == posts
         assert len(await all_jobs(bot)) == 1
 
 
+@pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True)
 async def test_an_image_variant_owns_its_own_input_file(world: World) -> None:
     """A re-roll of an image clip gets its own copy of the image: a refusal deleting it, or retention,
     must not take the original job's image."""
@@ -256,5 +263,5 @@ async def test_an_image_variant_owns_its_own_input_file(world: World) -> None:
         [_, second] = await all_jobs(bot)
         assert first.request.image_path and second.request.image_path
         assert second.request.image_path != first.request.image_path
-        assert Path(first.request.image_path).exists() and Path(second.request.image_path).exists()
-        assert len(files_under(world.tmp / "clips" / "inputs")) == 2
+        stored_inputs = {n for n in await stored_names(bot) if n.startswith(f"{files.INPUTS}/")}
+        assert stored_inputs == {input_key(first.request.image_path), input_key(second.request.image_path)}

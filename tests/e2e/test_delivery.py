@@ -4,7 +4,6 @@ previews, 403, 404, and a re-run after an outage that must not post twice."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -13,8 +12,8 @@ import pytest
 from bot.client import SoraBot
 from bot.domain.models import Job, JobState
 from bot.media.probe import probe_clip
+from tests.e2e.conftest import BOTH_STORAGES, World, clip_key, finished, stored_file, until
 from tests.e2e.conftest import TestBot as WorkerBot
-from tests.e2e.conftest import World, finished, until
 from tests.e2e.test_show import dms
 from tests.fakes.discord import (
     CHANNEL_MESSAGES_POST,
@@ -28,6 +27,10 @@ from tests.fakes.discord import (
     running_bot,
 )
 from tests.fakes.prodia import Fault
+
+# Every delivery reads the clip, and keeps its re-encodes, posters and previews, in the store: the output
+# folder and a bucket of the local S3 server.
+pytestmark = pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True)
 
 
 def posts_to(world: World, channel_id: int) -> list[RecordedRequest]:
@@ -60,8 +63,8 @@ async def test_a_clip_over_the_servers_limit_is_reencoded_to_fit(world: World) -
         await world.video(prompt="a long pan across a valley")
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
-        assert job.output_path is not None
-        assert Path(job.output_path).stat().st_size > 10 * MIB  # meaningful only if the clip did not fit
+        async with stored_file(bot, clip_key(bot, job)) as clip:
+            assert clip.stat().st_size > 10 * MIB  # meaningful only if the clip did not fit
         [posted] = world.clips()
         [attachment] = posted["attachments"]
         assert attachment["size"] <= 10 * MIB
@@ -81,8 +84,8 @@ async def test_a_private_clip_over_the_interactions_limit_is_reencoded_to_fit(wo
         token = await video_with_limit(world, limit, private=True)
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
-        assert job.output_path is not None
-        assert probe_clip(Path(job.output_path)).size_bytes > limit  # the clip did not fit
+        async with stored_file(bot, clip_key(bot, job)) as clip:
+            assert probe_clip(clip).size_bytes > limit  # the clip did not fit
         [posted] = [m for m in world.fake.followups(token) if m.get("attachments")]
         assert posted["flags"] & EPHEMERAL
         [attachment] = posted["attachments"]
@@ -117,7 +120,8 @@ async def test_a_clip_that_cannot_fit_is_posted_as_a_poster_with_the_original_ke
         assert names[0] == "sora-1.jpg"
         assert sum(a["size"] for a in posted["attachments"]) <= 8_000
         assert "/show 1" in str(posted["embeds"][0]["fields"])
-        assert job.output_path is not None and probe_clip(Path(job.output_path)).width == 1280
+        async with stored_file(bot, clip_key(bot, job)) as clip:
+            assert probe_clip(clip).width == 1280
 
 
 async def test_missing_permissions_are_explained_privately_and_the_paid_clip_stays_charged(
@@ -166,8 +170,8 @@ async def test_a_nitro_members_big_clip_in_an_unboosted_server_is_posted_whole_w
         token = await video_with_limit(world, 500 * MIB, prompt="a Nitro member's long clip")
         job = await finished(bot, 1)
         assert job.state is JobState.DELIVERED, job.error
-        assert job.output_path is not None
-        size = Path(job.output_path).stat().st_size
+        async with stored_file(bot, clip_key(bot, job)) as clip:
+            size = clip.stat().st_size
         assert size > 16 * MIB
         [posted] = world.clips()  # public, in the channel: a followup with the member's token
         assert [a["size"] for a in posted["attachments"]] == [size]  # the whole clip, not a re-encode
@@ -462,9 +466,9 @@ async def test_a_worker_process_posts_a_30_mib_clip_whole_in_a_boosted_server(wo
                 assert worker.get_guild(world.guild_id) is None
                 job = await finished(worker, 1)
                 await until(lambda: not worker.pipeline.scheduler.running_jobs, what="the worker idle")
-    assert job.state is JobState.DELIVERED, job.error
-    assert job.output_path is not None
-    size = Path(job.output_path).stat().st_size
+                assert job.state is JobState.DELIVERED, job.error
+                async with stored_file(worker, clip_key(worker, job)) as clip:
+                    size = clip.stat().st_size
     assert size > 30 * MIB
     [posted] = world.clips()
     assert [a["size"] for a in posted["attachments"]] == [size]  # the whole clip, not a re-encode

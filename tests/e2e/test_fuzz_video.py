@@ -20,7 +20,6 @@ import struct
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,10 +27,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from bot import files
 from bot.client import SoraBot
 from bot.domain.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX
 from bot.tree import GENERIC_ERROR
-from tests.e2e.conftest import World, all_jobs
+from tests.e2e.conftest import World, all_jobs, input_key, kept_files
 from tests.fakes.discord import EPHEMERAL
 
 FUZZ = settings(settings.get_profile("fuzz"), max_examples=50)  # the profile: tests/conftest.py
@@ -249,17 +249,17 @@ class Tally:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def inputs(world: World) -> set[Path]:
-    """Input images the bot has kept (beside the clips)."""
-    folder = world.tmp / "clips" / "inputs"
-    return set(folder.iterdir()) if folder.exists() else set()
+async def inputs(bot: SoraBot) -> set[str]:
+    """The input images the bot has stored (`inputs/{uuid}.jpg`), and any other file under its working
+    folder's `inputs/` (by path under the working folder)."""
+    return {name for name in await kept_files(bot) if name.startswith(f"{files.INPUTS}/")}
 
 
 async def run_case(world: World, bot: SoraBot, case: Case, tally: Tally) -> None:
     guild = world.fake.guilds[world.guild_id]
     user = guild.add_member(name=f"fuzzer{tally.accepted + tally.refused}")
     jobs_before = len(await all_jobs(bot))
-    inputs_before = inputs(world)
+    inputs_before = await inputs(bot)
 
     options: dict[str, Any] = {"prompt": case.prompt, **case.options}
     if case.attachment is not None:
@@ -291,8 +291,8 @@ async def run_case(world: World, bot: SoraBot, case: Case, tally: Tally) -> None
         assert job.user_id == user and job.request.prompt == case.prompt.strip()
         assert (job.request.image_path is not None) == (case.attachment is not None)
         assert usage.jobs_last_hour == 1 and usage.video_seconds_last_day == job.request.duration
-        new_inputs = inputs(world) - inputs_before
-        assert new_inputs == ({Path(job.request.image_path)} if job.request.image_path else set())
+        new_inputs = await inputs(bot) - inputs_before
+        assert new_inputs == ({input_key(job.request.image_path)} if job.request.image_path else set())
         return
     tally.refused += 1
     content = answer.get("content") or ""
@@ -307,7 +307,7 @@ async def run_case(world: World, bot: SoraBot, case: Case, tally: Tally) -> None
     # Nothing was stored, reserved or kept for a refused request.
     assert len(jobs) == jobs_before
     assert usage.jobs_last_hour == 0 and usage.video_seconds_last_day == 0 and usage.active_jobs == 0
-    assert inputs(world) == inputs_before
+    assert await inputs(bot) == inputs_before
 
 
 async def test_fuzzed_video_commands_are_queued_or_refused_cleanly(world: World) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from bot.domain.models import JobState
-from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, World, all_jobs, clip_key, finished, stored_names, until
 from tests.fakes.discord import EPHEMERAL
 
 # The store's PostgreSQL side under the real bot, as well as SQLite.
@@ -284,7 +283,8 @@ async def test_forget_removes_a_members_prompts_and_files(world: World) -> None:
     async with world.bot() as bot:
         await world.video(prompt="please forget this prompt")
         job = await finished(bot, 1)
-        assert job.output_path is not None
+        clip = clip_key(bot, job)
+        assert clip in await stored_names(bot)
         await world.admin_command("user", "forget", member=world.alice)
         forgotten = await bot.pipeline.store.get(1)
         assert (
@@ -292,7 +292,7 @@ async def test_forget_removes_a_members_prompts_and_files(world: World) -> None:
             and forgotten.request.prompt == "[removed]"
             and forgotten.output_path is None
         )
-        assert not Path(job.output_path).exists()
+        assert clip not in await stored_names(bot)
         assert all(
             "please forget" not in str(e.details) for e in await bot.governance.audit_entries(world.guild_id)
         )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.domain.models import JobState
-from tests.e2e.conftest import World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_STORAGES, World, all_jobs, clip_key, finished, stored_file, until
 from tests.fakes.discord import ATTACH_FILES, CHANNEL_MESSAGES_POST, EMBED_LINKS, EPHEMERAL, SEND_MESSAGES
 
 
@@ -44,6 +42,7 @@ async def test_a_private_clip_needs_no_permission_to_post_in_the_channel(world: 
         assert job.state is JobState.DELIVERED, job.error
 
 
+@pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True)
 @pytest.mark.fake_refusal(
     status=403,
     code=50007,
@@ -58,7 +57,8 @@ async def test_a_paid_clip_whose_post_fails_is_kept_and_still_counts_against_the
         await world.video(prompt="a clip whose post is refused")
         job = await finished(bot, 1)
         assert job.state is JobState.FAILED
-        assert job.output_path is not None and Path(job.output_path).stat().st_size > 0
+        async with stored_file(bot, clip_key(bot, job)) as clip:
+            assert clip.stat().st_size > 0
         assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
         # Prodia was paid: the failed post did not give the server its $0.40 back.
         answer = await world.video_answer(prompt="one more clip on the same budget")

@@ -3,12 +3,14 @@ leaks (tasks, files), and the requester gets a clear message."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import files
 from bot.domain.models import JobState
-from tests.e2e.conftest import World, finished, until
+from tests.e2e.conftest import World, finished, kept_files, until
 from tests.fakes.prodia import TXT2VID, Fault
 
 # Short enough to keep the hang cases quick, loose enough for a loaded CI machine.
@@ -70,10 +72,16 @@ async def test_prodia_faults_end_delivered_or_failed_with_a_clear_message(
             settled = ("commit" if world.prodia.jobs else "refund", 0.4)
             assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), settled]
             await _status_says(world, token, message)
-            assert not list((world.tmp / "clips").glob("1.*"))  # no half-written clip left behind
+            assert not job_files(await kept_files(bot), 1)  # no half-written clip left behind
         # The job's task ends just after its last transition (its listeners run inside it); none may linger.
         await until(lambda: not bot.pipeline.scheduler.running_jobs, timeout=10, what="the job's task to end")
         assert bot.pipeline.scheduler.running_jobs == set()
+
+
+def job_files(names: set[str], job_id: int) -> set[str]:
+    """The files among `names` (stored, or under the working folder) that belong to the job, partial ones
+    included."""
+    return {name for name in names if files.job_of(Path(name).name) == job_id}
 
 
 async def _status_says(world: World, token: str, text: str) -> None:
@@ -117,7 +125,7 @@ async def test_a_result_that_expired_after_the_job_finished_is_reported_gone_and
         assert GONE in job.user_error and "paid" in job.user_error
         assert job.prodia_job_id is not None and world.prodia.jobs[job.prodia_job_id].price == 0.4  # billed
         await _status_says(world, token, GONE)
-        assert not list((world.tmp / "clips").glob("1.*"))
+        assert not job_files(await kept_files(bot), 1)
         assert world.clips() == []
 
 

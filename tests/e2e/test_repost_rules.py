@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from bot.services.show_limit import SHOWS_PER_HOUR
-from tests.e2e.conftest import BOTH_ENGINES, MANAGE_MESSAGES, World, all_jobs, finished, until
+from tests.e2e.conftest import BOTH_ENGINES, MANAGE_MESSAGES, World, all_jobs, finished, kept_files, until
 from tests.e2e.test_button_rules import (
     answered,
     deliver_by_dm,
-    files_under,
     png,
     private_answer,
     reply_text,
@@ -222,7 +221,7 @@ async def test_a_member_over_quota_pressing_continue_or_flip_writes_no_file(worl
         )
         await finished(bot, 1)
         [posted] = await until(world.clips, what="the clip")
-        files = files_under(world.tmp / "clips")
+        kept = await kept_files(bot)
         posts = len(world.fake.requests_for(CHANNEL_MESSAGES_POST))
         for action in ("continue", "flip", "continue"):
             inter = await world.fake.click(
@@ -230,7 +229,7 @@ async def test_a_member_over_quota_pressing_continue_or_flip_writes_no_file(worl
             )
             await until(partial(answered, world, inter.token), what=action)
             assert "1 jobs for this hour" in reply_text(world, inter.token), action
-        assert files_under(world.tmp / "clips") == files
+        assert await kept_files(bot) == kept
         assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == posts
         assert len(await all_jobs(bot)) == 1
 

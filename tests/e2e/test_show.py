@@ -4,16 +4,21 @@ per budget, and no way back for a clip a moderator removed (issue 11 #3)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.client import SoraBot
+from bot.domain.models import JobState
 from bot.services.show_limit import SHOWS_PER_HOUR
-from tests.e2e.conftest import World, finished, until
+from tests.e2e.conftest import BOTH_STORAGES, World, clip_key, finished, stored_file, stored_names, until
 from tests.fakes.discord import CHANNEL_MESSAGES_POST, EPHEMERAL, MIB, SEND_MESSAGES
+
+# /show reads the clip (and a kept re-encode) back from the store: the output folder and a bucket of the local
+# S3 server.
+pytestmark = pytest.mark.parametrize("storage", BOTH_STORAGES, indirect=True)
 
 
 async def show(world: World, user_id: int, job_id: int = 1, channel_id: int | None = None) -> str:
@@ -108,17 +113,31 @@ async def test_an_oversized_clip_is_reencoded_once_and_the_reencode_reused(world
     async with world.bot() as bot:
         await a_posted_clip(world, bot)
         job = await bot.pipeline.store.get(1)
-        assert job is not None and job.output_path is not None
-        clip = Path(job.output_path)
-        [fitted] = clip.parent.glob(f"{clip.stem}.fit-*.mp4")
-        made = fitted.stat()
+        assert job is not None and job.state is JobState.DELIVERED
+        assert clip_key(bot, job) in await stored_names(bot)
+        [fitted] = await fits_of(bot, job.id)
+        assert reencodes(bot) == 1
+        made = (await bot.pipeline.storage.listing())[fitted]
+        async with stored_file(bot, fitted) as path:
+            size = path.stat().st_size
         for _ in range(2):
             assert "Posted job 1 again" in await show(world, world.bob)
-        assert list(clip.parent.glob(f"{clip.stem}.fit-*.mp4")) == [fitted]
-        again = fitted.stat()
-        assert (again.st_ino, again.st_mtime_ns) == (made.st_ino, made.st_mtime_ns)  # not written again
+        assert await fits_of(bot, job.id) == [fitted]
+        assert reencodes(bot) == 1  # not made again: the stored re-encode was posted
+        assert (await bot.pipeline.storage.listing())[fitted] == made  # nor written again
         sizes = {m["attachments"][0]["size"] for m in world.clips()}
-        assert sizes == {made.st_size}
+        assert sizes == {size}
+
+
+async def fits_of(bot: SoraBot, job_id: int) -> list[str]:
+    """The stored re-encodes (`{id}.fit-{budget}.mp4`) of a job's clip."""
+    fit = re.compile(rf"{job_id}\.fit-[0-9]+\.mp4")
+    return sorted(name for name in await stored_names(bot) if fit.fullmatch(name))
+
+
+def reencodes(bot: SoraBot) -> float:
+    """How many re-encodes the bot has made (its own metric)."""
+    return bot.metrics.registry.get_sample_value("sora_reencodes_total") or 0.0
 
 
 async def test_a_clip_a_moderator_deleted_is_not_shown_again(world: World) -> None:
