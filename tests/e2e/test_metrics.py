@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.client import SoraBot
 from bot.domain.models import JobState
-from tests.e2e.conftest import World, finished, until
+from tests.e2e.conftest import World, clip_key, finished, stored_file, until
 from tests.e2e.test_crash import run_env
 from tests.fakes.discord import INTERACTION_CALLBACK, WEBHOOK_MESSAGE
 from tests.fakes.prodia import Fault
@@ -286,8 +286,8 @@ async def test_discord_errors_uploads_and_answer_times_are_counted(world: World)
         assert value(samples, "sora_interaction_answer_seconds_sum") >= 0
 
         # Every file the fake received was counted, the clip among them.
-        assert job.output_path is not None
-        clip_size = Path(job.output_path).stat().st_size
+        async with stored_file(bot, clip_key(bot, job)) as clip:
+            clip_size = clip.stat().st_size
         assert clip_size in [a["size"] for a in posted["attachments"]]
         received = sum(len(data) for r in world.fake.requests for _, _, data in r.files)
         assert value(samples, "sora_discord_upload_bytes_total") >= received >= clip_size
