@@ -190,7 +190,10 @@ class SoraBot(commands.AutoShardedBot):
         store = self.pipeline.store
 
         async def withdrawn(job_id: int) -> bool:
-            return await store.clip_removed_by(job_id) is not None
+            """Taken down by a moderator (a requester's own Delete may be followed by a /show of theirs)."""
+            job = await store.get(job_id)
+            removed_by = await store.clip_removed_by(job_id)
+            return job is None or removed_by not in (None, job.user_id)
 
         self._clip_server = ClipServer(
             self.pipeline.storage.work_dir,

@@ -70,8 +70,16 @@ class ClipServer:
         if not self._signer.verify(name, expires, signature, now=time.time()):
             raise web.HTTPForbidden(text="this link is not valid, or it has expired")
         job_id = files.job_of(name)
-        if job_id is not None and self._withdrawn is not None and await self._withdrawn(job_id):
-            raise web.HTTPGone(text="this clip was removed")
+        if job_id is not None and self._withdrawn is not None:
+            try:
+                withdrawn = await self._withdrawn(job_id)
+            except Exception as exc:  # the database is away: not a server error, and no traceback per request
+                log.warning("clip link for job %d: removal not checked (%s)", job_id, type(exc).__name__)
+                raise web.HTTPServiceUnavailable(
+                    text="try again in a moment", headers={"Retry-After": "10"}
+                ) from None
+            if withdrawn:
+                raise web.HTTPGone(text="this clip was removed")
         path = self._folder / name
         if not path.is_file():
             raise web.HTTPNotFound(text="this clip is no longer kept")

@@ -55,6 +55,10 @@ class Storage(ABC):
     async def check(self) -> None:
         """Raise StorageUnavailable unless the store answers (readiness)."""
 
+    async def check_writable(self) -> None:
+        """Raise StorageUnavailable unless the store takes a write (a bucket may list but refuse puts)."""
+        await self.check()
+
     @abstractmethod
     def location(self, name: str) -> str:
         """Where `name` is kept, for the job record and the logs (no secret in it)."""

@@ -30,7 +30,7 @@ def parse_storage_url(url: str | None, output_dir: Path) -> tuple[str, str, str]
             raise ConfigError("STORAGE_URL: a file:// URL needs a folder, e.g. file:///data/clips")
         return "file", folder, ""
     if parts.scheme == "s3":
-        if not parts.netloc or parts.query or parts.fragment or "@" in parts.netloc:
+        if not parts.netloc or parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
             raise ConfigError(
                 "STORAGE_URL: an s3:// URL is s3://bucket or s3://bucket/prefix (credentials go in "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
@@ -48,8 +48,8 @@ def _warn_if_unmigrated(folder: Path) -> None:
     ]
     if names:
         log.warning(
-            "OUTPUT_DIR %s holds %d clip file(s) of the output folder store, which the bucket does not "
-            "serve: run `sora-bot storage migrate` to copy them into it (they are left in place)",
+            "OUTPUT_DIR %s holds %d clip file(s) of the output folder store; the bucket serves only what "
+            "`sora-bot storage migrate` copied into it (the folder may go once it reports failed 0)",
             folder,
             len(names),
         )

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 # Parts of a multipart upload (S3's smallest but the last), how many of one upload go at once, and how many
 # transfers (uploads and downloads) one process runs at once: what a process holds in buffers is bounded by
-# TRANSFERS_AT_ONCE * PARTS_AT_ONCE * PART_BYTES, whatever the clips' sizes and however many are delivered.
+# TRANSFERS_AT_ONCE * PARTS_AT_ONCE * PART_BYTES for multipart uploads and downloads, whatever the clips'
+# sizes; a file of one part (at most PART_BYTES) goes at once, one per job in flight.
 PART_BYTES = 5 * 1024 * 1024
 PARTS_AT_ONCE = 2
 TRANSFERS_AT_ONCE = 4
@@ -162,6 +163,14 @@ class S3Storage(Storage):
         except Exception as exc:
             raise StorageUnavailable(f"{self.location('')} does not answer: {_short(exc)}") from None
 
+    async def check_writable(self) -> None:
+        probe = f".sora-probe/{uuid.uuid4().hex}"  # no name the bot's files use
+        try:
+            await obstore.put_async(self._store, probe, b"")
+            await obstore.delete_async(self._store, probe)
+        except Exception as exc:
+            raise StorageUnavailable(f"{self.location('')} refuses writes: {_short(exc)}") from None
+
     def location(self, name: str) -> str:
         return "s3://" + "/".join(part for part in (self.bucket, self.prefix, name) if part)
 
@@ -215,8 +224,9 @@ class S3Storage(Storage):
 
 
 def _no_such_object(exc: Exception) -> bool:
-    """A 404 for the object, not for the bucket (obstore raises FileNotFoundError for both)."""
-    return isinstance(exc, FileNotFoundError) and "NoSuchBucket" not in str(exc)
+    """S3's own answer that the object does not exist (NoSuchKey). obstore raises FileNotFoundError for any
+    404: a missing bucket, or a proxy's default page while the store restarts, is the store's failure."""
+    return isinstance(exc, FileNotFoundError) and "NoSuchKey" in str(exc)
 
 
 def _sweep(work_dir: Path, before: float) -> int:

@@ -268,6 +268,17 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger):
             )
         return row is not None
 
+    async def mark_received(self, job_id: int, output_path: str, *, owner: str) -> bool:
+        """Note that the running job's clip came back from Prodia whole but is not stored yet (the store
+        failed): it is paid for, so a resume fetches it again by its id without the job's timeout."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetch_one(
+                "UPDATE jobs SET output_path = ? WHERE id = ? AND state = 'running' AND lease_owner = ?"
+                " RETURNING id",
+                (output_path, job_id, owner),
+            )
+        return row is not None
+
     async def set_status_message(self, job_id: int, message_id: int) -> None:
         """Remember the message that shows a job's progress."""
         async with self.db.transaction() as conn:

@@ -8,7 +8,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
+from typing import Any
 
 from bot.domain.models import Job, JobState
 from bot.errors import JobInterrupted
@@ -61,6 +62,7 @@ class LeaseKeeper:
         running: Mapping[int, asyncio.Task[None]],
         finishing: Collection[int],
         resume: Callable[[Job], None],
+        paid: MutableMapping[int, Any] | None = None,
     ) -> None:
         self.store = store
         self.owner = owner
@@ -70,6 +72,7 @@ class LeaseKeeper:
         self._running = running
         self._finishing = finishing
         self._resume = resume
+        self._paid = paid if paid is not None else {}  # clips waiting for the store, of jobs held here
         # Every third of a lease, so a lease is renewed twice before it can run out.
         self.loop = Loop("scheduler leases", self.tick, lease_seconds / 3, wait_first=True)
 
@@ -78,6 +81,8 @@ class LeaseKeeper:
         running = list(self._running.items())  # before the renewal: these were claimed before it
         held = await self.store.renew_leases(self.owner, self.lease_seconds)
         self._stop_lost(running, held)
+        for job_id in [job_id for job_id in self._paid if job_id not in held]:
+            del self._paid[job_id]  # cancelled or taken over meanwhile: its clip is not ours to store
         await beat(self.store.db, "worker", self.owner)
         await self.recover()
 

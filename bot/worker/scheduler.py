@@ -11,9 +11,7 @@ import errno
 import logging
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot import files
 from bot.domain.models import IN_FLIGHT, TERMINAL, Job, JobState
@@ -31,35 +29,16 @@ from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
 from bot.tasks import spawn
+from bot.worker.config import Deliverer, SchedulerConfig
 from bot.worker.inputs import with_local_image
 from bot.worker.leases import LeaseKeeper, worker_name
 from bot.worker.retention import Retention
 
 log = logging.getLogger(__name__)
+__all__ = ["Deliverer", "Scheduler", "SchedulerConfig"]
 
 STORAGE_RECHECK_SECONDS = 5.0  # while the store fails, how often a worker asks it again before claiming
 GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. You were not charged."
-
-
-class Deliverer(Protocol):
-    """Puts a finished clip where the job asked for it. Must be safe to call again for the same job."""
-
-    async def deliver(self, job: Job, clip: Path) -> int | None:
-        """Deliver; returns the id of the message that carries the clip, when there is one."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class SchedulerConfig:
-    """How the scheduler runs jobs."""
-
-    max_concurrent_jobs: int = 4
-    worker_slots: int | None = None  # jobs this process runs at once; None: up to max_concurrent_jobs
-    job_timeout_seconds: float = 1800.0
-    lease_seconds: float = 30.0
-    idle_poll_seconds: float = 1.0
-    retention_seconds: float = 30 * 86400.0
-    retention_check_seconds: float = 3600.0
 
 
 class Scheduler:
@@ -97,6 +76,7 @@ class Scheduler:
             target_kinds=self.target_kinds,
             running=self._tasks,
             finishing=self._finishing,
+            paid=self._paid,
             resume=self._start_task,
         )
         self._retention = Retention(
@@ -220,7 +200,7 @@ class Scheduler:
 
     async def _storage_answers(self) -> bool:
         try:
-            await self.storage.check()
+            await self.storage.check_writable()
         except Exception as exc:  # any failure: not yet
             log.info("not claiming jobs: the store does not answer (%s)", type(exc).__name__)
             return False
@@ -246,9 +226,14 @@ class Scheduler:
             if job.state is not JobState.DELIVERING:
                 generation = self._paid.get(job.id)
                 if generation is None or not generation.path.is_file():
-                    deadline = (job.started_at or time.time()) + self.config.job_timeout_seconds
-                    async with asyncio.timeout(max(0.0, deadline - time.time())):
+                    if job.output_path:
+                        # It came back whole before (here, or in a process since gone) and the store
+                        # failed: it is paid for, so it is fetched again by its id, without the timeout.
                         generation = await self._generate(job)
+                    else:
+                        deadline = (job.started_at or time.time()) + self.config.job_timeout_seconds
+                        async with asyncio.timeout(max(0.0, deadline - time.time())):
+                            generation = await self._generate(job)
                     self._paid[job.id] = generation
                 # The clip is here and paid for: storing it is outside the job's timeout, and retried
                 # (this process holds the file) until the store takes it.
@@ -321,18 +306,26 @@ class Scheduler:
         """Store the paid clip, then call the job delivering. A store that fails leaves the job running and
         its file here; the lease loop resumes it in this process (or, if this process dies, another worker
         fetches the clip from Prodia again by its id) until the store takes it."""
-        await self.storage.save(generation.path)
+        generation.path.touch()  # fresh: the sweep of crash leftovers leaves a clip waiting here alone
+        location = self.storage.location(files.clip_name(job.id))
+        try:
+            await self.storage.save(generation.path)
+        except StorageUnavailable:
+            if not job.output_path:
+                await self.store.mark_received(job.id, location, owner=self.owner)
+            raise
+        self._storage_failing = False
         moved = await self.store.transition(
             job.id,
             JobState.DELIVERING,
             expect={JobState.RUNNING},
             owner=self.owner,
-            output_path=self.storage.location(files.clip_name(job.id)),
+            output_path=location,
             actual_cost=generation.price_dollars,
         )
+        self._paid.pop(job.id, None)
         if moved is None:
             raise asyncio.CancelledError
-        self._paid.pop(job.id, None)
         return moved
 
     async def _deliver(self, job: Job) -> None:

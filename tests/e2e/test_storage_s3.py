@@ -128,3 +128,40 @@ async def test_retention_deletes_the_bots_files_from_the_bucket_and_nothing_else
         after = await bot.pipeline.store.get(1)
         assert after is not None and after.output_path is None
     assert not any(Path(world.tmp).glob("clips/.work-*"))
+
+
+async def test_a_paid_clip_the_bucket_refused_past_the_timeout_is_delivered_after_a_restart(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker holding the clip stops while the bucket is down, after the job's timeout: the next one
+    fetches the clip from Prodia again by its id (it is paid for: no timeout applies) and delivers it."""
+    caplog.set_level(logging.WARNING)
+    endpoint = urlsplit(world.storage["s3_endpoint_url"])
+    proxy = TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80)
+    await proxy.start()
+    world.storage["s3_endpoint_url"] = urlunsplit(("http", f"127.0.0.1:{proxy.port}", "", "", ""))
+    world.prodia.processing_seconds = 1.0
+    overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 3.0}
+    try:
+        async with world.bot(**overrides) as bot:
+            await world.video_answer(prompt="a clip that outlives its worker")
+
+            async def running() -> bool:
+                job = await bot.pipeline.store.get(1)
+                return job is not None and job.state is JobState.RUNNING
+
+            await until(running, what="job 1 at Prodia")
+            await proxy.cut()
+            await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+            job = await bot.pipeline.store.get(1)
+            assert job is not None and job.started_at is not None
+            await asyncio.sleep(max(0.0, job.started_at + 3.5 - time.time()))  # past the timeout
+        proxy.restore()
+        async with world.bot(**overrides) as bot:
+            done = await finished(bot, 1)
+            assert done.state is JobState.DELIVERED, done.error
+            await until(lambda: len(world.clips()) == 1, what="the clip")
+        assert len(world.prodia.jobs) == 1  # never sent twice: fetched again by its id
+        assert len([r for r in world.prodia.requests if r.route == "GET file"]) == 2
+    finally:
+        await proxy.stop()

@@ -205,3 +205,30 @@ async def test_links_are_signed_for_the_public_endpoint_when_one_is_set(
     link = await storage.presign("5.mp4", 60)
     assert link is not None and link.startswith("https://media.example.com/clips/p/5.mp4?")
     assert "minio" not in link
+
+
+async def test_a_404_that_is_not_s3s_no_such_key_is_the_store_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy's default page while the store restarts answers 404 too: the clip is not "missing"."""
+    from aiohttp import web
+
+    async def default_backend(_: web.Request) -> web.Response:
+        return web.Response(status=404, text="default backend - 404")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", default_backend)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    try:
+        storage = S3Storage(tmp_path, bucket="clips", prefix="", endpoint_url=f"http://127.0.0.1:{port}")
+        with pytest.raises(StorageUnavailable):
+            async with storage.local("7.mp4"):
+                pass
+    finally:
+        await runner.cleanup()

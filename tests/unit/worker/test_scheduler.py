@@ -385,3 +385,40 @@ async def test_an_image_job_whose_image_cant_be_read_fails_unsent_and_refunded(
     assert "storage unavailable" in str(failed.error)
     assert backend.generated == []  # nothing went to Prodia
     assert await store.ledger(job.id) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+class _ReadOnlyStore(FileStorage):
+    """Lists and reads like a store that answers, refuses every write (a bucket with read-only keys, a full
+    quota) until `healed`."""
+
+    healed = False
+
+    async def save(self, path: Path) -> None:
+        if not self.healed:
+            raise StorageUnavailable("s3://clips: 403 AccessDenied")
+        await super().save(path)
+
+    async def check_writable(self) -> None:
+        if not self.healed:
+            raise StorageUnavailable("s3://clips refuses writes: 403 AccessDenied")
+
+
+async def test_a_store_that_refuses_writes_stops_new_claims_and_keeps_the_paid_clip(
+    store: JobStore, backend: ScriptedBackend, deliverer: RecordingDeliverer, tmp_path: Path
+) -> None:
+    jobs = [await add(store, f"job {i}", user_id=i) for i in range(4)]
+    storage = _ReadOnlyStore(tmp_path / "clips")
+    config = SchedulerConfig(
+        idle_poll_seconds=0.05, worker_slots=1, lease_seconds=0.6, job_timeout_seconds=0.5
+    )
+    sched = Scheduler(store, backend, {"test": deliverer}, config, storage)
+    await sched.start()
+    await asyncio.sleep(2.0)  # past the job's timeout, several lease rounds
+    assert backend.generated == ["job 0"]  # one paid clip waits for the store; nothing more is claimed
+    first = await store.get(jobs[0].id)
+    assert first is not None and first.state is JobState.RUNNING
+    storage.healed = True
+    for job in jobs:
+        await wait_for_state(store, job.id, JobState.DELIVERED, timeout=20)
+    await sched.stop()
+    assert sorted(backend.generated) == ["job 0", "job 1", "job 2", "job 3"]
