@@ -198,7 +198,7 @@ async def _migrate_storage(settings: Settings, source: Path | None, *, dry_run: 
         )
     if not folder.is_dir():
         raise ConfigError(f"there is no folder {folder} to copy from (--from, or OUTPUT_DIR)")
-    target = open_storage(settings, warn_unmigrated=False)
+    target = open_storage(settings, working=False)
     assert isinstance(target, S3Storage)
     source_store = FileStorage(folder)
     try:

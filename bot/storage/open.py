@@ -55,9 +55,9 @@ def _warn_if_unmigrated(folder: Path) -> None:
         )
 
 
-def open_storage(settings: Settings, *, warn_unmigrated: bool = True) -> Storage:
-    """The process's store; its working folder is created if missing. With a bucket, a warning names clips
-    left in OUTPUT_DIR by the output folder store, which the bucket does not serve."""
+def open_storage(settings: Settings, *, working: bool = True) -> Storage:
+    """The process's store. A `working` process (the bot's) gets its working folder created if missing and,
+    with a bucket, a warning about clips the output folder store left in OUTPUT_DIR."""
     scheme, where, prefix = parse_storage_url(settings.storage_url, settings.output_dir)
     if scheme == "file":
         folder = Path(where)
@@ -66,8 +66,8 @@ def open_storage(settings: Settings, *, warn_unmigrated: bool = True) -> Storage
     # The working copies go in a folder of their own, which the retention sweep clears: never OUTPUT_DIR
     # itself, which may still hold an output folder's clips (not migrated yet, or kept as a backup).
     scratch = settings.output_dir / SCRATCH
-    scratch.mkdir(parents=True, exist_ok=True)
-    if warn_unmigrated:  # not for `sora-bot storage migrate`, which copies them
+    if working:  # not `sora-bot storage migrate`: it copies from OUTPUT_DIR and leaves it as it is
+        scratch.mkdir(parents=True, exist_ok=True)
         _warn_if_unmigrated(settings.output_dir)
     try:
         return S3Storage(
