@@ -10,8 +10,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     MIB,
@@ -82,53 +84,74 @@ def _vm_hwm_kib(pid: int) -> int | None:
     return None
 
 
+@dataclass
+class Launched:
+    """A `sora-bot run` under the launcher: its process, and (once stopped) its exit code and peak RSS."""
+
+    proc: asyncio.subprocess.Process
+    report: Path
+    code: int | None = None
+
+    @property
+    def peak_kib(self) -> int:
+        return int(self.report.read_text()) if self.report.exists() else -1
+
+
+@contextlib.asynccontextmanager
+async def launched_bot(world: BenchWorld, env: dict[str, str], label: str) -> AsyncIterator[Launched]:
+    """`sora-bot run` under the launcher, its commands registered, for the block; stopped with SIGTERM."""
+    report = world.tmp / f"{label}-maxrss.txt"
+    with (world.tmp / f"{label}.out").open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            LAUNCHER,
+            str(report),
+            SORA_BOT,
+            "run",
+            env=env,
+            cwd=world.tmp,  # no stray .env
+            stdout=out,
+            stderr=out,
+        )
+    launched = Launched(proc, report)
+    try:
+        await world.fake.wait_for_gateway(timeout=60)
+        await until(lambda: world.fake.commands.get(world.guild_id), timeout=60, what="the bot's commands")
+        yield launched
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)  # the launcher forwards it to the bot
+        try:
+            launched.code = await asyncio.wait_for(proc.wait(), 60)
+        except TimeoutError:
+            _kill_tree(proc.pid)
+            launched.code = await proc.wait()
+
+
+async def post_clips(world: BenchWorld, clips: int, what: str) -> tuple[float, list[Any]]:
+    """`clips` /video at once, each from its own member; (seconds until all were posted, the posts)."""
+    start = world.fake.mark()
+    started = time.monotonic()
+    await asyncio.gather(*(world.video(i, limit=UPLOAD_LIMIT) for i in range(clips)))
+    await until(
+        lambda: len(world.posted_clips(start)) >= clips, timeout=60 + 10 * clips, what=what, interval=0.1
+    )
+    return time.monotonic() - started, world.posted_clips(start)
+
+
 async def _measure(clips: int, tmp: Path) -> Measured:
     async with bench_world(tmp, users=clips, premium_tier=3) as world:
         world.prodia.clip_bytes_extra = CLIP_BYTES
         await warm_prodia_cache(world.prodia.base_url)
-        report = tmp / "maxrss.txt"
-        with (tmp / "bot.out").open("wb") as out:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                LAUNCHER,
-                str(report),
-                SORA_BOT,
-                "run",
-                env=_env(world),
-                cwd=tmp,  # no stray .env
-                stdout=out,
-                stderr=out,
-            )
-        try:
-            await world.fake.wait_for_gateway(timeout=60)
-            await until(
-                lambda: world.fake.commands.get(world.guild_id), timeout=60, what="the bot's commands"
-            )
+        async with launched_bot(world, _env(world), "bot") as bot:
             await asyncio.sleep(0.5)
-            pid = _bot_pid(proc.pid)
+            pid = _bot_pid(bot.proc.pid)
             idle = _vm_hwm_kib(pid) if pid else None
-            start = world.fake.mark()
-            started = time.monotonic()
-            await asyncio.gather(*(world.video(i, limit=UPLOAD_LIMIT) for i in range(clips)))
-            await until(
-                lambda: len(world.posted_clips(start)) >= clips,
-                timeout=60 + 10 * clips,
-                what=f"{clips} clips posted by the bot process",
-                interval=0.1,
-            )
-            seconds = time.monotonic() - started
-            sizes = [len(r.files[0][2]) for r in world.posted_clips(start)]
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)  # the launcher forwards it to the bot
-            try:
-                code = await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                _kill_tree(proc.pid)
-                code = await proc.wait()
-        peak = int(report.read_text()) if report.exists() else -1
-        return Measured(clips, peak, idle, code, sizes, seconds)
+            seconds, posts = await post_clips(world, clips, f"{clips} clips posted by the bot process")
+            sizes = [len(r.files[0][2]) for r in posts]
+        assert bot.code is not None
+        return Measured(clips, bot.peak_kib, idle, bot.code, sizes, seconds)
 
 
 def _kill_tree(launcher_pid: int) -> None:

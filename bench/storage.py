@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from bench.common import (
     until,
     warm_prodia_cache,
 )
-from bench.memory import LAUNCHER, UPLOAD_LIMIT, _kill_tree
+from bench.memory import launched_bot, post_clips
 from bench.throughput import CLIP_EXTRA, MAX_CONCURRENT, USERS, _created_and_finished, _quiet, _states
 from bot.domain.models import TERMINAL
 from tests.fakes.discord import running_bot
@@ -192,47 +191,12 @@ async def _peak(tmp: Path, server: S3Server, store: str, clip_bytes: int, clips:
             DEFAULT_CONCURRENT_JOBS="100",
             DEFAULT_VIDEO_SECONDS_PER_DAY="1000000",
         )
-        report = tmp / f"{label}-maxrss.txt"
-        with (tmp / f"{label}.out").open("wb") as out:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                LAUNCHER,
-                str(report),
-                SORA_BOT,
-                "run",
-                env=env,
-                cwd=tmp,  # no stray .env
-                stdout=out,
-                stderr=out,
-            )
-        try:
-            await world.fake.wait_for_gateway(timeout=60)
-            await until(
-                lambda: world.fake.commands.get(world.guild_id), timeout=60, what="the bot's commands"
-            )
-            start = world.fake.mark()
-            started = time.monotonic()
-            await asyncio.gather(*(world.video(i, limit=UPLOAD_LIMIT) for i in range(clips)))
-            await until(
-                lambda: len(world.posted_clips(start)) >= clips,
-                timeout=60 + 10 * clips,
-                what=f"{clips} clips of {clip_bytes // MIB} MiB posted from {store}://",
-                interval=0.1,
-            )
-            seconds = time.monotonic() - started
-            posted = len(world.posted_clips(start))
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)  # the launcher forwards it to the bot
-            try:
-                code = await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                _kill_tree(proc.pid)
-                code = await proc.wait()
-    peak = int(report.read_text()) if report.exists() else -1
+        what = f"{clips} clips of {clip_bytes // MIB} MiB posted from {store}://"
+        async with launched_bot(world, env, label) as bot:
+            seconds, posts = await post_clips(world, clips, what)
+    assert bot.code is not None
     objects = len(server.objects(bucket)) if bucket else 0
-    return Peak(store, clip_bytes, clips, peak, posted, seconds, code, objects)
+    return Peak(store, clip_bytes, clips, bot.peak_kib, len(posts), seconds, bot.code, objects)
 
 
 def _mib(kib: int) -> str:

@@ -8,6 +8,7 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +28,19 @@ def _still() -> dict[str, tuple[str, bytes, str]]:
     data = io.BytesIO()
     Image.new("RGB", (320, 240), (40, 90, 200)).save(data, format="PNG")
     return {"pic": ("pic.png", data.getvalue(), "image/png")}
+
+
+@pytest.fixture
+async def proxy(world: World) -> AsyncIterator[TcpProxy]:
+    """The bot reaches the S3 server only through this proxy, which a test can cut."""
+    endpoint = urlsplit(world.storage["s3_endpoint_url"])
+    tcp = TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80)
+    await tcp.start()
+    world.storage["s3_endpoint_url"] = urlunsplit(("http", f"127.0.0.1:{tcp.port}", "", "", ""))
+    try:
+        yield tcp
+    finally:
+        await tcp.stop()
 
 
 def _bucket(world: World) -> str:
@@ -62,51 +76,44 @@ async def test_a_clip_and_its_image_live_in_the_bucket_and_no_working_copy_stays
 
 
 async def test_a_bucket_that_stops_answering_keeps_the_paid_clip_and_delivers_it_once_when_it_is_back(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    endpoint = urlsplit(world.storage["s3_endpoint_url"])
-    proxy = TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80)
-    await proxy.start()
-    world.storage["s3_endpoint_url"] = urlunsplit(("http", f"127.0.0.1:{proxy.port}", "", "", ""))
     world.prodia.processing_seconds = 1.0
-    try:
-        overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 4.0}
-        async with world.bot(metrics_port=0, **overrides) as bot:
-            await world.video_answer(prompt="a clip the bucket can't take yet")
+    overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 4.0}
+    async with world.bot(metrics_port=0, **overrides) as bot:
+        await world.video_answer(prompt="a clip the bucket can't take yet")
 
-            async def running() -> bool:
-                job = await bot.pipeline.store.get(1)
-                return job is not None and job.state is JobState.RUNNING
-
-            await until(running, what="job 1 at Prodia")
-            await proxy.cut()
-            await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+        async def running() -> bool:
             job = await bot.pipeline.store.get(1)
-            assert job is not None and job.state is JobState.RUNNING  # not failed, not delivering
-            assert job.started_at is not None
-            # Down for longer than the job's timeout: the paid clip is here, so the job is not timed out.
-            await asyncio.sleep(max(0.0, job.started_at + 5.0 - time.time()))
-            job = await bot.pipeline.store.get(1)
-            assert job is not None
-            assert job.state is JobState.RUNNING, job.error
-            assert (world.tmp / "clips" / "scratch" / "1.mp4").is_file()  # kept until the store takes it
-            assert world.clips() == []
-            port = bot.ops_port
-            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as ready:
-                assert ready.status == 503 and "storage unreachable" in await ready.text()
+            return job is not None and job.state is JobState.RUNNING
 
-            proxy.restore()
-            done = await finished(bot, 1)
-            assert done.state is JobState.DELIVERED, done.error
-            await until(lambda: len(world.clips()) == 1, what="the clip")
-            assert len(world.prodia.jobs) == 1  # never sent twice
-            downloads = [r for r in world.prodia.requests if r.route == "GET file"]
-            assert len(downloads) == 1  # nor fetched again: the clip was kept here
-            assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
-            assert _working_files(world) == []
-    finally:
-        await proxy.stop()
+        await until(running, what="job 1 at Prodia")
+        await proxy.cut()
+        await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+        job = await bot.pipeline.store.get(1)
+        assert job is not None and job.state is JobState.RUNNING  # not failed, not delivering
+        assert job.started_at is not None
+        # Down for longer than the job's timeout: the paid clip is here, so the job is not timed out.
+        await asyncio.sleep(max(0.0, job.started_at + 5.0 - time.time()))
+        job = await bot.pipeline.store.get(1)
+        assert job is not None
+        assert job.state is JobState.RUNNING, job.error
+        assert (world.tmp / "clips" / "scratch" / "1.mp4").is_file()  # kept until the store takes it
+        assert world.clips() == []
+        port = bot.ops_port
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+            assert ready.status == 503 and "storage unreachable" in await ready.text()
+
+        proxy.restore()
+        done = await finished(bot, 1)
+        assert done.state is JobState.DELIVERED, done.error
+        await until(lambda: len(world.clips()) == 1, what="the clip")
+        assert len(world.prodia.jobs) == 1  # never sent twice
+        downloads = [r for r in world.prodia.requests if r.route == "GET file"]
+        assert len(downloads) == 1  # nor fetched again: the clip was kept here
+        assert await bot.pipeline.store.ledger(1) == [("reserve", 0.4), ("commit", 0.4)]
+        assert _working_files(world) == []
     assert len(world.clips()) == 1
 
 
@@ -131,37 +138,30 @@ async def test_retention_deletes_the_bots_files_from_the_bucket_and_nothing_else
 
 
 async def test_a_paid_clip_the_bucket_refused_past_the_timeout_is_delivered_after_a_restart(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The worker holding the clip stops while the bucket is down, after the job's timeout: the next one
     fetches the clip from Prodia again by its id (it is paid for: no timeout applies) and delivers it."""
     caplog.set_level(logging.WARNING)
-    endpoint = urlsplit(world.storage["s3_endpoint_url"])
-    proxy = TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80)
-    await proxy.start()
-    world.storage["s3_endpoint_url"] = urlunsplit(("http", f"127.0.0.1:{proxy.port}", "", "", ""))
     world.prodia.processing_seconds = 1.0
     overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 3.0}
-    try:
-        async with world.bot(**overrides) as bot:
-            await world.video_answer(prompt="a clip that outlives its worker")
+    async with world.bot(**overrides) as bot:
+        await world.video_answer(prompt="a clip that outlives its worker")
 
-            async def running() -> bool:
-                job = await bot.pipeline.store.get(1)
-                return job is not None and job.state is JobState.RUNNING
-
-            await until(running, what="job 1 at Prodia")
-            await proxy.cut()
-            await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+        async def running() -> bool:
             job = await bot.pipeline.store.get(1)
-            assert job is not None and job.started_at is not None
-            await asyncio.sleep(max(0.0, job.started_at + 3.5 - time.time()))  # past the timeout
-        proxy.restore()
-        async with world.bot(**overrides) as bot:
-            done = await finished(bot, 1)
-            assert done.state is JobState.DELIVERED, done.error
-            await until(lambda: len(world.clips()) == 1, what="the clip")
-        assert len(world.prodia.jobs) == 1  # never sent twice: fetched again by its id
-        assert len([r for r in world.prodia.requests if r.route == "GET file"]) == 2
-    finally:
-        await proxy.stop()
+            return job is not None and job.state is JobState.RUNNING
+
+        await until(running, what="job 1 at Prodia")
+        await proxy.cut()
+        await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+        job = await bot.pipeline.store.get(1)
+        assert job is not None and job.started_at is not None
+        await asyncio.sleep(max(0.0, job.started_at + 3.5 - time.time()))  # past the timeout
+    proxy.restore()
+    async with world.bot(**overrides) as bot:
+        done = await finished(bot, 1)
+        assert done.state is JobState.DELIVERED, done.error
+        await until(lambda: len(world.clips()) == 1, what="the clip")
+    assert len(world.prodia.jobs) == 1  # never sent twice: fetched again by its id
+    assert len([r for r in world.prodia.requests if r.route == "GET file"]) == 2
