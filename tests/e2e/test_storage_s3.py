@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from bot.client import SoraBot
 from bot.domain.models import JobState
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.tcp_proxy import TcpProxy
@@ -41,6 +42,25 @@ async def proxy(world: World) -> AsyncIterator[TcpProxy]:
         yield tcp
     finally:
         await tcp.stop()
+
+
+async def _paid_while_the_bucket_is_cut(
+    world: World, bot: SoraBot, proxy: TcpProxy, caplog: pytest.LogCaptureFixture, prompt: str
+) -> float:
+    """Job 1 at Prodia, then the bucket cut off: once the clip came back, storing it has failed; the job is
+    still running (not failed, not delivering). Returns when the job started."""
+    await world.video_answer(prompt=prompt)
+
+    async def running() -> bool:
+        job = await bot.pipeline.store.get(1)
+        return job is not None and job.state is JobState.RUNNING
+
+    await until(running, what="job 1 at Prodia")
+    await proxy.cut()
+    await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
+    job = await bot.pipeline.store.get(1)
+    assert job is not None and job.state is JobState.RUNNING and job.started_at is not None
+    return job.started_at
 
 
 def _bucket(world: World) -> str:
@@ -82,20 +102,11 @@ async def test_a_bucket_that_stops_answering_keeps_the_paid_clip_and_delivers_it
     world.prodia.processing_seconds = 1.0
     overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 4.0}
     async with world.bot(metrics_port=0, **overrides) as bot:
-        await world.video_answer(prompt="a clip the bucket can't take yet")
-
-        async def running() -> bool:
-            job = await bot.pipeline.store.get(1)
-            return job is not None and job.state is JobState.RUNNING
-
-        await until(running, what="job 1 at Prodia")
-        await proxy.cut()
-        await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
-        job = await bot.pipeline.store.get(1)
-        assert job is not None and job.state is JobState.RUNNING  # not failed, not delivering
-        assert job.started_at is not None
+        started = await _paid_while_the_bucket_is_cut(
+            world, bot, proxy, caplog, "a clip the bucket can't take yet"
+        )
         # Down for longer than the job's timeout: the paid clip is here, so the job is not timed out.
-        await asyncio.sleep(max(0.0, job.started_at + 5.0 - time.time()))
+        await asyncio.sleep(max(0.0, started + 5.0 - time.time()))
         job = await bot.pipeline.store.get(1)
         assert job is not None
         assert job.state is JobState.RUNNING, job.error
@@ -146,18 +157,10 @@ async def test_a_paid_clip_the_bucket_refused_past_the_timeout_is_delivered_afte
     world.prodia.processing_seconds = 1.0
     overrides = {"lease_seconds": 1.5, "storage_retry_seconds": 0.5, "job_timeout_seconds": 3.0}
     async with world.bot(**overrides) as bot:
-        await world.video_answer(prompt="a clip that outlives its worker")
-
-        async def running() -> bool:
-            job = await bot.pipeline.store.get(1)
-            return job is not None and job.state is JobState.RUNNING
-
-        await until(running, what="job 1 at Prodia")
-        await proxy.cut()
-        await until(lambda: "storage unavailable" in caplog.text, timeout=30, what="the failed upload")
-        job = await bot.pipeline.store.get(1)
-        assert job is not None and job.started_at is not None
-        await asyncio.sleep(max(0.0, job.started_at + 3.5 - time.time()))  # past the timeout
+        started = await _paid_while_the_bucket_is_cut(
+            world, bot, proxy, caplog, "a clip that outlives its worker"
+        )
+        await asyncio.sleep(max(0.0, started + 3.5 - time.time()))  # past the timeout
     proxy.restore()
     async with world.bot(**overrides) as bot:
         done = await finished(bot, 1)
