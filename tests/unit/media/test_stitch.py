@@ -107,6 +107,8 @@ def test_cut_plays_the_shots_back_to_back_for_their_summed_length(silent: list[P
     assert (info.width, info.height, info.video_codec, info.audio_codec) == (320, 180, "h264", None)
     assert (result.width, result.height, result.has_audio) == (320, 180, False)
     assert result.size_bytes == dest.stat().st_size
+    head = dest.read_bytes()
+    assert 0 < head.find(b"moov") < head.find(b"mdat"), "faststart: the index comes before the media"
     times = _times(dest)
     assert len(times) == 3 * SECONDS * FPS
     # Strictly increasing one frame apart: no gap, no overlap, no repeated timestamp at a join.
