@@ -35,6 +35,7 @@ BENCHMARKS = {
     "reencode": "bench.reencode_bench",
     "scale": "bench.scale",
     "storage": "bench.storage",
+    "stitch": "bench.stitch",
 }
 
 
