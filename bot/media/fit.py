@@ -132,7 +132,7 @@ def poster_frame(source: Path, dest: Path, *, at: float = 0.5, max_width: int = 
     info = probe_clip(source)
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
-        target = _start_seconds(stream) + at * info.duration
+        target = start_seconds(stream) + at * info.duration
         frame = _frame_at(container, stream, target)
     image = _to_image(frame)
     if image.width > max_width:
@@ -147,7 +147,7 @@ def last_frame(source: Path, dest: Path) -> Path:
     info = probe_clip(source)
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
-        target = _start_seconds(stream) + info.duration - _TAIL_SECONDS
+        target = start_seconds(stream) + info.duration - _TAIL_SECONDS
         frame = _frame_at(container, stream, target, to_end=True)
     _save_image(_to_image(frame), dest, "PNG")
     return dest
@@ -174,7 +174,7 @@ def _encode_within(
         width, height = _pick(sizes, bitrate, rate)
         video_bitrate = round(min(bitrate, _MAX_BPP * width * height * rate))
         plan = _Plan(width, height, video_bitrate, audio_bitrate, cut)
-        with _sibling(dest, ".mp4") as part:
+        with sibling(dest, ".mp4") as part:
             _transcode(source, part, plan)
             size = part.stat().st_size
             if size <= max_bytes:
@@ -203,7 +203,7 @@ def _transcode(source: Path, part: Path, plan: _Plan) -> None:
             aout.layout = "stereo" if ain.channels >= 2 else "mono"
             aout.bit_rate = plan.audio_bitrate
 
-        end = None if plan.seconds is None else _start_seconds(vin) + plan.seconds
+        end = None if plan.seconds is None else start_seconds(vin) + plan.seconds
         video_done = audio_done = False
         streams: list[VideoStream | AudioStream] = [vin] if ain is None else [vin, ain]
         for packet in inp.demux(streams):
@@ -229,7 +229,7 @@ def _transcode(source: Path, part: Path, plan: _Plan) -> None:
 
 
 def _video_output(out: OutputContainer, vin: VideoStream, plan: _Plan) -> VideoStream:
-    rate = _rate_of(vin)
+    rate = rate_of(vin)
     bitrate = plan.video_bitrate
     options = {
         "preset": _PRESET,
@@ -311,13 +311,13 @@ def _to_image(frame: VideoFrame) -> Image.Image:
 
 
 def _save_image(image: Image.Image, dest: Path, fmt: str, **options: object) -> None:
-    with _sibling(dest, "." + fmt.lower()) as part:
+    with sibling(dest, "." + fmt.lower()) as part:
         image.save(part, format=fmt, **options)
         part.replace(dest)
 
 
 @contextmanager
-def _sibling(dest: Path, suffix: str) -> Iterator[Path]:
+def sibling(dest: Path, suffix: str) -> Iterator[Path]:
     """A fresh temporary path next to `dest`, removed on the way out unless it was renamed into place."""
     handle, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + suffix, dir=dest.parent)
     os.close(handle)
@@ -331,18 +331,18 @@ def _sibling(dest: Path, suffix: str) -> Iterator[Path]:
 def _stream_facts(source: Path) -> tuple[Fraction, int | None]:
     """The video frame rate and the audio bitrate (None when unknown or silent)."""
     with av.open(str(source)) as container:
-        rate = _rate_of(container.streams.video[0])
+        rate = rate_of(container.streams.video[0])
         audio = container.streams.audio[0] if container.streams.audio else None
         bitrate = audio.codec_context.bit_rate if audio is not None else None
     return rate, bitrate or None
 
 
-def _rate_of(stream: VideoStream) -> Fraction:
+def rate_of(stream: VideoStream) -> Fraction:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return Fraction(rate) if rate else _FALLBACK_RATE
 
 
-def _start_seconds(stream: VideoStream) -> float:
+def start_seconds(stream: VideoStream) -> float:
     if stream.start_time is None or stream.time_base is None:
         return 0.0
     return float(stream.start_time * stream.time_base)

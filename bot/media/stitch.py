@@ -16,7 +16,7 @@ from av.audio.frame import AudioFrame
 from av.container import InputContainer
 from av.video.frame import PictureType, VideoFrame
 
-from bot.media.fit import _rate_of, _sibling, _start_seconds
+from bot.media.fit import rate_of, sibling, start_seconds
 from bot.media.probe import InvalidClipError, probe_clip
 
 Transition: TypeAlias = Literal["cut", "crossfade"]
@@ -103,7 +103,7 @@ def stitch(
 ) -> StitchResult:
     """Join `shots` in order into one H.264(/AAC) MP4 at `dest`; blocking, so run it in a thread."""
     plan = _plan(shots, transition, crossfade_seconds)
-    with _sibling(dest, ".mp4") as part:
+    with sibling(dest, ".mp4") as part:
         _write(plan, part)
         size = part.stat().st_size
         part.replace(dest)
@@ -161,7 +161,7 @@ def _read_shot(index: int, path: Path) -> _Shot:
                 seconds = float(video.duration * video.time_base)
             tags = video.codec_context
             colour = (tags.color_primaries, tags.color_trc, tags.colorspace)
-            rate, start = _rate_of(video), _start_seconds(video)
+            rate, start = rate_of(video), start_seconds(video)
             sound: tuple[int | None, int] = (None, 0) if audio is None else (audio.rate, audio.channels)
             return _Shot(path, info.width, info.height, rate, seconds, start, *sound, colour)
     except (InvalidClipError, av.FFmpegError, OSError) as exc:
