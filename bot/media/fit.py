@@ -255,21 +255,27 @@ def _video_output(out: OutputContainer, vin: VideoStream, plan: _Plan) -> VideoS
     return vout
 
 
-def _for_encoder(frame: VideoFrame, plan: _Plan) -> VideoFrame:
-    """The decoded frame scaled for the encoder, with its timing kept and its frame type cleared."""
+def for_encoder(frame: VideoFrame, width: int, height: int) -> VideoFrame:
+    """The decoded frame at `width` x `height` for libx264 (yuv420p, limited range), its frame type cleared:
+    libx264 obeys a frame's picture type, and a decoded frame still carries the source's I/P/B decisions;
+    cleared, x264 picks its own GOP structure and keyframe interval."""
     picture = frame.reformat(
-        width=plan.width,
-        height=plan.height,
+        width=width,
+        height=height,
         format="yuv420p",
         interpolation="BICUBIC",
         src_color_range=frame.color_range or None,
         dst_color_range=_MPEG_RANGE,
     )
+    picture.pict_type = PictureType.NONE
+    return picture
+
+
+def _for_encoder(frame: VideoFrame, plan: _Plan) -> VideoFrame:
+    """The decoded frame scaled for the encoder, with its timing kept."""
+    picture = for_encoder(frame, plan.width, plan.height)
     picture.pts = frame.pts
     picture.time_base = frame.time_base
-    # libx264 obeys a frame's picture type, and a decoded frame still carries the source's I/P/B
-    # decisions; cleared, x264 picks its own GOP structure and keyframe interval.
-    picture.pict_type = PictureType.NONE
     return picture
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 from av.audio.frame import AudioFrame
 from av.container import InputContainer
-from av.video.frame import PictureType, VideoFrame
+from av.video.frame import VideoFrame
 
-from bot.media.fit import rate_of, sibling, start_seconds
+from bot.media.fit import for_encoder, rate_of, sibling, start_seconds
 from bot.media.probe import InvalidClipError, probe_clip
 
 Transition: TypeAlias = Literal["cut", "crossfade"]
@@ -244,7 +244,7 @@ def _shot_pictures(index: int, shot: _Shot, plan: _Plan, count: int) -> _Picture
                 # Output slot k shows the newest frame due by its middle: equal rates map one to one,
                 # others repeat or drop frames by their timestamps.
                 while held is not None and sent < count and (sent + 0.5) * slot < seen:
-                    yield _for_encoder(held, plan)
+                    yield for_encoder(held, plan.width, plan.height)
                     sent += 1
                 if sent >= count:
                     return
@@ -258,24 +258,8 @@ def _shot_pictures(index: int, shot: _Shot, plan: _Plan, count: int) -> _Picture
         )
     # The last frame holds for its own duration and for any rounding of the shot's length.
     while sent < count:
-        yield _for_encoder(held, plan)
+        yield for_encoder(held, plan.width, plan.height)
         sent += 1
-
-
-def _for_encoder(frame: VideoFrame, plan: _Plan) -> VideoFrame:
-    """The decoded frame at the output's size and format, with its frame type cleared."""
-    picture = frame.reformat(
-        width=plan.width,
-        height=plan.height,
-        format="yuv420p",
-        interpolation="BICUBIC",
-        src_color_range=frame.color_range or None,
-        dst_color_range=_MPEG_RANGE,
-    )
-    # libx264 obeys a frame's picture type, and a decoded frame still carries the source's I/P/B
-    # decisions; cleared, x264 picks its own GOP structure.
-    picture.pict_type = PictureType.NONE
-    return picture
 
 
 def _blend(old: VideoFrame, new: VideoFrame, alpha: float) -> VideoFrame:
