@@ -1,4 +1,4 @@
-"""The `sora-bot` command: run | gateway | worker | generate | db | storage migrate | health."""
+"""The `sora-bot` command: run | gateway | worker | generate | story | db | storage migrate | health."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.cli_story import add_parser as add_story_parser
+from bot.cli_story import run_story
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.errors import ConfigError, DatabaseError, SoraBotError, StorageUnavailable, UserFacingError
 from bot.logs import setup_logging
@@ -54,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--backend", choices=["prodia", "local"], help="override PRODIA_BACKEND")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     gen.add_argument("-v", "--verbose", action="store_true", help="log every job transition")
+
+    add_story_parser(commands)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True
@@ -112,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "gateway", "worker"):
             setup_logging(settings.log_level, settings.secrets(), settings.log_format)
             return _run(settings, {"run": "all"}.get(args.command, args.command))
-        if args.command == "generate":
+        if args.command in ("generate", "story"):
             level = "INFO" if args.verbose else "ERROR"
             setup_logging(level, settings.secrets(), settings.log_format)
-            return asyncio.run(_generate(settings, args))
+            return asyncio.run((_generate if args.command == "generate" else run_story)(settings, args))
         setup_logging(settings.log_level, settings.secrets(), settings.log_format)
         if args.command == "health":
             return asyncio.run(_health(settings, args))

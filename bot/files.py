@@ -6,6 +6,8 @@ A job's files are stored (in the output folder, or an S3 bucket) under names mad
 `{id}.preview-{budget}.mp4` and the last frame `{id}.last.png` (the start picture of a Continue), plus
 what a crash can leave of them in a local folder while they are written (`{name}.part`,
 `.{name}.{random}.part{suffix}`).
+A story's joined clip is `story-{story id}.mp4`: it belongs to the story, not to any of its shots' jobs, so
+nothing that deletes a job's files touches it (retention and forgetting of stories are not written yet).
 Input images are `inputs/{uuid}.jpg`, named before the job exists; a job owns the one its request names,
 and Re-roll and Remix share it.
 
@@ -31,6 +33,7 @@ _JOB_FILE = re.compile(
     rf"(?P<id>{_ID}){_DERIVED}(?:\.part)?|\.(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpg|png)"
 )
 _INPUT_FILE = re.compile(r"[0-9a-f]{32}\.jpg")
+_STORY_FILE = re.compile(rf"story-(?P<id>{_ID})\.mp4")
 
 
 def job_of(name: str) -> int | None:
@@ -69,6 +72,17 @@ def clip_name(job_id: int) -> str:
     return f"{job_id}.mp4"
 
 
+def story_name(story_id: int) -> str:
+    """The stored name of a story's joined clip."""
+    return f"story-{story_id}.mp4"
+
+
+def story_of(name: str) -> int | None:
+    """The id of the story whose joined clip has this name, or None for any other name."""
+    match = _STORY_FILE.fullmatch(name)
+    return int(match["id"]) if match else None
+
+
 def new_input_name() -> str:
     """A fresh stored name for an input image (stored before its job exists)."""
     return f"{INPUTS}/{uuid.uuid4().hex}.jpg"
@@ -78,6 +92,8 @@ def stored_name(path: Path) -> str:
     """The stored name of a local file the bot wrote: `{name}` for a job's file, `inputs/{name}` for an
     input image. ValueError for any other file: only the bot's own names are ever stored or deleted."""
     if job_of(path.name) is not None and not path.name.endswith(".part") and not path.name.startswith("."):
+        return path.name
+    if story_of(path.name) is not None:
         return path.name
     if path.parent.name == INPUTS and _INPUT_FILE.fullmatch(path.name):
         return f"{INPUTS}/{path.name}"
@@ -89,7 +105,7 @@ def is_stored_name(name: str) -> bool:
     folder, slash, leaf = name.rpartition("/")
     if slash:
         return folder == INPUTS and _INPUT_FILE.fullmatch(leaf) is not None
-    return job_of(leaf) is not None
+    return job_of(leaf) is not None or story_of(leaf) is not None
 
 
 def input_name(image_path: str | None) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.domain.limits import Limits
 from bot.domain.models import Job, JobRequest, JobState, Target
+from bot.domain.stories import Story
 from bot.errors import DeliveryError, StorageUnavailable
 from bot.files import INPUTS, input_name, new_input_name
 from bot.media.images import prepare_image
@@ -34,6 +35,13 @@ class FileDeliverer:
         destination = Path(job.target["path"])
         await asyncio.to_thread(_copy_atomically, clip, destination)
         return None
+
+
+class FileStoryOutput:
+    """Delivers a story's joined clip by copying it to the path the story names (`sora-bot story`)."""
+
+    async def deliver_story(self, story: Story, video: Path) -> None:
+        await asyncio.to_thread(_copy_atomically, video, Path(story.target["path"]))
 
 
 def _copy_atomically(source: Path, destination: Path) -> None:

@@ -168,15 +168,18 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    WAITING = "waiting"  # a story's later shot: waits for the shot before it (its last frame), never claimed
 
 
 TERMINAL = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})
 # States in which a worker holds the job under a lease; an expired lease means the worker died.
 LEASED = frozenset({JobState.SUBMITTING, JobState.RUNNING, JobState.DELIVERING})
-# Jobs that occupy a slot at Prodia, counted against MAX_CONCURRENT_JOBS.
+# Jobs that occupy a slot at Prodia, counted against MAX_CONCURRENT_JOBS (a `waiting` shot is neither queued
+# nor in flight: only its story's progress moves it to `queued`).
 IN_FLIGHT = frozenset({JobState.SUBMITTING, JobState.RUNNING})
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.WAITING: frozenset({JobState.QUEUED, JobState.CANCELLED, JobState.FAILED}),
     JobState.AWAITING_APPROVAL: frozenset({JobState.QUEUED, JobState.REJECTED, JobState.CANCELLED}),
     JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELLED, JobState.FAILED}),
     JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
@@ -231,3 +234,5 @@ class Job:
     lease_expires_at: float | None
     approved_by: int | None = None
     approval_message_id: int | None = None
+    story_id: int | None = None  # a shot of this story (bot.domain.stories)
+    shot_index: int | None = None  # its place in the story, from 0

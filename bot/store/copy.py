@@ -9,8 +9,10 @@ from bot.store.db import Database, PostgresConn
 
 log = logging.getLogger(__name__)
 
-# Parents before children (usage_ledger references jobs); every table of the schema, checked at copy time.
+# Parents before children (jobs reference stories, usage_ledger jobs); every table of the schema, checked at
+# copy time.
 TABLES = (
+    "stories",
     "jobs",
     "usage_ledger",
     "meta",
@@ -22,7 +24,7 @@ TABLES = (
     "member_status",
     "audit_log",
 )
-IDENTITY_TABLES = ("jobs", "usage_ledger", "audit_log")
+IDENTITY_TABLES = ("stories", "jobs", "usage_ledger", "audit_log")
 BATCH = 5000
 
 

@@ -5,9 +5,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from bot.domain.models import Job, JobRequest, JobState
-from bot.store.db import Database, Row
+from bot.domain.models import Job, JobRequest, JobState, Target
+from bot.store.db import Conn, Database, Row
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the caller knows when a job is accepted."""
+
+    request: JobRequest
+    user_id: int
+    estimated_cost: float
+    target_kind: str
+    target: Target
+    guild_id: int | None = None
+    channel_id: int | None = None
+    state: JobState = JobState.QUEUED
 
 
 class JobTable:
@@ -45,8 +60,40 @@ def row_to_job(row: Row) -> Job:
         lease_expires_at=row["lease_expires_at"],
         approved_by=row["approved_by"],
         approval_message_id=row["approval_message_id"],
+        story_id=row["story_id"],
+        shot_index=row["shot_index"],
     )
 
 
 def states_in(states: Iterable[JobState]) -> str:
     return "(" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
+async def insert_job(
+    conn: Conn, new: NewJob, now: float, *, story_id: int | None = None, shot_index: int | None = None
+) -> Job:
+    """Insert an accepted job's row (its reservation is the caller's, in the same transaction)."""
+    request = new.request
+    row = await conn.fetch_one(
+        """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind, target,
+                             video_seconds, estimated_cost, created_at, updated_at, story_id, shot_index)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+        (
+            new.state.value,
+            request.model_dump_json(),
+            request.job_type.value,
+            new.guild_id,
+            new.channel_id,
+            new.user_id,
+            new.target_kind,
+            json.dumps(new.target),
+            request.duration,
+            new.estimated_cost,
+            now,
+            now,
+            story_id,
+            shot_index,
+        ),
+    )
+    assert row is not None
+    return row_to_job(row)

@@ -6,25 +6,25 @@ module: queries (job_queries), leases, delivery records (deliveries), retention,
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.limits import Limits, check_budget, check_limits
-from bot.domain.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState, Target
+from bot.domain.models import IN_FLIGHT, LEASED, TERMINAL, TRANSITIONS, Job, JobRequest, JobState
 from bot.store.db import Database
 from bot.store.deliveries import Deliveries
 from bot.store.job_queries import JobQueries
-from bot.store.job_table import row_to_job, states_in
+from bot.store.job_table import NewJob, insert_job, row_to_job, states_in
 from bot.store.leases import Leases
 from bot.store.ledger import Ledger, settlement, write_ledger
 from bot.store.retention import RetentionQueries
+from bot.store.stories import Stories
 from bot.store.usage import spend_today, usage_of
 
 log = logging.getLogger("bot.jobs")
+__all__ = ["JobStore", "NewJob", "TransitionListener"]
 
 TransitionListener = Callable[[Job, JobState], Awaitable[None]]
 
@@ -39,25 +39,12 @@ _SETTABLE = frozenset(
         "user_error",
         "result_message_id",
         "approved_by",
+        "request",  # a story's shot gets its start picture when it leaves `waiting`
     }
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """What the caller knows when a job is accepted."""
-
-    request: JobRequest
-    user_id: int
-    estimated_cost: float
-    target_kind: str
-    target: Target
-    guild_id: int | None = None
-    channel_id: int | None = None
-    state: JobState = JobState.QUEUED
-
-
-class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger):
+class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger, Stories):
     """The jobs repository the rest of the bot uses: creating jobs, the one place their state changes, fair
     claims; the other table concerns come from its bases (one module each)."""
 
@@ -85,27 +72,7 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger):
                 check_budget(
                     await spend_today(conn, new.guild_id, now), budget_per_day, new.estimated_cost, now
                 )
-            row = await conn.fetch_one(
-                """INSERT INTO jobs (state, request, job_type, guild_id, channel_id, user_id, target_kind,
-                                     target, video_seconds, estimated_cost, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
-                (
-                    new.state.value,
-                    request.model_dump_json(),
-                    request.job_type.value,
-                    new.guild_id,
-                    new.channel_id,
-                    new.user_id,
-                    new.target_kind,
-                    json.dumps(new.target),
-                    request.duration,
-                    new.estimated_cost,
-                    now,
-                    now,
-                ),
-            )
-            assert row is not None
-            job = row_to_job(row)
+            job = await insert_job(conn, new, now)
             await write_ledger(conn, job, "reserve", job.estimated_cost, now)
         log.info(
             "job %d created %s (%s, %ds, est $%.2f, user %d)",
@@ -144,6 +111,10 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger):
             set(expect) if expect is not None else {s for s, targets in TRANSITIONS.items() if to in targets}
         )
         now = self._clock()
+        if "request" in fields:
+            request: JobRequest = fields.pop("request")
+            fields["request"] = request.model_dump_json()
+            fields["job_type"] = request.job_type.value
         assignments = ["state = ?", "updated_at = ?"] + [f"{name} = ?" for name in fields]
         params: list[Any] = [to.value, now, *fields.values()]
         if to in TERMINAL:

@@ -4,10 +4,11 @@ spend: what Prodia charged, or holds as an estimate."""
 from __future__ import annotations
 
 from bot.domain.limits import DAY, HOUR, Usage, day_start
-from bot.domain.models import TERMINAL
+from bot.domain.models import TERMINAL, JobState
 from bot.store.db import Conn
 
-_STATES_ACTIVE = ", ".join(f"'{s.value}'" for s in TERMINAL)
+# Not active: ended jobs, and a story's waiting shots (the story holds one slot, its current shot's).
+_NOT_ACTIVE = ", ".join(f"'{s.value}'" for s in (*TERMINAL, JobState.WAITING))
 
 
 async def usage_of(conn: Conn, guild_id: int | None, user_id: int, now: float) -> Usage:
@@ -30,7 +31,7 @@ async def usage_of(conn: Conn, guild_id: int | None, user_id: int, now: float) -
     ]
     row = await conn.fetch_one(
         "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ?"  # noqa: S608
-        f" AND state NOT IN ({_STATES_ACTIVE})",
+        f" AND state NOT IN ({_NOT_ACTIVE})",
         (user_id, guild_id),
     )
     hour = tuple(created for created, _ in rows if created > now - HOUR)

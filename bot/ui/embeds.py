@@ -21,6 +21,7 @@ COLOURS = {
     JobState.FAILED: discord.Colour.red(),
     JobState.CANCELLED: discord.Colour.dark_grey(),
     JobState.REJECTED: discord.Colour.red(),
+    JobState.WAITING: discord.Colour.light_grey(),
 }
 PROMPT_SHOWN = 1000
 
@@ -157,6 +158,8 @@ def status_embed(job: Job, *, position: int | None = None, now: float | None = N
         headline = "Done: the clip is posted"
     elif state is JobState.AWAITING_APPROVAL:
         headline = "Waiting for a moderator's approval"
+    elif state is JobState.WAITING:
+        headline = "Waiting for the story's shot before it"
     else:
         headline = state.value.capitalize()
     embed = discord.Embed(title=headline, description=quote(job.request.prompt, 300), colour=COLOURS[state])

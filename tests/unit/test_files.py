@@ -152,3 +152,12 @@ def test_an_image_no_job_names_goes_only_after_the_grace_period(tmp_path: Path) 
     listing = asyncio.run(FileStorage(tmp_path).listing())
     doomed = files.inputs_to_delete(files.input_files(listing), [(str(used), True)], grace_ends=200.0)
     assert doomed == [old.name]
+
+
+def test_a_storys_joined_clip_is_a_stored_name_of_no_job() -> None:
+    name = files.story_name(12)
+    assert name == "story-12.mp4" and files.story_of(name) == 12
+    assert files.is_stored_name(name) and files.job_of(name) is None
+    assert files.stored_name(Path("/work") / name) == name
+    for other in ("story-012.mp4", "story-1.mp4.part", "story-.mp4", "xstory-1.mp4"):
+        assert files.story_of(other) is None and not files.is_stored_name(other)

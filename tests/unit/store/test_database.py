@@ -101,3 +101,30 @@ async def test_a_task_cancelled_mid_transaction_leaves_the_writer_usable(tmp_pat
     keys = [row[0] for row in await db.reader.fetch_all("SELECT key FROM meta ORDER BY key")]
     await db.close()
     assert all(k.startswith("after-") for k in keys) and len(keys) == 6
+
+
+async def test_migrating_a_version_6_database_keeps_its_jobs_and_ledger_and_allows_waiting_shots(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        for version, _, sql in migrations()[:6]:
+            conn.executescript(f"{sql}\nPRAGMA user_version = {version};")
+        conn.execute(
+            "INSERT INTO jobs (state, request, job_type, user_id, target_kind, video_seconds, estimated_cost,"
+            " created_at, updated_at) VALUES ('queued', '{}', 't', 1, 'file', 4, 0.4, 1, 1)"
+        )
+        conn.execute(
+            "INSERT INTO usage_ledger (job_id, user_id, kind, video_seconds, dollars, created_at)"
+            " VALUES (1, 1, 'reserve', 4, 0.4, 1)"
+        )
+    await (await Database.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
+        assert conn.execute("SELECT state, story_id FROM jobs").fetchall() == [("queued", None)]
+        assert conn.execute("SELECT job_id, kind FROM usage_ledger").fetchall() == [(1, "reserve")]
+        conn.execute("UPDATE jobs SET state = 'waiting'")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE jobs SET state = 'sleeping'")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -1,0 +1,44 @@
+"""A story (/story): 2 to 5 shots, each a normal job, joined into one clip. Shot 1 is queued at once; shot k
+waits (JobState.WAITING) for the last frame of shot k-1, its start picture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+from bot.domain.models import Target
+
+SHOTS_MIN = 2
+SHOTS_MAX = 5
+STORY_TARGET = "story"  # the target kind of every shot's job: the story deliverer takes it from there
+
+Transition = Literal["cut", "crossfade"]
+
+
+class StoryState(StrEnum):
+    """A story's lifecycle; its shots have their own (JobState)."""
+
+    RUNNING = "running"
+    DELIVERED = "delivered"  # every shot made and joined, or a partial story after a shot failed
+    FAILED = "failed"  # nothing could be delivered
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One stored story row; its shots are jobs with its id and their index (0-based)."""
+
+    id: int
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    target: Target  # where the joined clip goes
+    shots: int
+    transition: Transition
+    state: StoryState
+    output_path: str | None
+    error: str | None
+    user_error: str | None
+    created_at: float
+    finished_at: float | None

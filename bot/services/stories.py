@@ -1,0 +1,177 @@
+"""Stories (/story) as they run: each shot's clip hands its last frame to the next shot; after the last
+shot (or once a shot fails) the shots made are joined into one clip and delivered where the story asked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from bot import files
+from bot.domain.models import Job, JobState
+from bot.domain.stories import STORY_TARGET, Story, StoryState, Transition
+from bot.errors import SoraBotError
+from bot.media.fit import last_frame
+from bot.media.images import prepare_image
+from bot.storage import Storage
+from bot.store.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+# Shots whose clip is made (stored), so a story that stops early can still be joined from them.
+_MADE = frozenset({JobState.DELIVERING, JobState.DELIVERED})
+_ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED})
+
+
+class StoryOutput(Protocol):
+    """Puts a story's joined clip where the story asked (its target's kind). Safe to call again."""
+
+    async def deliver_story(self, story: Story, video: Path) -> None: ...
+
+
+Stitcher = Callable[[Sequence[Path], Path, Transition], None]
+
+
+def stitch_shots(shots: Sequence[Path], dest: Path, transition: Transition) -> None:
+    """Join the shots with bot.media.stitch (blocking: run in a thread)."""
+    # Imported by name here, the one place stories use it, while bot.media.stitch is on its own branch.
+    stitch = importlib.import_module("bot.media.stitch").stitch
+    stitch(shots, dest, transition=transition)
+
+
+def _start_picture(clip: Path, size: tuple[int, int]) -> bytes:
+    """The clip's last frame as the next shot's input image: a JPEG of exactly the shot's size."""
+    with tempfile.TemporaryDirectory(prefix="sora-story-") as folder:
+        frame = last_frame(clip, Path(folder) / "last.png")
+        return prepare_image(frame.read_bytes(), size)
+
+
+class StoryDeliverer:
+    """The deliverer of every shot's job (target kind "story"), and a transition listener that stops a story
+    whose shot failed or was cancelled."""
+
+    kind = STORY_TARGET
+
+    def __init__(
+        self,
+        store: JobStore,
+        storage: Storage,
+        outputs: Mapping[str, StoryOutput],
+        *,
+        wake: Callable[[], None] = lambda: None,
+        stitcher: Stitcher = stitch_shots,
+        on_end: Callable[[Story], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.outputs = dict(outputs)
+        self.wake = wake  # the scheduler's: a shot was queued
+        self.stitcher = stitcher
+        self.on_end = on_end
+
+    async def deliver(self, job: Job, clip: Path) -> int | None:
+        """Shot k is made: queue shot k+1 from its last frame, or, after the last shot, join and deliver."""
+        story, shots = await self._story_of(job)
+        assert job.shot_index is not None
+        if job.shot_index + 1 < story.shots:
+            if shots[job.shot_index + 1].state is not JobState.WAITING:
+                return None  # queued by an earlier call for this shot, or the story stopped
+            picture = await asyncio.to_thread(_start_picture, clip, job.request.size)
+            name = files.new_input_name()
+            image_path = await self.storage.put_bytes(name, picture)
+            if await self.store.queue_shot(story.id, job.shot_index + 1, image_path) is None:
+                # Queued by a racing call for this shot, or the story stopped: this picture is nobody's.
+                await self.storage.delete([name])
+            else:
+                log.info(
+                    "story %d: shot %d queued from job %d's last frame", story.id, job.shot_index + 2, job.id
+                )
+                self.wake()
+            return None
+        made = [shot for shot in shots if shot.id != job.id and shot.state in _MADE]
+        await self._join_and_deliver(story, made, extra=(job, clip))
+        return None
+
+    async def on_transition(self, job: Job, previous: JobState) -> None:
+        """A shot failed or was cancelled: cancel the waiting ones (refunded) and deliver the shots made."""
+        if job.story_id is None or job.state not in _ENDED_EARLY or previous is JobState.WAITING:
+            return
+        story, _ = await self._story_of(job)
+        if story.state is not StoryState.RUNNING:
+            return
+        shot = (job.shot_index or 0) + 1
+        await self.store.stop_waiting_shots(
+            story.id,
+            error=f"story stopped: shot {shot} (job {job.id}) {job.state.value}",
+            user_error=f"The story stopped at shot {shot}; you were not charged for this shot.",
+        )
+        found = await self.store.get_story(story.id)
+        assert found is not None
+        made = [s for s in found[1] if s.state in _MADE and (s.shot_index or 0) < shot - 1]
+        reason = job.user_error or f"shot {shot} {job.state.value}"
+        if not made:
+            ended = await self.store.finish_story(
+                story.id,
+                StoryState.CANCELLED if job.state is JobState.CANCELLED else StoryState.FAILED,
+                error=f"shot {shot} (job {job.id}): {job.error or job.state.value}",
+                user_error=reason,
+            )
+            if ended is not None and self.on_end is not None:
+                self.on_end(ended)
+            return
+        partial = (
+            f"Shot {shot} of {story.shots} did not finish ({reason}); the story has its first {len(made)}."
+        )
+        await self._join_and_deliver(
+            story, made, error=f"partial: shot {shot} (job {job.id}) {job.state.value}", user_error=partial
+        )
+
+    async def _story_of(self, job: Job) -> tuple[Story, list[Job]]:
+        found = await self.store.get_story(job.story_id) if job.story_id is not None else None
+        if found is None:
+            raise SoraBotError(f"job {job.id} is a shot of no stored story")
+        return found
+
+    async def _join_and_deliver(
+        self,
+        story: Story,
+        made: Sequence[Job],
+        *,
+        extra: tuple[Job, Path] | None = None,
+        error: str | None = None,
+        user_error: str | None = None,
+    ) -> None:
+        """Join the shots made (borrowed local copies, and `extra`'s clip in hand) in order into the story's
+        clip, store it, deliver it to the story's target and end the story."""
+        output = self.outputs.get(str(story.target.get("kind", "")))
+        if output is None:
+            raise SoraBotError(f"no output for story target {story.target!r}")
+        dest = self.storage.work_dir / files.story_name(story.id)
+        async with contextlib.AsyncExitStack() as stack:
+            clips: list[tuple[int, Path]] = []
+            for shot in made:
+                local = await stack.enter_async_context(self.storage.local(files.clip_name(shot.id)))
+                if local is None:
+                    raise SoraBotError(f"story {story.id}: the clip of shot job {shot.id} is missing")
+                clips.append((shot.shot_index or 0, local))
+            if extra is not None:
+                clips.append((extra[0].shot_index or 0, extra[1]))
+            clips.sort()
+            await asyncio.to_thread(self.stitcher, [path for _, path in clips], dest, story.transition)
+        await self.storage.save(dest)
+        await output.deliver_story(story, dest)
+        ended = await self.store.finish_story(
+            story.id,
+            StoryState.DELIVERED,
+            output_path=self.storage.location(dest.name),
+            error=error,
+            user_error=user_error,
+        )
+        await self.storage.discard(dest)
+        if ended is not None and self.on_end is not None:
+            self.on_end(ended)

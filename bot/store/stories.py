@@ -1,0 +1,187 @@
+"""Stories: a row per story, and its shots as jobs (`story_id`, `shot_index`) created together."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.limits import Limits, check_budget, check_limits
+from bot.domain.models import Job, JobRequest, JobState, Target
+from bot.domain.stories import STORY_TARGET, Story, StoryState, Transition
+from bot.store.db import Row
+from bot.store.job_table import JobTable, NewJob, insert_job, row_to_job
+from bot.store.ledger import write_ledger
+from bot.store.usage import spend_today, usage_of
+
+log = logging.getLogger("bot.jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class NewStory:
+    """What the caller knows when a story is accepted: one request and estimate per shot."""
+
+    requests: Sequence[JobRequest]
+    estimated_costs: Sequence[float]
+    user_id: int
+    target: Target  # where the joined clip goes
+    transition: Transition = "cut"
+    guild_id: int | None = None
+    channel_id: int | None = None
+
+
+def row_to_story(row: Row) -> Story:
+    return Story(
+        id=row["id"],
+        user_id=row["user_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        target=json.loads(row["target"]),
+        shots=row["shots"],
+        transition=row["transition"],
+        state=StoryState(row["state"]),
+        output_path=row["output_path"],
+        error=row["error"],
+        user_error=row["user_error"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class Stories(JobTable):
+    """Creating a story with its shots, moving a shot out of `waiting`, stopping and finishing a story."""
+
+    if TYPE_CHECKING:  # JobStore's, the one place a job's state changes
+
+        async def transition(
+            self,
+            job_id: int,
+            to: JobState,
+            *,
+            expect: Collection[JobState] | None = None,
+            owner: str | None = None,
+            **fields: Any,
+        ) -> Job | None: ...
+
+    async def create_story(
+        self, new: NewStory, limits: Limits | None = None, budget_per_day: float | None = None
+    ) -> tuple[Story, list[Job]]:
+        """Store a story and all its shots, reserving every shot's usage, in one transaction: shot 1 queued,
+        the others waiting. The limits and the budget see the whole story up front; its shots hold one of
+        the member's concurrent slots between them (one runs at a time). Raises QuotaExceeded (and stores
+        nothing) when a shot would cross one."""
+        if len(new.requests) != len(new.estimated_costs) or not new.requests:
+            raise ValueError("a story needs one estimate per shot")
+        now = self._clock()
+        async with self.db.transaction() as conn:
+            await conn.lock("quota", new.guild_id if new.guild_id is not None else ("user", new.user_id))
+            row = await conn.fetch_one(
+                """INSERT INTO stories (user_id, guild_id, channel_id, target, shots, transition, state,
+                                        created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                (
+                    new.user_id,
+                    new.guild_id,
+                    new.channel_id,
+                    json.dumps(new.target),
+                    len(new.requests),
+                    new.transition,
+                    StoryState.RUNNING.value,
+                    now,
+                ),
+            )
+            assert row is not None
+            story = row_to_story(row)
+            shots: list[Job] = []
+            for index, (request, cost) in enumerate(zip(new.requests, new.estimated_costs, strict=True)):
+                if limits is not None:
+                    usage = await usage_of(conn, new.guild_id, new.user_id, now)
+                    if index:  # shot 1 holds the story's slot; the waiting shots aren't counted as active
+                        usage = replace(usage, active_jobs=max(0, usage.active_jobs - 1))
+                    check_limits(usage, limits, request.duration)
+                if budget_per_day is not None and new.guild_id is not None:
+                    check_budget(await spend_today(conn, new.guild_id, now), budget_per_day, cost, now)
+                shot = NewJob(
+                    request=request,
+                    user_id=new.user_id,
+                    estimated_cost=cost,
+                    target_kind=STORY_TARGET,
+                    target={"kind": STORY_TARGET},
+                    guild_id=new.guild_id,
+                    channel_id=new.channel_id,
+                    state=JobState.WAITING if index else JobState.QUEUED,
+                )
+                job = await insert_job(conn, shot, now, story_id=story.id, shot_index=index)
+                await write_ledger(conn, job, "reserve", job.estimated_cost, now)
+                shots.append(job)
+        log.info(
+            "story %d created with %d shots (est $%.2f, user %d): jobs %s",
+            story.id,
+            len(shots),
+            sum(job.estimated_cost for job in shots),
+            story.user_id,
+            ", ".join(str(job.id) for job in shots),
+        )
+        return story, shots
+
+    async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:
+        """A story and its shots, in order."""
+        row = await self.db.reader.fetch_one("SELECT * FROM stories WHERE id = ?", (story_id,))
+        if row is None:
+            return None
+        shots = await self.db.reader.fetch_all(
+            "SELECT * FROM jobs WHERE story_id = ? ORDER BY shot_index", (story_id,)
+        )
+        return row_to_story(row), [row_to_job(shot) for shot in shots]
+
+    async def queue_shot(self, story_id: int, shot_index: int, image_path: str) -> Job | None:
+        """Give a waiting shot its start picture and queue it; None when it isn't waiting (already queued
+        by an earlier call, or stopped), so calling it again changes nothing."""
+        row = await self.db.reader.fetch_one(
+            "SELECT * FROM jobs WHERE story_id = ? AND shot_index = ?", (story_id, shot_index)
+        )
+        if row is None:
+            return None
+        job = row_to_job(row)
+        if job.state is not JobState.WAITING:
+            return None
+        request = job.request.model_copy(update={"kind": "img2vid", "image_path": image_path})
+        return await self.transition(job.id, JobState.QUEUED, expect={JobState.WAITING}, request=request)
+
+    async def stop_waiting_shots(self, story_id: int, *, error: str, user_error: str) -> list[Job]:
+        """Cancel the story's shots still waiting, giving back their reservations; returns them."""
+        rows = await self.db.reader.fetch_all(
+            "SELECT id FROM jobs WHERE story_id = ? AND state = 'waiting' ORDER BY shot_index", (story_id,)
+        )
+        stopped: list[Job] = []
+        for row in rows:
+            job = await self.transition(
+                row["id"], JobState.CANCELLED, expect={JobState.WAITING}, error=error, user_error=user_error
+            )
+            if job is not None:
+                stopped.append(job)
+        return stopped
+
+    async def finish_story(
+        self,
+        story_id: int,
+        state: StoryState,
+        *,
+        output_path: str | None = None,
+        error: str | None = None,
+        user_error: str | None = None,
+    ) -> Story | None:
+        """End a running story; None when it had ended already (so only one caller finishes it)."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetch_one(
+                """UPDATE stories SET state = ?, output_path = ?, error = ?, user_error = ?, finished_at = ?
+                    WHERE id = ? AND state = 'running' RETURNING *""",
+                (state.value, output_path, error, user_error, self._clock(), story_id),
+            )
+        if row is None:
+            return None
+        story = row_to_story(row)
+        log.info("story %d %s%s", story.id, story.state.value, f": {error}" if error else "")
+        return story

@@ -1,0 +1,122 @@
+"""The story deliverer: a shot's last frame queues the next shot (once); a failed shot stops the story, which
+is joined from the shots made (a stand-in joiner here; the real one runs in tests/e2e/test_cli_story.py)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from bot import files
+from bot.domain.models import Job, JobRequest, JobState
+from bot.domain.stories import Story, StoryState
+from bot.media.render import render_clip
+from bot.services.stories import StoryDeliverer
+from bot.storage.local import FileStorage
+from bot.store.jobs import JobStore
+from bot.store.stories import NewStory
+
+
+class Joiner:
+    """Stands in for bot.media.stitch: records the shots and writes the first as the joined clip."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[Path]] = []
+
+    def __call__(self, shots: Sequence[Path], dest: Path, transition: str) -> None:
+        self.calls.append(list(shots))
+        shutil.copyfile(shots[0], dest)
+
+
+class Output:
+    def __init__(self) -> None:
+        self.delivered: list[tuple[int, bytes]] = []
+
+    async def deliver_story(self, story: Story, video: Path) -> None:
+        self.delivered.append((story.id, video.read_bytes()))
+
+
+async def made(store: JobStore, storage: FileStorage, job: Job) -> tuple[Job, Path]:
+    """Run a claimed shot to `delivering` with a real clip in the store."""
+    clip = storage.work_dir / files.clip_name(job.id)
+    render_clip(clip, prompt=job.request.prompt, width=320, height=180, duration=4, audio=False, seed=1)
+    await store.transition(job.id, JobState.RUNNING, prodia_job_id=f"p-{job.id}", endpoint="async")
+    moved = await store.transition(job.id, JobState.DELIVERING, output_path=str(clip), actual_cost=0.4)
+    assert moved is not None
+    return moved, clip
+
+
+async def claim(store: JobStore) -> Job:
+    job = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"])
+    assert job is not None
+    return job
+
+
+async def test_a_made_shot_queues_the_next_from_its_last_frame_once_and_a_failure_joins_the_rest(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    joiner, output = Joiner(), Output()
+    ended: list[Story] = []
+    woken: list[bool] = []
+    deliverer = StoryDeliverer(
+        store,
+        storage,
+        {"file": output},
+        wake=lambda: woken.append(True),
+        stitcher=joiner,
+        on_end=ended.append,
+    )
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of three", seed=5) for n in (1, 2, 3)]
+    story, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 3, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+
+    first, clip = await made(store, storage, await claim(store))
+    assert await deliverer.deliver(first, clip) is None
+    assert await deliverer.deliver(first, clip) is None  # delivered again after a crash: nothing new
+    second = await store.get(shots[1].id)
+    assert second is not None and second.state is JobState.QUEUED and woken == [True]
+    assert second.request.image_path is not None and second.request.job_type.image_to_video
+    inputs = list((storage.work_dir / files.INPUTS).iterdir())
+    assert [p.name for p in inputs] == [Path(second.request.image_path).name]
+    with Image.open(inputs[0]) as image:
+        assert image.size == (1280, 720)
+    await store.transition(first.id, JobState.DELIVERED)
+
+    assert (await claim(store)).id == second.id
+    await store.transition(second.id, JobState.FAILED, error="boom", user_error="Prodia failed the shot.")
+
+    third = await store.get(shots[2].id)
+    assert third is not None and third.state is JobState.CANCELLED
+    assert await store.ledger(third.id) == [("reserve", 0.4), ("refund", 0.4)]
+    assert joiner.calls == [[clip]]
+    assert output.delivered == [(story.id, clip.read_bytes())]
+    assert [s.state for s in ended] == [StoryState.DELIVERED]
+    assert ended[0].output_path == storage.location(files.story_name(story.id))
+    assert ended[0].user_error is not None and "Prodia failed the shot." in ended[0].user_error
+
+
+async def test_a_story_whose_first_shot_fails_ends_failed_with_nothing_joined(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    joiner, ended = Joiner(), list[Story]()
+    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=joiner, on_end=ended.append)
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of two") for n in (1, 2)]
+    _, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 2, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    await store.transition(shots[0].id, JobState.CANCELLED)
+    assert joiner.calls == []
+    assert [s.state for s in ended] == [StoryState.CANCELLED]
+    assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]

@@ -1,0 +1,108 @@
+"""Stories: a story and all its shots in one transaction, waiting shots never claimed, queueing the next shot
+once, stopping a story with refunds."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain.limits import Limits
+from bot.domain.models import JobRequest, JobState
+from bot.domain.stories import StoryState
+from bot.errors import QuotaExceeded
+from bot.store.jobs import JobStore
+from bot.store.stories import NewStory
+
+IMAGE = "inputs/0123456789abcdef0123456789abcdef.jpg"
+
+
+def new_story(shots: int = 3, *, duration: int = 4, guild_id: int | None = 10) -> NewStory:
+    return NewStory(
+        requests=[
+            JobRequest.parse(prompt=f"shot {n} of the story", duration=duration, seed=7) for n in range(shots)
+        ],
+        estimated_costs=[0.4] * shots,
+        user_id=1,
+        guild_id=guild_id,
+        target={"kind": "file", "path": "/dev/null"},
+    )
+
+
+async def claim(store: JobStore) -> int | None:
+    job = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=100, target_kinds=["story"])
+    return job.id if job else None
+
+
+async def test_a_story_is_stored_with_shot_one_queued_the_rest_waiting_and_every_shot_reserved(
+    store: JobStore,
+) -> None:
+    story, shots = await store.create_story(new_story(3))
+    assert story.state is StoryState.RUNNING and story.shots == 3 and story.transition == "cut"
+    assert [shot.state for shot in shots] == [JobState.QUEUED, JobState.WAITING, JobState.WAITING]
+    assert [(shot.story_id, shot.shot_index) for shot in shots] == [
+        (story.id, 0),
+        (story.id, 1),
+        (story.id, 2),
+    ]
+    for shot in shots:
+        assert await store.ledger(shot.id) == [("reserve", 0.4)]
+    usage = await store.usage(10, 1)
+    assert usage.video_seconds_last_day == 12 and usage.jobs_last_hour == 3
+    assert usage.active_jobs == 1  # the waiting shots don't hold a slot
+    found = await store.get_story(story.id)
+    assert found is not None and [s.id for s in found[1]] == [s.id for s in shots]
+
+
+async def test_a_story_the_limits_cant_hold_whole_stores_nothing(store: JobStore) -> None:
+    limits = Limits(jobs_per_hour=10, video_seconds_per_day=20, concurrent=1)
+    with pytest.raises(QuotaExceeded):
+        await store.create_story(new_story(3, duration=8), limits)  # 24 s of 20
+    assert (await store.usage(10, 1)).video_seconds_last_day == 0
+    assert await claim(store) is None
+    story, _ = await store.create_story(new_story(2, duration=8), limits)  # 16 s, one slot
+    assert story.shots == 2
+
+
+async def test_a_story_over_the_servers_budget_is_refused(store: JobStore) -> None:
+    with pytest.raises(QuotaExceeded):
+        await store.create_story(new_story(3), budget_per_day=1.0)  # 3 x $0.40
+    await store.create_story(new_story(2), budget_per_day=1.0)
+
+
+async def test_waiting_shots_are_never_claimed(store: JobStore) -> None:
+    _, shots = await store.create_story(new_story(3))
+    assert await claim(store) == shots[0].id
+    assert await claim(store) is None
+    assert await store.count_queued(10) == 0
+
+
+async def test_queueing_the_next_shot_gives_it_the_image_once(store: JobStore) -> None:
+    story, shots = await store.create_story(new_story(3))
+    queued = await store.queue_shot(story.id, 1, IMAGE)
+    assert queued is not None and queued.state is JobState.QUEUED
+    assert queued.request.image_path == IMAGE and queued.request.job_type.image_to_video
+    assert queued.request.seed == 7 and queued.request.prompt == "shot 1 of the story"
+    assert await store.queue_shot(story.id, 1, "inputs/ffffffffffffffffffffffffffffffff.jpg") is None
+    again = await store.get(shots[1].id)
+    assert again is not None and again.request.image_path == IMAGE
+    assert await store.queue_shot(story.id, 9, IMAGE) is None
+
+
+async def test_stopping_a_story_cancels_and_refunds_the_waiting_shots_only(store: JobStore) -> None:
+    story, shots = await store.create_story(new_story(3))
+    await claim(store)
+    stopped = await store.stop_waiting_shots(story.id, error="stopped", user_error="The story stopped.")
+    assert [job.id for job in stopped] == [shots[1].id, shots[2].id]
+    for shot in shots[1:]:
+        assert await store.ledger(shot.id) == [("reserve", 0.4), ("refund", 0.4)]
+    first = await store.get(shots[0].id)
+    assert first is not None and first.state is JobState.SUBMITTING
+    assert await store.queue_shot(story.id, 1, IMAGE) is None
+    assert await store.stop_waiting_shots(story.id, error="again", user_error="again") == []
+    assert (await store.usage(10, 1)).video_seconds_last_day == 4
+
+
+async def test_a_story_ends_once(store: JobStore) -> None:
+    story, _ = await store.create_story(new_story(2))
+    ended = await store.finish_story(story.id, StoryState.DELIVERED, output_path="story-1.mp4")
+    assert ended is not None and ended.state is StoryState.DELIVERED and ended.finished_at is not None
+    assert await store.finish_story(story.id, StoryState.FAILED, error="late") is None
