@@ -15,7 +15,7 @@ from typing import Protocol
 from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import STORY_TARGET, Story, StoryState, Transition
-from bot.errors import SoraBotError
+from bot.errors import SoraBotError, is_content_rejection
 from bot.media.fit import last_frame
 from bot.media.images import prepare_image
 from bot.storage import Storage
@@ -103,6 +103,14 @@ class StoryDeliverer:
             return
         story, _ = await self._story_of(job)
         if story.state is not StoryState.RUNNING:
+            return
+        # Once more with the same seed, unless Prodia refused the content (it would refuse, and bill, again).
+        if (
+            job.state is JobState.FAILED
+            and not is_content_rejection(job.error)
+            and await self.store.retry_shot(job) is not None
+        ):
+            self.wake()
             return
         shot = (job.shot_index or 0) + 1
         await self.store.stop_waiting_shots(

@@ -127,20 +127,23 @@ class Stories(JobTable):
         return story, shots
 
     async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:
-        """A story and its shots, in order."""
+        """A story and its shots, in order (a shot tried again: its latest job)."""
         row = await self.db.reader.fetch_one("SELECT * FROM stories WHERE id = ?", (story_id,))
         if row is None:
             return None
-        shots = await self.db.reader.fetch_all(
-            "SELECT * FROM jobs WHERE story_id = ? ORDER BY shot_index", (story_id,)
-        )
-        return row_to_story(row), [row_to_job(shot) for shot in shots]
+        shots: dict[int, Job] = {}
+        for shot in await self.db.reader.fetch_all(
+            "SELECT * FROM jobs WHERE story_id = ? ORDER BY shot_index, id", (story_id,)
+        ):
+            shots[shot["shot_index"]] = row_to_job(shot)
+        return row_to_story(row), [shots[index] for index in sorted(shots)]
 
     async def queue_shot(self, story_id: int, shot_index: int, image_path: str) -> Job | None:
         """Give a waiting shot its start picture and queue it; None when it isn't waiting (already queued
         by an earlier call, or stopped), so calling it again changes nothing."""
         row = await self.db.reader.fetch_one(
-            "SELECT * FROM jobs WHERE story_id = ? AND shot_index = ?", (story_id, shot_index)
+            "SELECT * FROM jobs WHERE story_id = ? AND shot_index = ? ORDER BY id DESC LIMIT 1",
+            (story_id, shot_index),
         )
         if row is None:
             return None
@@ -149,6 +152,44 @@ class Stories(JobTable):
             return None
         request = job.request.model_copy(update={"kind": "img2vid", "image_path": image_path})
         return await self.transition(job.id, JobState.QUEUED, expect={JobState.WAITING}, request=request)
+
+    async def retry_shot(self, failed: Job) -> Job | None:
+        """Queue a failed shot once more as a new job (same request: prompt, seed, start picture), reserving
+        its estimate again (the failure gave the quota back); None when the shot was tried twice already, or
+        its story no longer runs. The story was accepted whole, so no limit is checked again."""
+        if failed.story_id is None or failed.shot_index is None or failed.state is not JobState.FAILED:
+            return None
+        now = self._clock()
+        async with self.db.transaction() as conn:
+            await conn.lock(
+                "quota", failed.guild_id if failed.guild_id is not None else ("user", failed.user_id)
+            )
+            row = await conn.fetch_one(
+                """SELECT COUNT(*) FROM jobs WHERE story_id = ? AND shot_index = ?
+                      AND EXISTS (SELECT 1 FROM stories WHERE id = ? AND state = 'running')""",
+                (failed.story_id, failed.shot_index, failed.story_id),
+            )
+            if row is None or int(row[0]) != 1:
+                return None
+            again = NewJob(
+                request=failed.request,
+                user_id=failed.user_id,
+                estimated_cost=failed.estimated_cost,
+                target_kind=STORY_TARGET,
+                target=failed.target,
+                guild_id=failed.guild_id,
+                channel_id=failed.channel_id,
+            )
+            job = await insert_job(conn, again, now, story_id=failed.story_id, shot_index=failed.shot_index)
+            await write_ledger(conn, job, "reserve", job.estimated_cost, now)
+        log.info(
+            "story %d: shot %d tried again as job %d (job %d failed)",
+            failed.story_id,
+            failed.shot_index + 1,
+            job.id,
+            failed.id,
+        )
+        return job
 
     async def stop_waiting_shots(self, story_id: int, *, error: str, user_error: str) -> list[Job]:
         """Cancel the story's shots still waiting, giving back their reservations; returns them."""

@@ -92,6 +92,11 @@ async def test_a_made_shot_queues_the_next_from_its_last_frame_once_and_a_failur
 
     assert (await claim(store)).id == second.id
     await store.transition(second.id, JobState.FAILED, error="boom", user_error="Prodia failed the shot.")
+    again = await claim(store)  # tried once more: same prompt, seed and start picture, reserved again
+    assert (again.story_id, again.shot_index, again.request) == (story.id, 1, second.request)
+    assert await store.ledger(again.id) == [("reserve", 0.4)]
+    assert woken == [True, True] and joiner.calls == []
+    await store.transition(again.id, JobState.FAILED, error="boom", user_error="Prodia failed the shot.")
 
     third = await store.get(shots[2].id)
     assert third is not None and third.state is JobState.CANCELLED
@@ -120,3 +125,54 @@ async def test_a_story_whose_first_shot_fails_ends_failed_with_nothing_joined(
     assert joiner.calls == []
     assert [s.state for s in ended] == [StoryState.CANCELLED]
     assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+async def test_a_shot_that_fails_once_is_tried_again_and_the_story_goes_on(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    joiner, output, ended = Joiner(), Output(), list[Story]()
+    deliverer = StoryDeliverer(store, storage, {"file": output}, stitcher=joiner, on_end=ended.append)
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of two", seed=9) for n in (1, 2)]
+    story, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 2, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    await claim(store)
+    await store.transition(shots[0].id, JobState.FAILED, error="timed out", user_error="It took too long.")
+    first, first_clip = await made(store, storage, await claim(store))
+    await deliverer.deliver(first, first_clip)
+    await store.transition(first.id, JobState.DELIVERED)
+    second, second_clip = await made(store, storage, await claim(store))
+    assert second.id == shots[1].id and second.request.job_type.image_to_video
+    await deliverer.deliver(second, second_clip)
+    assert joiner.calls == [[first_clip, second_clip]]
+    assert [(s.state, s.user_error) for s in ended] == [(StoryState.DELIVERED, None)]
+    found = await store.get_story(story.id)
+    assert found is not None and [s.id for s in found[1]] == [first.id, second.id]
+
+
+async def test_a_shot_prodia_refused_for_its_content_is_not_tried_again(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    ended = list[Story]()
+    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of two") for n in (1, 2)]
+    _, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 2, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    await claim(store)
+    await store.transition(
+        shots[0].id, JobState.FAILED, error="rejected by Prodia: moderation", user_error="No."
+    )
+    assert [s.state for s in ended] == [StoryState.FAILED]
+    assert (
+        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
+    )

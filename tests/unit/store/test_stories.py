@@ -106,3 +106,24 @@ async def test_a_story_ends_once(store: JobStore) -> None:
     ended = await store.finish_story(story.id, StoryState.DELIVERED, output_path="story-1.mp4")
     assert ended is not None and ended.state is StoryState.DELIVERED and ended.finished_at is not None
     assert await store.finish_story(story.id, StoryState.FAILED, error="late") is None
+
+
+async def test_a_failed_shot_is_tried_again_once_and_only_while_its_story_runs(store: JobStore) -> None:
+    story, shots = await store.create_story(new_story(2))
+    await claim(store)
+    failed = await store.transition(shots[0].id, JobState.FAILED, error="boom", user_error="broke")
+    assert failed is not None
+    again = await store.retry_shot(failed)
+    assert again is not None and again.state is JobState.QUEUED and again.request == failed.request
+    assert await store.retry_shot(failed) is None  # once
+    assert await store.ledger(again.id) == [("reserve", 0.4)]
+    await claim(store)
+    failed_again = await store.transition(again.id, JobState.FAILED, error="boom", user_error="broke")
+    assert failed_again is not None and await store.retry_shot(failed_again) is None
+    other, other_shots = await store.create_story(new_story(2))
+    await store.finish_story(other.id, StoryState.CANCELLED)
+    await claim(store)
+    stopped = await store.transition(other_shots[0].id, JobState.FAILED, error="boom", user_error="broke")
+    assert stopped is not None and await store.retry_shot(stopped) is None
+    found = await store.get_story(story.id)
+    assert found is not None and [s.id for s in found[1]] == [again.id, shots[1].id]

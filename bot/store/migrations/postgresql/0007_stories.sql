@@ -20,4 +20,5 @@ ALTER TABLE jobs ADD COLUMN shot_index INTEGER;
 ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('awaiting_approval', 'queued', 'submitting',
     'running', 'delivering', 'delivered', 'failed', 'cancelled', 'rejected', 'waiting'));
-CREATE UNIQUE INDEX jobs_by_story ON jobs (story_id, shot_index) WHERE story_id IS NOT NULL;
+-- A shot that fails is tried once more as a new job with the same index: the later row is the shot.
+CREATE INDEX jobs_by_story ON jobs (story_id, shot_index, id) WHERE story_id IS NOT NULL;

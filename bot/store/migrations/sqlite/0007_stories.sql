@@ -23,4 +23,5 @@ PRAGMA writable_schema = ON;
 UPDATE sqlite_master SET sql = replace(sql, '''rejected'')', '''rejected'', ''waiting'')')
  WHERE type = 'table' AND name = 'jobs';
 PRAGMA writable_schema = RESET;
-CREATE UNIQUE INDEX jobs_by_story ON jobs (story_id, shot_index) WHERE story_id IS NOT NULL;
+-- A shot that fails is tried once more as a new job with the same index: the later row is the shot.
+CREATE INDEX jobs_by_story ON jobs (story_id, shot_index, id) WHERE story_id IS NOT NULL;
