@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from bot.domain.stories import STORY_TARGET, Story, StoryState, Transition
 from bot.errors import SoraBotError, is_content_rejection
 from bot.media.fit import last_frame
 from bot.media.images import prepare_image
+from bot.media.stitch import stitch
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 
@@ -39,8 +39,6 @@ Stitcher = Callable[[Sequence[Path], Path, Transition], None]
 
 def stitch_shots(shots: Sequence[Path], dest: Path, transition: Transition) -> None:
     """Join the shots with bot.media.stitch (blocking: run in a thread)."""
-    # Imported by name here, the one place stories use it, while bot.media.stitch is on its own branch.
-    stitch = importlib.import_module("bot.media.stitch").stitch
     stitch(shots, dest, transition=transition)
 
 

@@ -11,9 +11,6 @@ from bot.media.probe import probe_clip
 from tests.e2e.test_cli import Result, cli_env, finish, ledger, start
 from tests.fakes.prodia import IMG2VID, TXT2VID, FakeProdia
 
-# The joiner is written on its own branch: until it is merged, these tests have nothing to run.
-pytest.importorskip("bot.media.stitch")
-
 
 async def story(tmp_path: Path, *args: str, env: dict[str, str]) -> Result:
     return await finish(start(["story", *args], env))

@@ -1,5 +1,5 @@
 """The story deliverer: a shot's last frame queues the next shot (once); a failed shot stops the story, which
-is joined from the shots made (a stand-in joiner here; the real one runs in tests/e2e/test_cli_story.py)."""
+is joined from the shots made (a recording joiner here; bot.media.stitch in tests/e2e/test_cli_story.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bot.store.stories import NewStory
 
 
 class Joiner:
-    """Stands in for bot.media.stitch: records the shots and writes the first as the joined clip."""
+    """Records the shots it is given and writes the first as the joined clip."""
 
     def __init__(self) -> None:
         self.calls: list[list[Path]] = []
