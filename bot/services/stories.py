@@ -102,9 +102,11 @@ class StoryDeliverer:
         story, _ = await self._story_of(job)
         if story.state is not StoryState.RUNNING:
             return
-        # Once more with the same seed, unless Prodia refused the content (it would refuse, and bill, again).
+        # Once more with the same seed, unless Prodia refused the content (it would refuse, and bill, again)
+        # or the clip was made and what failed was joining or delivering it (a new clip wouldn't help).
         if (
             job.state is JobState.FAILED
+            and previous is not JobState.DELIVERING
             and not is_content_rejection(job.error)
             and await self.store.retry_shot(job) is not None
         ):
@@ -133,9 +135,23 @@ class StoryDeliverer:
         partial = (
             f"Shot {shot} of {story.shots} did not finish ({reason}); the story has its first {len(made)}."
         )
-        await self._join_and_deliver(
-            story, made, error=f"partial: shot {shot} (job {job.id}) {job.state.value}", user_error=partial
-        )
+        try:
+            await self._join_and_deliver(
+                story,
+                made,
+                error=f"partial: shot {shot} (job {job.id}) {job.state.value}",
+                user_error=partial,
+            )
+        except Exception as exc:
+            log.exception("story %d: joining or delivering the shots made failed", story.id)
+            ended = await self.store.finish_story(
+                story.id,
+                StoryState.FAILED,
+                error=f"shot {shot} (job {job.id}) {job.state.value}; then {type(exc).__name__}: {exc}",
+                user_error=f"{partial} They couldn't be joined or delivered.",
+            )
+            if ended is not None and self.on_end is not None:
+                self.on_end(ended)
 
     async def _story_of(self, job: Job) -> tuple[Story, list[Job]]:
         found = await self.store.get_story(job.story_id) if job.story_id is not None else None

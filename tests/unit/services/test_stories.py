@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot import files
@@ -176,3 +177,38 @@ async def test_a_shot_prodia_refused_for_its_content_is_not_tried_again(
     assert (
         await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
     )
+
+
+class BrokenOutput:
+    async def deliver_story(self, story: Story, video: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_story_whose_joined_clip_cant_be_delivered_ends_failed_without_making_a_shot_again(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    ended = list[Story]()
+    deliverer = StoryDeliverer(
+        store, storage, {"file": BrokenOutput()}, stitcher=Joiner(), on_end=ended.append
+    )
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of two") for n in (1, 2)]
+    await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 2, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    first, clip = await made(store, storage, await claim(store))
+    await deliverer.deliver(first, clip)
+    await store.transition(first.id, JobState.DELIVERED)
+    second, second_clip = await made(store, storage, await claim(store))
+    with pytest.raises(OSError, match="No space"):
+        await deliverer.deliver(second, second_clip)
+    await store.transition(second.id, JobState.FAILED, error="OSError: no space", user_error="Stopped.")
+    assert (
+        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
+    )
+    assert [s.state for s in ended] == [StoryState.FAILED]
+    assert ended[0].user_error is not None and "couldn't be joined or delivered" in ended[0].user_error
