@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.models import JobType
 from bot.files import input_name, unused_inputs
@@ -20,6 +20,7 @@ class Forgotten:
 
     job_ids: list[int]
     inputs: list[str]
+    story_ids: list[int] = field(default_factory=list)  # their stories, whose joined clips go too
 
 
 class ForgetRepository(GuildRepository):
@@ -50,6 +51,14 @@ class ForgetRepository(GuildRepository):
                     "UPDATE jobs SET request = ?, target = ?, output_path = NULL WHERE id = ?",
                     (json.dumps(request), json.dumps(target), job_id),
                 )
+            stories = await conn.fetch_all(
+                "SELECT id FROM stories WHERE guild_id = ? AND user_id = ? ORDER BY id", (guild_id, user_id)
+            )
+            story_ids = [int(row[0]) for row in stories]
+            await conn.execute(
+                "UPDATE stories SET output_path = NULL WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
             still_used = await _images_used_by_others(conn, images, guild_id, user_id)
             for entry_id, details_text in await conn.fetch_all(
                 f"SELECT id, details FROM audit_log WHERE guild_id = ?{conn.for_update}",  # noqa: S608
@@ -61,7 +70,9 @@ class ForgetRepository(GuildRepository):
                     await conn.execute(
                         "UPDATE audit_log SET details = ? WHERE id = ?", (json.dumps(details), entry_id)
                     )
-        return Forgotten(job_ids=job_ids, inputs=sorted(unused_inputs(images, still_used)))
+        return Forgotten(
+            job_ids=job_ids, inputs=sorted(unused_inputs(images, still_used)), story_ids=story_ids
+        )
 
 
 async def _images_used_by_others(conn: Conn, names: set[str], guild_id: int, user_id: int) -> set[str]:

@@ -226,3 +226,18 @@ class Stories(JobTable):
         story = row_to_story(row)
         log.info("story %d %s%s", story.id, story.state.value, f": {error}" if error else "")
         return story
+
+    async def stories_keeping_files(self, finished_before: float) -> set[int]:
+        """The stories whose joined clip is kept: running, or finished at `finished_before` or later."""
+        rows = await self.db.reader.fetch_all(
+            "SELECT id FROM stories WHERE finished_at IS NULL OR finished_at >= ?", (finished_before,)
+        )
+        return {int(row[0]) for row in rows}
+
+    async def clear_story_outputs(self, finished_before: float) -> None:
+        """The joined clips of stories finished before `finished_before` are gone (retention deleted them)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE stories SET output_path = NULL WHERE finished_at < ? AND output_path IS NOT NULL",
+                (finished_before,),
+            )

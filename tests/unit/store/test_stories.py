@@ -3,6 +3,9 @@ once, stopping a story with refunds."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from bot.domain.limits import Limits
@@ -127,3 +130,32 @@ async def test_a_failed_shot_is_tried_again_once_and_only_while_its_story_runs(s
     assert stopped is not None and await store.retry_shot(stopped) is None
     found = await store.get_story(story.id)
     assert found is not None and [s.id for s in found[1]] == [again.id, shots[1].id]
+
+
+async def test_a_storys_joined_clip_goes_with_its_retention_and_when_its_member_is_forgotten(
+    store: JobStore, tmp_path: Path
+) -> None:
+    from bot import files
+    from bot.storage.local import FileStorage
+    from bot.store.governance import Governance
+    from bot.worker.retention import Retention
+
+    (tmp_path / "clips").mkdir()
+    storage = FileStorage(tmp_path / "clips")
+    old, recent, forgotten = [await store.create_story(new_story(2, guild_id=g)) for g in (10, 10, 20)]
+    for story, _ in (old, recent, forgotten):
+        await storage.put_bytes(files.story_name(story.id), b"joined")
+        await store.finish_story(story.id, StoryState.DELIVERED, output_path=files.story_name(story.id))
+    async with store.db.transaction() as conn:
+        await conn.execute("UPDATE stories SET finished_at = finished_at - 5000 WHERE id = ?", (old[0].id,))
+    listing = await storage.listing()
+    for name in listing:  # written long ago, as far as the grace period is concerned
+        os.utime(tmp_path / "clips" / name, (1.0, 1.0))
+    retention = Retention(store, storage, retention_seconds=1000, check_seconds=3600)
+    await retention.clean_old_clips()
+    assert set(await storage.listing()) == {files.story_name(recent[0].id), files.story_name(forgotten[0].id)}
+    found = await store.get_story(old[0].id)
+    assert found is not None and found[0].output_path is None
+
+    gone = await Governance(store.db).forget_member(20, 1)
+    assert gone.story_ids == [forgotten[0].id]
