@@ -107,7 +107,10 @@ async def run_story(settings: Settings, args: argparse.Namespace) -> int:
         )
         progress.watch(story, shots)
         await pipeline.start()
-        final = await progress.wait(pipeline)
+        assert progress.deliverer is not None
+        await progress.deliverer.recover()  # an earlier run's story its process left stuck
+        # Every shot may take the job's timeout, and be tried once more.
+        final = await progress.wait(pipeline, settings.job_timeout_seconds * (2 * len(requests) + 1))
         await pipeline.scheduler.wait_idle()
         found = await pipeline.store.get_story(final.id)
         assert found is not None
@@ -165,9 +168,12 @@ class _StoryProgress:
         shot = (job.shot_index or 0) + 1
         self._say(f"shot {shot}/{self.shots} (job {job.id}): {job.state.value} ({elapsed:.1f}s)")
 
-    async def wait(self, pipeline: Pipeline) -> Story:
+    async def wait(self, pipeline: Pipeline, limit: float) -> Story:
         assert self.story is not None
         while not self.done.is_set():
+            if time.monotonic() - self.started > limit:
+                self._say(f"story {self.story.id}: still running after {limit:.0f}s; stopped waiting")
+                break
             try:
                 async with asyncio.timeout(PROGRESS_EVERY):
                     await self.done.wait()

@@ -20,12 +20,14 @@ from bot.media.images import prepare_image
 from bot.media.stitch import stitch
 from bot.storage import Storage
 from bot.store.jobs import JobStore
+from bot.store.ledger import charged_at_prodia
 
 log = logging.getLogger(__name__)
 
 # Shots whose clip is made (stored), so a story that stops early can still be joined from them.
 _MADE = frozenset({JobState.DELIVERING, JobState.DELIVERED})
 _ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED})
+_SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of the story under way
 
 
 class StoryOutput(Protocol):
@@ -102,12 +104,15 @@ class StoryDeliverer:
         story, _ = await self._story_of(job)
         if story.state is not StoryState.RUNNING:
             return
-        # Once more with the same seed, unless Prodia refused the content (it would refuse, and bill, again)
-        # or the clip was made and what failed was joining or delivering it (a new clip wouldn't help).
+        # Once more with the same seed, unless Prodia refused the content (it would refuse, and bill, again),
+        # or the clip was made and what failed was joining or delivering it (a new clip wouldn't help), or
+        # Prodia may have billed this attempt (a second one would bill the shot twice, past what the story
+        # reserved and the server's budget allowed).
         if (
             job.state is JobState.FAILED
             and previous is not JobState.DELIVERING
             and not is_content_rejection(job.error)
+            and not charged_at_prodia(job, previous)
             and await self.store.retry_shot(job) is not None
         ):
             self.wake()
@@ -152,6 +157,22 @@ class StoryDeliverer:
             )
             if ended is not None and self.on_end is not None:
                 self.on_end(ended)
+
+    async def recover(self) -> int:
+        """Take up the stories left running with no shot under way: a shot failed or was cancelled, and its
+        listener never ran (the process died, the database failed it). Each is stopped as `on_transition`
+        would have, counting the shot as possibly billed (no retry). Returns how many."""
+        taken = 0
+        for story_id in await self.store.running_story_ids():
+            found = await self.store.get_story(story_id)
+            if found is None:
+                continue
+            ended = [s for s in found[1] if s.state in _ENDED_EARLY]
+            if not ended or any(s.state not in _SETTLED for s in found[1]):
+                continue  # nothing ended early, or a shot is still under way (job recovery has it)
+            await self.on_transition(min(ended, key=lambda s: s.shot_index or 0), JobState.RUNNING)
+            taken += 1
+        return taken
 
     async def _story_of(self, job: Job) -> tuple[Story, list[Job]]:
         found = await self.store.get_story(job.story_id) if job.story_id is not None else None

@@ -126,6 +126,11 @@ class Stories(JobTable):
         )
         return story, shots
 
+    async def running_story_ids(self) -> list[int]:
+        """The stories not ended yet."""
+        rows = await self.db.reader.fetch_all("SELECT id FROM stories WHERE state = 'running' ORDER BY id")
+        return [int(row[0]) for row in rows]
+
     async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:
         """A story and its shots, in order (a shot tried again: its latest job)."""
         row = await self.db.reader.fetch_one("SELECT * FROM stories WHERE id = ?", (story_id,))

@@ -139,7 +139,9 @@ class Scheduler:
     async def cancel(self, job_id: int) -> Job | None:
         """Cancel a queued or running job; returns the cancelled job, or None if it had already moved on."""
         job = await self.store.transition(
-            job_id, JobState.CANCELLED, expect={JobState.QUEUED, JobState.AWAITING_APPROVAL}
+            job_id,
+            JobState.CANCELLED,
+            expect={JobState.QUEUED, JobState.AWAITING_APPROVAL, JobState.WAITING},  # a story's later shot
         )
         if job is not None:
             return job

@@ -212,3 +212,50 @@ async def test_a_story_whose_joined_clip_cant_be_delivered_ends_failed_without_m
     )
     assert [s.state for s in ended] == [StoryState.FAILED]
     assert ended[0].user_error is not None and "couldn't be joined or delivered" in ended[0].user_error
+
+
+async def test_a_shot_prodia_may_have_billed_is_not_tried_again(store: JobStore, tmp_path: Path) -> None:
+    """It reached Prodia (it has a Prodia id): a second attempt could bill the shot twice, past what the
+    story reserved and the server's budget allows. The story stops; what the shot cost stays counted."""
+    storage = FileStorage(tmp_path / "clips")
+    ended = list[Story]()
+    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of two", seed=3) for n in (1, 2)]
+    _, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 2, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    await claim(store)
+    await store.transition(shots[0].id, JobState.RUNNING, prodia_job_id="p-1", endpoint="async")
+    await store.transition(shots[0].id, JobState.FAILED, error="timed out", user_error="It took too long.")
+    assert [s.state for s in ended] == [StoryState.FAILED]
+    assert (
+        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
+    )
+    assert await store.ledger(shots[0].id) == [("reserve", 0.4), ("commit", 0.4)]
+    assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+async def test_a_story_left_running_by_a_listener_that_never_ran_is_stopped_by_recovery(
+    store: JobStore, tmp_path: Path
+) -> None:
+    """Shot 1 was cancelled while no listener ran (the process died): the story stays running with shot 2
+    waiting and reserved, until recovery stops it and refunds shot 2."""
+    storage = FileStorage(tmp_path / "clips")
+    ended = list[Story]()
+    requests = [JobRequest.parse(prompt=f"shot {n} of two", seed=5) for n in (1, 2)]
+    story, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 2, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    await store.transition(shots[0].id, JobState.CANCELLED, error="cancelled")  # no deliverer listening
+    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    assert await deliverer.recover() == 1
+    assert [s.state for s in ended] == [StoryState.CANCELLED]
+    assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]
+    assert await deliverer.recover() == 0  # nothing left to take up
+    found = await store.get_story(story.id)
+    assert found is not None and found[0].state is StoryState.CANCELLED
