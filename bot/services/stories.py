@@ -126,6 +126,8 @@ class StoryDeliverer:
         found = await self.store.get_story(story.id)
         assert found is not None
         made = [s for s in found[1] if s.state in _MADE and (s.shot_index or 0) < shot - 1]
+        if previous is JobState.DELIVERING and job.output_path:
+            made.append(job)  # its clip was made and stored (paid): it is in the story
         reason = job.user_error or f"shot {shot} {job.state.value}"
         if not made:
             ended = await self.store.finish_story(

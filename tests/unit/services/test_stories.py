@@ -259,3 +259,30 @@ async def test_a_story_left_running_by_a_listener_that_never_ran_is_stopped_by_r
     assert await deliverer.recover() == 0  # nothing left to take up
     found = await store.get_story(story.id)
     assert found is not None and found[0].state is StoryState.CANCELLED
+
+
+async def test_a_middle_shot_made_but_failed_after_is_in_the_partial_story(
+    store: JobStore, tmp_path: Path
+) -> None:
+    """Shot 2 of 3 was made and stored (paid), then what came after failed (its last frame, say): the story
+    stops, and its partial clip has shots 1 and 2, not only shot 1."""
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    joiner, ended = Joiner(), list[Story]()
+    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=joiner, on_end=ended.append)
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of three", seed=5) for n in (1, 2, 3)]
+    _, shots = await store.create_story(
+        NewStory(
+            requests=requests, estimated_costs=[0.4] * 3, user_id=1, target={"kind": "file", "path": "-"}
+        )
+    )
+    first, first_clip = await made(store, storage, await claim(store))
+    await deliverer.deliver(first, first_clip)
+    await store.transition(first.id, JobState.DELIVERED)
+    second, second_clip = await made(store, storage, await claim(store))
+    await store.transition(second.id, JobState.FAILED, error="last frame: broken", user_error="Oops.")
+    assert joiner.calls == [[first_clip, second_clip]]
+    assert [s.state for s in ended] == [StoryState.DELIVERED]
+    third = await store.get(shots[2].id)
+    assert third is not None and third.state is JobState.CANCELLED
