@@ -208,15 +208,17 @@ class StoryDeliverer:
                 clips.append((extra[0].shot_index or 0, extra[1]))
             clips.sort()
             await asyncio.to_thread(self.stitcher, [path for _, path in clips], dest, story.transition)
-        await self.storage.save(dest)
-        await output.deliver_story(story, dest)
-        ended = await self.store.finish_story(
-            story.id,
-            StoryState.DELIVERED,
-            output_path=self.storage.location(dest.name),
-            error=error,
-            user_error=user_error,
-        )
-        await self.storage.discard(dest)
+        try:
+            await self.storage.save(dest)
+            await output.deliver_story(story, dest)
+            ended = await self.store.finish_story(
+                story.id,
+                StoryState.DELIVERED,
+                output_path=self.storage.location(dest.name),
+                error=error,
+                user_error=user_error,
+            )
+        finally:
+            await self.storage.discard(dest)  # a bucket's working copy, stored or not
         if ended is not None and self.on_end is not None:
             self.on_end(ended)

@@ -243,7 +243,7 @@ def _sweep(work_dir: Path, before: float) -> int:
                 continue
             if entry.is_dir() and entry.name.startswith(WORK_PREFIX):
                 shutil.rmtree(entry, ignore_errors=True)
-            elif entry.is_file() and files.job_of(entry.name) is not None:
+            elif entry.is_file() and (files.job_of(entry.name), files.story_of(entry.name)) != (None, None):
                 entry.unlink()
             else:
                 continue

@@ -239,14 +239,17 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger, Stories
             )
         return row is not None
 
-    async def mark_received(self, job_id: int, output_path: str, *, owner: str) -> bool:
+    async def mark_received(
+        self, job_id: int, output_path: str, *, owner: str, actual_cost: float | None = None
+    ) -> bool:
         """Note that the running job's clip came back from Prodia whole but is not stored yet (the store
-        failed): it is paid for, so a resume fetches it again by its id without the job's timeout."""
+        failed): it is paid for, so a resume fetches it again by its id without the job's timeout, and the
+        price Prodia reported is kept (a cancel meanwhile settles what Prodia charged, not the estimate)."""
         async with self.db.transaction() as conn:
             row = await conn.fetch_one(
-                "UPDATE jobs SET output_path = ? WHERE id = ? AND state = 'running' AND lease_owner = ?"
-                " RETURNING id",
-                (output_path, job_id, owner),
+                "UPDATE jobs SET output_path = ?, actual_cost = COALESCE(?, actual_cost)"
+                " WHERE id = ? AND state = 'running' AND lease_owner = ? RETURNING id",
+                (output_path, actual_cost, job_id, owner),
             )
         return row is not None
 

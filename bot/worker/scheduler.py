@@ -314,7 +314,9 @@ class Scheduler:
             await self.storage.save(generation.path)
         except StorageUnavailable:
             if not job.output_path:
-                await self.store.mark_received(job.id, location, owner=self.owner)
+                await self.store.mark_received(
+                    job.id, location, owner=self.owner, actual_cost=generation.price_dollars
+                )
             raise
         self._storage_failing = False
         moved = await self.store.transition(

@@ -154,7 +154,12 @@ async def test_a_crashs_local_leftovers_are_swept_and_nothing_else(
     s3_server: S3Server, tmp_path: Path
 ) -> None:
     storage = S3Storage(tmp_path, bucket="unused", prefix="", endpoint_url=s3_server.endpoint)
-    old = [tmp_path / "4.mp4", tmp_path / ".work-0a1b" / "4.mp4", tmp_path / "4.mp4.part"]
+    old = [
+        tmp_path / "4.mp4",
+        tmp_path / ".work-0a1b" / "4.mp4",
+        tmp_path / "4.mp4.part",
+        tmp_path / "story-2.mp4",
+    ]
     for path in old:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
@@ -163,7 +168,7 @@ async def test_a_crashs_local_leftovers_are_swept_and_nothing_else(
         path.write_bytes(b"x")
     for path in [*old, keep[0], tmp_path / ".work-0a1b"]:
         os.utime(path, (100, 100))
-    assert await storage.sweep(before=200) == 3
+    assert await storage.sweep(before=200) == 4
     assert [p for p in old if p.exists()] == [] and all(p.exists() for p in keep)
 
 

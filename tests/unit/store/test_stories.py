@@ -171,3 +171,13 @@ async def test_a_waiting_shot_can_be_cancelled_and_is_refunded(store: JobStore, 
     cancelled = await scheduler.cancel(shots[1].id)
     assert cancelled is not None and cancelled.state is JobState.CANCELLED
     assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]
+
+
+async def test_a_received_clip_waiting_for_the_store_keeps_prodias_price(store: JobStore) -> None:
+    await store.create_story(new_story(2))
+    claimed = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"])
+    assert claimed is not None
+    await store.transition(claimed.id, JobState.RUNNING, owner="w1", prodia_job_id="p-1", endpoint="async")
+    assert await store.mark_received(claimed.id, "s3://b/1.mp4", owner="w1", actual_cost=0.55)
+    await store.transition(claimed.id, JobState.CANCELLED, error="cancelled")
+    assert await store.ledger(claimed.id) == [("reserve", 0.4), ("commit", 0.55)]
