@@ -6,8 +6,10 @@ A job's files are stored (in the output folder, or an S3 bucket) under names mad
 `{id}.preview-{budget}.mp4` and the last frame `{id}.last.png` (the start picture of a Continue), plus
 what a crash can leave of them in a local folder while they are written (`{name}.part`,
 `.{name}.{random}.part{suffix}`).
-A story's joined clip is `story-{story id}.mp4`: it belongs to the story, not to any of its shots' jobs, so
-nothing that deletes a job's files touches it (retention and forgetting of stories are not written yet).
+A story's joined clip is `story-{story id}.mp4`, with its re-encodes and posters named like a job's
+(`story-{id}.fit-{budget}.mp4`, ...): they belong to the story, not to any of its shots' jobs, so nothing that
+deletes a job's files touches them; they go with the story's retention, its Delete and its member's
+forgetting.
 Input images are `inputs/{uuid}.jpg`, named before the job exists; a job owns the one its request names,
 and Re-roll and Remix share it.
 
@@ -33,7 +35,10 @@ _JOB_FILE = re.compile(
     rf"(?P<id>{_ID}){_DERIVED}(?:\.part)?|\.(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpg|png)"
 )
 _INPUT_FILE = re.compile(r"[0-9a-f]{32}\.jpg")
-_STORY_FILE = re.compile(rf"story-(?P<id>{_ID})\.mp4")
+_STORY_FILE = re.compile(
+    rf"story-(?P<id>{_ID}){_DERIVED}(?:\.part)?"
+    rf"|\.story-(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpg|png)"
+)
 
 
 def job_of(name: str) -> int | None:
@@ -78,9 +83,16 @@ def story_name(story_id: int) -> str:
 
 
 def story_of(name: str) -> int | None:
-    """The id of the story whose joined clip has this name, or None for any other name."""
+    """The id of the story whose joined clip (or a re-encode, poster, partial file of it) has this name, or
+    None for any other name."""
     match = _STORY_FILE.fullmatch(name)
-    return int(match["id"]) if match else None
+    return int(match["id"] or match["tmp"]) if match else None
+
+
+def names_of_stories(listing: Iterable[str], story_ids: Collection[int]) -> list[str]:
+    """The stored names of every file of these stories."""
+    wanted = set(story_ids)
+    return sorted(name for name in listing if story_of(name) in wanted)
 
 
 def new_input_name() -> str:
@@ -93,7 +105,7 @@ def stored_name(path: Path) -> str:
     input image. ValueError for any other file: only the bot's own names are ever stored or deleted."""
     if job_of(path.name) is not None and not path.name.endswith(".part") and not path.name.startswith("."):
         return path.name
-    if story_of(path.name) is not None:
+    if story_of(path.name) is not None and not path.name.endswith(".part") and not path.name.startswith("."):
         return path.name
     if path.parent.name == INPUTS and _INPUT_FILE.fullmatch(path.name):
         return f"{INPUTS}/{path.name}"

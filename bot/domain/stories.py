@@ -42,3 +42,8 @@ class Story:
     user_error: str | None
     created_at: float
     finished_at: float | None
+    based_on: int | None = None  # Re-roll / Extend: the story whose shots before `first_shot` this one reuses
+    first_shot: int = 0  # this story's own shots are first_shot..shots-1
+    status_message_id: int | None = None  # the interaction's reply that follows the story
+    result_message_id: int | None = None  # the posted story clip
+    result_channel_id: int | None = None

@@ -17,7 +17,7 @@ async def forget_member(pipeline: Pipeline, governance: Governance, guild_id: in
             await pipeline.scheduler.cancel(job.id)
     forgotten = await governance.forget_member(guild_id, user_id)
     # The forgotten jobs' own files, and the input images no other job uses.
-    listing = await pipeline.storage.listing() if forgotten.job_ids else {}
+    listing = await pipeline.storage.listing() if forgotten.job_ids or forgotten.story_ids else {}
     doomed = files.names_of_jobs(listing, forgotten.job_ids) + files.input_names(forgotten.inputs)
-    doomed += [files.story_name(story_id) for story_id in forgotten.story_ids]
+    doomed += files.names_of_stories(listing, forgotten.story_ids)
     return await pipeline.storage.delete(doomed)

@@ -21,7 +21,8 @@ log = logging.getLogger("bot.jobs")
 
 @dataclass(frozen=True, slots=True)
 class NewStory:
-    """What the caller knows when a story is accepted: one request and estimate per shot."""
+    """What the caller knows when a story is accepted: one request and estimate per shot it makes. A Re-roll
+    or an Extend is `based_on` an earlier story and reuses its shots before `first_shot`."""
 
     requests: Sequence[JobRequest]
     estimated_costs: Sequence[float]
@@ -30,6 +31,9 @@ class NewStory:
     transition: Transition = "cut"
     guild_id: int | None = None
     channel_id: int | None = None
+    based_on: int | None = None
+    first_shot: int = 0
+    needs_approval: bool = False  # the first shot made waits for a moderator (the rest wait for it)
 
 
 def row_to_story(row: Row) -> Story:
@@ -47,6 +51,11 @@ def row_to_story(row: Row) -> Story:
         user_error=row["user_error"],
         created_at=row["created_at"],
         finished_at=row["finished_at"],
+        based_on=row["based_on"],
+        first_shot=row["first_shot"],
+        status_message_id=row["status_message_id"],
+        result_message_id=row["result_message_id"],
+        result_channel_id=row["result_channel_id"],
     )
 
 
@@ -75,21 +84,24 @@ class Stories(JobTable):
         if len(new.requests) != len(new.estimated_costs) or not new.requests:
             raise ValueError("a story needs one estimate per shot")
         now = self._clock()
+        first_state = JobState.AWAITING_APPROVAL if new.needs_approval else JobState.QUEUED
         async with self.db.transaction() as conn:
             await conn.lock("quota", new.guild_id if new.guild_id is not None else ("user", new.user_id))
             row = await conn.fetch_one(
                 """INSERT INTO stories (user_id, guild_id, channel_id, target, shots, transition, state,
-                                        created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                                        created_at, based_on, first_shot)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
                 (
                     new.user_id,
                     new.guild_id,
                     new.channel_id,
                     json.dumps(new.target),
-                    len(new.requests),
+                    new.first_shot + len(new.requests),
                     new.transition,
                     StoryState.RUNNING.value,
                     now,
+                    new.based_on,
+                    new.first_shot,
                 ),
             )
             assert row is not None
@@ -111,9 +123,9 @@ class Stories(JobTable):
                     target={"kind": STORY_TARGET},
                     guild_id=new.guild_id,
                     channel_id=new.channel_id,
-                    state=JobState.WAITING if index else JobState.QUEUED,
+                    state=JobState.WAITING if index else first_state,
                 )
-                job = await insert_job(conn, shot, now, story_id=story.id, shot_index=index)
+                job = await insert_job(conn, shot, now, story_id=story.id, shot_index=new.first_shot + index)
                 await write_ledger(conn, job, "reserve", job.estimated_cost, now)
                 shots.append(job)
         log.info(
@@ -132,16 +144,56 @@ class Stories(JobTable):
         return [int(row[0]) for row in rows]
 
     async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:
-        """A story and its shots, in order (a shot tried again: its latest job)."""
+        """A story and its shots, in order (a shot tried again: its latest job); a Re-roll's or an Extend's
+        shots before its `first_shot` are those of the story it is based on."""
         row = await self.db.reader.fetch_one("SELECT * FROM stories WHERE id = ?", (story_id,))
         if row is None:
             return None
+        story = row_to_story(row)
         shots: dict[int, Job] = {}
+        if story.based_on is not None and story.first_shot:
+            earlier = await self.get_story(story.based_on)
+            for job in earlier[1] if earlier is not None else []:
+                if (job.shot_index or 0) < story.first_shot:
+                    shots[job.shot_index or 0] = job
         for shot in await self.db.reader.fetch_all(
             "SELECT * FROM jobs WHERE story_id = ? ORDER BY shot_index, id", (story_id,)
         ):
             shots[shot["shot_index"]] = row_to_job(shot)
-        return row_to_story(row), [shots[index] for index in sorted(shots)]
+        return story, [shots[index] for index in sorted(shots)]
+
+    async def story_of_message(self, message_id: int) -> Story | None:
+        """The story whose clip (or status) is this message."""
+        row = await self.db.reader.fetch_one(
+            "SELECT * FROM stories WHERE result_message_id = ? OR status_message_id = ? ORDER BY id LIMIT 1",
+            (message_id, message_id),
+        )
+        return row_to_story(row) if row is not None else None
+
+    async def set_story_messages(
+        self,
+        story_id: int,
+        *,
+        status_message_id: int | None = None,
+        result: tuple[int, int | None] | None = None,
+    ) -> None:
+        """Record the story's status message, or its posted clip (message id, channel id: None when
+        ephemeral), so a restart finds them."""
+        async with self.db.transaction() as conn:
+            if status_message_id is not None:
+                await conn.execute(
+                    "UPDATE stories SET status_message_id = ? WHERE id = ?", (status_message_id, story_id)
+                )
+            if result is not None:
+                await conn.execute(
+                    "UPDATE stories SET result_message_id = ?, result_channel_id = ? WHERE id = ?",
+                    (result[0], result[1], story_id),
+                )
+
+    async def clear_story_output(self, story_id: int) -> None:
+        """The story's joined clip is gone (its Delete)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE stories SET output_path = NULL WHERE id = ?", (story_id,))
 
     async def queue_shot(self, story_id: int, shot_index: int, image_path: str) -> Job | None:
         """Give a waiting shot its start picture and queue it; None when it isn't waiting (already queued

@@ -53,10 +53,10 @@ class Retention:
             doomed += files.input_names(files.inputs_to_delete(inputs, references, grace_ends))
         # A story's joined clip is the story's: it goes with the story's retention (or, a story no longer
         # stored, after the grace period).
-        stories = {story_id: name for name in listing if (story_id := files.story_of(name)) is not None}
+        stories = {name: story_id for name in listing if (story_id := files.story_of(name)) is not None}
         if stories:
             kept = await self.store.stories_keeping_files(finished_before)
-            doomed += [n for i, n in stories.items() if i not in kept and listing[n] < grace_ends]
+            doomed += [n for n, i in stories.items() if i not in kept and listing[n] < grace_ends]
         removed = await self.storage.delete(doomed)
         removed += await self.storage.sweep(grace_ends)
         await self.store.clear_story_outputs(finished_before)

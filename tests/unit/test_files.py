@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,5 +160,18 @@ def test_a_storys_joined_clip_is_a_stored_name_of_no_job() -> None:
     assert name == "story-12.mp4" and files.story_of(name) == 12
     assert files.is_stored_name(name) and files.job_of(name) is None
     assert files.stored_name(Path("/work") / name) == name
-    for other in ("story-012.mp4", "story-1.mp4.part", "story-.mp4", "xstory-1.mp4"):
+    for other in ("story-012.mp4", "story-.mp4", "xstory-1.mp4", "story-1.mp4x", "story-1.fit-.mp4"):
         assert files.story_of(other) is None and not files.is_stored_name(other)
+
+
+def test_a_storys_reencodes_posters_and_partial_files_are_the_storys() -> None:
+    derived = ["story-7.fit-9000000.mp4", "story-7.poster-640.jpg", "story-7.preview-100.mp4"]
+    for name in derived:
+        assert files.story_of(name) == 7 and files.job_of(name) is None
+        assert files.stored_name(Path("/w") / name) == name
+    for partial in ("story-7.mp4.part", ".story-7.fit-10.mp4.abcd1234.part.mp4"):
+        assert files.story_of(partial) == 7
+        with pytest.raises(ValueError):
+            files.stored_name(Path("/w") / partial)
+    listing = ["story-7.mp4", *derived, "story-70.mp4", "7.mp4", "story-8.mp4"]
+    assert files.names_of_stories(listing, [7]) == sorted(["story-7.mp4", *derived])
