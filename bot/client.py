@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import signal
+import time
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
@@ -31,6 +32,10 @@ from bot.services.guard import Guard
 from bot.services.metrics import Metrics
 from bot.services.ops_http import PROBE_SECONDS, OpsServer, database_answers
 from bot.services.status import StatusUpdater
+from bot.services.stories import StoryDeliverer
+from bot.services.story_flow import StoryFlow
+from bot.services.story_posts import DiscordStoryPoster
+from bot.services.story_status import StoryStatus
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.storage.links import ClipLinks
@@ -40,12 +45,13 @@ from bot.store.meta import beat, forget_beat, get_value, set_value
 from bot.tasks import Loop, spawn
 from bot.tree import SoraTree
 from bot.ui.buttons import bind_buttons
+from bot.ui.stories import bind_story_buttons
 from bot.worker.leases import worker_name
 from bot.worker.scheduler import Deliverer
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.video", "cogs.jobs", "cogs.admin")
+COGS = ("cogs.video", "cogs.story", "cogs.jobs", "cogs.admin")
 # all: gateway and workers in one process; gateway: commands, buttons, approvals; worker: runs jobs, delivers.
 Role = Literal["all", "gateway", "worker"]
 START_ATTEMPTS = 5
@@ -92,6 +98,9 @@ class SoraBot(commands.AutoShardedBot):
         self.status_updates: StatusUpdater
         self.approvals: Approvals
         self.clips: Clips
+        self.stories: StoryDeliverer  # a story's shots: the next from the last frame, then the joined clip
+        self.story_status: StoryStatus
+        self.story_flow: StoryFlow
         self.owner = worker_name()  # host:pid:nonce, this process in heartbeats
         self._heartbeat: Loop | None = None
         self._loops: list[Loop] = []  # the background loops started, stopped in reverse
@@ -113,7 +122,10 @@ class SoraBot(commands.AutoShardedBot):
         )
         await self._serve_clips()
         self._build_services(pipeline)
+        self.stories.wake = pipeline.scheduler.wake
         pipeline.store.listeners += [
+            self.stories.on_transition,
+            self.story_status.on_transition,
             self.status_updates.on_transition,
             self.audit.on_transition,
             self.guard.on_transition,
@@ -122,6 +134,7 @@ class SoraBot(commands.AutoShardedBot):
         pipeline.on_accepted.append(self.metrics.job_accepted)
         cast(SoraTree, self.tree).refused = self.metrics.request_refused
         bind_buttons(self, clips=self.clips, approvals=self.approvals)
+        bind_story_buttons(self, self.story_flow)
         if self.role != "worker":
             # Commands, buttons and approvals need the gateway.
             for cog in COGS:
@@ -134,7 +147,10 @@ class SoraBot(commands.AutoShardedBot):
         if self.role != "gateway":
             # Claiming, running and delivering jobs needs only Discord's REST API.
             await pipeline.start()
-        self._start(self.status_updates.loop)
+            # A story whose shot ended while its listener could not run (a crash) is taken up here.
+            recovery = Loop("story recovery", self._recover_stories, self.settings.lease_seconds)
+            self._start(recovery)
+        self._start(self.status_updates.loop, self.story_status.loop)
         if self.settings.metrics_port is not None:
             self._ops = OpsServer(
                 self.metrics,
@@ -174,12 +190,19 @@ class SoraBot(commands.AutoShardedBot):
 
     def _deliverers(self, store: JobStore, storage: Storage) -> Mapping[str, Deliverer]:
         """The scheduler's deliverers, built with the pipeline's store (they record what they posted) and
-        file store (re-encodes are kept there)."""
+        file store (re-encodes are kept there): a clip's, and a story shot's."""
         self.links = ClipLinks(storage, self.settings)
         self.deliverer = DiscordDeliverer(
             self, store, storage, on_reencode=self.metrics.reencoded, links=self.links
         )
-        return {"discord": self.deliverer}
+        self.story_status = StoryStatus(self, store, storage)
+        poster = DiscordStoryPoster(self, store, storage, links=self.links)
+        self.stories = StoryDeliverer(store, storage, {poster.kind: poster}, on_end=self.story_status.ended)
+        return {self.deliverer.kind: self.deliverer, self.stories.kind: self.stories}
+
+    async def _recover_stories(self) -> None:
+        # Shots that ended two leases ago: a listener of a live process would have taken them up by then.
+        await self.stories.recover(ended_before=time.time() - 2 * self.settings.lease_seconds)
 
     async def _serve_clips(self) -> None:
         """Serve the output folder's clips on HTTP_PORT (signed links, file:// only). A worker only signs
@@ -223,6 +246,9 @@ class SoraBot(commands.AutoShardedBot):
             pipeline.storage,
         )
         self.clips = Clips(self, pipeline, self.guard, self.approvals, self.status_updates, self.deliverer)
+        self.story_flow = StoryFlow(
+            pipeline, self.guard, self.approvals, self.clips, self.story_status, self.stories
+        )
         cast(SoraTree, self.tree).installation_allowed = self.guard.installation_allowed
 
     def _start(self, *loops: Loop) -> None:

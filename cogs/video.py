@@ -11,16 +11,14 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.domain.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, JobRequest
-from bot.errors import InvalidImage
-from bot.media.images import MAX_IMAGE_BYTES
 from bot.pipeline import Pipeline
-from bot.services.clips import Clips, around_image
+from bot.services.clips import Clips
 from bot.services.guard import Guard
+from bot.services.intake import around_image, read_attachment
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 Interaction = discord.Interaction["SoraBot"]
 
 
@@ -94,22 +92,10 @@ class Video(commands.Cog):
         # The server's rules come before the image is downloaded: a refused request costs nothing.
         admission = await self.guard.admit(interaction, request, has_image=image is not None, settings=server)
         if image is not None:
-            data = await self._download(image)
+            data = await read_attachment(image)
             path = await self.pipeline.store_image(data, request.size)
             request = await around_image(self.pipeline, path, values)
         await self.clips.accept(interaction, request, private=private, admission=admission)
-
-    async def _download(self, image: discord.Attachment) -> bytes:
-        if image.size > MAX_IMAGE_BYTES:
-            raise InvalidImage(f"The image is {image.size / 2**20:.1f} MB; the limit is 20 MB.")
-        if image.content_type and image.content_type.split(";")[0] not in IMAGE_TYPES:
-            raise InvalidImage("The image must be a PNG, JPEG or WebP file.")
-        try:
-            return await image.read()
-        except discord.HTTPException:
-            raise InvalidImage(
-                "The image could not be downloaded from Discord; please attach it again."
-            ) from None
 
 
 async def setup(bot: SoraBot) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import discord
@@ -33,15 +33,30 @@ def is_moderator(interaction: discord.Interaction[Any]) -> bool:
 
 
 def approval_embed(
-    job: Job, *, outcome: str | None = None, by: str | None = None, reason: str | None = None
+    job: Job,
+    *,
+    outcome: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    story: Sequence[Job] = (),
 ) -> discord.Embed:
-    """The request the moderators see; once decided, `outcome` ("Rejected"), `by` whom and their `reason`."""
+    """The request the moderators see; once decided, `outcome` ("Rejected"), `by` whom and their `reason`.
+    A story's first shot stands for the whole `story`: every shot's prompt and the cost of all."""
     title = outcome or "Approval needed"
+    if story:
+        title += f": a story of {len(story)} shots"
     if by is not None:
         title = f"{title} by {escape(by)}"
+    description = (
+        "\n".join(
+            f"**Shot {i}**\n{quote(s.request.prompt, 1500 // len(story))}" for i, s in enumerate(story, 1)
+        )
+        if story
+        else quote(job.request.prompt, 1500)
+    )
     embed = discord.Embed(
         title=title,
-        description=quote(job.request.prompt, 1500),
+        description=description,
         colour=discord.Colour.orange() if outcome is None else discord.Colour.dark_grey(),
     )
     if reason is not None:
@@ -50,8 +65,9 @@ def approval_embed(
     embed.add_field(name="Requester", value=f"<@{job.user_id}>")
     embed.add_field(name="Channel", value=f"<#{job.channel_id}>")
     embed.add_field(name="Settings", value=settings_line(job), inline=False)
-    embed.add_field(name="Estimated cost", value=f"${job.estimated_cost:.2f}")
-    embed.set_footer(text=f"Job {job.id}")
+    cost = sum(s.estimated_cost for s in story) if story else job.estimated_cost
+    embed.add_field(name="Estimated cost", value=f"${cost:.2f}")
+    embed.set_footer(text=f"Job {job.id}" + (f" · story {job.story_id}" if job.story_id is not None else ""))
     return fit_embed(embed)
 
 
@@ -104,8 +120,9 @@ class Approvals:
         self.wake_scheduler = wake_scheduler
         self.loop = Loop("approval expiry", self.expire, settings.approval_sweep_seconds)
 
-    async def request(self, job: Job, channel_id: int) -> None:
-        """Show the job to the moderators with Approve / Reject buttons (and its image, if any)."""
+    async def request(self, job: Job, channel_id: int, *, story: Sequence[Job] = ()) -> None:
+        """Show the job (or the `story` whose first shot it is) to the moderators with Approve / Reject
+        buttons (and its image, if any)."""
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
         async with contextlib.AsyncExitStack() as stack:
             try:
@@ -115,7 +132,7 @@ class Approvals:
                 image = None
             files = [discord.File(image, filename=f"input-{job.id}.jpg")] if image is not None else []
             message = await channel.send(
-                embed=approval_embed(job),
+                embed=approval_embed(job, story=story),
                 files=files,
                 view=approval_view(job),
                 allowed_mentions=discord.AllowedMentions.none(),
@@ -201,9 +218,13 @@ class Approvals:
             return
         channel = self.client.get_partial_messageable(settings.approvals_channel_id, guild_id=job.guild_id)
         message = channel.get_partial_message(job.approval_message_id)
+        found = await self.store.get_story(job.story_id) if job.story_id is not None else None
+        story = [s for s in found[1] if s.story_id == job.story_id] if found is not None else []
         try:
             await message.edit(
-                embed=approval_embed(job, outcome=outcome, by=by, reason=reason), view=None, attachments=[]
+                embed=approval_embed(job, outcome=outcome, by=by, reason=reason, story=story),
+                view=None,
+                attachments=[],
             )
         except discord.HTTPException as exc:
             log.warning("job %d: approval message not updated (%s %s)", job.id, exc.status, exc.text)

@@ -16,6 +16,7 @@ from typing import Any
 import discord
 
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState, Target
+from bot.domain.stories import Story
 from bot.errors import FOREIGN_INSTALL, JobNotFound, NotAllowed, UserFacingError
 from bot.files import clip_name, last_frame_path
 from bot.media.fit import last_frame
@@ -23,6 +24,7 @@ from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals
 from bot.services.delivery import DiscordDeliverer
 from bot.services.guard import Admission, Asker, Guard
+from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target
 from bot.services.status import StatusUpdater
 from bot.tree import handle_error, only_its_opener, reply
 from bot.ui.buttons import status_view
@@ -30,8 +32,6 @@ from bot.ui.embeds import status_embed
 
 log = logging.getLogger(__name__)
 
-# The interaction token lasts 15 minutes; stop using it a little before.
-TOKEN_LIFETIME = 14 * 60
 # The buttons the bot puts on messages in direct messages: a private clip's, and a status message's.
 DM_ACTIONS = frozenset({"post", "reroll", "remix", "cancel"})
 Interaction = discord.Interaction[Any]
@@ -66,15 +66,6 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
 
     async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
         await handle_error(interaction, error)
-
-
-async def around_image(pipeline: Pipeline, image: str, values: dict[str, Any]) -> JobRequest:
-    """The image-to-video request of `values` around a just-stored input image, deleted if that fails."""
-    try:
-        return JobRequest.parse(**{**values, "kind": "img2vid", "image_path": image})
-    except BaseException:
-        await pipeline.drop_image(image)
-        raise
 
 
 def _values(request: JobRequest, **changes: Any) -> dict[str, Any]:
@@ -116,20 +107,7 @@ class Clips:
         the interaction's member, server and channel). An input image in `request` belongs to this request:
         it is deleted when the request is refused or fails before it is queued."""
         asker = asker or Asker.of(interaction)
-        guild = interaction.guild
-        target: Target = {
-            "kind": "discord",
-            "channel_id": asker.channel_id,
-            "private": private,
-            "interaction_token": interaction.token,
-            # Discord counts the token's 15 minutes from the interaction's creation, not from its acceptance.
-            "token_expires_at": interaction.created_at.timestamp() + TOKEN_LIFETIME,
-            "filesize_limit": interaction.filesize_limit,
-            # The server's upload limit (boosts), for a worker process: it has no guild cache to read it from.
-            "guild_filesize_limit": (
-                guild.filesize_limit if guild is not None and guild.id == asker.guild_id else None
-            ),
-        }
+        target = discord_target(interaction, asker, private=private)
         try:
             if admission is None:
                 admission = await self.guard.admit_as(
@@ -202,7 +180,7 @@ class Clips:
         private = bool(job.target.get("private"))
         # In a server the new job posts in the interaction's channel: the bot must be able to post there.
         self.guard.require_post_permissions(interaction, private=private)
-        asker = await self._asker(interaction, job)
+        asker = await self.asker_for(interaction, job)
         request, image = self._variant(job, action, prompt)
         settings = await self.guard.may_generate_as(asker)
         admission = await self.guard.admit_as(asker, request, has_image=image is not None, settings=settings)
@@ -220,9 +198,10 @@ class Clips:
             request = await self._with_image(request, job, image)
         await self.accept(interaction, request, private=private, admission=admission, asker=asker)
 
-    async def _asker(self, interaction: Interaction, job: Job) -> Asker:
+    async def asker_for(self, interaction: Interaction, job: Job | Story) -> Asker:
         """Who asks and where: the interaction's own member and channel in a server; from a direct message
-        the requester as a member of the job's server (fetched, roles included) and the job's channel."""
+        the requester as a member of the job's (or story's) server (fetched, roles included) and its
+        channel."""
         if interaction.guild_id is not None:
             return Asker.of(interaction)
         assert job.guild_id is not None and job.channel_id is not None
@@ -294,7 +273,7 @@ class Clips:
             raise UserFacingError("This clip is no longer available.")
         await interaction.response.defer(ephemeral=True)
         # From a direct message it goes to the job's channel: only while the requester may post there.
-        asker = await self._asker(interaction, job)
+        asker = await self.asker_for(interaction, job)
         # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.
         async with self.guard.reposting(interaction, asker, job), self._clip(job, "") as clip:
             private = bool(job.target.get("private"))

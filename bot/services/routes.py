@@ -9,7 +9,7 @@ from typing import Literal
 
 import discord
 
-from bot.domain.models import Job
+from bot.domain.models import Job, Target
 from bot.ui.embeds import result_embed
 
 MIB = 1024 * 1024
@@ -30,12 +30,13 @@ def token_gone(exc: discord.HTTPException) -> bool:
 
 def interaction_webhook(client: discord.Client, job: Job) -> discord.Webhook | None:
     """The webhook of the interaction that made the job, while its token still works (15 minutes)."""
-    token = job.target.get("interaction_token")
-    if (
-        not token
-        or time.time() > float(job.target.get("token_expires_at", 0))
-        or client.application_id is None
-    ):
+    return target_webhook(client, job.target)
+
+
+def target_webhook(client: discord.Client, target: Target) -> discord.Webhook | None:
+    """The webhook of the interaction a target (a job's, a story's) names, while its token still works."""
+    token = target.get("interaction_token")
+    if not token or time.time() > float(target.get("token_expires_at", 0)) or client.application_id is None:
         return None
     data = {"id": client.application_id, "type": 3, "token": token}
     return discord.Webhook.from_state(data=data, state=client._connection)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # Shots whose clip is made (stored), so a story that stops early can still be joined from them.
 _MADE = frozenset({JobState.DELIVERING, JobState.DELIVERED})
-_ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED})
+_ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})  # rejected: by a moderator
 _SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of the story under way
 
 
@@ -44,7 +44,7 @@ def stitch_shots(shots: Sequence[Path], dest: Path, transition: Transition) -> N
     stitch(shots, dest, transition=transition)
 
 
-def _start_picture(clip: Path, size: tuple[int, int]) -> bytes:
+def start_picture(clip: Path, size: tuple[int, int]) -> bytes:
     """The clip's last frame as the next shot's input image: a JPEG of exactly the shot's size."""
     with tempfile.TemporaryDirectory(prefix="sora-story-") as folder:
         frame = last_frame(clip, Path(folder) / "last.png")
@@ -81,7 +81,7 @@ class StoryDeliverer:
         if job.shot_index + 1 < story.shots:
             if shots[job.shot_index + 1].state is not JobState.WAITING:
                 return None  # queued by an earlier call for this shot, or the story stopped
-            picture = await asyncio.to_thread(_start_picture, clip, job.request.size)
+            picture = await asyncio.to_thread(start_picture, clip, job.request.size)
             name = files.new_input_name()
             image_path = await self.storage.put_bytes(name, picture)
             if await self.store.queue_shot(story.id, job.shot_index + 1, image_path) is None:
@@ -132,7 +132,7 @@ class StoryDeliverer:
         if not made:
             ended = await self.store.finish_story(
                 story.id,
-                StoryState.CANCELLED if job.state is JobState.CANCELLED else StoryState.FAILED,
+                StoryState.FAILED if job.state is JobState.FAILED else StoryState.CANCELLED,
                 error=f"shot {shot} (job {job.id}): {job.error or job.state.value}",
                 user_error=reason,
             )
@@ -160,21 +160,33 @@ class StoryDeliverer:
             if ended is not None and self.on_end is not None:
                 self.on_end(ended)
 
-    async def recover(self) -> int:
+    async def recover(self, *, ended_before: float | None = None) -> int:
         """Take up the stories left running with no shot under way: a shot failed or was cancelled, and its
         listener never ran (the process died, the database failed it). Each is stopped as `on_transition`
-        would have, counting the shot as possibly billed (no retry). Returns how many."""
+        would have, counting the shot as possibly billed (no retry). Only shots that ended before
+        `ended_before` count (a listener of this or another process may still be at work on a newer one).
+        Returns how many."""
         taken = 0
         for story_id in await self.store.running_story_ids():
-            found = await self.store.get_story(story_id)
-            if found is None:
-                continue
-            ended = [s for s in found[1] if s.state in _ENDED_EARLY]
-            if not ended or any(s.state not in _SETTLED for s in found[1]):
-                continue  # nothing ended early, or a shot is still under way (job recovery has it)
-            await self.on_transition(min(ended, key=lambda s: s.shot_index or 0), JobState.RUNNING)
-            taken += 1
+            taken += await self.settle(story_id, ended_before=ended_before)
         return taken
+
+    async def settle(self, story_id: int, *, ended_before: float | None = None) -> bool:
+        """Stop a running story whose shot ended early with no shot under way (after a Cancel, or a lost
+        listener): the shots made are joined and delivered, the waiting ones refunded. False when the story
+        isn't in that state."""
+        found = await self.store.get_story(story_id)
+        if found is None or found[0].state is not StoryState.RUNNING:
+            return False
+        own = [s for s in found[1] if s.story_id == story_id]  # a Re-roll's earlier shots are another story's
+        ended = [s for s in own if s.state in _ENDED_EARLY]
+        if not ended or any(s.state not in _SETTLED for s in own):
+            return False  # nothing ended early, or a shot is still under way (job recovery has it)
+        first = min(ended, key=lambda s: s.shot_index or 0)
+        if ended_before is not None and (first.updated_at or first.created_at) >= ended_before:
+            return False
+        await self.on_transition(first, JobState.RUNNING)
+        return True
 
     async def _story_of(self, job: Job) -> tuple[Story, list[Job]]:
         found = await self.store.get_story(job.story_id) if job.story_id is not None else None

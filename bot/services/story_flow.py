@@ -1,0 +1,375 @@
+"""/story on Discord: accepting a story whole (the server's rules for every shot, then its limits and budget
+for all shots at once, or approval of the whole story), and its buttons: Cancel, Re-roll a shot (that shot and
+every later one made again), Extend (one more shot at the end), Delete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from bot import files
+from bot.domain.limits import check_story_shots
+from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
+from bot.domain.stories import SHOTS_MAX, Story, StoryState, Transition
+from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
+from bot.pipeline import Pipeline
+from bot.services.approvals import Approvals, is_moderator
+from bot.services.clips import Clips
+from bot.services.guard import Admission, Asker, Guard
+from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, read_attachment
+from bot.services.stories import StoryDeliverer, start_picture
+from bot.services.story_status import StoryStatus
+from bot.store.stories import NewStory
+from bot.tree import handle_error, only_its_opener, reply
+from bot.ui.stories import story_status_embed, story_status_view
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[Any]
+_MADE = (JobState.DELIVERING, JobState.DELIVERED)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryOptions:
+    """The /story options every shot shares (None: the server's default)."""
+
+    duration: int | None = None
+    aspect_ratio: str | None = None
+    model: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    private: bool = False
+    transition: Transition = "cut"
+
+
+class ExtendModal(discord.ui.Modal, title="Extend this story"):
+    """The prompt of the shot added at the end."""
+
+    def __init__(self, flow: StoryFlow, story: Story, opener_id: int) -> None:
+        super().__init__(timeout=TOKEN_LIFETIME)  # discord.py's random custom_id keeps each opening apart
+        self.flow = flow
+        self.story = story
+        self.opener_id = opener_id
+        self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
+            label=f"Shot {story.shots + 1}",
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            placeholder="What happens next: lead with the action",
+            min_length=3,
+            max_length=4000,
+        )
+        self.add_item(self.prompt)
+
+    async def interaction_check(self, interaction: Interaction) -> bool:
+        return await only_its_opener(interaction, self.opener_id)
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.flow.extend(interaction, self.story.id, self.prompt.value)
+
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        await handle_error(interaction, error)
+
+
+class StoryFlow:
+    """Accepts stories and carries out their buttons."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        guard: Guard,
+        approvals: Approvals,
+        clips: Clips,
+        status: StoryStatus,
+        deliverer: StoryDeliverer,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        self.guard = guard
+        self.approvals = approvals
+        self.clips = clips  # who asks from a direct message (the story's server and member)
+        self.status = status
+        self.deliverer = deliverer  # settles a cancelled story
+
+    async def shots_allowed(self, interaction: Interaction) -> int:
+        """Before the form opens: who and where, and how many shots this member may have (2 or more)."""
+        await self.guard.may_generate(interaction)
+        policy = await self.guard.policy(interaction.guild_id or 0, interaction.user)
+        check_story_shots(policy, 2)
+        return min(policy.story_shots, SHOTS_MAX)
+
+    async def accept(
+        self,
+        interaction: Interaction,
+        prompts: Sequence[str],
+        options: StoryOptions,
+        image: discord.Attachment | None,
+    ) -> Story:
+        """A submitted /story form (deferred): every shot's request through the server's rules, the image,
+        then the whole story stored with every shot reserved, and its status message."""
+        self.guard.require_post_permissions(interaction, private=options.private)
+        server = await self.guard.may_generate(interaction)
+        values: dict[str, Any] = {
+            "duration": options.duration or server.default_duration or 4,
+            "aspect_ratio": options.aspect_ratio or server.default_aspect_ratio or "16:9",
+            "model": options.model or server.default_model or "sora-2",
+            "resolution": options.resolution,
+            # One seed for every shot, so they look like one story.
+            "seed": options.seed or random.randint(1, SEED_MAX),
+        }
+        requests = []
+        for index, prompt in enumerate(prompts, 1):
+            try:
+                requests.append(JobRequest.parse(prompt=prompt, **values))
+            except UserFacingError as exc:
+                raise type(exc)(f"Shot {index}: {exc.user_message}") from None
+        admission = await self._admit(Asker.of(interaction), requests, has_image=image is not None)
+        if image is not None:
+            data = await read_attachment(image)
+            path = await self.pipeline.store_image(data, requests[0].size)
+            requests[0] = await around_image(self.pipeline, path, {"prompt": prompts[0], **values})
+        return await self._create(
+            interaction, Asker.of(interaction), requests, admission, private=options.private,
+            transition=options.transition,
+        )  # fmt: skip
+
+    async def _admit(self, asker: Asker, requests: Sequence[JobRequest], *, has_image: bool) -> Admission:
+        """The server's rules for every shot's request (models, prompts), and the member's story length."""
+        settings = await self.guard.may_generate_as(asker)
+        admission = None
+        for index, request in enumerate(requests):
+            admission = await self.guard.admit_as(
+                asker, request, has_image=has_image and index == 0, settings=settings
+            )
+        assert admission is not None
+        return admission
+
+    async def _create(
+        self,
+        interaction: Interaction,
+        asker: Asker,
+        requests: list[JobRequest],
+        admission: Admission,
+        *,
+        private: bool,
+        transition: Transition,
+        based_on: Story | None = None,
+        first_shot: int = 0,
+    ) -> Story:
+        """Store the story, every shot reserved within the limits and budget (or nothing), ask the moderators
+        when approval is due, and show its status message (the plan: shots, length, cost)."""
+        check_story_shots(admission.policy, first_shot + len(requests))
+        new = NewStory(
+            requests=requests,
+            estimated_costs=[self.pipeline.prices.estimate(request) for request in requests],
+            user_id=asker.user.id,
+            target=discord_target(interaction, asker, private=private),
+            transition=transition,
+            guild_id=asker.guild_id,
+            channel_id=asker.channel_id,
+            based_on=based_on.id if based_on is not None else None,
+            first_shot=first_shot,
+            needs_approval=admission.needs_approval,
+        )
+        try:
+            story, own = await self.store.create_story(
+                new, admission.policy.limits, admission.settings.budget_dollars_per_day
+            )
+        except QuotaExceeded as exc:
+            await self.pipeline.drop_image(
+                requests[0].image_path if first_shot == 0 and not based_on else None
+            )
+            total = sum(new.estimated_costs)
+            length = sum(request.duration for request in requests)
+            raise QuotaExceeded(
+                exc.limit,
+                f"The whole story ({len(requests)} shots, {length} s, about ${total:.2f}) must fit before it "
+                f"starts, and it doesn't: {exc.user_message}",
+                exc.resets_at,
+            ) from None
+        except BaseException:
+            await self.pipeline.drop_image(
+                requests[0].image_path if first_shot == 0 and not based_on else None
+            )
+            raise
+        self.pipeline.scheduler.wake()
+        channel_id = admission.settings.approvals_channel_id
+        if admission.needs_approval and channel_id is not None:
+            await self.approvals.request(own[0], channel_id, story=own)
+        found = await self.store.get_story(story.id)
+        shots = found[1] if found is not None else own
+        try:
+            message = await interaction.edit_original_response(
+                embeds=[story_status_embed(story, shots)], view=story_status_view(story)
+            )
+        except discord.HTTPException as exc:
+            log.info("story %d: status message could not be shown (%s)", story.id, exc.status)
+            return story
+        self.status.edited(story.id)
+        await self.store.set_story_messages(story.id, status_message_id=message.id)
+        await self.status.on_transition(own[0], own[0].state)  # moved on before the message existed?
+        return story
+
+    # -- buttons -------------------------------------------------------------------------------------------
+
+    async def on_story_button(
+        self, interaction: Interaction, action: str, story_id: int, shot: int | None
+    ) -> None:
+        """A story button pressed (bot/ui/stories.py StoryButton)."""
+        story = await self._story_for_button(interaction, story_id)
+        if action == "cancel":
+            await self._cancel(interaction, story)
+        elif action == "delete":
+            await self._delete(interaction, story)
+        elif action == "extend":
+            await self._made_by_presser(interaction, story, "extend")
+            if interaction.guild_id is not None:
+                await self.guard.may_generate(interaction)  # told now, not after filling in the form
+            await interaction.response.send_modal(ExtendModal(self, story, interaction.user.id))
+        elif action == "reroll" and shot is not None:
+            await self._made_by_presser(interaction, story, "re-roll")
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await self._reroll(interaction, story, shot)
+
+    async def _story_for_button(self, interaction: Interaction, story_id: int) -> Story:
+        """As `Guard.job_for_button`: this server's installation and a story of this server; from a direct
+        message only its requester's, acting in the story's server."""
+        if not await self.guard.installation_allowed(interaction):
+            raise NotAllowed(FOREIGN_INSTALL)
+        found = await self.store.get_story(story_id)
+        story = found[0] if found is not None else None
+        if interaction.guild_id is None:
+            if story is None or story.guild_id is None or interaction.user.id != story.user_id:
+                raise UserFacingError("Only the person who asked for this story can use its buttons.")
+        elif story is None or story.guild_id != interaction.guild_id:
+            raise UserFacingError("That story no longer exists.")
+        return story
+
+    async def _made_by_presser(self, interaction: Interaction, story: Story, what: str) -> None:
+        if interaction.user.id != story.user_id:
+            raise UserFacingError(f"Only the person who asked for this story can {what} it.")
+        if story.state is not StoryState.DELIVERED or story.output_path is None:
+            raise UserFacingError(f"Story {story.id} has no clip to {what} any more.")
+
+    async def _cancel(self, interaction: Interaction, story: Story) -> None:
+        if interaction.user.id != story.user_id and not interaction.permissions.manage_messages:
+            raise UserFacingError("Only the person who asked for this story, or a moderator, can cancel it.")
+        if story.state is not StoryState.RUNNING:
+            raise UserFacingError(f"Story {story.id} is already {story.state.value}.")
+        await interaction.response.defer(ephemeral=True)
+        # The waiting shots first: a shot finishing meanwhile then queues nothing more.
+        stopped = await self.store.stop_waiting_shots(
+            story.id,
+            error=f"story cancelled by {interaction.user.id}",
+            user_error="The story was cancelled; you were not charged for this shot.",
+        )
+        found = await self.store.get_story(story.id)
+        for shot in found[1] if found is not None else []:
+            if (
+                shot.story_id == story.id
+                and shot.state not in TERMINAL
+                and shot.state is not JobState.WAITING
+            ):
+                await self.pipeline.scheduler.cancel(shot.id)
+        await self.deliverer.settle(story.id)
+        refunded = f" {len(stopped)} shot(s) not started were refunded." if stopped else ""
+        await reply(interaction, f"Cancelled story {story.id}; any shots already made are posted.{refunded}")
+
+    async def _delete(self, interaction: Interaction, story: Story) -> None:
+        if interaction.user.id != story.user_id and not is_moderator(interaction):
+            raise UserFacingError("Only the person who asked for this story, or a moderator, can delete it.")
+        await interaction.response.defer(ephemeral=True)
+        if interaction.message is not None:
+            with contextlib.suppress(discord.NotFound):  # deleted by the other press already
+                await interaction.message.delete()
+        # The story's joined clip (and its re-encodes) go with it; its shots' clips are their jobs'.
+        try:
+            listing = await self.pipeline.storage.listing()
+            await self.pipeline.storage.delete(files.names_of_stories(listing, [story.id]))
+        except StorageUnavailable as exc:
+            log.warning("story %d: its clip was not deleted (%s); retention will", story.id, exc.detail)
+        await self.store.clear_story_output(story.id)
+        await reply(interaction, f"Deleted story {story.id}.")
+
+    async def _reroll(self, interaction: Interaction, story: Story, shot: int) -> None:
+        """Shot `shot` (1-based) and every later shot of the plan made again, same prompts and seed; the
+        shots before it are reused."""
+        found = await self.store.get_story(story.id)
+        assert found is not None
+        shots = found[1]
+        if not 1 <= shot <= len(shots) or (shot > 1 and shots[shot - 2].state not in _MADE):
+            raise UserFacingError(f"Story {story.id} has no shot {shot} to re-roll.")
+        requests = [
+            s.request.model_copy(update={"kind": "txt2vid", "image_path": None}) for s in shots[shot - 1 :]
+        ]
+        if shot == 1:
+            requests[0] = shots[0].request  # the story's own start: its prompt, and its image if any
+        await self._again(
+            interaction, story, requests, first_shot=shot - 1, after=shots[shot - 2] if shot > 1 else None
+        )
+
+    async def extend(self, interaction: Interaction, story_id: int, prompt: str) -> None:
+        """A submitted Extend form (deferred): one more shot at the end, from the last shot's last frame."""
+        story = await self._story_for_button(interaction, story_id)
+        await self._made_by_presser(interaction, story, "extend")
+        found = await self.store.get_story(story.id)
+        assert found is not None
+        shots = found[1]
+        if any(s.state not in _MADE for s in shots):
+            raise UserFacingError(
+                "This story stopped early: re-roll its shot to finish it before extending it."
+            )
+        if len(shots) >= SHOTS_MAX:
+            raise UserFacingError(f"A story has at most {SHOTS_MAX} shots.")
+        last = shots[-1]
+        request = JobRequest.parse(
+            **{**last.request.model_dump(), "prompt": prompt, "kind": None, "image_path": None}
+        )
+        await self._again(interaction, story, [request], first_shot=len(shots), after=last)
+
+    async def _again(
+        self,
+        interaction: Interaction,
+        story: Story,
+        requests: list[JobRequest],
+        *,
+        first_shot: int,
+        after: Job | None,
+    ) -> None:
+        """A new story based on `story` that makes `requests` from shot `first_shot` on; its first starts
+        from the last frame of the shot `after` it, taken once the rules let the story through."""
+        private = bool(story.target.get("private"))
+        self.guard.require_post_permissions(interaction, private=private)
+        asker = await self.clips.asker_for(interaction, story)
+        has_image = after is not None or requests[0].image_path is not None
+        admission = await self._admit(asker, requests, has_image=has_image)
+        if after is not None:
+            requests[0] = await self._from_last_frame(after, requests[0])
+        try:
+            await self._create(
+                interaction, asker, requests, admission, private=private, transition=story.transition,
+                based_on=story, first_shot=first_shot,
+            )  # fmt: skip
+        except BaseException:
+            if after is not None:  # the start picture taken from the shot before: nobody else's
+                await self.pipeline.drop_image(requests[0].image_path)
+            raise
+
+    async def _from_last_frame(self, shot: Job, request: JobRequest) -> JobRequest:
+        """`request` as image-to-video from the last frame of `shot`'s clip (stored as a new input)."""
+        async with self.pipeline.storage.local(files.clip_name(shot.id)) as clip:
+            if clip is None:
+                raise UserFacingError(
+                    "The clips of this story's shots are no longer kept, so it can't go on from them. "
+                    "Start a new /story."
+                )
+            picture = await asyncio.to_thread(start_picture, clip, request.size)
+        path = await self.pipeline.storage.put_bytes(files.new_input_name(), picture)
+        return await around_image(self.pipeline, path, {**request.model_dump(), "kind": "img2vid"})

@@ -1,0 +1,136 @@
+"""/story: a form with one prompt per shot (2 to 5, as many as the member may have), the options every shot
+shares, and the story handed to the story flow (bot/services/story_flow.py), which also carries out its
+buttons."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice
+from discord.ext import commands
+
+from bot.domain.models import SEED_MAX
+from bot.domain.stories import SHOTS_MIN, Transition
+from bot.services.intake import TOKEN_LIFETIME
+from bot.services.story_flow import StoryFlow, StoryOptions
+from bot.tree import handle_error, only_its_opener
+
+if TYPE_CHECKING:
+    from bot.client import SoraBot
+
+Interaction = discord.Interaction["SoraBot"]
+# A modal's text input holds at most 4,000 characters (Discord's limit), under a prompt's 4,096.
+SHOT_PROMPT_MAX = 4000
+
+
+class StoryModal(discord.ui.Modal, title="Your story, shot by shot"):
+    """One paragraph input per shot the member may have (Discord allows 5 in a modal); the first two are
+    required, empty ones are left out."""
+
+    def __init__(
+        self,
+        flow: StoryFlow,
+        shots: int,
+        options: StoryOptions,
+        image: discord.Attachment | None,
+        opener_id: int,
+    ) -> None:
+        super().__init__(timeout=TOKEN_LIFETIME)  # discord.py's random custom_id keeps each opening apart
+        self.flow = flow
+        self.options = options
+        self.image = image
+        self.opener_id = opener_id
+        self.prompts: list[discord.ui.TextInput[StoryModal]] = []
+        for shot in range(1, shots + 1):
+            prompt: discord.ui.TextInput[StoryModal] = discord.ui.TextInput(
+                label=f"Shot {shot}",
+                custom_id=f"shot-{shot}",
+                style=discord.TextStyle.paragraph,
+                placeholder="What happens in this shot: lead with the action"
+                if shot == 1
+                else "What happens next",
+                required=shot <= SHOTS_MIN,
+                min_length=3 if shot <= SHOTS_MIN else 0,
+                max_length=SHOT_PROMPT_MAX,
+            )
+            self.prompts.append(prompt)
+            self.add_item(prompt)
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await only_its_opener(interaction, self.opener_id)
+
+    async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        prompts = [item.value for item in self.prompts if item.value.strip()]
+        await self.flow.accept(interaction, prompts, self.options, self.image)
+
+    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
+        await handle_error(interaction, error)
+
+
+class Story(commands.Cog):
+    """Stories: several shots, each from the last frame of the one before, joined into one clip."""
+
+    def __init__(self, flow: StoryFlow) -> None:
+        self.flow = flow
+
+    @app_commands.command(
+        name="story",
+        description="Make a story of 2 to 5 Sora 2 shots, each going on from the last, as one clip",
+    )
+    @app_commands.describe(
+        duration="Length of each shot",
+        aspect_ratio="Landscape or portrait",
+        model="sora-2 is faster and cheaper; sora-2-pro adds synchronized audio and 1080p",
+        resolution="720p or 1080p (sora-2-pro only)",
+        seed=f"A number from 1 to {SEED_MAX:,}, used for every shot (random if not given)",
+        image="A still image the first shot animates (PNG, JPEG or WebP, up to 20 MB and 4096 px a side)",
+        private="Only you see the story",
+        transition="Between shots: a cut, or a short crossfade",
+    )
+    @app_commands.choices(
+        duration=[
+            Choice(name="4 seconds", value=4),
+            Choice(name="8 seconds", value=8),
+            Choice(name="12 seconds", value=12),
+        ],
+    )
+    @app_commands.choices(
+        aspect_ratio=[
+            Choice(name="16:9 landscape", value="16:9"),
+            Choice(name="9:16 portrait", value="9:16"),
+        ],
+        model=[
+            Choice(name="Sora 2", value="sora-2"),
+            Choice(name="Sora 2 Pro (with audio)", value="sora-2-pro"),
+        ],
+        resolution=[Choice(name="720p", value="720p"), Choice(name="1080p (Pro only)", value="1080p")],
+        transition=[Choice(name="Cut", value="cut"), Choice(name="Crossfade", value="crossfade")],
+    )
+    @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    async def story(
+        self,
+        interaction: Interaction,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        model: str | None = None,
+        resolution: str | None = None,
+        seed: app_commands.Range[int, 1, SEED_MAX] | None = None,
+        image: discord.Attachment | None = None,
+        private: bool = False,
+        transition: str = "cut",
+    ) -> None:
+        # The form must be the first answer (a deferred interaction can't open one): only quick checks first.
+        shots = await self.flow.shots_allowed(interaction)
+        chosen: Transition = "crossfade" if transition == "crossfade" else "cut"
+        options = StoryOptions(duration, aspect_ratio, model, resolution, seed, private, chosen)
+        modal = StoryModal(self.flow, shots, options, image, interaction.user.id)
+        await interaction.response.send_modal(modal)
+
+
+async def setup(bot: SoraBot) -> None:
+    await bot.add_cog(Story(bot.story_flow))
