@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.limits import LimitRule
 from bot.domain.pricing import Prices
+from bot.domain.stories import SHOTS_MAX
 from bot.errors import ConfigError
 
 Backend = Literal["prodia", "local"]
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     default_concurrent_jobs: int = Field(default=2, ge=0)
     default_allow_pro: bool = True
     default_allow_hd: bool = True
+    default_story_shots: int = Field(default=3, ge=0, le=SHOTS_MAX)  # below 2: no /story
     approval_expiry_seconds: float = Field(default=86400.0, gt=0)
     approval_sweep_seconds: float = Field(default=60.0, gt=0)
 
@@ -99,6 +101,7 @@ class Settings(BaseSettings):
             concurrent=self.default_concurrent_jobs,
             pro=self.default_allow_pro,
             hd=self.default_allow_hd,
+            story_shots=self.default_story_shots,
         )
 
     def prices(self) -> Prices:

@@ -14,6 +14,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.domain.limits import LimitRule, Scope
+from bot.domain.stories import SHOTS_MAX
 from bot.errors import UserFacingError
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.services.forgetting import forget_member
@@ -106,6 +107,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         jobs_per_hour="Jobs a member may start per hour",
         video_seconds_per_day="Seconds of video a member may make per day",
         concurrent="Jobs a member may have queued or running at once",
+        story_shots="The most shots a member may use in one story (below 2: no stories)",
         pro="Whether Sora 2 Pro may be used",
         hd="Whether 1080p may be used",
     )
@@ -117,6 +119,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         jobs_per_hour: app_commands.Range[int, 0, 10_000] | None = None,
         video_seconds_per_day: app_commands.Range[int, 0, 1_000_000] | None = None,
         concurrent: app_commands.Range[int, 0, 100] | None = None,
+        story_shots: app_commands.Range[int, 0, SHOTS_MAX] | None = None,
         pro: bool | None = None,
         hd: bool | None = None,
     ) -> None:
@@ -124,13 +127,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
             raise UserFacingError("Choose a role or a member, not both.")
         scope, target, who = _scope(interaction, role, user)
         values = {"jobs_per_hour": jobs_per_hour, "video_seconds_per_day": video_seconds_per_day,
-                  "concurrent": concurrent, "pro": pro, "hd": hd}  # fmt: skip
+                  "concurrent": concurrent, "story_shots": story_shots, "pro": pro, "hd": hd}  # fmt: skip
         if all(v is None for v in values.values()):
             raise UserFacingError("Give at least one limit to set.")
-        rule = await self.governance.set_limit_rule(
-            _guild(interaction),
-            LimitRule(scope, target, **values),  # type: ignore[arg-type]
-        )
+        rule = LimitRule(scope, target, **values)  # type: ignore[arg-type]
+        rule = await self.governance.set_limit_rule(_guild(interaction), rule)
         await self._changed(
             interaction, "limits.set", f"Limits for {who}: {rule_text(rule)}.", scope=scope, target=target,
             **{k: v for k, v in values.items() if v is not None},

@@ -7,12 +7,13 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.errors import QuotaExceeded
+from bot.domain.stories import SHOTS_MIN
+from bot.errors import NotAllowed, QuotaExceeded
 
 HOUR = 3600.0
 DAY = 86400.0
 Scope = Literal["guild", "role", "user"]
-LIMIT_FIELDS = ("jobs_per_hour", "video_seconds_per_day", "concurrent", "pro", "hd")
+LIMIT_FIELDS = ("jobs_per_hour", "video_seconds_per_day", "concurrent", "pro", "hd", "story_shots")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class LimitRule:
     concurrent: int | None = None
     pro: bool | None = None
     hd: bool | None = None
+    story_shots: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class MemberPolicy:
     limits: Limits
     pro: bool
     hd: bool
+    story_shots: int  # the most shots in one /story; below SHOTS_MIN: no story at all
 
 
 def resolve(
@@ -98,7 +101,18 @@ def resolve(
         ),
         pro=bool(values["pro"]),
         hd=bool(values["hd"]),
+        story_shots=int(values["story_shots"]),
     )
+
+
+def check_story_shots(policy: MemberPolicy, shots: int) -> None:
+    """Raise NotAllowed when a story of `shots` shots is more than the member may make."""
+    if policy.story_shots < SHOTS_MIN:
+        raise NotAllowed("Stories aren't enabled for you in this server; use /video for single clips.")
+    if shots > policy.story_shots:
+        raise NotAllowed(
+            f"A story here can have at most {policy.story_shots} shots for you; you asked for {shots}."
+        )
 
 
 def check_limits(usage: Usage, limits: Limits, video_seconds: int) -> None:

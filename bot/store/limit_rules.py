@@ -26,6 +26,7 @@ class LimitRuleRepository(GuildRepository):
                 concurrent=row["concurrent"],
                 pro=None if row["pro"] is None else bool(row["pro"]),
                 hd=None if row["hd"] is None else bool(row["hd"]),
+                story_shots=row["story_shots"],
             )
             for row in rows
         ]

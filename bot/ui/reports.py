@@ -26,7 +26,7 @@ def rule_text(rule: LimitRule) -> str:
     """The fields a limit rule sets, in words; the others are left out."""
     parts = [
         f"{name.replace('_', ' ')} {getattr(rule, name)}"
-        for name in ("jobs_per_hour", "video_seconds_per_day", "concurrent")
+        for name in ("jobs_per_hour", "video_seconds_per_day", "concurrent", "story_shots")
         if getattr(rule, name) is not None
     ]
     parts += [
@@ -42,7 +42,8 @@ def limits_lines(settings: Settings, server: GuildSettings, rules: list[LimitRul
     lines = [
         f"Bot defaults: jobs per hour {settings.default_jobs_per_hour}, video seconds per day "
         f"{settings.default_video_seconds_per_day}, concurrent {settings.default_concurrent_jobs}, "
-        f"pro {_yes(settings.default_allow_pro)}, hd {_yes(settings.default_allow_hd)}",
+        f"story shots {settings.default_story_shots}, pro {_yes(settings.default_allow_pro)}, "
+        f"hd {_yes(settings.default_allow_hd)}",
         f"Daily budget: {_dollars(server.budget_dollars_per_day)}",
     ]
     for rule in rules:

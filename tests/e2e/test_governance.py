@@ -70,6 +70,27 @@ async def test_role_limits_the_most_generous_role_and_a_user_override(world: Wor
         assert len([j for j in await all_jobs(bot) if j.user_id == dave]) == 3
 
 
+async def test_story_shots_set_for_a_role_and_a_member_show_and_apply(world: World) -> None:
+    guild = world.fake.guilds[world.guild_id]
+    tellers = guild.add_role("storytellers")
+    gina = guild.add_member(name="gina", roles=[tellers])
+    async with world.bot() as bot:
+        token = await world.admin_command("limits", "set", role=tellers, story_shots=5)
+        assert world.answer(token)["content"] == f"Limits for <@&{tellers}>: story shots 5."
+        await world.admin_command("limits", "set", user=world.alice, story_shots=0, jobs_per_hour=4)
+        with pytest.raises(ValueError, match="max_value 5"):  # Discord's client refuses it
+            await world.admin_command("limits", "set", story_shots=6)
+        shown = world.answer(await world.admin_command("limits", "show"))["content"].splitlines()
+        assert "story shots 3" in shown[0]  # the bot's default
+        assert f"<@&{tellers}>: story shots 5" in shown
+        assert f"<@{world.alice}>: jobs per hour 4, story shots 0" in shown
+        server = bot.get_guild(world.guild_id)
+        assert server is not None
+        for member_id, shots in ((gina, 5), (world.alice, 0), (world.bob, 3)):
+            member = server.get_member(member_id) or await server.fetch_member(member_id)
+            assert (await bot.guard.policy(world.guild_id, member)).story_shots == shots
+
+
 async def test_pro_and_1080p_are_gated(world: World) -> None:
     guild = world.fake.guilds[world.guild_id]
     pros = guild.add_role("pro-users")

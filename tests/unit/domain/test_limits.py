@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from bot.domain.limits import LimitRule, Limits, resolve
+import pytest
 
-DEFAULTS = LimitRule("guild", 0, jobs_per_hour=10, video_seconds_per_day=120, concurrent=2, pro=True, hd=True)
+from bot.domain.limits import LimitRule, Limits, check_story_shots, resolve
+from bot.errors import ConfigError, NotAllowed
+from bot.settings import load_settings
+
+DEFAULTS = LimitRule(
+    "guild", 0, jobs_per_hour=10, video_seconds_per_day=120, concurrent=2, pro=True, hd=True, story_shots=3
+)
 NEWBIE, REGULAR, VIP = 1, 2, 3
 RULES = [
     LimitRule("guild", 99, pro=False, hd=False, jobs_per_hour=5),
@@ -37,3 +43,46 @@ def test_an_explicit_user_rule_wins_over_roles() -> None:
 
 def test_roles_the_member_does_not_have_do_not_count() -> None:
     assert resolve(DEFAULTS, RULES, role_ids=[12345], user_id=7).limits.jobs_per_hour == 5
+
+
+# -- story shots ----------------------------------------------------------------------------------------
+
+STORY_RULES = [
+    LimitRule("guild", 99, story_shots=2),
+    LimitRule("role", NEWBIE, story_shots=0),
+    LimitRule("role", REGULAR, story_shots=4),
+    LimitRule("role", VIP, story_shots=5),
+    LimitRule("user", 42, story_shots=1),
+]
+
+
+def test_story_shots_resolve_like_the_other_limits() -> None:
+    assert resolve(DEFAULTS, [], role_ids=[], user_id=7).story_shots == 3  # the bot's default
+    assert resolve(DEFAULTS, STORY_RULES, role_ids=[], user_id=7).story_shots == 2  # the server's
+    assert resolve(DEFAULTS, STORY_RULES, role_ids=[NEWBIE], user_id=7).story_shots == 0  # even stricter
+    assert resolve(DEFAULTS, STORY_RULES, role_ids=[NEWBIE, VIP, REGULAR], user_id=7).story_shots == 5
+    assert resolve(DEFAULTS, STORY_RULES, role_ids=[VIP], user_id=42).story_shots == 1  # the member's own
+
+
+def test_a_story_up_to_the_members_shots_passes_and_one_more_is_refused() -> None:
+    policy = resolve(DEFAULTS, STORY_RULES, role_ids=[REGULAR], user_id=7)
+    check_story_shots(policy, 2)
+    check_story_shots(policy, 4)
+    with pytest.raises(NotAllowed) as caught:
+        check_story_shots(policy, 5)
+    assert caught.value.user_message == "A story here can have at most 4 shots for you; you asked for 5."
+
+
+@pytest.mark.parametrize("allowed", [0, 1])
+def test_below_two_shots_a_member_may_make_no_story(allowed: int) -> None:
+    policy = resolve(DEFAULTS, [LimitRule("user", 7, story_shots=allowed)], role_ids=[], user_id=7)
+    with pytest.raises(NotAllowed, match="Stories aren't enabled for you in this server"):
+        check_story_shots(policy, 2)
+
+
+def test_the_bots_default_story_shots_come_from_default_story_shots_0_to_5() -> None:
+    assert resolve(load_settings().limit_defaults(), [], [], 7).story_shots == 3
+    assert resolve(load_settings(default_story_shots=5).limit_defaults(), [], [], 7).story_shots == 5
+    for wrong in (-1, 6):
+        with pytest.raises(ConfigError, match="DEFAULT_STORY_SHOTS is invalid"):
+            load_settings(default_story_shots=wrong)

@@ -36,6 +36,11 @@ async def test_limit_rules_merge_given_fields_and_clear(db: Database) -> None:
     await gov.set_limit_rule(GUILD, LimitRule("role", BIG_ID, jobs_per_hour=3, pro=True))
     merged = await gov.set_limit_rule(GUILD, LimitRule("role", BIG_ID, concurrent=1))
     assert (merged.jobs_per_hour, merged.concurrent, merged.pro, merged.hd) == (3, 1, True, None)
+    assert merged.story_shots is None
+    shots = await gov.set_limit_rule(GUILD, LimitRule("role", BIG_ID, story_shots=0))
+    assert shots == LimitRule("role", BIG_ID, jobs_per_hour=3, concurrent=1, pro=True, story_shots=0)
+    await gov.set_limit_rule(GUILD, LimitRule("user", BIG_ID, story_shots=5))
+    assert [r.story_shots for r in await Governance(db).limit_rules(GUILD)] == [0, 5]  # from the rows
     assert await gov.limit_rules(OTHER) == []
     assert await gov.clear_limit_rule(GUILD, "role", BIG_ID) is True
     assert await gov.clear_limit_rule(GUILD, "role", BIG_ID) is False

@@ -11,6 +11,11 @@ DAY = 86_400.0
 def test_a_rule_names_only_the_fields_it_sets() -> None:
     assert rule_text(LimitRule("role", 1, jobs_per_hour=3, pro=False)) == "jobs per hour 3, pro no"
     assert rule_text(LimitRule("user", 2)) == "nothing set"
+    every = LimitRule("guild", 3, jobs_per_hour=1, video_seconds_per_day=2, concurrent=3, pro=True, hd=False,
+                      story_shots=0)  # fmt: skip
+    assert rule_text(every) == (
+        "jobs per hour 1, video seconds per day 2, concurrent 3, story shots 0, pro yes, hd no"
+    )
 
 
 async def test_usage_counts_jobs_and_dollars_per_member_biggest_spender_first() -> None:
