@@ -8,6 +8,13 @@ from collections.abc import Collection
 from bot.domain.models import TERMINAL, JobState, JobType
 from bot.store.job_table import JobTable, states_in
 
+# The stories still running and every story whose shots they reuse (Re-roll, Extend): their shots' clips
+# stay whatever their own age, or the story could not be joined.
+_RUNNING_STORIES = """WITH RECURSIVE keeping (id) AS (
+        SELECT id FROM stories WHERE state = 'running'
+        UNION SELECT stories.based_on FROM stories JOIN keeping ON stories.id = keeping.id
+         WHERE stories.based_on IS NOT NULL)"""
+
 
 class RetentionQueries(JobTable):
     """The jobs table as the retention sweep sees it."""
@@ -17,8 +24,10 @@ class RetentionQueries(JobTable):
         return [
             (int(row[0]), str(row[1]))
             for row in await self.db.reader.fetch_all(
-                f"""SELECT id, output_path FROM jobs WHERE state IN {states_in(TERMINAL)}
-                AND output_path IS NOT NULL AND finished_at < ? ORDER BY id""",  # noqa: S608
+                f"""{_RUNNING_STORIES}
+                SELECT id, output_path FROM jobs WHERE state IN {states_in(TERMINAL)}
+                AND output_path IS NOT NULL AND finished_at < ?
+                AND (story_id IS NULL OR story_id NOT IN (SELECT id FROM keeping)) ORDER BY id""",  # noqa: S608
                 (finished_before,),
             )
         ]
@@ -28,11 +37,14 @@ class RetentionQueries(JobTable):
             await conn.execute("UPDATE jobs SET output_path = NULL WHERE id = ?", (job_id,))
 
     async def jobs_keeping_files(self, finished_before: float) -> set[int]:
-        """Jobs whose files stay: not finished yet, or finished at or after the given time."""
+        """Jobs whose files stay: not finished yet, finished at or after the given time, or shots of a story
+        still running (or reused by one)."""
         return {
             int(row[0])
             for row in await self.db.reader.fetch_all(
-                f"SELECT id FROM jobs WHERE state NOT IN {states_in(TERMINAL)} OR finished_at >= ?",  # noqa: S608
+                f"""{_RUNNING_STORIES}
+                SELECT id FROM jobs WHERE state NOT IN {states_in(TERMINAL)} OR finished_at >= ?
+                    OR story_id IN (SELECT id FROM keeping)""",  # noqa: S608
                 (finished_before,),
             )
         }

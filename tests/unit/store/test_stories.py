@@ -3,6 +3,7 @@ once, stopping a story with refunds."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -181,3 +182,51 @@ async def test_a_received_clip_waiting_for_the_store_keeps_prodias_price(store: 
     assert await store.mark_received(claimed.id, "s3://b/1.mp4", owner="w1", actual_cost=0.55)
     await store.transition(claimed.id, JobState.CANCELLED, error="cancelled")
     assert await store.ledger(claimed.id) == [("reserve", 0.4), ("commit", 0.55)]
+
+
+async def finish_shot(store: JobStore, job_id: int, finished_at: float) -> None:
+    async with store.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET state = 'delivered', output_path = ?, finished_at = ? WHERE id = ?",
+            (f"{job_id}.mp4", finished_at, job_id),
+        )
+
+
+async def test_a_rerolls_shots_reuse_the_earlier_storys_and_keep_their_clips_while_it_runs(
+    store: JobStore,
+) -> None:
+    first, shots = await store.create_story(new_story(3))
+    for shot in shots:
+        await finish_shot(store, shot.id, finished_at=100.0)
+    await store.finish_story(first.id, StoryState.DELIVERED, output_path="story-1.mp4")
+    again = NewStory(
+        requests=[
+            JobRequest.parse(prompt="shot 2 again", seed=7),
+            JobRequest.parse(prompt="shot 3 again", seed=7),
+        ],
+        estimated_costs=[0.4, 0.4],
+        user_id=1,
+        guild_id=10,
+        target={"kind": "file", "path": "/dev/null"},
+        based_on=first.id,
+        first_shot=1,
+    )
+    reroll, own = await store.create_story(again)
+    assert reroll.shots == 3 and reroll.based_on == first.id and [j.shot_index for j in own] == [1, 2]
+    found = await store.get_story(reroll.id)
+    assert found is not None and [s.id for s in found[1]] == [shots[0].id, own[0].id, own[1].id]
+    # Long past retention, the shots the running re-roll reuses keep their clips; the earlier story's
+    # re-made shots don't.
+    kept = await store.jobs_keeping_files(finished_before=1000.0)
+    assert shots[0].id in kept and shots[1].id in kept  # first's shots: first is reused by a running story
+    assert {j for j, _ in await store.old_outputs(1000.0)} & {s.id for s in shots} == set()
+    await store.finish_story(reroll.id, StoryState.CANCELLED)
+    kept = await store.jobs_keeping_files(finished_before=1000.0)
+    assert not kept & {s.id for s in shots}
+    assert {j for j, _ in await store.old_outputs(1000.0)} == {s.id for s in shots}
+
+
+async def test_approval_holds_a_storys_first_shot(store: JobStore) -> None:
+    _, shots = await store.create_story(dataclasses.replace(new_story(2), needs_approval=True))
+    assert [s.state for s in shots] == [JobState.AWAITING_APPROVAL, JobState.WAITING]
+    assert await claim(store) is None
