@@ -1,16 +1,36 @@
 """The routes a clip can take to Discord and their upload limits (reference/discord-platform.md), the
-interaction's own webhook while its token lasts, and how the bot recognises a clip message it posted."""
+interaction's own webhook while its token lasts, how the bot recognises a clip message it posted, and
+uploading a clip within a route's limit: what a job's clip (bot.services.delivery) and a story's
+(bot.services.story_posts) share.
+
+Routes and their limits:
+- a bot-token post in the channel (`channel.send`): the server's boost tier, `guild.filesize_limit`;
+- a followup with the interaction token (15 minutes): the interaction's `attachment_size_limit`, which counts
+  the member's own Nitro;
+- a direct message: 10 MiB.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Protocol
 
 import discord
 
 from bot.domain.models import Job, Target
+from bot.errors import StorageUnavailable
+from bot.files import fit_path, poster_path, preview_path
+from bot.media.fit import fit_clip, poster_frame, preview_clip
+from bot.media.probe import probe_clip
+from bot.storage import Storage
 from bot.ui.embeds import result_embed
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 # Bot uploads in a DM channel, and in a server the bot can't see (the unboosted limit).
@@ -19,6 +39,8 @@ DEFAULT_LIMIT = DM_LIMIT
 # Room for the JSON part and multipart framing inside the request-size cap.
 HEADROOM = 64 * 1024
 TOO_LARGE = 40005
+# A 413 means Discord accepts less than we thought: aim lower this many times on one route.
+ATTEMPTS = 3
 
 RouteKind = Literal["channel", "followup", "ephemeral", "dm"]
 
@@ -28,15 +50,27 @@ def token_gone(exc: discord.HTTPException) -> bool:
     return exc.status == 401 or exc.code in (50027, 10015)
 
 
-def interaction_webhook(client: discord.Client, job: Job) -> discord.Webhook | None:
-    """The webhook of the interaction that made the job, while its token still works (15 minutes)."""
-    return target_webhook(client, job.target)
+class Posted(Protocol):
+    """What a clip posted on Discord belongs to (a job, a story): its requester and where it goes."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def guild_id(self) -> int | None: ...
+    @property
+    def target(self) -> Target: ...
 
 
-def target_webhook(client: discord.Client, target: Target) -> discord.Webhook | None:
-    """The webhook of the interaction a target (a job's, a story's) names, while its token still works."""
-    token = target.get("interaction_token")
-    if not token or time.time() > float(target.get("token_expires_at", 0)) or client.application_id is None:
+def interaction_webhook(client: discord.Client, job: Posted) -> discord.Webhook | None:
+    """The webhook of the interaction that asked for the clip, while its token still works (15 minutes)."""
+    token = job.target.get("interaction_token")
+    if (
+        not token
+        or time.time() > float(job.target.get("token_expires_at", 0))
+        or client.application_id is None
+    ):
         return None
     data = {"id": client.application_id, "type": 3, "token": token}
     return discord.Webhook.from_state(data=data, state=client._connection)  # type: ignore[arg-type]
@@ -79,3 +113,175 @@ async def find_clip_message(
         if message.nonce == nonce or any(embed.footer.text == footer for embed in message.embeds):
             return message
     return None
+
+
+# -- choosing the route ------------------------------------------------------------------------------------
+
+
+def guild_limit(client: discord.Client, posted: Posted) -> int:
+    """The server's per-file limit: from the guild cache, else (a worker process has no gateway, so no
+    cache) as it was when the request was accepted, else the unboosted limit."""
+    guild = client.get_guild(posted.guild_id) if posted.guild_id else None
+    if guild is not None:
+        return guild.filesize_limit
+    return int(posted.target.get("guild_filesize_limit") or DEFAULT_LIMIT)
+
+
+def routes_for(client: discord.Client, posted: Posted, size: int) -> list[Route]:
+    """The routes to try for a clip of `size` bytes, best first."""
+    webhook = interaction_webhook(client, posted)
+    interaction_limit = int(posted.target.get("filesize_limit") or 0)
+    if posted.target.get("private"):
+        routes = [Route("ephemeral", interaction_limit or DM_LIMIT, webhook)] if webhook else []
+        return [*routes, Route("dm", DM_LIMIT)]
+    channel = Route("channel", guild_limit(client, posted))
+    # A public clip is posted by the bot. Only when that would cost quality (the clip is over the server's
+    # limit) and the member's own limit is higher (Nitro) does it go as a public followup with the
+    # interaction token, while the token lives; the bot-token post stays the fallback.
+    if webhook and interaction_limit > channel.limit and size > budget_for(channel.limit):
+        return [Route("followup", interaction_limit, webhook), channel]
+    return [channel]
+
+
+async def tell(client: discord.Client, posted: Posted, text: str, *, label: str, by_dm: bool = False) -> None:
+    """A private word to the requester: through the interaction while it lasts, else (or when Discord
+    refuses the token: it ended before the bot thought, or is unknown) a DM. `label` names it in the log."""
+    try:
+        webhook = None if by_dm else interaction_webhook(client, posted)
+        if webhook is not None:
+            try:
+                await webhook.send(text, ephemeral=True)
+            except discord.HTTPException as exc:
+                if not token_gone(exc):
+                    raise
+                log.info("%s: the interaction token was refused (%s); telling by DM", label, exc.status)
+            else:
+                return
+        user = await client.fetch_user(posted.user_id)
+        await user.send(text)
+    except discord.HTTPException as exc:
+        log.info("%s: could not tell the requester (%s)", label, exc.status)
+
+
+# -- uploading within a route's limit ----------------------------------------------------------------------
+
+# Posts a message by a route: (route, files, the embed's note, a "Full quality" link) -> the message's id.
+Send = Callable[[Route, list[discord.File], str | None, str | None], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One clip to put on Discord: whose it is, how its poster names and words it, and how it is sent."""
+
+    of: Posted
+    label: str  # names it in the log: "job 5", "story 2"
+    stem: str  # the attachments' names: {stem}.mp4, {stem}.jpg, {stem}-preview.mp4
+    kept: str  # the embed's note when only a poster frame and a preview fit
+    send: Send
+    link: Callable[[Route], Awaitable[str | None]]  # the "Full quality" link for a re-encode or a preview
+
+
+class Uploader:
+    """Uploads a clip by the route that gives the member the best file, re-encoded to fit when needed (each
+    re-encode, poster and preview kept beside the clip in the store, for the next post)."""
+
+    def __init__(
+        self, client: discord.Client, storage: Storage, *, on_reencode: Callable[[], None] | None = None
+    ) -> None:
+        self.client = client
+        self.storage = storage
+        self._on_reencode = on_reencode  # metrics: told of each re-encode made
+
+    async def deliver(self, upload: Upload, clip: Path) -> int:
+        """Post by the best route, falling back to the next when one refuses the size or the token."""
+        routes = routes_for(self.client, upload.of, clip.stat().st_size)
+        for route in routes[:-1]:
+            try:
+                return await self.post(upload, clip, route)
+            except discord.HTTPException as exc:
+                if not (too_large(exc) or token_gone(exc)):
+                    raise
+                log.info("%s: %s route refused (%s); trying the next", upload.label, route.kind, exc.status)
+        return await self.post(upload, clip, routes[-1])
+
+    async def post(self, upload: Upload, clip: Path, route: Route) -> int:
+        """Post by `route`, within its limit: the clip, else a re-encode that fits (aiming lower on each
+        413, ATTEMPTS times), else a poster frame and a preview."""
+        budget = budget_for(route.limit)
+        for attempt in range(ATTEMPTS):
+            sent, note, link = clip, None, None
+            if clip.stat().st_size > budget:
+                fitted, note = await self._shrink(upload, clip, budget, route)
+                if fitted is None:
+                    return await self._post_preview(upload, clip, budget, route)
+                sent, link = fitted, await upload.link(route)
+            try:
+                files = [discord.File(sent, filename=f"{upload.stem}.mp4")]
+                return await upload.send(route, files, note, link)
+            except discord.HTTPException as exc:
+                if not too_large(exc) or attempt == ATTEMPTS - 1:
+                    raise
+                # Discord disagreed with our idea of the limit: aim lower and try again.
+                log.info("%s: upload of %d bytes refused as too large", upload.label, sent.stat().st_size)
+                budget = int(min(budget, sent.stat().st_size) * 0.8)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _shrink(
+        self, upload: Upload, clip: Path, budget: int, route: Route
+    ) -> tuple[Path | None, str | None]:
+        """The clip re-encoded within `budget`, made once per budget and kept next to the clip."""
+        fitted = fit_path(clip, budget)
+        if await self._cached(fitted):
+            info = await asyncio.to_thread(probe_clip, fitted)
+            width, height = info.width, info.height
+        else:
+            result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
+            if result is None:
+                return None, None
+            await self._keep(fitted)
+            if self._on_reencode is not None:
+                self._on_reencode()
+            log.info(
+                "%s: re-encoded %d -> %d bytes to fit", upload.label, clip.stat().st_size, result.size_bytes
+            )
+            width, height = result.width, result.height
+        where = "direct messages'" if route.kind == "dm" else "this channel's"
+        return fitted, f"Re-encoded to {width}x{height} to fit {where} upload limit."
+
+    async def _post_preview(self, upload: Upload, clip: Path, budget: int, route: Route) -> int:
+        """The clip can't be made small enough: post a poster frame and a short preview that fit, if any."""
+        files: list[discord.File] = []
+        left = budget
+        for width in (1280, 640, 320):
+            poster = poster_path(clip, width)
+            if not await self._cached(poster):
+                await asyncio.to_thread(poster_frame, clip, poster, max_width=width)
+                await self._keep(poster)
+            if poster.stat().st_size <= left:
+                files.append(discord.File(poster, filename=f"{upload.stem}.jpg"))
+                left -= poster.stat().st_size
+                break
+        preview: Path | None = preview_path(clip, left)
+        if preview is not None and not await self._cached(preview):
+            preview = await asyncio.to_thread(preview_clip, clip, preview, max_bytes=left)
+            if preview is not None:
+                await self._keep(preview)
+        if preview is not None:
+            files.append(discord.File(preview, filename=f"{upload.stem}-preview.mp4"))
+        return await upload.send(route, files, upload.kept, await upload.link(route))
+
+    async def _cached(self, derived: Path) -> bool:
+        """Whether an earlier run kept this re-encode, poster or preview (now here); a store that fails is
+        only a cache miss: the file is made again."""
+        try:
+            return await self.storage.fetch(derived)
+        except StorageUnavailable as exc:
+            log.warning("%s: not read from the store (%s); making it here", derived.name, exc.detail)
+            return False
+
+    async def _keep(self, derived: Path) -> None:
+        """Keep a made re-encode, poster or preview for the next post; a store that fails costs only that."""
+        try:
+            await self.storage.save(derived)
+        except StorageUnavailable as exc:
+            log.warning("%s: not kept in the store (%s)", derived.name, exc.detail)

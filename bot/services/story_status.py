@@ -16,7 +16,7 @@ from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState
 from bot.errors import StorageUnavailable
 from bot.media.fit import poster_frame
-from bot.services.routes import target_webhook, token_gone
+from bot.services.routes import interaction_webhook, token_gone
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
@@ -85,7 +85,7 @@ class StoryStatus:
         story, shots = found
         if story.state is not StoryState.RUNNING:
             self._last_edit.pop(story_id, None)
-        webhook = target_webhook(self.client, story.target)
+        webhook = interaction_webhook(self.client, story)
         if webhook is None or story.status_message_id is None:
             await self._tell_failure(story)
             return

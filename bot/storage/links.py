@@ -23,7 +23,8 @@ import time
 from urllib.parse import quote
 
 from bot import files
-from bot.domain.models import Job
+from bot.domain.models import Job, Target
+from bot.domain.stories import Story
 from bot.errors import StorageUnavailable
 from bot.settings import Settings
 from bot.storage.base import Storage
@@ -73,7 +74,8 @@ class LinkSigner:
 
 
 class ClipLinks:
-    """The "Full quality" link of a job's clip, as the settings and the store allow (see the module)."""
+    """The "Full quality" link of a job's clip or a story's, as the settings and the store allow (see the
+    module)."""
 
     def __init__(self, storage: Storage, settings: Settings) -> None:
         self.storage = storage
@@ -92,21 +94,27 @@ class ClipLinks:
 
     async def full_quality(self, job: Job, route: str = "channel") -> str | None:
         """The link for a "Full quality" button on `job`'s clip posted by `route`, or None for no button."""
-        if job.target.get("private") or job.target.get("was_private") or route not in PUBLIC_ROUTES:
+        return await self._link(files.clip_name(job.id), job.target, route, f"job {job.id}")
+
+    async def full_quality_story(self, story: Story, route: str = "channel") -> str | None:
+        """The link for a "Full quality" button on `story`'s joined clip posted by `route`, or None."""
+        return await self._link(files.story_name(story.id), story.target, route, f"story {story.id}")
+
+    async def _link(self, name: str, target: Target, route: str, label: str) -> str | None:
+        if target.get("private") or target.get("was_private") or route not in PUBLIC_ROUTES:
             return None
-        name = files.clip_name(job.id)
         try:
             url = await self._url(name)
         except StorageUnavailable as exc:
-            log.warning("job %d: no full-quality link: %s", job.id, exc)
+            log.warning("%s: no full-quality link: %s", label, exc)
             return None
         if url is None:
             return None
         if len(url) > MAX_BUTTON_URL or not url.startswith(("http://", "https://")):
             log.info(
-                "job %d: no full-quality link: Discord takes an http(s) button link of at most %d "
-                "characters, this one has %d",
-                job.id,
+                "%s: no full-quality link: Discord takes an http(s) button link of at most %d characters, "
+                "this one has %d",
+                label,
                 MAX_BUTTON_URL,
                 len(url),
             )

@@ -1,0 +1,185 @@
+"""Posting a story's joined clip on Discord (the StoryOutput of target kind "discord"), by the routes, limits
+and re-encodes a job's clip takes (bot.services.routes): public in the story's channel pinging only its
+requester, private as an ephemeral followup while the interaction lasts, else by DM; a channel that refuses
+it has it handed to the requester by DM."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from itertools import takewhile
+from pathlib import Path
+
+import discord
+
+from bot.domain.models import Job, JobState
+from bot.domain.stories import Story
+from bot.errors import DeliveryError
+from bot.services.routes import DM_LIMIT, Route, Upload, Uploader, interaction_webhook, tell
+from bot.storage import Storage
+from bot.storage.links import ClipLinks
+from bot.store.jobs import JobStore
+from bot.ui.stories import story_result_embed, story_result_view
+
+log = logging.getLogger(__name__)
+
+
+def story_nonce(story: Story) -> str:
+    """The nonce of the story's clip message (Discord takes at most 25 characters)."""
+    return f"story-{story.id}"[:25]
+
+
+def made_shots(shots: Sequence[Job]) -> list[Job]:
+    """The shots in the joined clip: those made, up to the first that wasn't (a partial story has fewer).
+    A shot that failed after its clip was made and stored (its delivery step) is in the clip too."""
+
+    def made(shot: Job) -> bool:
+        stored = shot.state is JobState.FAILED and shot.output_path is not None
+        return shot.state in (JobState.DELIVERING, JobState.DELIVERED) or stored
+
+    return list(takewhile(made, shots))
+
+
+class DiscordStoryPoster:
+    """Posts a story's joined clip where its /story asked, once: a re-run after a crash finds the message
+    stored the moment Discord returned it."""
+
+    kind = "discord"
+
+    def __init__(
+        self,
+        client: discord.Client,
+        store: JobStore,
+        storage: Storage,
+        *,
+        on_reencode: Callable[[], None] | None = None,
+        links: ClipLinks | None = None,
+    ) -> None:
+        self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
+        self.store = store
+        self._links = links  # "Full quality" links on a re-encode or a preview
+        # Re-encodes, posters and previews are kept beside the story's clip (they are the story's files).
+        self.uploader = Uploader(client, storage, on_reencode=on_reencode)
+
+    async def deliver_story(self, story: Story, video: Path) -> None:
+        """Post the story's clip; raises DeliveryError when neither its route nor the requester's DMs take
+        it. Safe to call again: a story whose clip message is stored is not posted again (within Discord's
+        few minutes, the nonce also covers a crash between the post and storing its id)."""
+        found = await self.store.get_story(story.id)
+        if found is None:
+            raise DeliveryError(f"story {story.id} is not stored")
+        story, shots = found
+        if story.result_message_id is not None:
+            log.info(
+                "story %d: already posted as message %d; not posting again", story.id, story.result_message_id
+            )
+            return
+        upload = self._upload(story, made_shots(shots))
+        try:
+            await self.uploader.deliver(upload, video)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            if story.target.get("private"):
+                raise DeliveryError(
+                    f"could not DM story {story.id} to user {story.user_id}: {exc.text}"
+                ) from None
+            gone = isinstance(exc, discord.NotFound)
+            detail = (
+                f"channel {story.channel_id} no longer exists: {exc.text}"
+                if gone
+                else f"missing permissions in channel {story.channel_id}: {exc.text}"
+            )
+            if not await self._hand_over_by_dm(story, upload, video, channel_gone=gone):
+                raise DeliveryError(detail) from None
+            log.info("story %d: %s; sent to the requester by direct message", story.id, detail)
+
+    def _upload(self, story: Story, made: Sequence[Job]) -> Upload:
+        async def send(route: Route, files: list[discord.File], note: str | None, link: str | None) -> int:
+            return await self._send(story, made, route, files, note, link)
+
+        async def full_quality(route: Route) -> str | None:
+            if self._links is None:
+                return None
+            return await self._links.full_quality_story(story, route.kind)
+
+        kept = "The whole story is too large to post here: this is its opening."
+        return Upload(story, f"story {story.id}", f"story-{story.id}", kept, send, full_quality)
+
+    async def _send(
+        self,
+        story: Story,
+        made: Sequence[Job],
+        route: Route,
+        files: list[discord.File],
+        note: str | None,
+        link: str | None,
+    ) -> int:
+        embed = story_result_embed(story, made, note=note)
+        view = story_result_view(story, link=link, made=len(made))
+        message: discord.Message | discord.WebhookMessage
+        channel_id: int | None
+        if route.kind in ("channel", "followup"):
+            content = f"<@{story.user_id}> your story is ready."
+            mentions = discord.AllowedMentions(
+                everyone=False, roles=False, users=[discord.Object(story.user_id)]
+            )
+            if route.kind == "channel":
+                channel = self.client.get_partial_messageable(
+                    int(story.target["channel_id"]), guild_id=story.guild_id
+                )
+                message = await channel.send(
+                    content=content,
+                    embed=embed,
+                    files=files,
+                    view=view,
+                    allowed_mentions=mentions,
+                    # With enforce_nonce (discord.py sends it), a retry within minutes gets the same message.
+                    nonce=story_nonce(story),
+                )
+            else:
+                assert route.webhook is not None
+                message = await route.webhook.send(
+                    content=content, embed=embed, files=files, view=view, allowed_mentions=mentions, wait=True
+                )
+            channel_id = message.channel.id
+        elif route.kind == "ephemeral":
+            assert route.webhook is not None
+            message = await route.webhook.send(embed=embed, files=files, view=view, ephemeral=True, wait=True)
+            channel_id = None  # an ephemeral message can't be read back through any channel
+        else:
+            user = await self.client.fetch_user(story.user_id)
+            message = await user.send(content=route.content, embed=embed, files=files, view=view)
+            channel_id = message.channel.id
+        # First thing after Discord answers: a re-run after a crash from here on finds this message.
+        await self.store.set_story_messages(story.id, result=(message.id, channel_id))
+        return message.id
+
+    async def _hand_over_by_dm(
+        self, story: Story, upload: Upload, video: Path, *, channel_gone: bool
+    ) -> bool:
+        """The channel refused the story (its shots are paid for): send it to the requester by DM, within the
+        DM limit, and tell them why. Whether the DM was sent."""
+        why = (
+            "that channel no longer exists"
+            if channel_gone
+            else "I'm not allowed to post in that channel (missing permissions)"
+        )
+        text = f"Your story (story {story.id}) is ready, but {why}. Here it is."
+        try:
+            await self.uploader.post(upload, video, Route("dm", DM_LIMIT, content=text))
+            sent = True
+        except discord.HTTPException as exc:
+            log.info("story %d: could not DM the story to its requester (%s)", story.id, exc.status)
+            sent = False
+        if sent and interaction_webhook(self.client, story) is None:
+            return True  # the DM said it all
+        told = (
+            f"Your story is ready, but {why}. "
+            + (
+                "I sent it to you by direct message. "
+                if sent
+                else "Nor could I send it to you by direct message. "
+            )
+            + ("" if channel_gone else "Ask a server admin to let me send messages and attach files there.")
+        )
+        await tell(self.client, story, told.strip(), label=f"story {story.id}")
+        return sent
