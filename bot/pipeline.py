@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bot.domain.limits import Limits
@@ -40,7 +40,9 @@ class FileDeliverer:
 class FileStoryOutput:
     """Delivers a story's joined clip by copying it to the path the story names (`sora-bot story`)."""
 
-    async def deliver_story(self, story: Story, video: Path) -> None:
+    async def deliver_story(
+        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: str | None = None
+    ) -> None:
         await asyncio.to_thread(_copy_atomically, video, Path(story.target["path"]))
 
 

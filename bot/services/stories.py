@@ -33,7 +33,9 @@ _SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of t
 class StoryOutput(Protocol):
     """Puts a story's joined clip where the story asked (its target's kind). Safe to call again."""
 
-    async def deliver_story(self, story: Story, video: Path) -> None: ...
+    async def deliver_story(
+        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: str | None = None
+    ) -> None: ...
 
 
 Stitcher = Callable[[Sequence[Path], Path, Transition], None]
@@ -210,19 +212,20 @@ class StoryDeliverer:
             raise SoraBotError(f"no output for story target {story.target!r}")
         dest = self.storage.work_dir / files.story_name(story.id)
         async with contextlib.AsyncExitStack() as stack:
-            clips: list[tuple[int, Path]] = []
+            clips: list[tuple[int, Path, Job]] = []
             for shot in made:
                 local = await stack.enter_async_context(self.storage.local(files.clip_name(shot.id)))
                 if local is None:
                     raise SoraBotError(f"story {story.id}: the clip of shot job {shot.id} is missing")
-                clips.append((shot.shot_index or 0, local))
+                clips.append((shot.shot_index or 0, local, shot))
             if extra is not None:
-                clips.append((extra[0].shot_index or 0, extra[1]))
-            clips.sort()
-            await asyncio.to_thread(self.stitcher, [path for _, path in clips], dest, story.transition)
+                clips.append((extra[0].shot_index or 0, extra[1], extra[0]))
+            clips.sort(key=lambda clip: clip[0])
+            joined = [shot for _, _, shot in clips]
+            await asyncio.to_thread(self.stitcher, [path for _, path, _ in clips], dest, story.transition)
         try:
             await self.storage.save(dest)
-            await output.deliver_story(story, dest)
+            await output.deliver_story(story, dest, shots=joined, note=user_error)
             ended = await self.store.finish_story(
                 story.id,
                 StoryState.DELIVERED,

@@ -61,20 +61,23 @@ class DiscordStoryPoster:
         # Re-encodes, posters and previews are kept beside the story's clip (they are the story's files).
         self.uploader = Uploader(client, storage, on_reencode=on_reencode)
 
-    async def deliver_story(self, story: Story, video: Path) -> None:
-        """Post the story's clip; raises DeliveryError when neither its route nor the requester's DMs take
-        it. Safe to call again: a story whose clip message is stored is not posted again (within Discord's
-        few minutes, the nonce also covers a crash between the post and storing its id)."""
+    async def deliver_story(
+        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: str | None = None
+    ) -> None:
+        """Post the story's clip of `shots` (by default its shots made) with `note` (why a partial story
+        stopped); raises DeliveryError when neither its route nor the requester's DMs take it. Safe to call
+        again: a story whose clip message is stored is not posted again (within Discord's few minutes, the
+        nonce also covers a crash between the post and storing its id)."""
         found = await self.store.get_story(story.id)
         if found is None:
             raise DeliveryError(f"story {story.id} is not stored")
-        story, shots = found
+        story = found[0]
         if story.result_message_id is not None:
             log.info(
                 "story %d: already posted as message %d; not posting again", story.id, story.result_message_id
             )
             return
-        upload = self._upload(story, made_shots(shots))
+        upload = self._upload(story, made_shots(found[1]) if shots is None else shots, note)
         try:
             await self.uploader.deliver(upload, video)
         except (discord.Forbidden, discord.NotFound) as exc:
@@ -92,9 +95,10 @@ class DiscordStoryPoster:
                 raise DeliveryError(detail) from None
             log.info("story %d: %s; sent to the requester by direct message", story.id, detail)
 
-    def _upload(self, story: Story, made: Sequence[Job]) -> Upload:
+    def _upload(self, story: Story, made: Sequence[Job], story_note: str | None) -> Upload:
         async def send(route: Route, files: list[discord.File], note: str | None, link: str | None) -> int:
-            return await self._send(story, made, route, files, note, link)
+            said = "\n".join(part for part in (story_note, note) if part) or None
+            return await self._send(story, made, route, files, said, link)
 
         async def full_quality(route: Route) -> str | None:
             if self._links is None:

@@ -222,7 +222,7 @@ async def test_the_whole_story_must_fit_the_rules_limits_and_budget_before_anyth
         assert inputs_of(form) == ["shot-1", "shot-2"]
         await world.admin_command("limits", "set", user=world.alice, story_shots=1)
         token, form = await open_story(world)
-        assert not form and "at most" in world.answer(token)["content"]
+        assert not form and "Stories aren't enabled for you" in world.answer(token)["content"]
 
         assert world.prodia.requests == []
         assert await bot.pipeline.store.running_story_ids() == []
@@ -258,18 +258,21 @@ async def test_a_middle_shot_that_fails_posts_the_shots_made_and_refunds_the_res
 
 async def test_a_shot_that_fails_once_is_tried_again_with_the_same_seed(world: World) -> None:
     world.prodia.processing_seconds = 1.0
-    async with world.bot() as bot:
+    async with world.bot(prodia_max_attempts=2) as bot:
         await tell_story(world, PROMPTS[:2], seed=7)
-        # The second shot's submission is refused before Prodia does any work (nothing billed): it is tried
-        # once more as a new job, same request.
+        # Prodia is at capacity for the second shot's every attempt (429s create no job, so nothing is
+        # billed): the shot fails, and is tried once more as a new job, same request.
         await until(lambda: world.prodia.requests_for("POST /job/async"), what="shot 1 sent")
-        world.prodia.add_fault(Fault(match="POST /job/async", kind="status", status=400, times=1))
+        busy = world.prodia.add_fault(
+            Fault(match="POST /job/async", kind="status", status=429, retry_after="0", times=2)
+        )
         story, _shots = await story_ended(bot)
         assert story.state is StoryState.DELIVERED and story.user_error is None
         jobs = await bot.pipeline.store.list_jobs(user_id=world.alice, limit=10)
         assert sorted((j.shot_index, j.state) for j in jobs) == [
             (0, JobState.DELIVERED), (1, JobState.DELIVERED), (1, JobState.FAILED),
         ]  # fmt: skip
+        assert busy.hits == 2
         assert {p.job["config"]["seed"] for p in world.prodia.requests_for("POST /job/async")} == {7}
 
 

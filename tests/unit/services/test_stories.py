@@ -35,7 +35,7 @@ class Output:
     def __init__(self) -> None:
         self.delivered: list[tuple[int, bytes]] = []
 
-    async def deliver_story(self, story: Story, video: Path) -> None:
+    async def deliver_story(self, story: Story, video: Path, **_: object) -> None:
         self.delivered.append((story.id, video.read_bytes()))
 
 
@@ -180,7 +180,7 @@ async def test_a_shot_prodia_refused_for_its_content_is_not_tried_again(
 
 
 class BrokenOutput:
-    async def deliver_story(self, story: Story, video: Path) -> None:
+    async def deliver_story(self, story: Story, video: Path, **_: object) -> None:
         raise OSError(28, "No space left on device")
 
 
