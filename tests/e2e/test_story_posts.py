@@ -194,7 +194,12 @@ async def test_a_private_story_is_an_ephemeral_followup_while_the_token_lives_th
         await poster(bot).deliver_story(story, video)
         [ephemeral] = [m for m in world.fake.followups(token) if m.get("attachments")]
         assert ephemeral["flags"] & EPHEMERAL
-        assert custom_ids(ephemeral)[-1] == "sora-story:delete:1" and not link_buttons(ephemeral)
+        assert custom_ids(ephemeral) == [
+            "sora-story:reroll:1:1",
+            "sora-story:reroll:1:2",
+            "sora-story:extend:1",
+            "sora-story:delete:1",
+        ]
         assert await result_of(bot, story.id) == (int(ephemeral["id"]), None)
 
         expired: Target = {**live, "token_expires_at": 0}
