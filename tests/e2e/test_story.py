@@ -191,7 +191,7 @@ async def _input_image(world: World, bot: Any, shot: Any) -> bytes:
     """The shot's start picture as the bot stored it, checked to be byte for byte what Prodia received (the
     fake keeps each input image under its hash)."""
     async with bot.pipeline.storage.local_input(shot.request.image_path) as path:
-        data = path.read_bytes()
+        data: bytes = path.read_bytes()
     received = world.prodia.clip_dir / "inputs" / f"{hashlib.sha256(data).hexdigest()[:16]}.img"
     assert received.read_bytes() == data
     return data
