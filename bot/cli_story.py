@@ -79,7 +79,7 @@ async def run_story(settings: Settings, args: argparse.Namespace) -> int:
         progress.deliverer = StoryDeliverer(
             store, storage, {"file": FileStoryOutput()}, on_end=progress.ended
         )
-        return {progress.deliverer.kind: progress.deliverer}
+        return dict.fromkeys(progress.deliverer.kinds, progress.deliverer)
 
     pipeline = await Pipeline.open(settings, deliverers)
     try:

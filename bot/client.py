@@ -198,7 +198,7 @@ class SoraBot(commands.AutoShardedBot):
         self.story_status = StoryStatus(self, store, storage)
         poster = DiscordStoryPoster(self, store, storage, links=self.links)
         self.stories = StoryDeliverer(store, storage, {poster.kind: poster}, on_end=self.story_status.ended)
-        return {self.deliverer.kind: self.deliverer, self.stories.kind: self.stories}
+        return {self.deliverer.kind: self.deliverer, **dict.fromkeys(self.stories.kinds, self.stories)}
 
     async def _recover_stories(self) -> None:
         # Shots that ended two leases ago: a listener of a live process would have taken them up by then.

@@ -11,7 +11,7 @@ from bot.domain.models import Target
 
 SHOTS_MIN = 2
 SHOTS_MAX = 5
-STORY_TARGET = "story"  # the target kind of every shot's job: the story deliverer takes it from there
+STORY_TARGET = "story"  # shots' target kinds are "story:{output}": the story deliverer takes them from there
 
 Transition = Literal["cut", "crossfade"]
 
@@ -20,6 +20,7 @@ class StoryState(StrEnum):
     """A story's lifecycle; its shots have their own (JobState)."""
 
     RUNNING = "running"
+    STOPPING = "stopping"  # claimed by one process, which joins and posts the shots made (until `stop_until`)
     DELIVERED = "delivered"  # every shot made and joined, or a partial story after a shot failed
     FAILED = "failed"  # nothing could be delivered
     CANCELLED = "cancelled"
@@ -47,3 +48,10 @@ class Story:
     status_message_id: int | None = None  # the interaction's reply that follows the story
     result_message_id: int | None = None  # the posted story clip
     result_channel_id: int | None = None
+    stop_until: float | None = None  # a 'stopping' claim's end: past it, recovery may take the story over
+
+
+def shot_kind(output_kind: str) -> str:
+    """The target kind of a story's shots whose joined clip goes to `output_kind` ("discord", "file"): a
+    process runs only the shots of stories it can deliver."""
+    return f"{STORY_TARGET}:{output_kind}"

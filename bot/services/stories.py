@@ -13,7 +13,7 @@ from typing import Protocol
 
 from bot import files
 from bot.domain.models import Job, JobState
-from bot.domain.stories import STORY_TARGET, Story, StoryState, Transition
+from bot.domain.stories import Story, StoryState, Transition, shot_kind
 from bot.errors import SoraBotError, is_content_rejection
 from bot.media.fit import last_frame
 from bot.media.images import prepare_image
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 _MADE = frozenset({JobState.DELIVERING, JobState.DELIVERED})
 _ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})  # rejected: by a moderator
 _SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of the story under way
+CANCELLED = "cancelled"  # why a story its member (or a moderator) cancelled stopped
+# How long a process's claim to end a story (join and post its shots) holds before recovery may take it over.
+STOP_SECONDS = 900.0
 
 
 class StoryOutput(Protocol):
@@ -54,10 +57,9 @@ def start_picture(clip: Path, size: tuple[int, int]) -> bytes:
 
 
 class StoryDeliverer:
-    """The deliverer of every shot's job (target kind "story"), and a transition listener that stops a story
-    whose shot failed or was cancelled."""
-
-    kind = STORY_TARGET
+    """The deliverer of every shot's job (target kinds "story:{output}"), and a transition listener that
+    stops a story whose shot failed, was cancelled or rejected. Ending a story (joining and posting the
+    shots made) is claimed first (`claim_story_end`), so one process does it once."""
 
     def __init__(
         self,
@@ -76,18 +78,26 @@ class StoryDeliverer:
         self.stitcher = stitcher
         self.on_end = on_end
 
+    @property
+    def kinds(self) -> list[str]:
+        """The target kinds of the shots this deliverer runs: those of stories it has an output for."""
+        return [shot_kind(kind) for kind in self.outputs]
+
     async def deliver(self, job: Job, clip: Path) -> int | None:
         """Shot k is made: queue shot k+1 from its last frame, or, after the last shot, join and deliver."""
         story, shots = await self._story_of(job)
         assert job.shot_index is not None
         if job.shot_index + 1 < story.shots:
-            if shots[job.shot_index + 1].state is not JobState.WAITING:
-                return None  # queued by an earlier call for this shot, or the story stopped
+            if (
+                shots[job.shot_index + 1].state is not JobState.WAITING
+                or story.state is not StoryState.RUNNING
+            ):
+                return None  # queued by an earlier call for this shot, or the story is ending
             picture = await asyncio.to_thread(start_picture, clip, job.request.size)
             name = files.new_input_name()
             image_path = await self.storage.put_bytes(name, picture)
             if await self.store.queue_shot(story.id, job.shot_index + 1, image_path) is None:
-                # Queued by a racing call for this shot, or the story stopped: this picture is nobody's.
+                # Queued by a racing call for this shot, or the story is ending: this picture is nobody's.
                 await self.storage.delete([name])
             else:
                 log.info(
@@ -95,17 +105,21 @@ class StoryDeliverer:
                 )
                 self.wake()
             return None
+        claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
+        if claimed is None:
+            return None  # ended, or being ended (a Cancel) by whoever claimed it: it joins this shot too
         made = [shot for shot in shots if shot.id != job.id and shot.state in _MADE]
-        await self._join_and_deliver(story, made, extra=(job, clip))
+        await self._finish(claimed, made, extra=(job, clip))
         return None
 
     async def on_transition(self, job: Job, previous: JobState) -> None:
-        """A shot failed or was cancelled: cancel the waiting ones (refunded) and deliver the shots made."""
+        """A shot failed, was cancelled or rejected: retry it once, or stop the story (the waiting shots
+        refunded, the shots made delivered)."""
         if job.story_id is None or job.state not in _ENDED_EARLY or previous is JobState.WAITING:
             return
         story, _ = await self._story_of(job)
         if story.state is not StoryState.RUNNING:
-            return
+            return  # ending already: whoever claimed it joins what was made
         # Once more with the same seed, unless Prodia refused the content (it would refuse, and bill, again),
         # or the clip was made and what failed was joining or delivering it (a new clip wouldn't help), or
         # Prodia may have billed this attempt (a second one would bill the shot twice, past what the story
@@ -119,53 +133,66 @@ class StoryDeliverer:
         ):
             self.wake()
             return
-        shot = (job.shot_index or 0) + 1
+        claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
+        if claimed is not None:
+            await self.end(claimed, cause=job, made_cause=previous is JobState.DELIVERING)
+
+    async def end(
+        self, story: Story, *, cause: Job | None = None, made_cause: bool = False, why: str | None = None
+    ) -> None:
+        """End a story this process claimed: its waiting shots cancelled (refunded), the shots made (in order
+        from the first) joined and delivered as a partial story, or, with none, the story ended as the shot
+        that stopped it (`cause`; None: a Cancel, or recovery) left it. `made_cause`: its clip was made
+        and stored (what failed came after). `why`: what the member is told (by default the cause's error)."""
+        shot = (cause.shot_index or 0) + 1 if cause is not None else None
         await self.store.stop_waiting_shots(
             story.id,
-            error=f"story stopped: shot {shot} (job {job.id}) {job.state.value}",
-            user_error=f"The story stopped at shot {shot}; you were not charged for this shot.",
+            error=f"story stopped: shot {shot} (job {cause.id}) {cause.state.value}"
+            if cause
+            else "story ended",
+            user_error="The story stopped before this shot; you were not charged for it.",
         )
         found = await self.store.get_story(story.id)
         assert found is not None
-        made = [s for s in found[1] if s.state in _MADE and (s.shot_index or 0) < shot - 1]
-        if previous is JobState.DELIVERING and job.output_path:
-            made.append(job)  # its clip was made and stored (paid): it is in the story
-        reason = job.user_error or f"shot {shot} {job.state.value}"
+        shots = found[1]
+        made: list[Job] = []
+        for each in shots:
+            if each.state in _MADE or (
+                made_cause and cause is not None and each.id == cause.id and each.output_path
+            ):
+                made.append(each)
+            else:
+                break
+        if cause is not None:
+            why = why or cause.user_error or f"shot {shot} {cause.state.value}"
+        if len(made) == story.shots:
+            await self._finish(story, made, reraise=False)
+            return
         if not made:
+            failed = cause is not None and cause.state is JobState.FAILED
+            detail = f"shot {shot} (job {cause.id}): {cause.error or cause.state.value}" if cause else "ended"
             ended = await self.store.finish_story(
                 story.id,
-                StoryState.FAILED if job.state is JobState.FAILED else StoryState.CANCELLED,
-                error=f"shot {shot} (job {job.id}): {job.error or job.state.value}",
-                user_error=reason,
+                StoryState.FAILED if failed else StoryState.CANCELLED,
+                error=detail,
+                user_error=why,
             )
             if ended is not None and self.on_end is not None:
                 self.on_end(ended)
             return
+        stopped_at = shot or len(made) + 1
         partial = (
-            f"Shot {shot} of {story.shots} did not finish ({reason}); the story has its first {len(made)}."
+            f"Shot {stopped_at} of {story.shots} did not finish ({why or 'stopped'}); "
+            f"the story has its first {len(made)}."
         )
-        try:
-            await self._join_and_deliver(
-                story,
-                made,
-                error=f"partial: shot {shot} (job {job.id}) {job.state.value}",
-                user_error=partial,
-            )
-        except Exception as exc:
-            log.exception("story %d: joining or delivering the shots made failed", story.id)
-            ended = await self.store.finish_story(
-                story.id,
-                StoryState.FAILED,
-                error=f"shot {shot} (job {job.id}) {job.state.value}; then {type(exc).__name__}: {exc}",
-                user_error=f"{partial} They couldn't be joined or delivered.",
-            )
-            if ended is not None and self.on_end is not None:
-                self.on_end(ended)
+        await self._finish(
+            story, made, error=f"partial: stopped at shot {stopped_at}", user_error=partial, reraise=False
+        )
 
     async def recover(self, *, ended_before: float | None = None) -> int:
-        """Take up the stories left running with no shot under way: a shot failed or was cancelled, and its
-        listener never ran (the process died, the database failed it). Each is stopped as `on_transition`
-        would have, counting the shot as possibly billed (no retry). Only shots that ended before
+        """Take up the stories left unfinished: running with no shot under way while a shot ended early and
+        its listener never ran (the process died, the database failed it), counting the shot as possibly
+        billed (no retry); or being ended by a process whose claim ran out. Only shots that ended before
         `ended_before` count (a listener of this or another process may still be at work on a newer one).
         Returns how many."""
         taken = 0
@@ -174,21 +201,58 @@ class StoryDeliverer:
         return taken
 
     async def settle(self, story_id: int, *, ended_before: float | None = None) -> bool:
-        """Stop a running story whose shot ended early with no shot under way (after a Cancel, or a lost
-        listener): the shots made are joined and delivered, the waiting ones refunded. False when the story
-        isn't in that state."""
+        """End a story whose shot ended early with no shot under way, or whose ending's claim ran out. False
+        when the story isn't in either state."""
         found = await self.store.get_story(story_id)
-        if found is None or found[0].state is not StoryState.RUNNING:
+        if found is None:
             return False
-        own = [s for s in found[1] if s.story_id == story_id]  # a Re-roll's earlier shots are another story's
-        ended = [s for s in own if s.state in _ENDED_EARLY]
-        if not ended or any(s.state not in _SETTLED for s in own):
+        story, shots = found
+        own = [s for s in shots if s.story_id == story_id]  # a Re-roll's earlier shots are another story's
+        ended = sorted((s for s in own if s.state in _ENDED_EARLY), key=lambda s: s.shot_index or 0)
+        if story.state is StoryState.STOPPING:
+            claimed = await self.store.claim_story_end(story_id, STOP_SECONDS)  # only once it ran out
+            if claimed is None:
+                return False
+            await self.end(claimed, cause=ended[0] if ended else None)
+            return True
+        if story.state is not StoryState.RUNNING or not ended or any(s.state not in _SETTLED for s in own):
             return False  # nothing ended early, or a shot is still under way (job recovery has it)
-        first = min(ended, key=lambda s: s.shot_index or 0)
+        first = ended[0]
         if ended_before is not None and (first.updated_at or first.created_at) >= ended_before:
             return False
-        await self.on_transition(first, JobState.RUNNING)
+        claimed = await self.store.claim_story_end(story_id, STOP_SECONDS)
+        if claimed is None:
+            return False
+        await self.end(claimed, cause=first)
         return True
+
+    async def _finish(
+        self,
+        story: Story,
+        made: Sequence[Job],
+        *,
+        extra: tuple[Job, Path] | None = None,
+        error: str | None = None,
+        user_error: str | None = None,
+        reraise: bool = True,
+    ) -> None:
+        """Join and deliver the shots made; when that fails the story ends failed, explained (the shots were
+        paid: what failed is said), and with `reraise` the error goes on (to fail the shot delivering)."""
+        try:
+            await self._join_and_deliver(story, made, extra=extra, error=error, user_error=user_error)
+        except Exception as exc:
+            log.exception("story %d: joining or delivering the shots made failed", story.id)
+            ended = await self.store.finish_story(
+                story.id,
+                StoryState.FAILED,
+                error=f"{error or 'complete'}; then {type(exc).__name__}: {exc}",
+                user_error=(user_error + " " if user_error else "")
+                + "The shots made could not be joined or posted.",
+            )
+            if ended is not None and self.on_end is not None:
+                self.on_end(ended)
+            if reraise:
+                raise
 
     async def _story_of(self, job: Job) -> tuple[Story, list[Job]]:
         found = await self.store.get_story(job.story_id) if job.story_id is not None else None

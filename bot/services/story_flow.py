@@ -24,7 +24,7 @@ from bot.services.approvals import Approvals, is_moderator
 from bot.services.clips import Clips
 from bot.services.guard import Admission, Asker, Guard
 from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, read_attachment
-from bot.services.stories import StoryDeliverer, start_picture
+from bot.services.stories import CANCELLED, STOP_SECONDS, StoryDeliverer, start_picture
 from bot.services.story_status import StoryStatus
 from bot.store.stories import NewStory
 from bot.tree import handle_error, only_its_opener, reply
@@ -264,22 +264,18 @@ class StoryFlow:
         if story.state is not StoryState.RUNNING:
             raise UserFacingError(f"Story {story.id} is already {story.state.value}.")
         await interaction.response.defer(ephemeral=True)
-        # The waiting shots first: a shot finishing meanwhile then queues nothing more.
-        stopped = await self.store.stop_waiting_shots(
-            story.id,
-            error=f"story cancelled by {interaction.user.id}",
-            user_error="The story was cancelled; you were not charged for this shot.",
-        )
+        # Claimed first: no shot is queued or tried again from here on, and nobody else ends it.
+        claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
+        if claimed is None:
+            raise UserFacingError(f"Story {story.id} is already ending.")
         found = await self.store.get_story(story.id)
-        for shot in found[1] if found is not None else []:
-            if (
-                shot.story_id == story.id
-                and shot.state not in TERMINAL
-                and shot.state is not JobState.WAITING
-            ):
+        shots = [s for s in (found[1] if found is not None else []) if s.story_id == story.id]
+        waiting = sum(1 for s in shots if s.state is JobState.WAITING)
+        for shot in shots:
+            if shot.state not in TERMINAL and shot.state is not JobState.WAITING:
                 await self.pipeline.scheduler.cancel(shot.id)
-        await self.deliverer.settle(story.id)
-        refunded = f" {len(stopped)} shot(s) not started were refunded." if stopped else ""
+        await self.deliverer.end(claimed, why=CANCELLED)
+        refunded = f" {waiting} shot(s) not started were refunded." if waiting else ""
         await reply(interaction, f"Cancelled story {story.id}; any shots already made are posted.{refunded}")
 
     async def _delete(self, interaction: Interaction, story: Story) -> None:

@@ -17,6 +17,7 @@ from bot.domain.stories import Story, StoryState
 from bot.errors import StorageUnavailable
 from bot.media.fit import poster_frame
 from bot.services.routes import interaction_webhook, token_gone
+from bot.services.stories import CANCELLED
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
@@ -83,8 +84,11 @@ class StoryStatus:
         if found is None:
             return
         story, shots = found
-        if story.state is not StoryState.RUNNING:
+        ended = story.state not in (StoryState.RUNNING, StoryState.STOPPING)
+        if ended:
             self._last_edit.pop(story_id, None)
+            for shot in shots:
+                self._thumbnails.pop(shot.id, None)
         webhook = interaction_webhook(self.client, story)
         if webhook is None or story.status_message_id is None:
             await self._tell_failure(story)
@@ -100,7 +104,7 @@ class StoryStatus:
                 attachments.append(discord.File(io.BytesIO(picture), filename=thumbnail_name(index)))
                 shown.append(index)
         embeds = [story_status_embed(story, shots, position=position), *thumbnail_embeds(shown)]
-        view = story_status_view(story) if story.state is StoryState.RUNNING else None
+        view = story_status_view(story) if not ended else None
         try:
             await webhook.edit_message(
                 story.status_message_id, embeds=embeds, attachments=attachments, view=view
@@ -115,13 +119,15 @@ class StoryStatus:
                     self._thumbnails.pop(shot.id, None)
 
     async def _tell_failure(self, story: Story) -> None:
-        """A story that failed must still be explained, by DM, when its message can't say it."""
-        if story.state is not StoryState.FAILED or not story.user_error or story.id in self._told:
+        """A story that failed or was stopped (a moderator's rejection, an expired approval) must still be
+        explained, by DM, when its message can't say it; a Cancel needs no word."""
+        stopped = story.state in (StoryState.FAILED, StoryState.CANCELLED) and story.user_error != CANCELLED
+        if not stopped or not story.user_error or story.id in self._told:
             return
         self._told.add(story.id)
         try:
             user = await self.client.fetch_user(story.user_id)
-            await user.send(f"Your story (story {story.id}) failed: {escape(story.user_error)}")
+            await user.send(f"Your story (story {story.id}) {story.state.value}: {escape(story.user_error)}")
         except discord.HTTPException as exc:
             log.info("story %d: could not tell the requester (%s)", story.id, exc.status)
 

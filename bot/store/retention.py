@@ -11,7 +11,7 @@ from bot.store.job_table import JobTable, states_in
 # The stories still running and every story whose shots they reuse (Re-roll, Extend): their shots' clips
 # stay whatever their own age, or the story could not be joined.
 _RUNNING_STORIES = """WITH RECURSIVE keeping (id) AS (
-        SELECT id FROM stories WHERE state = 'running'
+        SELECT id FROM stories WHERE state IN ('running', 'stopping')
         UNION SELECT stories.based_on FROM stories JOIN keeping ON stories.id = keeping.id
          WHERE stories.based_on IS NOT NULL)"""
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.limits import Limits, check_budget, check_limits
 from bot.domain.models import Job, JobRequest, JobState, Target
-from bot.domain.stories import STORY_TARGET, Story, StoryState, Transition
+from bot.domain.stories import Story, StoryState, Transition, shot_kind
+from bot.errors import UserFacingError
 from bot.store.db import Row
 from bot.store.job_table import JobTable, NewJob, insert_job, row_to_job
 from bot.store.ledger import write_ledger
@@ -56,6 +57,7 @@ def row_to_story(row: Row) -> Story:
         status_message_id=row["status_message_id"],
         result_message_id=row["result_message_id"],
         result_channel_id=row["result_channel_id"],
+        stop_until=row["stop_until"],
     )
 
 
@@ -85,8 +87,16 @@ class Stories(JobTable):
             raise ValueError("a story needs one estimate per shot")
         now = self._clock()
         first_state = JobState.AWAITING_APPROVAL if new.needs_approval else JobState.QUEUED
+        kind = shot_kind(str(new.target["kind"]))
         async with self.db.transaction() as conn:
             await conn.lock("quota", new.guild_id if new.guild_id is not None else ("user", new.user_id))
+            if new.based_on is not None and await conn.fetch_one(
+                "SELECT id FROM stories WHERE based_on = ? AND state IN ('running', 'stopping')",
+                (new.based_on,),
+            ):
+                raise UserFacingError(
+                    "A re-roll or extension of this story is being made already; wait for it to finish."
+                )
             row = await conn.fetch_one(
                 """INSERT INTO stories (user_id, guild_id, channel_id, target, shots, transition, state,
                                         created_at, based_on, first_shot)
@@ -119,8 +129,9 @@ class Stories(JobTable):
                     request=request,
                     user_id=new.user_id,
                     estimated_cost=cost,
-                    target_kind=STORY_TARGET,
-                    target={"kind": STORY_TARGET},
+                    target_kind=kind,
+                    # A private story's shots are private: /show and /history treat them as the story.
+                    target={"kind": kind, "private": bool(new.target.get("private"))},
                     guild_id=new.guild_id,
                     channel_id=new.channel_id,
                     state=JobState.WAITING if index else first_state,
@@ -139,9 +150,24 @@ class Stories(JobTable):
         return story, shots
 
     async def running_story_ids(self) -> list[int]:
-        """The stories not ended yet."""
-        rows = await self.db.reader.fetch_all("SELECT id FROM stories WHERE state = 'running' ORDER BY id")
+        """The stories not ended yet (being ended included)."""
+        rows = await self.db.reader.fetch_all(
+            "SELECT id FROM stories WHERE state IN ('running', 'stopping') ORDER BY id"
+        )
         return [int(row[0]) for row in rows]
+
+    async def claim_story_end(self, story_id: int, seconds: float) -> Story | None:
+        """Claim the ending of a running story (joining and posting its shots) for `seconds`, or take over a
+        claim that ran out (its process died); None when another holds it or the story ended."""
+        now = self._clock()
+        async with self.db.transaction() as conn:
+            row = await conn.fetch_one(
+                """UPDATE stories SET state = 'stopping', stop_until = ?
+                    WHERE id = ? AND (state = 'running' OR (state = 'stopping' AND stop_until < ?))
+                RETURNING *""",
+                (now + seconds, story_id, now),
+            )
+        return row_to_story(row) if row is not None else None
 
     async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:
         """A story and its shots, in order (a shot tried again: its latest job); a Re-roll's or an Extend's
@@ -205,7 +231,8 @@ class Stories(JobTable):
         if row is None:
             return None
         job = row_to_job(row)
-        if job.state is not JobState.WAITING:
+        story = await self.db.reader.fetch_one("SELECT state FROM stories WHERE id = ?", (story_id,))
+        if job.state is not JobState.WAITING or story is None or story["state"] != StoryState.RUNNING.value:
             return None
         request = job.request.model_copy(update={"kind": "img2vid", "image_path": image_path})
         return await self.transition(job.id, JobState.QUEUED, expect={JobState.WAITING}, request=request)
@@ -232,7 +259,7 @@ class Stories(JobTable):
                 request=failed.request,
                 user_id=failed.user_id,
                 estimated_cost=failed.estimated_cost,
-                target_kind=STORY_TARGET,
+                target_kind=str(failed.target["kind"]),
                 target=failed.target,
                 guild_id=failed.guild_id,
                 channel_id=failed.channel_id,
@@ -271,11 +298,11 @@ class Stories(JobTable):
         error: str | None = None,
         user_error: str | None = None,
     ) -> Story | None:
-        """End a running story; None when it had ended already (so only one caller finishes it)."""
+        """End a running (or stopping) story; None when it had ended already (only one caller finishes it)."""
         async with self.db.transaction() as conn:
             row = await conn.fetch_one(
                 """UPDATE stories SET state = ?, output_path = ?, error = ?, user_error = ?, finished_at = ?
-                    WHERE id = ? AND state = 'running' RETURNING *""",
+                    WHERE id = ? AND state IN ('running', 'stopping') RETURNING *""",
                 (state.value, output_path, error, user_error, self._clock(), story_id),
             )
         if row is None:

@@ -41,6 +41,7 @@ _HEADLINES = {
 }
 _COLOURS = {
     StoryState.RUNNING: discord.Colour.gold(),
+    StoryState.STOPPING: discord.Colour.gold(),
     StoryState.DELIVERED: discord.Colour.green(),
     StoryState.FAILED: discord.Colour.red(),
     StoryState.CANCELLED: discord.Colour.dark_grey(),
@@ -166,6 +167,8 @@ def story_status_embed(
             headline += ", waiting for a moderator's approval"
         elif position:
             headline += f", queued at position {position}"
+    elif story.state is StoryState.STOPPING:
+        headline = "Story: joining the shots made…"
     else:
         headline = _HEADLINES[story.state]
     lines = [_shot_line(index, shot, now) for index, shot in enumerate(shots, 1)]
@@ -174,9 +177,10 @@ def story_status_embed(
         embed.add_field(name="Settings", value=settings_line(shots[-1]).replace(" · from an image", ""))
     embed.add_field(name="Length", value=f"{story_length(shots)} s in {story.shots} shots")
     embed.add_field(name="Between shots", value=story.transition)
-    label = "Cost" if story.state is not StoryState.RUNNING else "Estimated cost"
+    ended = story.state not in (StoryState.RUNNING, StoryState.STOPPING)
+    label = "Cost" if ended else "Estimated cost"
     embed.add_field(name=label, value=f"${story_cost(shots):.2f}")
-    if story.user_error and story.state is not StoryState.RUNNING:
+    if story.user_error and ended:
         embed.add_field(
             name="What happened", value=cut(escape(story.user_error), FIELD_VALUE_MAX), inline=False
         )

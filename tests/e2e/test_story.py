@@ -73,7 +73,8 @@ async def tell_story(
 async def story_ended(bot: Any, story_id: int = 1, timeout: float = 90.0) -> tuple[Any, list[Any]]:
     async def ended() -> Any:
         found = await bot.pipeline.store.get_story(story_id)
-        return found if found is not None and found[0].state is not StoryState.RUNNING else None
+        ended = found is not None and found[0].state not in (StoryState.RUNNING, StoryState.STOPPING)
+        return found if ended else None
 
     return await until(ended, timeout=timeout, what=f"story {story_id} to end")  # type: ignore[no-any-return]
 

@@ -50,7 +50,7 @@ async def made(store: JobStore, storage: FileStorage, job: Job) -> tuple[Job, Pa
 
 
 async def claim(store: JobStore) -> Job:
-    job = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"])
+    job = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story:file"])
     assert job is not None
     return job
 
@@ -175,7 +175,8 @@ async def test_a_shot_prodia_refused_for_its_content_is_not_tried_again(
     )
     assert [s.state for s in ended] == [StoryState.FAILED]
     assert (
-        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
+        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story:file"])
+        is None
     )
 
 
@@ -208,10 +209,11 @@ async def test_a_story_whose_joined_clip_cant_be_delivered_ends_failed_without_m
         await deliverer.deliver(second, second_clip)
     await store.transition(second.id, JobState.FAILED, error="OSError: no space", user_error="Stopped.")
     assert (
-        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
+        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story:file"])
+        is None
     )
     assert [s.state for s in ended] == [StoryState.FAILED]
-    assert ended[0].user_error is not None and "couldn't be joined or delivered" in ended[0].user_error
+    assert ended[0].user_error is not None and "could not be joined or posted" in ended[0].user_error
 
 
 async def test_a_shot_prodia_may_have_billed_is_not_tried_again(store: JobStore, tmp_path: Path) -> None:
@@ -232,7 +234,8 @@ async def test_a_shot_prodia_may_have_billed_is_not_tried_again(store: JobStore,
     await store.transition(shots[0].id, JobState.FAILED, error="timed out", user_error="It took too long.")
     assert [s.state for s in ended] == [StoryState.FAILED]
     assert (
-        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"]) is None
+        await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story:file"])
+        is None
     )
     assert await store.ledger(shots[0].id) == [("reserve", 0.4), ("commit", 0.4)]
     assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]

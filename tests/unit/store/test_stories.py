@@ -32,7 +32,7 @@ def new_story(shots: int = 3, *, duration: int = 4, guild_id: int | None = 10) -
 
 
 async def claim(store: JobStore) -> int | None:
-    job = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=100, target_kinds=["story"])
+    job = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=100, target_kinds=["story:file"])
     return job.id if job else None
 
 
@@ -176,7 +176,9 @@ async def test_a_waiting_shot_can_be_cancelled_and_is_refunded(store: JobStore, 
 
 async def test_a_received_clip_waiting_for_the_store_keeps_prodias_price(store: JobStore) -> None:
     await store.create_story(new_story(2))
-    claimed = await store.claim_next(owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story"])
+    claimed = await store.claim_next(
+        owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story:file"]
+    )
     assert claimed is not None
     await store.transition(claimed.id, JobState.RUNNING, owner="w1", prodia_job_id="p-1", endpoint="async")
     assert await store.mark_received(claimed.id, "s3://b/1.mp4", owner="w1", actual_cost=0.55)
