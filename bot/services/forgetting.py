@@ -3,6 +3,8 @@ that only their jobs held."""
 
 from __future__ import annotations
 
+import time
+
 from bot import files
 from bot.domain.models import TERMINAL
 from bot.pipeline import Pipeline
@@ -12,6 +14,8 @@ from bot.store.governance import Governance
 async def forget_member(pipeline: Pipeline, governance: Governance, guild_id: int, user_id: int) -> int:
     """Cancel the member's unfinished jobs here, remove their prompts, delete the files no other job
     uses; returns how many files were deleted."""
+    # Their stories end first, so cancelling a shot doesn't join and post the shots made (prompts and all).
+    await governance.end_member_stories(guild_id, user_id, time.time())
     for job in await pipeline.store.list_jobs(user_id=user_id, guild_id=guild_id, limit=100_000):
         if job.state not in TERMINAL:
             await pipeline.scheduler.cancel(job.id)

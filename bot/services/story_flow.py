@@ -17,7 +17,7 @@ import discord
 from bot import files
 from bot.domain.limits import check_story_shots
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
-from bot.domain.stories import SHOTS_MAX, Story, StoryState, Transition
+from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryState, Transition
 from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals, is_moderator
@@ -114,6 +114,10 @@ class StoryFlow:
     ) -> Story:
         """A submitted /story form (deferred): every shot's request through the server's rules, the image,
         then the whole story stored with every shot reserved, and its status message."""
+        if len(prompts) < SHOTS_MIN:
+            raise UserFacingError(
+                f"A story needs at least {SHOTS_MIN} shots with a prompt; blank ones are left out."
+            )
         self.guard.require_post_permissions(interaction, private=options.private)
         server = await self.guard.may_generate(interaction)
         values: dict[str, Any] = {
@@ -282,6 +286,12 @@ class StoryFlow:
         if interaction.user.id != story.user_id and not is_moderator(interaction):
             raise UserFacingError("Only the person who asked for this story, or a moderator, can delete it.")
         await interaction.response.defer(ephemeral=True)
+        # Its shots' clips are not posted again by /show either: the requester's Delete for anyone else, a
+        # moderator's for everyone (as a clip's Delete). Recorded before the message goes.
+        found = await self.store.get_story(story.id)
+        for shot in found[1] if found is not None else []:
+            if shot.story_id == story.id:
+                await self.store.mark_clip_removed(shot.id, interaction.user.id)
         if interaction.message is not None:
             with contextlib.suppress(discord.NotFound):  # deleted by the other press already
                 await interaction.message.delete()
@@ -295,21 +305,21 @@ class StoryFlow:
         await reply(interaction, f"Deleted story {story.id}.")
 
     async def _reroll(self, interaction: Interaction, story: Story, shot: int) -> None:
-        """Shot `shot` (1-based) and every later shot of the plan made again, same prompts and seed; the
-        shots before it are reused."""
+        """Shot `shot` (1-based) and every later shot of the plan made again, same prompts, a new seed; the
+        shots before it are reused. A partial story's first shot not made can be re-rolled: it goes on."""
         found = await self.store.get_story(story.id)
         assert found is not None
         shots = found[1]
         if not 1 <= shot <= len(shots) or (shot > 1 and shots[shot - 2].state not in _MADE):
             raise UserFacingError(f"Story {story.id} has no shot {shot} to re-roll.")
-        requests = [
-            s.request.model_copy(update={"kind": "txt2vid", "image_path": None}) for s in shots[shot - 1 :]
-        ]
-        if shot == 1:
-            requests[0] = shots[0].request  # the story's own start: its prompt, and its image if any
-        await self._again(
-            interaction, story, requests, first_shot=shot - 1, after=shots[shot - 2] if shot > 1 else None
-        )
+        # A re-roll is a new take: a new seed, shared by the shots made again (as a story's shots share one).
+        seed = random.randint(1, SEED_MAX)
+        fresh = {"kind": "txt2vid", "image_path": None, "seed": seed}
+        requests = [s.request.model_copy(update=fresh) for s in shots[shot - 1 :]]
+        if shot == 1:  # the story's own start: its prompt, and its image if any
+            requests[0] = shots[0].request.model_copy(update={"seed": seed})
+        after = shots[shot - 2] if shot > 1 else None
+        await self._again(interaction, story, requests, first_shot=shot - 1, after=after)
 
     async def extend(self, interaction: Interaction, story_id: int, prompt: str) -> None:
         """A submitted Extend form (deferred): one more shot at the end, from the last shot's last frame."""
@@ -344,7 +354,8 @@ class StoryFlow:
         private = bool(story.target.get("private"))
         self.guard.require_post_permissions(interaction, private=private)
         asker = await self.clips.asker_for(interaction, story)
-        has_image = after is not None or requests[0].image_path is not None
+        # The member's own image (a re-rolled first shot) is theirs; a last frame is the bot's, as in /story.
+        has_image = after is None and requests[0].image_path is not None
         admission = await self._admit(asker, requests, has_image=has_image)
         if after is not None:
             requests[0] = await self._from_last_frame(after, requests[0])

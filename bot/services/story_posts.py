@@ -151,7 +151,10 @@ class DiscordStoryPoster:
             channel_id = None  # an ephemeral message can't be read back through any channel
         else:
             user = await self.client.fetch_user(story.user_id)
-            message = await user.send(content=route.content, embed=embed, files=files, view=view)
+            if route.view:
+                message = await user.send(content=route.content, embed=embed, files=files, view=view)
+            else:
+                message = await user.send(content=route.content, embed=embed, files=files)
             channel_id = message.channel.id
         # First thing after Discord answers: a re-run after a crash from here on finds this message.
         await self.store.set_story_messages(story.id, result=(message.id, channel_id))
@@ -169,7 +172,8 @@ class DiscordStoryPoster:
         )
         text = f"Your story (story {story.id}) is ready, but {why}. Here it is."
         try:
-            await self.uploader.post(upload, video, Route("dm", DM_LIMIT, content=text))
+            # Without buttons: a Re-roll or Extend pressed there would post into the channel that refused it.
+            await self.uploader.post(upload, video, Route("dm", DM_LIMIT, content=text, view=False))
             sent = True
         except discord.HTTPException as exc:
             log.info("story %d: could not DM the story to its requester (%s)", story.id, exc.status)

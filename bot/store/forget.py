@@ -26,6 +26,17 @@ class Forgotten:
 class ForgetRepository(GuildRepository):
     """Forgetting a member's data, per server."""
 
+    async def end_member_stories(self, guild_id: int, user_id: int, now: float) -> int:
+        """End the member's unfinished stories in this server without joining or posting anything (they are
+        being forgotten): their shots are cancelled next, and no listener acts on an ended story."""
+        async with self._write(guild_id) as conn:
+            rows = await conn.fetch_all(
+                """UPDATE stories SET state = 'cancelled', finished_at = ?, error = 'member forgotten'
+                    WHERE guild_id = ? AND user_id = ? AND state IN ('running', 'stopping') RETURNING id""",
+                (now, guild_id, user_id),
+            )
+        return len(rows)
+
     async def forget_member(self, guild_id: int, user_id: int) -> Forgotten:
         """Remove a member's prompts (from their jobs in this server and the audit log) and their jobs'
         hold on files; returns the jobs whose files go and the input images no other job uses."""
@@ -52,13 +63,17 @@ class ForgetRepository(GuildRepository):
                     (json.dumps(request), json.dumps(target), job_id),
                 )
             stories = await conn.fetch_all(
-                "SELECT id FROM stories WHERE guild_id = ? AND user_id = ? ORDER BY id", (guild_id, user_id)
-            )
-            story_ids = [int(row[0]) for row in stories]
-            await conn.execute(
-                "UPDATE stories SET output_path = NULL WHERE guild_id = ? AND user_id = ?",
+                "SELECT id, target FROM stories WHERE guild_id = ? AND user_id = ? ORDER BY id",
                 (guild_id, user_id),
             )
+            story_ids = [int(row[0]) for row in stories]
+            for story_id, target_text in stories:
+                target = json.loads(target_text)
+                target.pop("interaction_token", None)
+                await conn.execute(
+                    "UPDATE stories SET output_path = NULL, target = ? WHERE id = ?",
+                    (json.dumps(target), story_id),
+                )
             still_used = await _images_used_by_others(conn, images, guild_id, user_id)
             for entry_id, details_text in await conn.fetch_all(
                 f"SELECT id, details FROM audit_log WHERE guild_id = ?{conn.for_update}",  # noqa: S608

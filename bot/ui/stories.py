@@ -106,12 +106,13 @@ def story_status_view(story: Story) -> discord.ui.View:
 
 
 def story_result_view(story: Story, *, link: str | None = None, made: int | None = None) -> discord.ui.View:
-    """Re-roll each shot made (one row), Extend while the story has room for a shot, Delete, and a "Full
-    quality" link when the clip posted is a re-encode."""
+    """Re-roll each shot made, and the shot a partial story stopped at (one row); Extend while a whole story
+    has room for a shot; Delete; and a "Full quality" link when the clip posted is a re-encode."""
+    made = story.shots if made is None else made
     view = discord.ui.View(timeout=None)
-    for shot in range(1, (made if made is not None else story.shots) + 1):
+    for shot in range(1, min(made + 1, story.shots) + 1):
         view.add_item(StoryButton("reroll", story.id, shot))
-    if story.shots < SHOTS_MAX:
+    if made == story.shots < SHOTS_MAX:
         view.add_item(StoryButton("extend", story.id))
     view.add_item(StoryButton("delete", story.id))
     if link is not None:

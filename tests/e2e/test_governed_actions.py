@@ -15,6 +15,7 @@ import pytest
 from bot.client import SoraBot
 from bot.domain.models import JobState
 from bot.ui.buttons import ACTIONS
+from bot.ui.stories import STORY_ACTIONS
 from tests.e2e.conftest import BOTH_ENGINES, World, finished, until
 from tests.e2e.governed import (
     Work,
@@ -28,6 +29,7 @@ from tests.e2e.governed import (
     view_classes,
 )
 from tests.e2e.test_button_rules import png
+from tests.e2e.test_story import open_story, story_clips, story_ended, tell_story
 from tests.fakes.discord import EPHEMERAL, Interaction
 
 pytestmark = pytest.mark.parametrize("engine", BOTH_ENGINES, indirect=True)
@@ -44,7 +46,7 @@ OPENER = "the member the form was shown to, under the rules of the button that o
 REFUSAL = {
     MAKES_WORK: "blocked from making clips",
     ADMIN: "Manage Server permission",
-    OWN_JOB: "Only the person who asked for this clip",
+    OWN_JOB: "Only the person who asked for this",  # clip, or story
     MODERATOR: "Only moderators",
     OWNER: "belong to the member who asked",
     OPENER: "belongs to the member who opened it",
@@ -81,6 +83,7 @@ COMMANDS: dict[str, tuple[str, dict[str, Any]]] = {
     "sora-admin user forget": (ADMIN, {"member": "alice"}),
     "sora-admin usage": (ADMIN, {}),
     "sora-admin export": (ADMIN, {}),
+    "story": (MAKES_WORK, {}),
 }
 # The job buttons (bot/ui/buttons.py ACTIONS), by action.
 BUTTONS: dict[str, str] = {
@@ -95,9 +98,18 @@ BUTTONS: dict[str, str] = {
     "approve": MODERATOR,
     "reject": MODERATOR,
 }
+# The story buttons (bot/ui/stories.py STORY_ACTIONS): Re-roll and Extend on the blocked member's own story,
+# Cancel and Delete on another member's.
+STORY_BUTTONS: dict[str, str] = {
+    "reroll": MAKES_WORK,
+    "extend": MAKES_WORK,
+    "cancel": OWN_JOB,
+    "delete": OWN_JOB,
+}
 VIEWS = {"Pager": OWNER}  # views with buttons of their own (bot/ui/pages.py: Previous/Next)
-FORMS = {"RemixModal": OPENER, "RejectModal": OPENER}
-PERSISTENT = {"ClipButton", "ApprovalButton"}  # DynamicItems: the custom_id carries the action (BUTTONS)
+FORMS = {"RemixModal": OPENER, "RejectModal": OPENER, "StoryModal": OPENER, "ExtendModal": OPENER}
+# DynamicItems: the custom_id carries the action (BUTTONS, STORY_BUTTONS)
+PERSISTENT = {"ClipButton", "ApprovalButton", "StoryButton"}
 
 
 async def test_every_action_is_classified(world: World) -> None:
@@ -109,6 +121,9 @@ async def test_every_action_is_classified(world: World) -> None:
         assert synced == tree
         assert synced == set(COMMANDS), f"classify in COMMANDS: {synced ^ set(COMMANDS)}"
         assert set(ACTIONS) == set(BUTTONS), f"classify in BUTTONS: {set(ACTIONS) ^ set(BUTTONS)}"
+        assert set(STORY_ACTIONS) == set(STORY_BUTTONS), (
+            f"classify: {set(STORY_ACTIONS) ^ set(STORY_BUTTONS)}"
+        )
         assert dynamic_items(bot) == PERSISTENT
         assert view_classes() == set(VIEWS), f"classify in VIEWS: {view_classes() ^ set(VIEWS)}"
         assert modal_classes() == set(FORMS), f"classify in FORMS: {modal_classes() ^ set(FORMS)}"
@@ -168,6 +183,19 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
         for job_id in (1, 2):
             assert (await finished(bot, job_id)).state is JobState.DELIVERED
         [posted] = await until(world.clips, what="alice's clip")
+        # Bob's story (its Re-roll and Extend), a story form and an Extend form he opened before he was
+        # blocked, and alice's story (its Cancel and Delete, which aren't bob's).
+        await tell_story(world, ["bob's story begins", "bob's story goes on"], user_id=world.bob)
+        await tell_story(world, ["alice's story begins", "alice's story goes on"])
+        for story_id in (1, 2):
+            await story_ended(bot, story_id)
+        await until(lambda: len(story_clips(world)) == 2, what="the stories")
+        story_form, _ = await open_story(world, world.bob)
+        extend_form = await world.fake.click(
+            "sora-story:extend:1", message_id=int(message_holding(world, "sora-story:extend:1")["id"]),
+            user_id=world.bob,
+        )  # fmt: skip
+        await until(lambda: extend_form.modal, what="bob's extend form")
         for n in range(40):
             pattern = f"forbidden{n:03d}" + "x" * 80
             await bot.governance.add_block_rule(world.guild_id, pattern, False, world.admin)
@@ -183,13 +211,13 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
         await until(lambda: remix.modal, what="bob's remix form")
         await world.admin_command("approvals", "on", channel=world.mods_channel_id)
         await world.video(prompt="a request awaiting approval")
-        await until(lambda: bot.pipeline.store.get(3), what="the request")
+        await until(lambda: bot.pipeline.store.get(7), what="the request")
         approval = await until(
             lambda: [m for m in world.fake.channel_messages(world.mods_channel_id) if m["components"]],
             what="the approval request",
         )
         reject = await world.fake.click(
-            "sora:reject:3", message_id=int(approval[0]["id"]), user_id=world.mod, guild_id=world.guild_id
+            "sora:reject:7", message_id=int(approval[0]["id"]), user_id=world.mod, guild_id=world.guild_id
         )
         await until(lambda: reject.modal, what="the moderator's reject form")
         await world.admin_command("user", "block", member=world.bob)
@@ -205,7 +233,7 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
                 )  # fmt: skip
 
             wrong += await blocked_member_tries(world, bot, f"/{path}", command, kind)
-        targets = {"post": 2, "approve": 3, "reject": 3}
+        targets = {"post": 2, "approve": 7, "reject": 7}
         for action, kind in BUTTONS.items():
             job_id = targets.get(action, 1)
             message = message_holding(world, f"sora:{action}:{job_id}")
@@ -219,6 +247,34 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
                 )  # fmt: skip
 
             wrong += await blocked_member_tries(world, bot, f"button {action}", click, kind)
+
+        for action, kind in STORY_BUTTONS.items():
+            story_id = 1 if kind == MAKES_WORK else 2
+            custom_id = f"sora-story:{action}:{story_id}" + (":1" if action == "reroll" else "")
+            message = message_holding(world, custom_id)
+
+            async def press(custom_id: str = custom_id, message: Any = message) -> Interaction:
+                return await world.fake.click(
+                    custom_id, message_id=int(message["id"]), channel_id=int(message["channel_id"]),
+                    guild_id=world.guild_id, user_id=world.bob,
+                )  # fmt: skip
+
+            wrong += await blocked_member_tries(world, bot, f"story button {action}", press, kind)
+
+        async def submit_story() -> Interaction:
+            values = {"shot-1": "a blocked story", "shot-2": "goes on"}
+            return await world.fake.submit_modal(
+                None, values, interaction=world.fake.interactions[story_form]
+            )
+
+        wrong += await blocked_member_tries(world, bot, "StoryModal", submit_story, MAKES_WORK)
+
+        async def submit_extend() -> Interaction:
+            return await world.fake.submit_modal(
+                None, {"prompt": "extended while blocked"}, interaction=extend_form
+            )
+
+        wrong += await blocked_member_tries(world, bot, "ExtendModal", submit_extend, MAKES_WORK)
 
         async def turn_page() -> Interaction:
             custom_id = f"sora:pages:{pager.id}:next"
@@ -240,7 +296,7 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
             )
 
         wrong += await blocked_member_tries(world, bot, "RejectModal (a moderator's)", submit_reject, OPENER)
-        job = await bot.pipeline.store.get(3)
+        job = await bot.pipeline.store.get(7)
         assert job is not None and job.state is JobState.AWAITING_APPROVAL
 
         # The buttons of bob's own clip in his direct messages with the bot: the server's rules hold there.

@@ -4,8 +4,10 @@ fails, a restart in the middle, approval, and the story's buttons."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +251,8 @@ async def test_a_middle_shot_that_fails_posts_the_shots_made_and_refunds_the_res
         [posted] = await until(lambda: story_clips(world), what="the partial story")
         fields = {f["name"]: f["value"] for f in posted["embeds"][0]["fields"]}
         assert "Shot 2 of 3 did not finish" in fields["Note"] and fields["Length"] == "4 s in 1 shots"
-        assert custom_ids(posted)[:1] == ["sora-story:reroll:1:1"]
+        # Shot 2 can be re-rolled to go on; no Extend on a story that stopped early.
+        assert custom_ids(posted) == ["sora-story:reroll:1:1", "sora-story:reroll:1:2", "sora-story:delete:1"]
         final = await until(
             lambda: "What happened" in str(world.answer(token)["embeds"][0]) and world.answer(token),
             what="the explained status",
@@ -373,7 +376,9 @@ async def test_reroll_a_shot_remakes_it_and_every_later_one_from_the_shot_before
         posts = world.prodia.requests_for("POST /job/async")
         assert [p.job["config"]["prompt"] for p in posts] == PROMPTS + PROMPTS[1:]
         assert [p.job["type"] for p in posts[3:]] == [IMG2VID, IMG2VID]
-        assert {p.job["config"]["seed"] for p in posts} == {9}
+        # A re-roll is a new take: a new seed, shared by the shots made again.
+        assert {p.job["config"]["seed"] for p in posts[:3]} == {9}
+        assert len({p.job["config"]["seed"] for p in posts[3:]} - {9}) == 1
         assert [await bot.pipeline.store.ledger(s.id) for s in shots[1:]] == [
             [("reserve", 0.4), ("commit", 0.4)]
         ] * 2
@@ -448,3 +453,76 @@ async def test_delete_and_cancel_are_for_the_requester_or_a_moderator_and_work_o
         assert story_clips(world) == []
         assert not {n for n in await stored_names(bot) if n.startswith("story-2")}
         assert (await bot.pipeline.store.get_story(2))[0].output_path is None  # type: ignore[index]
+
+
+async def test_a_private_storys_shots_stay_private_and_a_deleted_storys_shots_are_not_shown_again(
+    world: World,
+) -> None:
+    async with world.bot() as bot:
+        await tell_story(world, PROMPTS[:2], private=True)
+        await story_ended(bot)
+        token = await world.command("show", world.bob, job_id=1)
+        assert "no job 1" in world.answer(token)["content"]  # another member's private clip: not even named
+        token = await world.command("history", world.bob, user=world.alice)
+        assert PROMPTS[0] not in str(world.answer(token))
+
+        await tell_story(world, PROMPTS[:2])
+        await story_ended(bot, 2)
+        [posted] = await until(lambda: story_clips(world), what="the public story")
+        await press(world, "sora-story:delete:2", int(posted["id"]), world.mod)
+        token = await world.command("show", world.alice, job_id=3)
+        assert "removed" in world.answer(token)["content"]
+
+
+async def test_cancel_pressed_twice_at_once_posts_the_shots_made_once(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    async with world.bot() as bot:
+        token, _ = await tell_story(world, PROMPTS)
+        status_id = int(world.answer(token)["id"])
+
+        async def second_running() -> bool:
+            found = await bot.pipeline.store.get_story(1)
+            return found is not None and found[1][1].state is JobState.RUNNING
+
+        await until(second_running, timeout=60, what="shot 2 running")
+        first, second = await asyncio.gather(
+            world.fake.click("sora-story:cancel:1", message_id=status_id, user_id=world.alice),
+            world.fake.click("sora-story:cancel:1", message_id=status_id, user_id=world.alice),
+        )
+        story, shots = await story_ended(bot)
+        assert story.state is StoryState.DELIVERED and "cancelled" in (story.user_error or "")
+        assert [s.state for s in shots] == [JobState.DELIVERED, JobState.CANCELLED, JobState.CANCELLED]
+        answers = []
+        for pressed in (first, second):
+            answers.append(await until(partial(said, world, pressed.token), what="an answer"))
+        assert sum("Cancelled story 1" in a for a in answers) == 1, answers
+        await asyncio.sleep(1.0)  # room for a second post, were there one
+        [posted] = story_clips(world)
+        assert {f["name"]: f["value"] for f in posted["embeds"][0]["fields"]}["Length"] == "4 s in 1 shots"
+        assert len(world.prodia.requests_for("POST /job/async")) == 2
+
+
+async def test_forgetting_a_member_ends_their_story_without_posting_it(world: World) -> None:
+    world.prodia.processing_seconds = 1.0
+    async with world.bot() as bot:
+        await tell_story(world, PROMPTS)
+
+        async def second_running() -> bool:
+            found = await bot.pipeline.store.get_story(1)
+            return found is not None and found[1][1].state is JobState.RUNNING
+
+        await until(second_running, timeout=60, what="shot 2 running")
+        await world.admin_command("user", "forget", member=world.alice)
+        story, shots = await story_ended(bot)
+        assert story.state is StoryState.CANCELLED
+        assert all(s.state in (JobState.DELIVERED, JobState.CANCELLED) for s in shots)
+        await asyncio.sleep(1.0)
+        assert story_clips(world) == []
+        assert not {n for n in await stored_names(bot) if n.startswith("story-")}
+
+
+async def test_blank_prompts_are_left_out_and_a_story_needs_two(world: World) -> None:
+    async with world.bot() as bot:
+        _, answer = await tell_story(world, [PROMPTS[0], "   ", "      "])
+        assert "at least 2 shots with a prompt" in answer["content"]
+        assert await bot.pipeline.store.list_jobs(user_id=world.alice, limit=10) == []

@@ -139,11 +139,12 @@ async def test_a_partial_public_story_is_posted_with_its_shots_buttons_pinging_o
         assert post.json["nonce"] == "story-1" and post.json["enforce_nonce"] is True
         [attachment] = posted["attachments"]
         assert attachment["filename"] == "story-1.mp4" and attachment["size"] == video.stat().st_size
-        # Shot 3 was cancelled: the story has 2 shots, each with its Re-roll, and room to Extend.
+        # Shot 3 was cancelled: the story has 2 shots, each with its Re-roll, and shot 3's Re-roll goes on
+        # from shot 2; no Extend on a story that stopped early.
         assert custom_ids(posted) == [
             "sora-story:reroll:1:1",
             "sora-story:reroll:1:2",
-            "sora-story:extend:1",
+            "sora-story:reroll:1:3",
             "sora-story:delete:1",
         ]
         [embed] = posted["embeds"]
@@ -234,6 +235,8 @@ async def test_a_channel_that_refuses_the_story_hands_it_to_the_requester_by_dm(
         await poster(bot).deliver_story(story, video)
         [dm] = await until(lambda: world.dm_clips(world.alice), what="the story by DM")
         assert "not allowed to post" in dm["content"] and dm["attachments"][0]["filename"] == "story-1.mp4"
+        # No buttons: a Re-roll or Extend pressed there would post into the channel that refused it.
+        assert not dm.get("components")
         assert await result_of(bot, story.id) == (int(dm["id"]), int(dm["channel_id"]))
         told = [m for m in world.fake.followups(token) if "sent it to you by direct message" in m["content"]]
         assert told and told[0]["flags"] & EPHEMERAL

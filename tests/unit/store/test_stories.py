@@ -232,3 +232,30 @@ async def test_approval_holds_a_storys_first_shot(store: JobStore) -> None:
     _, shots = await store.create_story(dataclasses.replace(new_story(2), needs_approval=True))
     assert [s.state for s in shots] == [JobState.AWAITING_APPROVAL, JobState.WAITING]
     assert await claim(store) is None
+
+
+async def test_a_process_runs_only_the_shots_of_stories_it_can_deliver(store: JobStore) -> None:
+    discord_story = dataclasses.replace(new_story(2), target={"kind": "discord", "private": True})
+    _, shots = await store.create_story(discord_story)
+    assert shots[0].target == {"kind": "story:discord", "private": True}
+    # `sora-bot story` (a file output) sharing the database never takes the bot's shots, nor the other way.
+    assert await claim(store) is None
+    _, file_shots = await store.create_story(new_story(2))
+    assert await claim(store) == file_shots[0].id
+    claimed = await store.claim_next(
+        owner="w1", lease_seconds=30, max_in_flight=9, target_kinds=["story:discord"]
+    )
+    assert claimed is not None and claimed.id == shots[0].id
+
+
+async def test_ending_a_story_is_claimed_once_until_the_claim_runs_out(store: JobStore) -> None:
+    story, _ = await store.create_story(new_story(2))
+    claimed = await store.claim_story_end(story.id, 60.0)
+    assert claimed is not None and claimed.state is StoryState.STOPPING
+    assert await store.claim_story_end(story.id, 60.0) is None  # held
+    assert await store.claim_story_end(story.id, -1.0) is None
+    async with store.db.transaction() as conn:  # the holder died: its claim runs out
+        await conn.execute("UPDATE stories SET stop_until = 0 WHERE id = ?", (story.id,))
+    assert await store.claim_story_end(story.id, 60.0) is not None
+    assert await store.finish_story(story.id, StoryState.DELIVERED) is not None
+    assert await store.claim_story_end(story.id, 60.0) is None  # ended
