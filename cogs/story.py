@@ -16,6 +16,7 @@ from bot.domain.stories import SHOTS_MIN, Transition
 from bot.services.intake import TOKEN_LIFETIME
 from bot.services.story_flow import StoryFlow, StoryOptions
 from bot.tree import handle_error, only_its_opener
+from bot.ui.options import ASPECT_RATIOS, DESCRIBED, DURATIONS, IMAGE_LIMITS, MODELS, RESOLUTIONS, SEEDS
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -82,32 +83,16 @@ class Story(commands.Cog):
     )
     @app_commands.describe(
         duration="Length of each shot",
-        aspect_ratio="Landscape or portrait",
-        model="sora-2 is faster and cheaper; sora-2-pro adds synchronized audio and 1080p",
-        resolution="720p or 1080p (sora-2-pro only)",
-        seed=f"A number from 1 to {SEED_MAX:,}, used for every shot (random if not given)",
-        image="A still image the first shot animates (PNG, JPEG or WebP, up to 20 MB and 4096 px a side)",
+        seed=f"{SEEDS}, used for every shot (random if not given)",
+        image=f"A still image the first shot animates ({IMAGE_LIMITS})",
         private="Only you see the story",
         transition="Between shots: a cut, or a short crossfade",
+        **DESCRIBED,
     )
+    @app_commands.choices(duration=DURATIONS)
+    @app_commands.choices(aspect_ratio=ASPECT_RATIOS, model=MODELS, resolution=RESOLUTIONS)
     @app_commands.choices(
-        duration=[
-            Choice(name="4 seconds", value=4),
-            Choice(name="8 seconds", value=8),
-            Choice(name="12 seconds", value=12),
-        ],
-    )
-    @app_commands.choices(
-        aspect_ratio=[
-            Choice(name="16:9 landscape", value="16:9"),
-            Choice(name="9:16 portrait", value="9:16"),
-        ],
-        model=[
-            Choice(name="Sora 2", value="sora-2"),
-            Choice(name="Sora 2 Pro (with audio)", value="sora-2-pro"),
-        ],
-        resolution=[Choice(name="720p", value="720p"), Choice(name="1080p (Pro only)", value="1080p")],
-        transition=[Choice(name="Cut", value="cut"), Choice(name="Crossfade", value="crossfade")],
+        transition=[Choice(name="Cut", value="cut"), Choice(name="Crossfade", value="crossfade")]
     )
     @app_commands.guild_only()
     @app_commands.allowed_installs(guilds=True, users=False)

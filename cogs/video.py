@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.domain.models import PROMPT_MAX, PROMPT_MIN, SEED_MAX, JobRequest
@@ -15,6 +14,7 @@ from bot.pipeline import Pipeline
 from bot.services.clips import Clips
 from bot.services.guard import Guard
 from bot.services.intake import around_image, read_attachment
+from bot.ui.options import ASPECT_RATIOS, DESCRIBED, DURATIONS, IMAGE_LIMITS, MODELS, RESOLUTIONS, SEEDS
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -35,32 +35,14 @@ class Video(commands.Cog):
     )
     @app_commands.describe(
         prompt="What happens in the clip: lead with the action (3 to 4,096 characters)",
-        image="A still image to animate (PNG, JPEG or WebP, up to 20 MB and 4096 px a side)",
+        image=f"A still image to animate ({IMAGE_LIMITS})",
         duration="Length of the clip",
-        aspect_ratio="Landscape or portrait",
-        model="sora-2 is faster and cheaper; sora-2-pro adds synchronized audio and 1080p",
-        resolution="720p or 1080p (sora-2-pro only)",
-        seed=f"A number from 1 to {SEED_MAX:,} for reproducible results",
+        seed=f"{SEEDS} for reproducible results",
         private="Only you see the clip until you post it",
+        **DESCRIBED,
     )
-    @app_commands.choices(
-        duration=[
-            Choice(name="4 seconds", value=4),
-            Choice(name="8 seconds", value=8),
-            Choice(name="12 seconds", value=12),
-        ],
-    )
-    @app_commands.choices(
-        aspect_ratio=[
-            Choice(name="16:9 landscape", value="16:9"),
-            Choice(name="9:16 portrait", value="9:16"),
-        ],
-        model=[
-            Choice(name="Sora 2", value="sora-2"),
-            Choice(name="Sora 2 Pro (with audio)", value="sora-2-pro"),
-        ],
-        resolution=[Choice(name="720p", value="720p"), Choice(name="1080p (Pro only)", value="1080p")],
-    )
+    @app_commands.choices(duration=DURATIONS)
+    @app_commands.choices(aspect_ratio=ASPECT_RATIOS, model=MODELS, resolution=RESOLUTIONS)
     @app_commands.guild_only()
     @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)

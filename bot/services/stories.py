@@ -171,14 +171,8 @@ class StoryDeliverer:
         if not made:
             failed = cause is not None and cause.state is JobState.FAILED
             detail = f"shot {shot} (job {cause.id}): {cause.error or cause.state.value}" if cause else "ended"
-            ended = await self.store.finish_story(
-                story.id,
-                StoryState.FAILED if failed else StoryState.CANCELLED,
-                error=detail,
-                user_error=why,
-            )
-            if ended is not None and self.on_end is not None:
-                self.on_end(ended)
+            state = StoryState.FAILED if failed else StoryState.CANCELLED
+            await self._end_as(story.id, state, error=detail, user_error=why)
             return
         stopped_at = shot or len(made) + 1
         partial = (
@@ -242,17 +236,21 @@ class StoryDeliverer:
             await self._join_and_deliver(story, made, extra=extra, error=error, user_error=user_error)
         except Exception as exc:
             log.exception("story %d: joining or delivering the shots made failed", story.id)
-            ended = await self.store.finish_story(
+            await self._end_as(
                 story.id,
                 StoryState.FAILED,
                 error=f"{error or 'complete'}; then {type(exc).__name__}: {exc}",
                 user_error=(user_error + " " if user_error else "")
                 + "The shots made could not be joined or posted.",
             )
-            if ended is not None and self.on_end is not None:
-                self.on_end(ended)
             if reraise:
                 raise
+
+    async def _end_as(self, story_id: int, state: StoryState, **fields: str | None) -> None:
+        """Finish the story (once) and tell `on_end`."""
+        ended = await self.store.finish_story(story_id, state, **fields)
+        if ended is not None and self.on_end is not None:
+            self.on_end(ended)
 
     async def _story_of(self, job: Job) -> tuple[Story, list[Job]]:
         found = await self.store.get_story(job.story_id) if job.story_id is not None else None
