@@ -5,7 +5,7 @@ A job's files are stored (in the output folder, or an S3 bucket) under names mad
 `{id}.mp4`, its re-encodes `{id}.fit-{budget}.mp4`, poster frames `{id}.poster-{width}.jpg`, previews
 `{id}.preview-{budget}.mp4` and the last frame `{id}.last.png` (the start picture of a Continue), plus
 what a crash can leave of them in a local folder while they are written (`{name}.part`,
-`.{name}.{random}.part{suffix}`).
+`.{name}.{random}.part{suffix}`, the suffix `.jpeg` for a poster).
 A story's joined clip is `story-{story id}.mp4`, with its re-encodes and posters named like a job's
 (`story-{id}.fit-{budget}.mp4`, ...): they belong to the story, not to any of its shots' jobs, so nothing that
 deletes a job's files touches them; they go with the story's retention, its Delete and its member's
@@ -32,12 +32,12 @@ _ID = r"[1-9][0-9]{0,18}"  # database ids: positive, no leading zero
 _DERIVED = r"(?:\.fit-[0-9]{1,12}\.mp4|\.poster-[0-9]{1,6}\.jpg|\.preview-[0-9]{1,12}\.mp4|\.last\.png|\.mp4)"
 # A crash may leave a partial file: render.py's `{name}.part`, fit.py's `.{name}.{8 random}.part{suffix}`.
 _JOB_FILE = re.compile(
-    rf"(?P<id>{_ID}){_DERIVED}(?:\.part)?|\.(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpg|png)"
+    rf"(?P<id>{_ID}){_DERIVED}(?:\.part)?|\.(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpe?g|png)"
 )
 _INPUT_FILE = re.compile(r"[0-9a-f]{32}\.jpg")
 _STORY_FILE = re.compile(
     rf"story-(?P<id>{_ID}){_DERIVED}(?:\.part)?"
-    rf"|\.story-(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpg|png)"
+    rf"|\.story-(?P<tmp>{_ID}){_DERIVED}\.[a-z0-9_]{{8}}\.part\.(?:mp4|jpe?g|png)"
 )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from bot.domain.models import Target
+from bot.domain.models import Job, JobState, Target
 
 SHOTS_MIN = 2
 SHOTS_MAX = 5
@@ -55,3 +55,20 @@ def shot_kind(output_kind: str) -> str:
     """The target kind of a story's shots whose joined clip goes to `output_kind` ("discord", "file"): a
     process runs only the shots of stories it can deliver."""
     return f"{STORY_TARGET}:{output_kind}"
+
+
+def shot_made(shot: Job) -> bool:
+    """Whether the shot's clip was made and stored: delivering or delivered, or failed after it was stored
+    (what failed was the story's next step): such a shot is in the joined clip, and can be built on."""
+    stored = shot.state is JobState.FAILED and shot.output_path is not None
+    return shot.state in (JobState.DELIVERING, JobState.DELIVERED) or stored
+
+
+def shots_made(shots: list[Job]) -> list[Job]:
+    """The shots in a joined clip: those made, in order, up to the first that wasn't."""
+    made = []
+    for shot in shots:
+        if not shot_made(shot):
+            break
+        made.append(shot)
+    return made

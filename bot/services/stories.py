@@ -13,19 +13,18 @@ from typing import Protocol
 
 from bot import files
 from bot.domain.models import Job, JobState
-from bot.domain.stories import Story, StoryState, Transition, shot_kind
-from bot.errors import SoraBotError, is_content_rejection
+from bot.domain.stories import Story, StoryState, Transition, shot_kind, shot_made, shots_made
+from bot.errors import DatabaseUnavailable, SoraBotError, StorageUnavailable, is_content_rejection
 from bot.media.fit import last_frame
 from bot.media.images import prepare_image
 from bot.media.stitch import stitch
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.ledger import charged_at_prodia
+from bot.tasks import spawn
 
 log = logging.getLogger(__name__)
 
-# Shots whose clip is made (stored), so a story that stops early can still be joined from them.
-_MADE = frozenset({JobState.DELIVERING, JobState.DELIVERED})
 _ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})  # rejected: by a moderator
 _SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of the story under way
 CANCELLED = "cancelled"  # why a story its member (or a moderator) cancelled stopped
@@ -108,7 +107,7 @@ class StoryDeliverer:
         claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
         if claimed is None:
             return None  # ended, or being ended (a Cancel) by whoever claimed it: it joins this shot too
-        made = [shot for shot in shots if shot.id != job.id and shot.state in _MADE]
+        made = [shot for shot in shots if shot.id != job.id and shot_made(shot)]
         await self._finish(claimed, made, extra=(job, clip))
         return None
 
@@ -135,15 +134,13 @@ class StoryDeliverer:
             return
         claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
         if claimed is not None:
-            await self.end(claimed, cause=job, made_cause=previous is JobState.DELIVERING)
+            await self.end(claimed, cause=job)
 
-    async def end(
-        self, story: Story, *, cause: Job | None = None, made_cause: bool = False, why: str | None = None
-    ) -> None:
+    async def end(self, story: Story, *, cause: Job | None = None, why: str | None = None) -> None:
         """End a story this process claimed: its waiting shots cancelled (refunded), the shots made (in order
         from the first) joined and delivered as a partial story, or, with none, the story ended as the shot
-        that stopped it (`cause`; None: a Cancel, or recovery) left it. `made_cause`: its clip was made
-        and stored (what failed came after). `why`: what the member is told (by default the cause's error)."""
+        that stopped it (`cause`; None: a Cancel, or recovery) left it. `why`: what the member is told (by
+        default the cause's error)."""
         shot = (cause.shot_index or 0) + 1 if cause is not None else None
         await self.store.stop_waiting_shots(
             story.id,
@@ -155,20 +152,14 @@ class StoryDeliverer:
         found = await self.store.get_story(story.id)
         assert found is not None
         shots = found[1]
-        made: list[Job] = []
-        for each in shots:
-            if each.state in _MADE or (
-                made_cause and cause is not None and each.id == cause.id and each.output_path
-            ):
-                made.append(each)
-            else:
-                break
+        made = shots_made(shots)
         if cause is not None:
             why = why or cause.user_error or f"shot {shot} {cause.state.value}"
         if len(made) == story.shots:
             await self._finish(story, made, reraise=False)
             return
-        if not made:
+        if not any(shot.story_id == story.id for shot in made):
+            # Nothing of its own made (a rejected Re-roll, say): the story it reuses is posted already.
             failed = cause is not None and cause.state is JobState.FAILED
             detail = f"shot {shot} (job {cause.id}): {cause.error or cause.state.value}" if cause else "ended"
             state = StoryState.FAILED if failed else StoryState.CANCELLED
@@ -201,6 +192,8 @@ class StoryDeliverer:
         if found is None:
             return False
         story, shots = found
+        if str(story.target.get("kind")) not in self.outputs:
+            return False  # another process's story (`sora-bot story` and the bot may share a database)
         own = [s for s in shots if s.story_id == story_id]  # a Re-roll's earlier shots are another story's
         ended = sorted((s for s in own if s.state in _ENDED_EARLY), key=lambda s: s.shot_index or 0)
         if story.state is StoryState.STOPPING:
@@ -232,8 +225,16 @@ class StoryDeliverer:
     ) -> None:
         """Join and deliver the shots made; when that fails the story ends failed, explained (the shots were
         paid: what failed is said), and with `reraise` the error goes on (to fail the shot delivering)."""
+        renewal = spawn(self._hold_claim(story.id), f"story {story.id} claim")
         try:
             await self._join_and_deliver(story, made, extra=extra, error=error, user_error=user_error)
+        except (StorageUnavailable, DatabaseUnavailable):
+            # An outage, not the story's fault: it runs again, for the shot's delivery to be tried again
+            # (or, from a listener, recovery to end it once the outage is over).
+            await self.store.release_story_claim(story.id)
+            if reraise:
+                raise
+            log.warning("story %d: ending it waits for the store or database", story.id, exc_info=True)
         except Exception as exc:
             log.exception("story %d: joining or delivering the shots made failed", story.id)
             await self._end_as(
@@ -245,6 +246,15 @@ class StoryDeliverer:
             )
             if reraise:
                 raise
+        finally:
+            renewal.cancel()
+
+    async def _hold_claim(self, story_id: int) -> None:
+        """Keep this process's claim to end the story while it joins and posts (a long join of five 12 s
+        1080p shots, re-encodes, retries): only a process that died loses it."""
+        while True:
+            await asyncio.sleep(STOP_SECONDS / 4)
+            await self.store.renew_story_claim(story_id, STOP_SECONDS)
 
     async def _end_as(self, story_id: int, state: StoryState, **fields: str | None) -> None:
         """Finish the story (once) and tell `on_end`."""

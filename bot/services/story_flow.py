@@ -17,7 +17,7 @@ import discord
 from bot import files
 from bot.domain.limits import check_story_shots
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
-from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryState, Transition
+from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryState, Transition, shot_made
 from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals, is_moderator
@@ -33,7 +33,6 @@ from bot.ui.stories import story_status_embed, story_status_view
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
-_MADE = (JobState.DELIVERING, JobState.DELIVERED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +309,7 @@ class StoryFlow:
         found = await self.store.get_story(story.id)
         assert found is not None
         shots = found[1]
-        if not 1 <= shot <= len(shots) or (shot > 1 and shots[shot - 2].state not in _MADE):
+        if not 1 <= shot <= len(shots) or (shot > 1 and not shot_made(shots[shot - 2])):
             raise UserFacingError(f"Story {story.id} has no shot {shot} to re-roll.")
         # A re-roll is a new take: a new seed, shared by the shots made again (as a story's shots share one).
         seed = random.randint(1, SEED_MAX)
@@ -328,7 +327,7 @@ class StoryFlow:
         found = await self.store.get_story(story.id)
         assert found is not None
         shots = found[1]
-        if any(s.state not in _MADE for s in shots):
+        if not all(shot_made(s) for s in shots):
             raise UserFacingError(
                 "This story stopped early: re-roll its shot to finish it before extending it."
             )
@@ -353,6 +352,13 @@ class StoryFlow:
         from the last frame of the shot `after` it, taken once the rules let the story through."""
         private = bool(story.target.get("private"))
         self.guard.require_post_permissions(interaction, private=private)
+        found = await self.store.get_story(story.id)
+        if found is None or any(shot.output_path is None for shot in found[1][:first_shot]):
+            # Retention (or a member's forgetting) took a reused shot's clip: the new shots could not join it.
+            raise UserFacingError(
+                "The clips of this story's shots are no longer kept, so it can't go on from them. "
+                "Start a new /story."
+            )
         asker = await self.clips.asker_for(interaction, story)
         # The member's own image (a re-rolled first shot) is theirs; a last frame is the bot's, as in /story.
         has_image = after is None and requests[0].image_path is not None

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from itertools import takewhile
 from pathlib import Path
 
 import discord
 
-from bot.domain.models import Job, JobState
-from bot.domain.stories import Story
+from bot.domain.models import Job
+from bot.domain.stories import Story, StoryState, shots_made
 from bot.errors import DeliveryError
 from bot.services.routes import DM_LIMIT, Route, Upload, Uploader, interaction_webhook, tell
 from bot.storage import Storage
@@ -27,17 +26,6 @@ log = logging.getLogger(__name__)
 def story_nonce(story: Story) -> str:
     """The nonce of the story's clip message (Discord takes at most 25 characters)."""
     return f"story-{story.id}"[:25]
-
-
-def made_shots(shots: Sequence[Job]) -> list[Job]:
-    """The shots in the joined clip: those made, up to the first that wasn't (a partial story has fewer).
-    A shot that failed after its clip was made and stored (its delivery step) is in the clip too."""
-
-    def made(shot: Job) -> bool:
-        stored = shot.state is JobState.FAILED and shot.output_path is not None
-        return shot.state in (JobState.DELIVERING, JobState.DELIVERED) or stored
-
-    return list(takewhile(made, shots))
 
 
 class DiscordStoryPoster:
@@ -77,7 +65,7 @@ class DiscordStoryPoster:
                 "story %d: already posted as message %d; not posting again", story.id, story.result_message_id
             )
             return
-        upload = self._upload(story, made_shots(found[1]) if shots is None else shots, note)
+        upload = self._upload(story, shots_made(found[1]) if shots is None else shots, note)
         try:
             await self.uploader.deliver(upload, video)
         except (discord.Forbidden, discord.NotFound) as exc:
@@ -117,6 +105,10 @@ class DiscordStoryPoster:
         note: str | None,
         link: str | None,
     ) -> int:
+        current = await self.store.get_story(story.id)
+        if current is None or current[0].state is not StoryState.STOPPING:
+            # Ended meanwhile (its member forgotten): nothing of it is posted.
+            raise DeliveryError(f"story {story.id} ended before its clip was posted")
         embed = story_result_embed(story, made, note=note)
         view = story_result_view(story, link=link, made=len(made))
         message: discord.Message | discord.WebhookMessage

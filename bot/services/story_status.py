@@ -13,7 +13,7 @@ import discord
 
 from bot import files
 from bot.domain.models import Job, JobState
-from bot.domain.stories import Story, StoryState
+from bot.domain.stories import Story, StoryState, shot_made
 from bot.errors import StorageUnavailable
 from bot.media.fit import poster_frame
 from bot.services.routes import interaction_webhook, token_gone
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 5.0
 TICK = 1.0
-_MADE = (JobState.DELIVERING, JobState.DELIVERED)
 
 
 class StoryStatus:
@@ -95,7 +94,7 @@ class StoryStatus:
             return
         running = next((s for s in shots if s.state is JobState.QUEUED), None)
         position = await self.store.queue_position(running) if running is not None else None
-        made = [(index, shot) for index, shot in enumerate(shots, 1) if shot.state in _MADE]
+        made = [(index, shot) for index, shot in enumerate(shots, 1) if shot_made(shot)]
         attachments: list[discord.File] = []
         shown: list[int] = []
         for index, shot in made:

@@ -20,7 +20,7 @@ from bot.store.job_table import NewJob, insert_job, row_to_job, states_in
 from bot.store.leases import Leases
 from bot.store.ledger import Ledger, settlement, write_ledger
 from bot.store.retention import RetentionQueries
-from bot.store.stories import Stories
+from bot.store.stories import Stories, story_runs
 from bot.store.usage import spend_today, usage_of
 
 log = logging.getLogger("bot.jobs")
@@ -96,9 +96,11 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger, Stories
         *,
         expect: Collection[JobState] | None = None,
         owner: str | None = None,
+        story_running: int | None = None,
         **fields: Any,
     ) -> Job | None:
-        """Move a job to `to` if it is in one of `expect` (default: every state allowed to reach `to`).
+        """Move a job to `to` if it is in one of `expect` (default: every state allowed to reach `to`), and,
+        with `story_running`, only while that story runs (its row locked meanwhile: a claim to end it waits).
 
         The single place a job's state changes: it settles the ledger when the job ends, clears the lease,
         writes one log line with timings and tells the listeners. Returns None when the job was not in an
@@ -134,6 +136,8 @@ class JobStore(JobQueries, Leases, Deliveries, RetentionQueries, Ledger, Stories
                 (job_id,),
             )
             if before is None:
+                return None
+            if story_running is not None and not await story_runs(conn, story_running):
                 return None
             row = await conn.fetch_one(
                 f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *",  # noqa: S608

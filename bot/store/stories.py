@@ -12,7 +12,7 @@ from bot.domain.limits import Limits, check_budget, check_limits
 from bot.domain.models import Job, JobRequest, JobState, Target
 from bot.domain.stories import Story, StoryState, Transition, shot_kind
 from bot.errors import UserFacingError
-from bot.store.db import Row
+from bot.store.db import Conn, Row
 from bot.store.job_table import JobTable, NewJob, insert_job, row_to_job
 from bot.store.ledger import write_ledger
 from bot.store.usage import spend_today, usage_of
@@ -35,6 +35,13 @@ class NewStory:
     based_on: int | None = None
     first_shot: int = 0
     needs_approval: bool = False  # the first shot made waits for a moderator (the rest wait for it)
+
+
+async def story_runs(conn: Conn, story_id: int) -> bool:
+    """Whether the story still runs, its row locked to the end of the transaction (PostgreSQL): a claim to
+    end it (`claim_story_end`) waits, so no shot is queued or tried again once it is being ended."""
+    row = await conn.fetch_one(f"SELECT state FROM stories WHERE id = ?{conn.for_update}", (story_id,))  # noqa: S608
+    return row is not None and row["state"] == StoryState.RUNNING.value
 
 
 def row_to_story(row: Row) -> Story:
@@ -73,6 +80,7 @@ class Stories(JobTable):
             *,
             expect: Collection[JobState] | None = None,
             owner: str | None = None,
+            story_running: int | None = None,
             **fields: Any,
         ) -> Job | None: ...
 
@@ -169,6 +177,23 @@ class Stories(JobTable):
             )
         return row_to_story(row) if row is not None else None
 
+    async def renew_story_claim(self, story_id: int, seconds: float) -> None:
+        """Extend this process's claim to end the story while it works (joining and posting take long)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE stories SET stop_until = ? WHERE id = ? AND state = 'stopping'",
+                (self._clock() + seconds, story_id),
+            )
+
+    async def release_story_claim(self, story_id: int) -> None:
+        """Give up a claim to end the story (a store or database outage): it runs again, for a retry of the
+        delivery or recovery to end it later."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE stories SET state = 'running', stop_until = NULL WHERE id = ? AND state = 'stopping'",
+                (story_id,),
+            )
+
     async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:
         """A story and its shots, in order (a shot tried again: its latest job); a Re-roll's or an Extend's
         shots before its `first_shot` are those of the story it is based on."""
@@ -231,11 +256,12 @@ class Stories(JobTable):
         if row is None:
             return None
         job = row_to_job(row)
-        story = await self.db.reader.fetch_one("SELECT state FROM stories WHERE id = ?", (story_id,))
-        if job.state is not JobState.WAITING or story is None or story["state"] != StoryState.RUNNING.value:
+        if job.state is not JobState.WAITING:
             return None
         request = job.request.model_copy(update={"kind": "img2vid", "image_path": image_path})
-        return await self.transition(job.id, JobState.QUEUED, expect={JobState.WAITING}, request=request)
+        return await self.transition(
+            job.id, JobState.QUEUED, expect={JobState.WAITING}, story_running=story_id, request=request
+        )
 
     async def retry_shot(self, failed: Job) -> Job | None:
         """Queue a failed shot once more as a new job (same request: prompt, seed, start picture), reserving
@@ -248,10 +274,11 @@ class Stories(JobTable):
             await conn.lock(
                 "quota", failed.guild_id if failed.guild_id is not None else ("user", failed.user_id)
             )
+            if not await story_runs(conn, failed.story_id):
+                return None  # being ended (a Cancel): no shot is tried again
             row = await conn.fetch_one(
-                """SELECT COUNT(*) FROM jobs WHERE story_id = ? AND shot_index = ?
-                      AND EXISTS (SELECT 1 FROM stories WHERE id = ? AND state = 'running')""",
-                (failed.story_id, failed.shot_index, failed.story_id),
+                "SELECT COUNT(*) FROM jobs WHERE story_id = ? AND shot_index = ?",
+                (failed.story_id, failed.shot_index),
             )
             if row is None or int(row[0]) != 1:
                 return None

@@ -127,8 +127,16 @@ def story_length(shots: Sequence[Job]) -> int:
 
 
 def story_cost(shots: Sequence[Job]) -> float:
-    """What the shots cost (what Prodia charged where known, else the estimate)."""
-    return sum(shot.actual_cost if shot.actual_cost is not None else shot.estimated_cost for shot in shots)
+    """What the shots cost: what Prodia charged where known, else the estimate; a shot cancelled or
+    rejected before Prodia took it counts nothing (it is refunded)."""
+    return sum(
+        shot.actual_cost
+        if shot.actual_cost is not None
+        else 0.0
+        if shot.state in (JobState.CANCELLED, JobState.REJECTED) and shot.prodia_job_id is None
+        else shot.estimated_cost
+        for shot in shots
+    )
 
 
 def _shot_line(index: int, shot: Job, now: float) -> str:
@@ -180,7 +188,8 @@ def story_status_embed(
     embed.add_field(name="Between shots", value=story.transition)
     ended = story.state not in (StoryState.RUNNING, StoryState.STOPPING)
     label = "Cost" if ended else "Estimated cost"
-    embed.add_field(name=label, value=f"${story_cost(shots):.2f}")
+    own = [shot for shot in shots if shot.story_id == story.id]  # a Re-roll's reused shots were paid before
+    embed.add_field(name=label, value=f"${story_cost(own):.2f}")
     if story.user_error and ended:
         embed.add_field(
             name="What happened", value=cut(escape(story.user_error), FIELD_VALUE_MAX), inline=False

@@ -8,6 +8,7 @@ can add an action without saying which rules hold it back.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -129,6 +130,10 @@ async def test_every_action_is_classified(world: World) -> None:
         assert modal_classes() == set(FORMS), f"classify in FORMS: {modal_classes() ^ set(FORMS)}"
 
 
+def status_done(world: World, token: str) -> bool:
+    return "Done" in world.answer(token)["embeds"][0]["title"]
+
+
 def option_values(world: World, options: dict[str, Any]) -> list[dict[str, Any]]:
     guild = world.fake.guilds[world.guild_id]
     names = {
@@ -185,10 +190,14 @@ async def test_a_blocked_member_is_refused_everything_that_makes_work(world: Wor
         [posted] = await until(world.clips, what="alice's clip")
         # Bob's story (its Re-roll and Extend), a story form and an Extend form he opened before he was
         # blocked, and alice's story (its Cancel and Delete, which aren't bob's).
-        await tell_story(world, ["bob's story begins", "bob's story goes on"], user_id=world.bob)
-        await tell_story(world, ["alice's story begins", "alice's story goes on"])
-        for story_id in (1, 2):
+        statuses = [
+            (await tell_story(world, ["bob's story begins", "bob's story goes on"], user_id=world.bob))[0],
+            (await tell_story(world, ["alice's story begins", "alice's story goes on"]))[0],
+        ]
+        for story_id, token in enumerate(statuses, 1):
             await story_ended(bot, story_id)
+            # Its status message's last edit (thumbnails made and kept) is done before the counting starts.
+            await until(partial(status_done, world, token), what="the story's last status")
         await until(lambda: len(story_clips(world)) == 2, what="the stories")
         story_form, _ = await open_story(world, world.bob)
         extend_form = await world.fake.click(

@@ -88,6 +88,10 @@ async def made_story(
             needs_approval=True,
         )
     )
+    # Claimed for its ending, as the story deliverer does before it posts (no listener ends it meanwhile).
+    claimed = await store.claim_story_end(story.id, 600.0)
+    assert claimed is not None
+    story = claimed
     waiting = {JobState.AWAITING_APPROVAL, JobState.WAITING}
     joined: list[Path] = []
     for job, shot in zip(jobs, shots, strict=True):

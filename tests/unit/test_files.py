@@ -16,7 +16,8 @@ from bot import files
 from bot.storage.local import FileStorage
 
 DERIVED = ["{id}.fit-9437184.mp4", "{id}.poster-1280.jpg", "{id}.poster-320.jpg", "{id}.preview-9437184.mp4",
-           "{id}.last.png", "{id}.mp4.part", ".{id}.fit-77.mp4.a1b2_c3d.part.mp4"]  # fmt: skip
+           "{id}.last.png", "{id}.mp4.part", ".{id}.fit-77.mp4.a1b2_c3d.part.mp4",
+           ".{id}.poster-320.jpg.zljrktms.part.jpeg"]  # fmt: skip
 
 
 def test_each_derived_file_has_one_exact_name() -> None:

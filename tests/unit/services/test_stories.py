@@ -3,6 +3,7 @@ is joined from the shots made (a recording joiner here; bot.media.stitch in test
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image
 from bot import files
 from bot.domain.models import Job, JobRequest, JobState
 from bot.domain.stories import Story, StoryState
+from bot.errors import StorageUnavailable
 from bot.media.render import render_clip
 from bot.services.stories import StoryDeliverer
 from bot.storage.local import FileStorage
@@ -289,3 +291,89 @@ async def test_a_middle_shot_made_but_failed_after_is_in_the_partial_story(
     assert [s.state for s in ended] == [StoryState.DELIVERED]
     third = await store.get(shots[2].id)
     assert third is not None and third.state is JobState.CANCELLED
+
+
+def file_story(shots: int, **extra: object) -> NewStory:
+    requests = [JobRequest.parse(prompt=f"shot {n} of {shots}", seed=5) for n in range(1, shots + 1)]
+    return NewStory(
+        requests=requests,
+        estimated_costs=[0.4] * shots,
+        user_id=1,
+        target={"kind": "file", "path": "-"},
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def test_once_a_story_is_being_ended_no_shot_is_queued_or_tried_again(store: JobStore) -> None:
+    story, _ = await store.create_story(file_story(3))
+    first = await claim(store)
+    await store.transition(first.id, JobState.RUNNING, prodia_job_id="p-1", endpoint="async")
+    assert await store.claim_story_end(story.id, 600.0) is not None  # a Cancel
+    assert await store.queue_shot(story.id, 1, "inputs/0123456789abcdef0123456789abcdef.jpg") is None
+    failed = await store.transition(first.id, JobState.FAILED, endpoint=None, prodia_job_id=None)
+    assert failed is not None and await store.retry_shot(failed) is None
+    found = await store.get_story(story.id)
+    assert found is not None and [s.state for s in found[1]] == [
+        JobState.FAILED,
+        JobState.WAITING,
+        JobState.WAITING,
+    ]
+
+
+async def test_recovery_leaves_the_stories_of_another_output_alone(store: JobStore, tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    deliverer = StoryDeliverer(store, storage, {"file": Output()})
+    bots = dataclasses.replace(file_story(2), target={"kind": "discord", "channel_id": 1})
+    story, shots = await store.create_story(bots)
+    await store.transition(shots[0].id, JobState.CANCELLED)
+    assert await deliverer.recover() == 0  # `sora-bot story` sharing the bot's database
+    found = await store.get_story(story.id)
+    assert found is not None and found[0].state is StoryState.RUNNING
+    assert await StoryDeliverer(store, storage, {"discord": Output()}).recover() == 1
+
+
+async def test_a_rejected_reroll_posts_nothing_of_the_story_it_reuses(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    output = Output()
+    deliverer = StoryDeliverer(store, storage, {"file": output}, stitcher=Joiner())
+    store.listeners.append(deliverer.on_transition)
+    first, _ = await store.create_story(file_story(2))
+    for _ in range(2):
+        job, clip = await made(store, storage, await claim(store))
+        await deliverer.deliver(job, clip)
+        await store.transition(job.id, JobState.DELIVERED)
+    assert len(output.delivered) == 1
+    again, own = await store.create_story(
+        file_story(1, based_on=first.id, first_shot=2, needs_approval=True)  # an Extend, awaiting approval
+    )
+    await store.transition(own[0].id, JobState.REJECTED, user_error="A moderator rejected this request: no")
+    found = await store.get_story(again.id)
+    assert found is not None and found[0].state is StoryState.CANCELLED
+    assert len(output.delivered) == 1  # story 1 was not posted again as story 2
+
+
+async def test_a_store_outage_while_ending_leaves_the_story_to_be_ended_again(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+
+    class Unreachable:
+        async def deliver_story(self, story: Story, video: Path, **_: object) -> None:
+            raise StorageUnavailable("the bucket is unreachable")
+
+    deliverer = StoryDeliverer(store, storage, {"file": Unreachable()}, stitcher=Joiner())
+    story, _ = await store.create_story(file_story(2))
+    for index in range(2):
+        job, clip = await made(store, storage, await claim(store))
+        if index == 0:
+            await deliverer.deliver(job, clip)
+            await store.transition(job.id, JobState.DELIVERED)
+    with pytest.raises(StorageUnavailable):
+        await deliverer.deliver(job, clip)
+    found = await store.get_story(story.id)
+    assert found is not None and found[0].state is StoryState.RUNNING  # not failed: tried again later
+    assert await store.claim_story_end(story.id, 60.0) is not None
