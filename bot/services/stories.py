@@ -186,8 +186,8 @@ class StoryDeliverer:
         return taken
 
     async def settle(self, story_id: int, *, ended_before: float | None = None) -> bool:
-        """End a story whose shot ended early with no shot under way, or whose ending's claim ran out. False
-        when the story isn't in either state."""
+        """End a story whose shot ended early with no shot under way, whose shots are all made but which was
+        not joined (an outage), or whose ending's claim ran out. False when the story is in none of these."""
         found = await self.store.get_story(story_id)
         if found is None:
             return False
@@ -202,15 +202,20 @@ class StoryDeliverer:
                 return False
             await self.end(claimed, cause=ended[0] if ended else None)
             return True
-        if story.state is not StoryState.RUNNING or not ended or any(s.state not in _SETTLED for s in own):
-            return False  # nothing ended early, or a shot is still under way (job recovery has it)
-        first = ended[0]
-        if ended_before is not None and (first.updated_at or first.created_at) >= ended_before:
+        if story.state is not StoryState.RUNNING or any(s.state not in _SETTLED for s in own):
+            return False  # a shot is still under way (job recovery has it)
+        # A shot ended early; or every shot is made and the story was not joined (its ending was given up
+        # in an outage).
+        whole = len(shots_made(shots)) == story.shots
+        if not ended and not whole:
+            return False
+        basis = ended[0] if ended else max(own, key=lambda s: s.updated_at)
+        if ended_before is not None and basis.updated_at >= ended_before:
             return False
         claimed = await self.store.claim_story_end(story_id, STOP_SECONDS)
         if claimed is None:
             return False
-        await self.end(claimed, cause=first)
+        await self.end(claimed, cause=ended[0] if ended else None)
         return True
 
     async def _finish(
