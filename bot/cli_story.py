@@ -108,7 +108,8 @@ async def run_story(settings: Settings, args: argparse.Namespace) -> int:
         progress.watch(story, shots)
         await pipeline.start()
         assert progress.deliverer is not None
-        await progress.deliverer.recover()  # an earlier run's story its process left stuck
+        # An earlier run's story its process left stuck (one ended two leases ago: not another run's at work).
+        await progress.deliverer.recover(ended_before=time.time() - 2 * settings.lease_seconds)
         # Every shot may take the job's timeout, and be tried once more.
         final = await progress.wait(pipeline, settings.job_timeout_seconds * (2 * len(requests) + 1))
         await pipeline.scheduler.wait_idle()

@@ -49,6 +49,7 @@ class Story:
     result_message_id: int | None = None  # the posted story clip
     result_channel_id: int | None = None
     stop_until: float | None = None  # a 'stopping' claim's end: past it, recovery may take the story over
+    stop_owner: str | None = None  # the claim: only its holder renews, gives up or posts
 
 
 def shot_kind(output_kind: str) -> str:
@@ -58,17 +59,16 @@ def shot_kind(output_kind: str) -> str:
 
 
 def shot_made(shot: Job) -> bool:
-    """Whether the shot's clip was made and stored: delivering or delivered, or failed after it was stored
-    (what failed was the story's next step): such a shot is in the joined clip, and can be built on."""
-    stored = shot.state is JobState.FAILED and shot.output_path is not None
-    return shot.state in (JobState.DELIVERING, JobState.DELIVERED) or stored
+    """Whether the shot's clip was made and stored (it reached `delivering`)."""
+    return shot.state in (JobState.DELIVERING, JobState.DELIVERED)
 
 
-def shots_made(shots: list[Job]) -> list[Job]:
-    """The shots in a joined clip: those made, in order, up to the first that wasn't."""
+def shots_made(shots: list[Job], *, also: int | None = None) -> list[Job]:
+    """The shots in a joined clip: those made, in order, up to the first that wasn't; `also` the job id of
+    a shot known to be made although it failed after (its clip stored, the story's next step failed)."""
     made = []
     for shot in shots:
-        if not shot_made(shot):
+        if not (shot_made(shot) or shot.id == also):
             break
         made.append(shot)
     return made

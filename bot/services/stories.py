@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+import discord
+
 from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState, Transition, shot_kind, shot_made, shots_made
@@ -134,13 +136,16 @@ class StoryDeliverer:
             return
         claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
         if claimed is not None:
-            await self.end(claimed, cause=job)
+            await self.end(claimed, cause=job, made_cause=previous is JobState.DELIVERING)
 
-    async def end(self, story: Story, *, cause: Job | None = None, why: str | None = None) -> None:
+    async def end(
+        self, story: Story, *, cause: Job | None = None, made_cause: bool = False, why: str | None = None
+    ) -> None:
         """End a story this process claimed: its waiting shots cancelled (refunded), the shots made (in order
         from the first) joined and delivered as a partial story, or, with none, the story ended as the shot
-        that stopped it (`cause`; None: a Cancel, or recovery) left it. `why`: what the member is told (by
-        default the cause's error)."""
+        that stopped it (`cause`; None: a Cancel, or recovery) left it. `made_cause`: its clip was stored and
+        what failed came after. `why`: what the member is told (by default why the claim was taken, else the
+        cause's error)."""
         shot = (cause.shot_index or 0) + 1 if cause is not None else None
         await self.store.stop_waiting_shots(
             story.id,
@@ -152,7 +157,10 @@ class StoryDeliverer:
         found = await self.store.get_story(story.id)
         assert found is not None
         shots = found[1]
-        made = shots_made(shots)
+        made = shots_made(
+            shots, also=cause.id if made_cause and cause is not None and cause.output_path else None
+        )
+        why = why or story.user_error
         if cause is not None:
             why = why or cause.user_error or f"shot {shot} {cause.state.value}"
         if len(made) == story.shots:
@@ -165,7 +173,7 @@ class StoryDeliverer:
             state = StoryState.FAILED if failed else StoryState.CANCELLED
             await self._end_as(story.id, state, error=detail, user_error=why)
             return
-        stopped_at = shot or len(made) + 1
+        stopped_at = len(made) + 1
         partial = (
             f"Shot {stopped_at} of {story.shots} did not finish ({why or 'stopped'}); "
             f"the story has its first {len(made)}."
@@ -230,16 +238,19 @@ class StoryDeliverer:
     ) -> None:
         """Join and deliver the shots made; when that fails the story ends failed, explained (the shots were
         paid: what failed is said), and with `reraise` the error goes on (to fail the shot delivering)."""
-        renewal = spawn(self._hold_claim(story.id), f"story {story.id} claim")
+        renewal = spawn(self._hold_claim(story), f"story {story.id} claim")
         try:
             await self._join_and_deliver(story, made, extra=extra, error=error, user_error=user_error)
-        except (StorageUnavailable, DatabaseUnavailable):
-            # An outage, not the story's fault: it runs again, for the shot's delivery to be tried again
-            # (or, from a listener, recovery to end it once the outage is over).
-            await self.store.release_story_claim(story.id)
+        except (StorageUnavailable, DatabaseUnavailable, discord.DiscordServerError, asyncio.CancelledError):
+            # An outage (or a shutdown), not the story's fault: the claim is given up, for the shot's delivery
+            # tried again, or recovery, to end it once the outage is over.
+            with contextlib.suppress(Exception):
+                await self.store.release_story_claim(story)
             if reraise:
                 raise
-            log.warning("story %d: ending it waits for the store or database", story.id, exc_info=True)
+            log.warning(
+                "story %d: ending it waits for the store, database or Discord", story.id, exc_info=True
+            )
         except Exception as exc:
             log.exception("story %d: joining or delivering the shots made failed", story.id)
             await self._end_as(
@@ -254,12 +265,15 @@ class StoryDeliverer:
         finally:
             renewal.cancel()
 
-    async def _hold_claim(self, story_id: int) -> None:
+    async def _hold_claim(self, story: Story) -> None:
         """Keep this process's claim to end the story while it joins and posts (a long join of five 12 s
         1080p shots, re-encodes, retries): only a process that died loses it."""
         while True:
             await asyncio.sleep(STOP_SECONDS / 4)
-            await self.store.renew_story_claim(story_id, STOP_SECONDS)
+            try:
+                await self.store.renew_story_claim(story, STOP_SECONDS)
+            except Exception:  # a database blip: the next round renews it, well within the claim
+                log.warning("story %d: its claim was not renewed", story.id, exc_info=True)
 
     async def _end_as(self, story_id: int, state: StoryState, **fields: str | None) -> None:
         """Finish the story (once) and tell `on_end`."""
@@ -301,6 +315,9 @@ class StoryDeliverer:
             joined = [shot for _, _, shot in clips]
             await asyncio.to_thread(self.stitcher, [path for _, path, _ in clips], dest, story.transition)
         try:
+            if not await self.store.holds_claim(story):
+                # Taken over, or ended meanwhile (its member forgotten): nothing of it is kept or posted.
+                raise SoraBotError(f"story {story.id}: its ending was taken over or it ended meanwhile")
             await self.storage.save(dest)
             await output.deliver_story(story, dest, shots=joined, note=user_error)
             ended = await self.store.finish_story(

@@ -268,7 +268,7 @@ class StoryFlow:
             raise UserFacingError(f"Story {story.id} is already {story.state.value}.")
         await interaction.response.defer(ephemeral=True)
         # Claimed first: no shot is queued or tried again from here on, and nobody else ends it.
-        claimed = await self.store.claim_story_end(story.id, STOP_SECONDS)
+        claimed = await self.store.claim_story_end(story.id, STOP_SECONDS, why=CANCELLED)
         if claimed is None:
             raise UserFacingError(f"Story {story.id} is already ending.")
         found = await self.store.get_story(story.id)

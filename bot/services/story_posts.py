@@ -12,7 +12,7 @@ from pathlib import Path
 import discord
 
 from bot.domain.models import Job
-from bot.domain.stories import Story, StoryState, shots_made
+from bot.domain.stories import Story, shots_made
 from bot.errors import DeliveryError
 from bot.services.routes import DM_LIMIT, Route, Upload, Uploader, interaction_webhook, tell
 from bot.storage import Storage
@@ -105,10 +105,9 @@ class DiscordStoryPoster:
         note: str | None,
         link: str | None,
     ) -> int:
-        current = await self.store.get_story(story.id)
-        if current is None or current[0].state is not StoryState.STOPPING:
-            # Ended meanwhile (its member forgotten): nothing of it is posted.
-            raise DeliveryError(f"story {story.id} ended before its clip was posted")
+        if not await self.store.holds_claim(story):
+            # Ended meanwhile (its member forgotten), or taken over: nothing of it is posted from here.
+            raise DeliveryError(f"story {story.id} ended, or its ending was taken over, before its post")
         embed = story_result_embed(story, made, note=note)
         view = story_result_view(story, link=link, made=len(made))
         message: discord.Message | discord.WebhookMessage

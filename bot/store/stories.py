@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ def row_to_story(row: Row) -> Story:
         result_message_id=row["result_message_id"],
         result_channel_id=row["result_channel_id"],
         stop_until=row["stop_until"],
+        stop_owner=row["stop_owner"],
     )
 
 
@@ -164,34 +166,44 @@ class Stories(JobTable):
         )
         return [int(row[0]) for row in rows]
 
-    async def claim_story_end(self, story_id: int, seconds: float) -> Story | None:
+    async def claim_story_end(self, story_id: int, seconds: float, *, why: str | None = None) -> Story | None:
         """Claim the ending of a running story (joining and posting its shots) for `seconds`, or take over a
-        claim that ran out (its process died); None when another holds it or the story ended."""
+        claim that ran out (its process died, or gave it up); None when another holds it or the story ended.
+        `why` it ends (a Cancel) is kept for whoever takes the claim over."""
         now = self._clock()
         async with self.db.transaction() as conn:
             row = await conn.fetch_one(
-                """UPDATE stories SET state = 'stopping', stop_until = ?
+                """UPDATE stories SET state = 'stopping', stop_until = ?, stop_owner = ?,
+                          user_error = COALESCE(?, user_error)
                     WHERE id = ? AND (state = 'running' OR (state = 'stopping' AND stop_until < ?))
                 RETURNING *""",
-                (now + seconds, story_id, now),
+                (now + seconds, uuid.uuid4().hex, why, story_id, now),
             )
         return row_to_story(row) if row is not None else None
 
-    async def renew_story_claim(self, story_id: int, seconds: float) -> None:
-        """Extend this process's claim to end the story while it works (joining and posting take long)."""
+    async def holds_claim(self, story: Story) -> bool:
+        """Whether `story`'s claim (as `claim_story_end` returned it) still holds: nobody took it over and
+        the story did not end meanwhile (its member forgotten)."""
+        row = await self.db.reader.fetch_one(
+            "SELECT state, stop_owner FROM stories WHERE id = ?", (story.id,)
+        )
+        return row is not None and row["state"] == "stopping" and row["stop_owner"] == story.stop_owner
+
+    async def renew_story_claim(self, story: Story, seconds: float) -> None:
+        """Extend this claim while its holder works (joining and posting take long)."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE stories SET stop_until = ? WHERE id = ? AND state = 'stopping'",
-                (self._clock() + seconds, story_id),
+                "UPDATE stories SET stop_until = ? WHERE id = ? AND state = 'stopping' AND stop_owner = ?",
+                (self._clock() + seconds, story.id, story.stop_owner),
             )
 
-    async def release_story_claim(self, story_id: int) -> None:
-        """Give up a claim to end the story (a store or database outage): it runs again, for a retry of the
-        delivery or recovery to end it later."""
+    async def release_story_claim(self, story: Story) -> None:
+        """Give up this claim at once (an outage): the story stays closed to new shots, and the next to claim
+        it (the shot's delivery tried again, or recovery) ends it."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE stories SET state = 'running', stop_until = NULL WHERE id = ? AND state = 'stopping'",
-                (story_id,),
+                "UPDATE stories SET stop_until = 0 WHERE id = ? AND state = 'stopping' AND stop_owner = ?",
+                (story.id, story.stop_owner),
             )
 
     async def get_story(self, story_id: int) -> tuple[Story, list[Job]] | None:

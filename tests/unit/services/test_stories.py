@@ -375,7 +375,8 @@ async def test_a_store_outage_while_ending_leaves_the_story_to_be_ended_again(
     with pytest.raises(StorageUnavailable):
         await deliverer.deliver(job, clip)
     found = await store.get_story(story.id)
-    assert found is not None and found[0].state is StoryState.RUNNING  # not failed: tried again later
+    # Not failed: its claim given up, the story stays closed to new shots for the next to end it.
+    assert found is not None and found[0].state is StoryState.STOPPING and found[0].stop_until == 0
     # The shot ends delivered (its clip is made); once the store is back, recovery joins and posts the story.
     await store.transition(job.id, JobState.DELIVERED)
     healed = Output()

@@ -254,8 +254,16 @@ async def test_ending_a_story_is_claimed_once_until_the_claim_runs_out(store: Jo
     assert claimed is not None and claimed.state is StoryState.STOPPING
     assert await store.claim_story_end(story.id, 60.0) is None  # held
     assert await store.claim_story_end(story.id, -1.0) is None
+    assert await store.holds_claim(claimed)
     async with store.db.transaction() as conn:  # the holder died: its claim runs out
         await conn.execute("UPDATE stories SET stop_until = 0 WHERE id = ?", (story.id,))
-    assert await store.claim_story_end(story.id, 60.0) is not None
+    taken = await store.claim_story_end(story.id, 60.0, why="cancelled")
+    assert taken is not None and taken.stop_owner != claimed.stop_owner and taken.user_error == "cancelled"
+    # The old holder's claim is gone: it can neither post, renew nor give up the new one's.
+    assert not await store.holds_claim(claimed) and await store.holds_claim(taken)
+    await store.renew_story_claim(claimed, 1000.0)
+    await store.release_story_claim(claimed)
+    found = await store.get_story(story.id)
+    assert found is not None and found[0].stop_until == taken.stop_until
     assert await store.finish_story(story.id, StoryState.DELIVERED) is not None
     assert await store.claim_story_end(story.id, 60.0) is None  # ended

@@ -9,8 +9,9 @@ ALTER TABLE stories ADD COLUMN status_message_id BIGINT;
 ALTER TABLE stories ADD COLUMN result_message_id BIGINT;
 ALTER TABLE stories ADD COLUMN result_channel_id BIGINT;
 -- Ending a story (joining and posting its shots) is claimed first, by one process: 'stopping' until
--- `stop_until`, after which recovery may take it over (the process died).
+-- `stop_until`, after which recovery may take it over (the process died); `stop_owner` names the claim.
 ALTER TABLE stories ADD COLUMN stop_until DOUBLE PRECISION;
+ALTER TABLE stories ADD COLUMN stop_owner TEXT;
 ALTER TABLE stories DROP CONSTRAINT stories_state_check;
 ALTER TABLE stories ADD CONSTRAINT stories_state_check
     CHECK (state IN ('running', 'delivered', 'failed', 'cancelled', 'stopping'));

@@ -9,8 +9,9 @@ ALTER TABLE stories ADD COLUMN status_message_id INTEGER;
 ALTER TABLE stories ADD COLUMN result_message_id INTEGER;
 ALTER TABLE stories ADD COLUMN result_channel_id INTEGER;
 -- Ending a story (joining and posting its shots) is claimed first, by one process: 'stopping' until
--- `stop_until`, after which recovery may take it over (the process died).
+-- `stop_until`, after which recovery may take it over (the process died); `stop_owner` names the claim.
 ALTER TABLE stories ADD COLUMN stop_until REAL;
+ALTER TABLE stories ADD COLUMN stop_owner TEXT;
 PRAGMA writable_schema = ON;
 UPDATE sqlite_master SET sql = replace(sql, '''cancelled''))', '''cancelled'', ''stopping''))')
  WHERE type = 'table' AND name = 'stories';
