@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.cli_i18n import add_parser as add_i18n_parser
+from bot.cli_i18n import run_i18n
 from bot.cli_story import add_parser as add_story_parser
 from bot.cli_story import run_story
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
@@ -95,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="only say what would be copied and what skipped"
     )
 
+    add_i18n_parser(commands)
     health = commands.add_parser("health", help="exit 0 if the database is current and a scheduler is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds since the last heartbeat")
     health.add_argument("--role", choices=["gateway", "worker"], help="only processes in this role")
@@ -108,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "i18n":
+        return run_i18n(args)  # the catalogs and the command tree only: no settings, no database
     overrides: dict[str, Any] = {}
     if getattr(args, "backend", None):
         overrides["prodia_backend"] = args.backend

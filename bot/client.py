@@ -19,6 +19,7 @@ import yarl
 from discord.ext import commands
 
 from bot.errors import ConfigError
+from bot.i18n.commands import CommandTranslator
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
@@ -136,7 +137,8 @@ class SoraBot(commands.AutoShardedBot):
         bind_buttons(self, clips=self.clips, approvals=self.approvals)
         bind_story_buttons(self, self.story_flow)
         if self.role != "worker":
-            # Commands, buttons and approvals need the gateway.
+            # Commands (in every language of the catalogs), buttons and approvals need the gateway.
+            await self.tree.set_translator(CommandTranslator())
             for cog in COGS:
                 await self.load_extension(cog)
             await self.sync_commands()
@@ -271,7 +273,14 @@ class SoraBot(commands.AutoShardedBot):
         guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        # As Discord gets it, translations included: a changed catalog syncs again.
+        translator = self.tree.translator
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else command.to_dict(self.tree)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"command_tree_hash:{guild.id if guild else 'global'}:{self.application_id}"
         if await get_value(self.pipeline.db, key) == digest:

@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, cast
+
+import regex
 
 from tests.fakes.discord.core import DiscordCore
 from tests.fakes.discord.records import _Answer, _Call, _form_error, _int, _refuse
 from tests.fakes.discord.validation import Problems, _int_problems, _text_problems
 
-_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+# Discord's naming rule (developers' docs, "Application Command Naming"), with the unicode flag.
+_COMMAND_NAME = regex.compile(r"^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$")
+# The locales Discord takes as keys of `name_localizations` / `description_localizations` (docs: "Locales").
+LOCALES = frozenset(
+    {
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    }
+)
 MAX_COMMAND_OPTIONS = 25
 MAX_CHOICES = 25
 COMMAND_SIZE_LIMIT = 8000  # names, descriptions and choice values of one slash command together
@@ -57,15 +96,44 @@ def _command_size(level: Mapping[str, Any]) -> int:
     return size
 
 
-def _name_problems(level: Mapping[str, Any], where: str) -> Problems:
-    """A command's or option's name (1-32, lower-case, no spaces) and description (1-100)."""
+def _valid_name(name: Any) -> bool:
+    return isinstance(name, str) and bool(_COMMAND_NAME.fullmatch(name)) and name == name.lower()
+
+
+def _localization_problems(
+    level: Mapping[str, Any], field: str, where: str, *, choice: bool = False
+) -> Problems:
+    """`{field}_localizations`: null, or a map of Discord locales to values under `field`'s own rules (a
+    name's, or a choice name's 1-100, or a description's 1-100)."""
+    localized = level.get(f"{field}_localizations")
+    if localized is None:
+        return {}
+    here = f"{where}.{field}_localizations"
+    if not isinstance(localized, dict):
+        return {here: "Expected an object."}
     problems: Problems = {}
-    name = level.get("name", "")
-    if not isinstance(name, str) or not _COMMAND_NAME.fullmatch(name) or name != name.lower():
+    for locale, value in localized.items():
+        if locale not in LOCALES:
+            problems[f"{here}.{locale}"] = "Invalid locale."
+        elif field == "name" and not choice:
+            if not _valid_name(value):
+                problems[f"{here}.{locale}"] = "Command name is invalid"
+        else:
+            problems.update(_text_problems(f"{here}.{locale}", value, 100, low=1, required=True))
+    return problems
+
+
+def _name_problems(level: Mapping[str, Any], where: str) -> Problems:
+    """A command's or option's name (1-32, lower-case, no spaces) and description (1-100), and their
+    localizations under the same rules."""
+    problems: Problems = {}
+    if not _valid_name(level.get("name", "")):
         problems[f"{where}.name"] = "Command name is invalid"
     problems.update(
         _text_problems(f"{where}.description", level.get("description"), 100, low=1, required=True)
     )
+    problems.update(_localization_problems(level, "name", where))
+    problems.update(_localization_problems(level, "description", where))
     return problems
 
 
@@ -88,6 +156,7 @@ def _choice_problems(opt: Mapping[str, Any], where: str) -> Problems:
             problems[here] = "Expected an object."
             continue
         problems.update(_text_problems(f"{here}.name", choice.get("name"), 100, low=1, required=True))
+        problems.update(_localization_problems(choice, "name", here, choice=True))
         if isinstance(choice.get("value"), str):
             problems.update(_text_problems(f"{here}.value", choice["value"], 100))
     return problems

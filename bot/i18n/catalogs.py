@@ -1,0 +1,62 @@
+"""The translation catalogs, one gettext `.po` file per Discord locale in `bot/i18n/locales/`, read with Babel
+(`babel.messages.pofile`): the message ids are the English texts, so English needs no catalog and a text
+with no translation (missing, empty or fuzzy) is shown in English, never as a key.
+
+Command names, group names and option names are translated under the message context `name` (they follow
+Discord's name rules); every other text has no context."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+# Discord's locale codes (discord.Locale values) the bot speaks besides English.
+LOCALES = ("de", "es-ES", "fr", "pt-BR", "ja", "ko", "zh-CN", "ru", "pl", "tr")
+NAME = "name"  # the message context of command, group and option names
+
+
+class Catalogs:
+    """Every locale's translations: (context, English) -> text."""
+
+    def __init__(self, tables: dict[str, dict[tuple[str | None, str], str]]) -> None:
+        self._tables = tables
+
+    @classmethod
+    def read(cls) -> Catalogs:
+        """The catalogs shipped in `bot/i18n/locales/` (a locale without a file has no translations)."""
+        tables = {}
+        folder = resources.files("bot.i18n").joinpath("locales")
+        for locale in LOCALES:
+            entry = folder.joinpath(f"{locale}.po")
+            if entry.is_file():
+                with entry.open("rb") as handle:
+                    tables[locale] = table_of(read_po(handle))
+        return cls(tables)
+
+    def lookup(self, locale: str, text: str, *, context: str | None = None) -> str | None:
+        """The translation of `text` into `locale`, or None (then English is shown)."""
+        return self._tables.get(locale, {}).get((context, text))
+
+    def entries(self, locale: str) -> dict[tuple[str | None, str], str]:
+        """Every translation of `locale`: (context, English) -> text."""
+        return dict(self._tables.get(locale, {}))
+
+
+def table_of(catalog: Catalog) -> dict[tuple[str | None, str], str]:
+    """The usable translations of a catalog: not empty, not fuzzy."""
+    table: dict[tuple[str | None, str], str] = {}
+    for message in catalog:
+        if not message.id or not isinstance(message.id, str) or not isinstance(message.string, str):
+            continue
+        if message.string and not message.fuzzy:
+            table[(message.context, message.id)] = message.string
+    return table
+
+
+@functools.cache
+def catalogs() -> Catalogs:
+    """The shipped catalogs, read once per process."""
+    return Catalogs.read()
