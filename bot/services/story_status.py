@@ -102,7 +102,11 @@ class StoryStatus:
             if picture is not None:
                 attachments.append(discord.File(io.BytesIO(picture), filename=thumbnail_name(index)))
                 shown.append(index)
-        embeds = [story_status_embed(story, shots, position=position), *thumbnail_embeds(shown)]
+        settled = await self.store.settled_costs([shot.id for shot in shots if shot.story_id == story.id])
+        embeds = [
+            story_status_embed(story, shots, position=position, settled=settled),
+            *thumbnail_embeds(shown),
+        ]
         view = story_status_view(story) if not ended else None
         try:
             await webhook.edit_message(

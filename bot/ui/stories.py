@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import discord
@@ -126,15 +126,11 @@ def story_length(shots: Sequence[Job]) -> int:
     return sum(shot.request.duration for shot in shots)
 
 
-def story_cost(shots: Sequence[Job]) -> float:
-    """What the shots cost: what Prodia charged where known, else the estimate; a shot cancelled or
-    rejected before Prodia took it counts nothing (it is refunded)."""
+def story_cost(shots: Sequence[Job], settled: Mapping[int, float]) -> float:
+    """What the shots cost: a settled shot what the ledger says (its commit, or nothing when refunded), one
+    under way what Prodia said it charged, else its estimate."""
     return sum(
-        shot.actual_cost
-        if shot.actual_cost is not None
-        else 0.0
-        if shot.state in (JobState.CANCELLED, JobState.REJECTED) and shot.prodia_job_id is None
-        else shot.estimated_cost
+        settled.get(shot.id, shot.actual_cost if shot.actual_cost is not None else shot.estimated_cost)
         for shot in shots
     )
 
@@ -166,7 +162,12 @@ def _current(shots: Sequence[Job]) -> int:
 
 
 def story_status_embed(
-    story: Story, shots: Sequence[Job], *, position: int | None = None, now: float | None = None
+    story: Story,
+    shots: Sequence[Job],
+    *,
+    position: int | None = None,
+    now: float | None = None,
+    settled: Mapping[int, float] | None = None,
 ) -> discord.Embed:
     """The plan and progress: shot i of n, each shot's state and prompt, total length and cost."""
     now = now or time.time()
@@ -189,7 +190,7 @@ def story_status_embed(
     ended = story.state not in (StoryState.RUNNING, StoryState.STOPPING)
     label = "Cost" if ended else "Estimated cost"
     own = [shot for shot in shots if shot.story_id == story.id]  # a Re-roll's reused shots were paid before
-    embed.add_field(name=label, value=f"${story_cost(own):.2f}")
+    embed.add_field(name=label, value=f"${story_cost(own, settled or {}):.2f}")
     if story.user_error and ended:
         embed.add_field(
             name="What happened", value=cut(escape(story.user_error), FIELD_VALUE_MAX), inline=False
@@ -213,7 +214,9 @@ def thumbnail_embeds(made: Sequence[int]) -> list[discord.Embed]:
     return embeds
 
 
-def story_result_embed(story: Story, shots: Sequence[Job], *, note: str | None = None) -> discord.Embed:
+def story_result_embed(
+    story: Story, shots: Sequence[Job], *, note: str | None = None, settled: Mapping[int, float] | None = None
+) -> discord.Embed:
     """The embed posted with a story's clip."""
     lines = [
         f"**{index}.** {quote(shot.request.prompt, _PROMPT_SHOWN)}" for index, shot in enumerate(shots, 1)
@@ -227,7 +230,7 @@ def story_result_embed(story: Story, shots: Sequence[Job], *, note: str | None =
         embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
     embed.add_field(name="Length", value=f"{story_length(shots)} s in {len(shots)} shots")
     embed.add_field(name="Between shots", value=story.transition)
-    embed.add_field(name="Cost", value=f"${story_cost(shots):.2f}")
+    embed.add_field(name="Cost", value=f"${story_cost(shots, settled or {}):.2f}")
     if note:
         embed.add_field(name="Note", value=cut(escape(note), FIELD_VALUE_MAX), inline=False)
     embed.set_footer(text=f"Story {story.id} · requested by user {story.user_id}")
