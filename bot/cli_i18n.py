@@ -122,15 +122,17 @@ def check(texts: Sequence[Text], source: Catalogs) -> list[str]:
                 if (text.context, text.english) not in missing:
                     missing.add((text.context, text.english))
                     problems.append(f"{locale}: {text.path}: no translation of {text.english!r}")
-                continue
-            if not fits(text.where, translated):
+            elif not fits(text.where, translated):
                 problems.append(
                     f"{locale}: {text.path}: {translated!r} breaks Discord's rule for a {text.where.name}"
                 )
             if text.where in NAMES:
+                # The name members of this locale see (the translation, else English) is unique among its
+                # siblings' names as they see them.
+                shown = (
+                    translated if translated is not None and fits(text.where, translated) else text.english
+                )
                 siblings = names_at.setdefault(text.path.rsplit(" ", 1)[0] if " " in text.path else "", {})
-                if siblings.setdefault(translated, text.path) != text.path:
-                    problems.append(
-                        f"{locale}: {text.path}: {translated!r} is also {siblings[translated]}'s name"
-                    )
+                if siblings.setdefault(shown, text.path) != text.path:
+                    problems.append(f"{locale}: {text.path}: {shown!r} is also {siblings[shown]}'s name")
     return problems

@@ -13,8 +13,9 @@ from discord.app_commands import TranslationContextLocation as Where
 from bot.i18n.catalogs import NAME, Catalogs, catalogs
 
 # Discord's rule for command, group and option names (developers' docs, Application Commands: "Application
-# Command Naming"): lowercase where the script has case, 1 to 32 of these characters.
-NAME_PATTERN = regex.compile(r"^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$")
+# Command Naming"): lowercase where the script has case, 1 to 32 of these characters. (Later docs add an
+# apostrophe, which Discord's API is reported to refuse: the bot sends none.)
+NAME_PATTERN = regex.compile(r"[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}")
 DESCRIPTION_MAX = 100
 CHOICE_NAME_MAX = 100
 NAMES = (Where.command_name, Where.group_name, Where.parameter_name)
@@ -23,7 +24,7 @@ DESCRIPTIONS = (Where.command_description, Where.group_description, Where.parame
 
 def valid_name(text: str) -> bool:
     """A command, group or option name Discord takes."""
-    return bool(NAME_PATTERN.match(text)) and text == text.lower()
+    return bool(NAME_PATTERN.fullmatch(text)) and text == text.lower()
 
 
 def fits(where: Where, text: str) -> bool:

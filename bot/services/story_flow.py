@@ -210,7 +210,7 @@ class StoryFlow:
         shots = found[1] if found is not None else own
         try:
             message = await interaction.edit_original_response(
-                embeds=[story_status_embed(story, shots)], view=story_status_view(story)
+                embeds=[story_status_embed(story, shots, settled={})], view=story_status_view(story)
             )
         except discord.HTTPException as exc:
             log.info("story %d: status message could not be shown (%s)", story.id, exc.status)

@@ -108,7 +108,7 @@ class DiscordStoryPoster:
         if not await self.store.holds_claim(story):
             # Ended meanwhile (its member forgotten), or taken over: nothing of it is posted from here.
             raise DeliveryError(f"story {story.id} ended, or its ending was taken over, before its post")
-        settled = await self.store.settled_costs([shot.id for shot in made])
+        settled = await self.store.story_charges(story.id)
         embed = story_result_embed(story, made, note=note, settled=settled)
         view = story_result_view(story, link=link, made=len(made))
         message: discord.Message | discord.WebhookMessage

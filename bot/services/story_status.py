@@ -102,7 +102,7 @@ class StoryStatus:
             if picture is not None:
                 attachments.append(discord.File(io.BytesIO(picture), filename=thumbnail_name(index)))
                 shown.append(index)
-        settled = await self.store.settled_costs([shot.id for shot in shots if shot.story_id == story.id])
+        settled = await self.store.story_charges(story.id)
         embeds = [
             story_status_embed(story, shots, position=position, settled=settled),
             *thumbnail_embeds(shown),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.domain.limits import Limits, Usage, check_budget, check_limits
@@ -85,15 +84,16 @@ class Ledger(JobTable):
         if budget_per_day is not None and guild_id is not None:
             check_budget(await spend_today(self.db.reader, guild_id, now), budget_per_day, cost, now)
 
-    async def settled_costs(self, job_ids: Collection[int]) -> dict[int, float]:
-        """What each settled job of these cost, by the ledger: its commit, or nothing when refunded (jobs
-        still under way are left out)."""
-        costs: dict[int, float] = {}
-        for job_id in job_ids:
-            for kind, dollars in await self.ledger(job_id):
-                if kind in ("commit", "refund"):
-                    costs[job_id] = dollars if kind == "commit" else 0.0
-        return costs
+    async def story_charges(self, story_id: int) -> dict[int, float]:
+        """What each settled job of the story's own (every attempt of each shot) cost, by the ledger: its
+        commit, or nothing when refunded; jobs still under way are left out."""
+        rows = await self.db.reader.fetch_all(
+            """SELECT usage_ledger.job_id, usage_ledger.kind, usage_ledger.dollars FROM usage_ledger
+                 JOIN jobs ON jobs.id = usage_ledger.job_id
+                WHERE jobs.story_id = ? AND usage_ledger.kind IN ('commit', 'refund')""",
+            (story_id,),
+        )
+        return {int(row[0]): float(row[2]) if row[1] == "commit" else 0.0 for row in rows}
 
     async def ledger(self, job_id: int) -> list[tuple[str, float]]:
         """The job's ledger rows as (kind, dollars), oldest first."""

@@ -128,11 +128,14 @@ def story_length(shots: Sequence[Job]) -> int:
 
 def story_cost(shots: Sequence[Job], settled: Mapping[int, float]) -> float:
     """What the shots cost: a settled shot what the ledger says (its commit, or nothing when refunded), one
-    under way what Prodia said it charged, else its estimate."""
-    return sum(
+    under way what Prodia said it charged, else its estimate; and every earlier attempt of a shot tried
+    again that the ledger charged (`settled` holds the story's jobs, attempts included)."""
+    latest = {shot.id for shot in shots}
+    current = sum(
         settled.get(shot.id, shot.actual_cost if shot.actual_cost is not None else shot.estimated_cost)
         for shot in shots
     )
+    return current + sum(dollars for job_id, dollars in settled.items() if job_id not in latest)
 
 
 def _shot_line(index: int, shot: Job, now: float) -> str:
@@ -167,7 +170,7 @@ def story_status_embed(
     *,
     position: int | None = None,
     now: float | None = None,
-    settled: Mapping[int, float] | None = None,
+    settled: Mapping[int, float],
 ) -> discord.Embed:
     """The plan and progress: shot i of n, each shot's state and prompt, total length and cost."""
     now = now or time.time()
@@ -190,7 +193,7 @@ def story_status_embed(
     ended = story.state not in (StoryState.RUNNING, StoryState.STOPPING)
     label = "Cost" if ended else "Estimated cost"
     own = [shot for shot in shots if shot.story_id == story.id]  # a Re-roll's reused shots were paid before
-    embed.add_field(name=label, value=f"${story_cost(own, settled or {}):.2f}")
+    embed.add_field(name=label, value=f"${story_cost(own, settled):.2f}")
     if story.user_error and ended:
         embed.add_field(
             name="What happened", value=cut(escape(story.user_error), FIELD_VALUE_MAX), inline=False
@@ -215,7 +218,7 @@ def thumbnail_embeds(made: Sequence[int]) -> list[discord.Embed]:
 
 
 def story_result_embed(
-    story: Story, shots: Sequence[Job], *, note: str | None = None, settled: Mapping[int, float] | None = None
+    story: Story, shots: Sequence[Job], *, settled: Mapping[int, float], note: str | None = None
 ) -> discord.Embed:
     """The embed posted with a story's clip."""
     lines = [
@@ -230,7 +233,7 @@ def story_result_embed(
         embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
     embed.add_field(name="Length", value=f"{story_length(shots)} s in {len(shots)} shots")
     embed.add_field(name="Between shots", value=story.transition)
-    embed.add_field(name="Cost", value=f"${story_cost(shots, settled or {}):.2f}")
+    embed.add_field(name="Cost", value=f"${story_cost(shots, settled):.2f}")
     if note:
         embed.add_field(name="Note", value=cut(escape(note), FIELD_VALUE_MAX), inline=False)
     embed.set_footer(text=f"Story {story.id} · requested by user {story.user_id}")

@@ -260,7 +260,7 @@ async def test_a_middle_shot_that_fails_posts_the_shots_made_and_refunds_the_res
         assert "Shot 2 of 3 did not finish" in str(final["embeds"][0])
         # What the story cost, by the ledger: shots 1 and 2 charged, shot 3 refunded.
         assert {f["name"]: f["value"] for f in final["embeds"][0]["fields"]}["Cost"] == "$0.80"
-        assert fields["Cost"] == "$0.40"  # the posted clip's: the shot it has
+        assert fields["Cost"] == "$0.80"  # the posted clip says what the story cost too
 
 
 async def test_a_shot_that_fails_once_is_tried_again_with_the_same_seed(world: World) -> None:

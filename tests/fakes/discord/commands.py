@@ -11,8 +11,9 @@ from tests.fakes.discord.core import DiscordCore
 from tests.fakes.discord.records import _Answer, _Call, _form_error, _int, _refuse
 from tests.fakes.discord.validation import Problems, _int_problems, _text_problems
 
-# Discord's naming rule (developers' docs, "Application Command Naming"), with the unicode flag.
-_COMMAND_NAME = regex.compile(r"^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$")
+# Discord's naming rule (developers' docs, "Application Command Naming"), with the unicode flag. Later docs
+# add an apostrophe, which Discord's API is reported to refuse (discord-api-docs #7371): refused here.
+_COMMAND_NAME = regex.compile(r"^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$")
 # The locales Discord takes as keys of `name_localizations` / `description_localizations` (docs: "Locales").
 LOCALES = frozenset(
     {
@@ -84,12 +85,19 @@ def _command_problems(commands: list[Any]) -> Problems:
     return problems
 
 
+def _longest(level: Mapping[str, Any], field: str) -> int:
+    """A field's length as Discord counts it towards a command's size: its longest localization."""
+    texts = [level.get(field) or "", *(level.get(f"{field}_localizations") or {}).values()]
+    return max(len(str(text)) for text in texts)
+
+
 def _command_size(level: Mapping[str, Any]) -> int:
-    """Characters of a slash command's names, descriptions and choices (names and values), nested."""
-    size = len(str(level.get("name") or "")) + len(str(level.get("description") or ""))
+    """Characters of a slash command's names, descriptions and choices (names and values), nested; each
+    name and description counted by its longest localization."""
+    size = _longest(level, "name") + _longest(level, "description")
     for choice in level.get("choices") or []:
         if isinstance(choice, dict):
-            size += len(str(choice.get("name") or "")) + len(str(choice.get("value") or ""))
+            size += _longest(choice, "name") + len(str(choice.get("value") or ""))
     for opt in level.get("options") or []:
         if isinstance(opt, dict):
             size += _command_size(opt)
@@ -188,6 +196,15 @@ def _chat_input_problems(cmd: Mapping[str, Any], where: str) -> Problems:
     names = [o.get("name") for o in options if isinstance(o, dict)]
     if len(names) != len(set(names)):
         problems[f"{where}.options"] = "Option names must be unique."
+    for locale in LOCALES:
+        # In each locale an option's name (its localization, else its name) differs from its siblings'.
+        shown = [
+            (o.get("name_localizations") or {}).get(locale, o.get("name"))
+            for o in options
+            if isinstance(o, dict)
+        ]
+        if len(shown) != len(set(shown)):
+            problems[f"{where}.options"] = f"Option names must be unique in {locale}."
     nested = [o for o in options if isinstance(o, dict) and o.get("type") in (1, 2)]
     if nested and len(nested) != len(options):
         problems[f"{where}.options"] = "Subcommands and groups cannot be mixed with other options."
