@@ -8,6 +8,7 @@ import asyncio
 import io
 import logging
 import time
+from typing import Any
 
 import discord
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 5.0
 TICK = 1.0
+# What one process remembers of stories it may never see end (they end in another process): bounded.
+THUMBNAILS_KEPT = 64
+TOLD_KEPT = 1024
 
 
 class StoryStatus:
@@ -43,7 +47,7 @@ class StoryStatus:
         self.client = client  # the interaction webhooks' state
         self.store = store
         self.storage = storage  # the shots' clips, for their thumbnails
-        self._told: set[int] = set()  # stories whose failure was told by DM
+        self._told: dict[int, None] = {}  # stories whose failure was told by DM (the latest, in order)
         self._last_edit: dict[int, float] = {}
         self._dirty: set[int] = set()
         self._thumbnails: dict[int, bytes] = {}  # by shot job id, for the stories under way
@@ -64,6 +68,10 @@ class StoryStatus:
 
     async def _tick(self) -> None:
         now = time.monotonic()
+        # An edit's time matters for MIN_INTERVAL only; a story that ends in another process is never popped.
+        for story_id, at in list(self._last_edit.items()):
+            if now - at >= MIN_INTERVAL and story_id not in self._dirty:
+                del self._last_edit[story_id]
         for story_id in list(self._dirty):
             if now - self._last_edit.get(story_id, 0) < MIN_INTERVAL:
                 continue
@@ -127,7 +135,8 @@ class StoryStatus:
         stopped = story.state in (StoryState.FAILED, StoryState.CANCELLED) and story.user_error != CANCELLED
         if not stopped or not story.user_error or story.id in self._told:
             return
-        self._told.add(story.id)
+        self._told[story.id] = None
+        _trim(self._told, TOLD_KEPT)
         try:
             user = await self.client.fetch_user(story.user_id)
             await user.send(f"Your story (story {story.id}) {story.state.value}: {escape(story.user_error)}")
@@ -151,4 +160,11 @@ class StoryStatus:
             log.info("shot job %d: no thumbnail (%s)", shot.id, exc)
             return None
         self._thumbnails[shot.id] = picture
+        _trim(self._thumbnails, THUMBNAILS_KEPT)
         return picture
+
+
+def _trim(kept: dict[int, Any], most: int) -> None:
+    """Forget the oldest entries beyond `most` (dicts keep insertion order)."""
+    for key in list(kept)[: max(0, len(kept) - most)]:
+        del kept[key]
