@@ -198,7 +198,9 @@ class SoraBot(commands.AutoShardedBot):
             self, store, storage, on_reencode=self.metrics.reencoded, links=self.links
         )
         self.story_status = StoryStatus(self, store, storage)
-        poster = DiscordStoryPoster(self, store, storage, links=self.links)
+        poster = DiscordStoryPoster(
+            self, store, storage, on_reencode=self.metrics.reencoded, links=self.links
+        )
         self.stories = StoryDeliverer(store, storage, {poster.kind: poster}, on_end=self.story_status.ended)
         return {self.deliverer.kind: self.deliverer, **dict.fromkeys(self.stories.kinds, self.stories)}
 

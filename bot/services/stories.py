@@ -320,14 +320,9 @@ class StoryDeliverer:
                 raise SoraBotError(f"story {story.id}: its ending was taken over or it ended meanwhile")
             await self.storage.save(dest)
             await output.deliver_story(story, dest, shots=joined, note=user_error)
-            ended = await self.store.finish_story(
-                story.id,
-                StoryState.DELIVERED,
-                output_path=self.storage.location(dest.name),
-                error=error,
-                user_error=user_error,
-            )
         finally:
             await self.storage.discard(dest)  # a bucket's working copy, stored or not
-        if ended is not None and self.on_end is not None:
-            self.on_end(ended)
+        location = self.storage.location(dest.name)
+        await self._end_as(
+            story.id, StoryState.DELIVERED, output_path=location, error=error, user_error=user_error
+        )

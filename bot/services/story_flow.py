@@ -33,6 +33,9 @@ from bot.ui.stories import story_status_embed, story_status_view
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
+CLIPS_GONE = (
+    "The clips of this story's shots are no longer kept, so it can't go on from them. Start a new /story."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +321,7 @@ class StoryFlow:
         if shot == 1:  # the story's own start: its prompt, and its image if any
             requests[0] = shots[0].request.model_copy(update={"seed": seed})
         after = shots[shot - 2] if shot > 1 else None
-        await self._again(interaction, story, requests, first_shot=shot - 1, after=after)
+        await self._again(interaction, story, shots[: shot - 1], requests, after=after)
 
     async def extend(self, interaction: Interaction, story_id: int, prompt: str) -> None:
         """A submitted Extend form (deferred): one more shot at the end, from the last shot's last frame."""
@@ -337,28 +340,24 @@ class StoryFlow:
         request = JobRequest.parse(
             **{**last.request.model_dump(), "prompt": prompt, "kind": None, "image_path": None}
         )
-        await self._again(interaction, story, [request], first_shot=len(shots), after=last)
+        await self._again(interaction, story, shots, [request], after=last)
 
     async def _again(
         self,
         interaction: Interaction,
         story: Story,
+        reused: Sequence[Job],
         requests: list[JobRequest],
         *,
-        first_shot: int,
         after: Job | None,
     ) -> None:
-        """A new story based on `story` that makes `requests` from shot `first_shot` on; its first starts
-        from the last frame of the shot `after` it, taken once the rules let the story through."""
+        """A new story based on `story` that reuses its shots `reused` and makes `requests` after them; its
+        first starts from the last frame of the shot `after` it, taken once the rules let it through."""
         private = bool(story.target.get("private"))
         self.guard.require_post_permissions(interaction, private=private)
-        found = await self.store.get_story(story.id)
-        if found is None or any(shot.output_path is None for shot in found[1][:first_shot]):
+        if any(shot.output_path is None for shot in reused):
             # Retention (or a member's forgetting) took a reused shot's clip: the new shots could not join it.
-            raise UserFacingError(
-                "The clips of this story's shots are no longer kept, so it can't go on from them. "
-                "Start a new /story."
-            )
+            raise UserFacingError(CLIPS_GONE)
         asker = await self.clips.asker_for(interaction, story)
         # The member's own image (a re-rolled first shot) is theirs; a last frame is the bot's, as in /story.
         has_image = after is None and requests[0].image_path is not None
@@ -368,7 +367,7 @@ class StoryFlow:
         try:
             await self._create(
                 interaction, asker, requests, admission, private=private, transition=story.transition,
-                based_on=story, first_shot=first_shot,
+                based_on=story, first_shot=len(reused),
             )  # fmt: skip
         except BaseException:
             if after is not None:  # the start picture taken from the shot before: nobody else's
@@ -379,10 +378,7 @@ class StoryFlow:
         """`request` as image-to-video from the last frame of `shot`'s clip (stored as a new input)."""
         async with self.pipeline.storage.local(files.clip_name(shot.id)) as clip:
             if clip is None:
-                raise UserFacingError(
-                    "The clips of this story's shots are no longer kept, so it can't go on from them. "
-                    "Start a new /story."
-                )
+                raise UserFacingError(CLIPS_GONE)
             picture = await asyncio.to_thread(start_picture, clip, request.size)
         path = await self.pipeline.storage.put_bytes(files.new_input_name(), picture)
         return await around_image(self.pipeline, path, {**request.model_dump(), "kind": "img2vid"})
