@@ -265,7 +265,7 @@ class StoryFlow:
             raise UserFacingError(f"Story {story.id} has no clip to {what} any more.")
 
     async def _cancel(self, interaction: Interaction, story: Story) -> None:
-        if interaction.user.id != story.user_id and not interaction.permissions.manage_messages:
+        if interaction.user.id != story.user_id and not is_moderator(interaction):
             raise UserFacingError("Only the person who asked for this story, or a moderator, can cancel it.")
         if story.state is not StoryState.RUNNING:
             raise UserFacingError(f"Story {story.id} is already {story.state.value}.")
@@ -289,14 +289,21 @@ class StoryFlow:
             raise UserFacingError("Only the person who asked for this story, or a moderator, can delete it.")
         await interaction.response.defer(ephemeral=True)
         # Its shots' clips are not posted again by /show either: the requester's Delete for anyone else, a
-        # moderator's for everyone (as a clip's Delete). Recorded before the message goes.
+        # moderator's for everyone (as a clip's Delete), the shots it reuses from an earlier story included
+        # (they carry the prompts the moderator removed). Recorded before the message goes.
+        moderator = interaction.user.id != story.user_id
         found = await self.store.get_story(story.id)
         for shot in found[1] if found is not None else []:
-            if shot.story_id == story.id:
+            if shot.story_id == story.id or moderator:
                 await self.store.mark_clip_removed(shot.id, interaction.user.id)
-        if interaction.message is not None:
+        message = interaction.message
+        if message is not None:
             with contextlib.suppress(discord.NotFound):  # deleted by the other press already
-                await interaction.message.delete()
+                if message.flags.ephemeral:
+                    # A private story's followup: only the interaction's webhook can delete it.
+                    await interaction.delete_original_response()
+                else:
+                    await message.delete()
         # The story's joined clip (and its re-encodes) go with it; its shots' clips are their jobs'.
         try:
             listing = await self.pipeline.storage.listing()

@@ -206,6 +206,12 @@ async def test_a_private_story_is_an_ephemeral_followup_while_the_token_lives_th
             "sora-story:delete:1",
         ]
         assert await result_of(bot, story.id) == (int(ephemeral["id"]), None)
+        # Its Delete takes the ephemeral message away (only the interaction's webhook can).
+        pressed = await world.fake.click(
+            "sora-story:delete:1", message_id=int(ephemeral["id"]), user_id=world.alice
+        )
+        await until(lambda: world.fake.followups(pressed.token), what="the delete's answer")
+        assert world.fake.messages[int(ephemeral["id"])]["deleted"]
 
         expired: Target = {**live, "token_expires_at": 0}
         story, video = await made_story(bot, world, shot_clips[:2], expired, made=2)
