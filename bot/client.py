@@ -17,9 +17,11 @@ from typing import Any, Literal, cast
 import discord
 import yarl
 from discord.ext import commands
+from discord.state import AutoShardedConnectionState
 
 from bot.errors import ConfigError
 from bot.i18n.commands import CommandTranslator
+from bot.i18n.messages import speaking
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
@@ -59,12 +61,27 @@ START_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 20.0
 
 
+class SpeakingState(AutoShardedConnectionState):
+    """discord.py's connection state, with each interaction's handlers (the tasks discord.py starts while it
+    parses the interaction) speaking the member's language (`interaction.locale`): one place for every
+    command, button and form. A post in a channel switches to the server's language where it is made."""
+
+    def parse_interaction_create(self, data: Any) -> None:
+        with speaking(data.get("locale")):
+            super().parse_interaction_create(data)
+
+
 class SoraBot(commands.AutoShardedBot):
     """The bot. Every resource it opens in `setup_hook` it closes in `close`, in reverse order.
 
     It runs the shards SHARD_IDS of SHARD_COUNT (several gateway processes split the servers between them);
     unset, it runs every shard Discord recommends. A worker never connects, so it runs none.
     """
+
+    def _get_state(self, **options: Any) -> SpeakingState:  # type: ignore[override]
+        return SpeakingState(
+            dispatch=self.dispatch, handlers=self._handlers, hooks=self._hooks, http=self.http, **options
+        )
 
     def __init__(
         self, settings: Settings, *, backend: Backend | None = None, role: Role = "all", **options: Any

@@ -1,16 +1,28 @@
-"""Errors a caller can act on. `user_message` is written for the person who asked; details go to the log."""
+"""Errors a caller can act on. `user_message` is written for the person who asked, in the language of the
+moment (bot/i18n/messages.py); details go to the log, in English."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from bot.i18n.messages import _
+
 
 class SoraBotError(Exception):
-    """Base of every error the bot raises on purpose."""
+    """Base of every error the bot raises on purpose. `message` is its English text (a template, filled
+    with `values`), translated when `user_message` is read."""
 
-    user_message = "Something went wrong."
+    message = _("Something went wrong.")
+    values: dict[str, Any] = {}  # noqa: RUF012 (read only: instances set their own)
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail or self.user_message)
-        self.detail = detail or self.user_message
+        super().__init__(detail or self.message)
+        self.detail = detail or self.message
+
+    @property
+    def user_message(self) -> str:
+        """What to tell the member, in the current language."""
+        return _(self.message, **self.values)
 
 
 class ConfigError(SoraBotError):
@@ -22,11 +34,13 @@ class DatabaseError(SoraBotError):
 
 
 class UserFacingError(SoraBotError):
-    """An error whose message is shown to the requester as it is."""
+    """An error whose message is shown to the requester: an English text marked for translation (filled
+    with `values` when shown), or a text already in the member's language."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message.format_map(values) if values else message)
+        self.message = message
+        self.values = values
 
 
 class InvalidRequest(UserFacingError):
@@ -58,13 +72,13 @@ class ProdiaAuthError(ProdiaError):
 
     surely_not_billed = True
 
-    user_message = "The bot's Prodia token was refused; the operator has been told. You were not charged."
+    message = _("The bot's Prodia token was refused; the operator has been told. You were not charged.")
 
 
 class ProdiaRejected(ProdiaError):
     """Prodia rejected the job (bad config, moderation, unusable input): re-sending it won't help."""
 
-    user_message = "Prodia rejected this request."
+    message = _("Prodia rejected this request.")
     surely_not_billed = True  # a 4xx with the job's error: Prodia refused it before running it
 
     def __init__(self, error: str, prodia_job_id: str | None = None) -> None:
@@ -73,7 +87,8 @@ class ProdiaRejected(ProdiaError):
         )
         self.error = error
         self.prodia_job_id = prodia_job_id
-        self.user_message = f"Prodia rejected this request: {error[:300]}"
+        self.message = _("Prodia rejected this request: {error}")
+        self.values = {"error": error[:300]}
 
 
 class ProdiaNoCapacity(ProdiaError):
@@ -81,27 +96,27 @@ class ProdiaNoCapacity(ProdiaError):
 
     surely_not_billed = True
 
-    user_message = "Prodia is at capacity right now; please try again in a few minutes. You were not charged."
+    message = _("Prodia is at capacity right now; please try again in a few minutes. You were not charged.")
     retryable = True
 
 
 class ProdiaUnavailable(ProdiaError):
     """Prodia could not be reached or answered 5xx after bounded retries."""
 
-    user_message = "Prodia is unavailable right now; please try again later. You were not charged."
+    message = _("Prodia is unavailable right now; please try again later. You were not charged.")
     retryable = True
 
 
 class ProdiaProtocolError(ProdiaError):
     """Prodia's answer could not be understood (malformed JSON, truncated body, no video)."""
 
-    user_message = "Prodia returned something the bot could not read; please try again. You were not charged."
+    message = _("Prodia returned something the bot could not read; please try again. You were not charged.")
 
 
 class ProdiaJobLost(ProdiaError):
     """Prodia no longer knows the job (404 for its id, results expired)."""
 
-    user_message = "Prodia no longer has this job's result; please try again. You were not charged."
+    message = _("Prodia no longer has this job's result; please try again. You were not charged.")
 
 
 class ProdiaResultExpired(ProdiaError):
@@ -110,7 +125,7 @@ class ProdiaResultExpired(ProdiaError):
 
     Not a ProdiaJobLost: this one was paid."""
 
-    user_message = (
+    message = _(
         "The result is gone: Prodia made this clip, but deleted it before the bot could fetch it "
         "(the bot could not reach Prodia for too long). It was paid: Prodia charged for it."
     )
@@ -124,13 +139,13 @@ class ProdiaResultExpired(ProdiaError):
 class JobTimedOut(SoraBotError):
     """The job took longer than JOB_TIMEOUT_SECONDS."""
 
-    user_message = "The job took too long and was stopped. You were not charged."
+    message = _("The job took too long and was stopped. You were not charged.")
 
 
 class JobInterrupted(SoraBotError):
     """The bot stopped while the job was being submitted, so its fate at Prodia is unknown."""
 
-    user_message = (
+    message = _(
         "The bot restarted while sending this job to Prodia, so it was not re-sent (to avoid paying twice). "
         "You were not charged; please try again."
     )
@@ -139,24 +154,25 @@ class JobInterrupted(SoraBotError):
 class DeliveryError(SoraBotError):
     """The clip could not be delivered where it was asked for."""
 
-    user_message = "The clip was made but could not be delivered."
+    message = _("The clip was made but could not be delivered.")
 
 
 class DeliveredByDm(SoraBotError):
     """The channel refused the clip and its requester got it by direct message instead: the job is delivered
     (the member has their clip, so their quota stays used), and `user_message` says where it went."""
 
-    def __init__(self, message_id: int, detail: str, user_message: str) -> None:
+    def __init__(self, message_id: int, detail: str, message: str, **values: Any) -> None:
         super().__init__(detail)
         self.message_id = message_id
-        self.user_message = user_message
+        self.message = message
+        self.values = values
 
 
 class QuotaExceeded(UserFacingError):
     """A per-user limit would be crossed; `resets_at` (unix time) says when there is room again, if known."""
 
-    def __init__(self, limit: str, message: str, resets_at: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, limit: str, message: str, resets_at: float | None = None, **values: Any) -> None:
+        super().__init__(message, **values)
         self.limit = limit
         self.resets_at = resets_at
 
@@ -177,7 +193,7 @@ def is_content_rejection(error: str | None) -> bool:
 class DiskFull(SoraBotError):
     """The bot's disk has no room for the clip."""
 
-    user_message = (
+    message = _(
         "The bot ran out of disk space while saving your clip; the operator has been told. "
         "You were not charged."
     )
@@ -188,8 +204,8 @@ class DatabaseUnavailable(UserFacingError):
     a command is refused with this message, and a running job is left for recovery, not failed."""
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__("The bot's database can't be reached right now; please try again in a moment.")
-        self.detail = f"database unavailable: {detail}" if detail else self.user_message
+        super().__init__(_("The bot's database can't be reached right now; please try again in a moment."))
+        self.detail = f"database unavailable: {detail}" if detail else self.message
 
 
 class DatabaseBusy(DatabaseUnavailable):
@@ -197,12 +213,12 @@ class DatabaseBusy(DatabaseUnavailable):
 
     def __init__(self) -> None:
         super().__init__()
-        self.user_message = "The bot's database is busy right now; please try again in a moment."
-        self.args = (self.user_message,)
+        self.message = _("The bot's database is busy right now; please try again in a moment.")
+        self.args = (self.message,)
 
 
 # A refusal of an interaction that did not come through the server's own installation (bot/services/guard.py).
-FOREIGN_INSTALL = (
+FOREIGN_INSTALL = _(
     "sora-bot only works through a server that installed it, in that server. "
     "Ask the server's admins to add it, then use it there."
 )
@@ -214,5 +230,7 @@ class StorageUnavailable(UserFacingError):
     failed for it: its paid clip is fetched from Prodia again if the local copy is gone."""
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__("The bot's file storage can't be reached right now; please try again in a moment.")
-        self.detail = f"storage unavailable: {detail}" if detail else self.user_message
+        super().__init__(
+            _("The bot's file storage can't be reached right now; please try again in a moment.")
+        )
+        self.detail = f"storage unavailable: {detail}" if detail else self.message

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.errors import FOREIGN_INSTALL, QuotaExceeded, UserFacingError
+from bot.i18n.messages import _, number, when
 
 log = logging.getLogger(__name__)
 
-GENERIC_ERROR = "Something went wrong on our side; it has been logged. Please try again in a moment."
+GENERIC_ERROR = _("Something went wrong on our side; it has been logged. Please try again in a moment.")
 
 
 async def reply(interaction: discord.Interaction[Any], content: str | None = None, **kwargs: Any) -> None:
@@ -30,7 +30,7 @@ async def reply(interaction: discord.Interaction[Any], content: str | None = Non
         await interaction.response.send_message(content, **kwargs)
 
 
-FORM_NOT_YOURS = "This form belongs to the member who opened it."
+FORM_NOT_YOURS = _("This form belongs to the member who opened it.")
 
 
 async def only_its_opener(interaction: discord.Interaction[Any], opener_id: int) -> bool:
@@ -39,7 +39,7 @@ async def only_its_opener(interaction: discord.Interaction[Any], opener_id: int)
     if interaction.user.id == opener_id:
         return True
     log.warning("form submitted by %s, opened by %s: refused", interaction.user.id, opener_id)
-    await reply(interaction, FORM_NOT_YOURS)
+    await reply(interaction, _(FORM_NOT_YOURS))
     return False
 
 
@@ -48,23 +48,22 @@ def explain(error: Exception) -> str:
     if isinstance(error, QuotaExceeded):
         if error.resets_at is None:
             return error.user_message
-        when = datetime.fromtimestamp(error.resets_at, tz=UTC)
-        return f"{error.user_message} Room again {discord.utils.format_dt(when, 'R')}."
+        return _("{refusal} Room again {time}.", refusal=error.user_message, time=when(error.resets_at))
     if isinstance(error, UserFacingError):
         return error.user_message
     if isinstance(error, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
-        return "One of the options has a value this command can't use; please check it and try again."
+        return _("One of the options has a value this command can't use; please check it and try again.")
     if isinstance(error, app_commands.MissingPermissions):
-        names = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+        names = {"manage_guild": _("Manage Server"), "manage_messages": _("Manage Messages")}
         needed = ", ".join(names.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
-        return f"You need the {needed} permission to do that."
+        return _("You need the {permission} permission to do that.", permission=needed)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server."
+        return _("This command only works in a server.")
     if isinstance(error, app_commands.CommandOnCooldown):  # a CheckFailure: before the catch-all below
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        return _("Slow down: try again in {seconds} s.", seconds=number(error.retry_after))
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here."
-    return GENERIC_ERROR
+        return _("You can't use this command here.")
+    return _(GENERIC_ERROR)
 
 
 def unwrap(error: Exception) -> Exception:
@@ -80,7 +79,7 @@ async def handle_error(interaction: discord.Interaction[Any], error: Exception) 
     tree = getattr(interaction.client, "tree", None)
     if isinstance(error, UserFacingError) and isinstance(tree, SoraTree) and tree.refused is not None:
         tree.refused(error)  # metrics: a request refused, by the error's class
-    if message == GENERIC_ERROR:
+    if message == _(GENERIC_ERROR):
         where = interaction.command.qualified_name if interaction.command else f"component {interaction.id}"
         log.error("%s failed", where, exc_info=error)
     try:
@@ -103,7 +102,7 @@ class SoraTree(app_commands.CommandTree[Any]):
         if self.installation_allowed is not None and await self.installation_allowed(interaction):
             return True
         try:
-            await reply(interaction, FOREIGN_INSTALL)
+            await reply(interaction, _(FOREIGN_INSTALL))
         except discord.HTTPException:
             log.warning("could not tell user %s their command was refused", interaction.user.id)
         return False

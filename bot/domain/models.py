@@ -202,6 +202,8 @@ class Target(TypedDict):
     filesize_limit: NotRequired[int]  # the interaction's upload limit (counts the member's Nitro)
     guild_filesize_limit: NotRequired[int | None]  # the server's, for workers without a guild cache
     repost: NotRequired[str]  # a /show's nonce suffix, so Discord doesn't hand back the earlier post
+    locale: NotRequired[str]  # the requester's Discord locale: private texts sent later are in it
+    guild_locale: NotRequired[str | None]  # the server's own language: posts are in it unless set otherwise
     was_private: NotRequired[bool]  # a private clip its owner posts publicly: still no full-quality link
 
 

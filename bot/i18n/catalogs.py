@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
@@ -28,12 +29,9 @@ class Catalogs:
     def read(cls) -> Catalogs:
         """The catalogs shipped in `bot/i18n/locales/` (a locale without a file has no translations)."""
         tables = {}
-        folder = resources.files("bot.i18n").joinpath("locales")
-        for locale in LOCALES:
-            entry = folder.joinpath(f"{locale}.po")
-            if entry.is_file():
-                with entry.open("rb") as handle:
-                    tables[locale] = table_of(read_po(handle))
+        for locale, entry in catalog_files().items():
+            with entry.open("rb") as handle:
+                tables[locale] = table_of(read_po(handle))
         return cls(tables)
 
     def lookup(self, locale: str, text: str, *, context: str | None = None) -> str | None:
@@ -54,6 +52,13 @@ def table_of(catalog: Catalog) -> dict[tuple[str | None, str], str]:
         if message.string and not message.fuzzy:
             table[(message.context, message.id)] = message.string
     return table
+
+
+def catalog_files() -> dict[str, Traversable]:
+    """The catalog file of each locale that has one."""
+    folder = resources.files("bot.i18n").joinpath("locales")
+    found = {locale: folder.joinpath(f"{locale}.po") for locale in LOCALES}
+    return {locale: entry for locale, entry in found.items() if entry.is_file()}
 
 
 @functools.cache

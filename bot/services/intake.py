@@ -42,6 +42,12 @@ def discord_target(interaction: Interaction, asker: Asker, *, private: bool) -> 
         "guild_filesize_limit": (
             guild.filesize_limit if guild is not None and guild.id == asker.guild_id else None
         ),
+        "locale": interaction.locale.value,
+        "guild_locale": (
+            interaction.guild_locale.value
+            if interaction.guild_locale is not None and interaction.guild_id == asker.guild_id
+            else None
+        ),
     }
 
 

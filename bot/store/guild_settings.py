@@ -10,6 +10,7 @@ from bot.store.guild_cache import GuildRepository
 
 SETTING_COLUMNS = frozenset(
     {
+        "language",
         "budget_dollars_per_day",
         "approvals_channel_id",
         "approvals_trusted_role_id",
@@ -37,6 +38,7 @@ class GuildSettings:
     default_model: str | None = None
     age_restricted_images: bool = False
     strikes_to_block: int = 3
+    language: str | None = None  # the posts' language (a Discord locale); None: the server's own
 
 
 class GuildSettingsRepository(GuildRepository):
