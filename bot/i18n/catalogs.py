@@ -47,10 +47,10 @@ def table_of(catalog: Catalog) -> dict[tuple[str | None, str], str]:
     """The usable translations of a catalog: not empty, not fuzzy."""
     table: dict[tuple[str | None, str], str] = {}
     for message in catalog:
-        if not message.id or not isinstance(message.id, str) or not isinstance(message.string, str):
-            continue
-        if message.string and not message.fuzzy:
-            table[(message.context, message.id)] = message.string
+        english = message.id[0] if isinstance(message.id, tuple | list) else message.id
+        text = message.string[0] if isinstance(message.string, tuple | list) else message.string
+        if english and isinstance(english, str) and text and isinstance(text, str) and not message.fuzzy:
+            table[(message.context, english)] = text  # a text with plural forms: keyed by its singular
     return table
 
 

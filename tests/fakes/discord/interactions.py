@@ -348,8 +348,8 @@ class InteractionsMixin(MessagesMixin, CommandsMixin):
             payload.update(
                 {
                     "guild_id": str(guild.id),
-                    "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-                    "guild_locale": "en-US",
+                    "guild": {"id": str(guild.id), "locale": guild.preferred_locale, "features": []},
+                    "guild_locale": guild.preferred_locale,
                     # discord.py ignores the top-level channel_id: `channel` must be an object.
                     "channel": channel,
                     "member": member,

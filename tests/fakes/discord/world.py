@@ -90,6 +90,7 @@ class FakeGuild:
         self.name = name
         self.owner_id = owner_id
         self.premium_tier = premium_tier
+        self.preferred_locale = "en-US"  # the server's language (Community servers choose it)
         self.roles: dict[int, FakeRole] = {guild_id: FakeRole(guild_id, "@everyone", everyone_permissions, 0)}
         self.channels: dict[int, FakeChannel] = {}
         self.members: dict[int, FakeMember] = {}
@@ -265,7 +266,7 @@ class FakeGuild:
             "nsfw_level": 0,
             "premium_tier": self.premium_tier,
             "premium_subscription_count": [0, 2, 7, 14][min(self.premium_tier, 3)],
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "features": [],
             "roles": [role.to_payload() for role in self.roles.values()],
             "emojis": [],

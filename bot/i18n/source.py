@@ -1,0 +1,132 @@
+"""The texts marked for translation in the bot's source (bot/i18n/messages.py's markers), found with Babel's
+Python extractor, and the checks every catalog must pass for them: present, the same placeholders, the
+commands they name, and Discord's limits when filled with each placeholder's longest value."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import regex
+from babel.messages.extract import extract_python
+
+from bot.i18n.messages import LIMITS
+
+ROOTS = ("bot", "cogs")
+KEYWORDS: dict[str, None] = dict.fromkeys(LIMITS)
+
+# The longest value each placeholder can carry, as its callers bound it (ids are 20 digits, mentions
+# `<@&` + 20 digits + `>`, prompts are cut before they are shown ...). A placeholder missing here is a
+# problem `sora-bot i18n check` reports: every value shown must have a known worst case.
+WORST: dict[str, int] = {
+    "count": 12,
+    "error": 300,
+    "permission": 80,
+    "refusal": 600,
+    "seconds": 12,
+    "time": 24,
+}
+
+# A command as texts name it: `/video`, `/sora-admin limits show` (the first word is what must exist).
+_COMMAND = regex.compile(r"(?<![\w/:<.])/([a-z][-a-z]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One marked text: its English (and English plural), the marker (what it is), where it is."""
+
+    english: str
+    plural: str | None
+    marker: str
+    where: str
+
+    @property
+    def limit(self) -> int:
+        return LIMITS[self.marker]
+
+
+def source_messages(base: Path | None = None) -> list[Message]:
+    """Every marked text in the bot's modules, in file order (a text marked in several places: each)."""
+    base = base or Path(__file__).resolve().parents[2]
+    found: list[Message] = []
+    for root in ROOTS:
+        for path in sorted((base / root).rglob("*.py")):
+            found += _file_messages(path, path.relative_to(base).as_posix())
+    return found
+
+
+def _file_messages(path: Path, name: str) -> Iterator[Message]:
+    with path.open("rb") as handle:
+        for line, marker, texts, _comments in extract_python(handle, KEYWORDS, [], {}):
+            parts = texts if isinstance(texts, tuple) else (texts,)
+            english = parts[0]
+            if not isinstance(english, str) or not english:
+                continue  # a marker applied to a constant: the constant is marked where it is defined
+            plural = parts[1] if marker == "n_" and len(parts) > 1 and isinstance(parts[1], str) else None
+            yield Message(english, plural, marker, f"{name}:{line}")
+
+
+def unique(messages: Iterable[Message]) -> dict[str, Message]:
+    """One entry per English text: where it is marked several times, the strictest limit."""
+    chosen: dict[str, Message] = {}
+    for message in messages:
+        known = chosen.get(message.english)
+        if known is None or message.limit < known.limit:
+            chosen[message.english] = message
+    return chosen
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{names}` a text is filled with."""
+    try:
+        return {
+            field.split(".")[0].split("[")[0] for _, field, _, _ in string.Formatter().parse(text) if field
+        }
+    except ValueError:
+        return {"<unbalanced braces>"}
+
+
+def commands_named(text: str) -> set[str]:
+    """The slash commands a text names."""
+    return set(_COMMAND.findall(text))
+
+
+def worst_length(text: str, worst: Mapping[str, int] = WORST) -> int:
+    """The text's length filled with each placeholder's longest value."""
+    filled = {name: "x" * worst.get(name, 0) for name in placeholders(text)}
+    try:
+        return len(text.format_map(filled))
+    except (KeyError, IndexError, ValueError):
+        return len(text)
+
+
+def check_translation(message: Message, translated: str, english: str | None = None) -> list[str]:
+    """What is wrong with one translation of `message` (its plural form when `english` is the plural)."""
+    source = english or message.english
+    problems = []
+    wanted, got = placeholders(source) | placeholders(message.plural or ""), placeholders(translated)
+    # A plural form may leave the count out (one form for "one" in many languages); nothing else.
+    if got - wanted or (wanted - got) - ({"count"} if message.plural else set()):
+        problems.append(f"placeholders {sorted(got)} instead of {sorted(wanted)}")
+    foreign = commands_named(translated) - commands_named(source) - commands_named(message.plural or "")
+    if foreign:
+        problems.append(f"names commands that English doesn't: {', '.join('/' + c for c in sorted(foreign))}")
+    length = worst_length(translated)
+    if length > message.limit:
+        problems.append(f"{length} characters at worst, over Discord's {message.limit}")
+    return problems
+
+
+def check_english(message: Message) -> list[str]:
+    """What is wrong with the English text itself: unknown worst cases, over the limit."""
+    problems = []
+    for text in (message.english, message.plural or ""):
+        unknown = placeholders(text) - set(WORST)
+        if unknown:
+            problems.append(f"no longest value known for {', '.join(sorted(unknown))} (add it to WORST)")
+        length = worst_length(text)
+        if length > message.limit:
+            problems.append(f"{length} characters at worst, over Discord's {message.limit}")
+    return problems
