@@ -9,6 +9,7 @@ from typing import Literal
 
 from bot.domain.stories import SHOTS_MIN
 from bot.errors import NotAllowed, QuotaExceeded
+from bot.i18n.messages import _, money, n_, number
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -108,10 +109,15 @@ def resolve(
 def check_story_shots(policy: MemberPolicy, shots: int) -> None:
     """Raise NotAllowed when a story of `shots` shots is more than the member may make."""
     if policy.story_shots < SHOTS_MIN:
-        raise NotAllowed("Stories aren't enabled for you in this server; use /video for single clips.")
+        raise NotAllowed(_("Stories aren't enabled for you in this server; use /video for single clips."))
     if shots > policy.story_shots:
         raise NotAllowed(
-            f"A story here can have at most {policy.story_shots} shots for you; you asked for {shots}."
+            n_(
+                "A story here can have at most {count} shot for you; you asked for {shots}.",
+                "A story here can have at most {count} shots for you; you asked for {shots}.",
+                policy.story_shots,
+                shots=number(shots),
+            )
         )
 
 
@@ -120,21 +126,36 @@ def check_limits(usage: Usage, limits: Limits, video_seconds: int) -> None:
     if usage.active_jobs + 1 > limits.concurrent:
         raise QuotaExceeded(
             "concurrent",
-            f"You already have {usage.active_jobs} job(s) queued or running (limit {limits.concurrent}); "
-            "wait for one to finish or cancel one.",
+            n_(
+                "You already have {count} job queued or running (limit {limit}); "
+                "wait for one to finish or cancel one.",
+                "You already have {count} jobs queued or running (limit {limit}); "
+                "wait for one to finish or cancel one.",
+                usage.active_jobs,
+                limit=number(limits.concurrent),
+            ),
         )
     if usage.jobs_last_hour + 1 > limits.jobs_per_hour:
         raise QuotaExceeded(
             "jobs_per_hour",
-            f"You have used your {limits.jobs_per_hour} jobs for this hour.",
+            n_(
+                "You have used your {count} job for this hour.",
+                "You have used your {count} jobs for this hour.",
+                limits.jobs_per_hour,
+            ),
             usage.hour_frees_at(limits.jobs_per_hour),
         )
     if usage.video_seconds_last_day + video_seconds > limits.video_seconds_per_day:
         left = max(0, limits.video_seconds_per_day - usage.video_seconds_last_day)
         raise QuotaExceeded(
             "video_seconds_per_day",
-            f"This clip needs {video_seconds} s of video but you have {left} s left of your "
-            f"{limits.video_seconds_per_day} s for the day.",
+            _(
+                "This clip needs {seconds} s of video but you have {left} s left of your {limit} s "
+                "for the day.",
+                seconds=number(video_seconds),
+                left=number(left),
+                limit=number(limits.video_seconds_per_day),
+            ),
             usage.day_frees_at(limits.video_seconds_per_day, video_seconds),
         )
 
@@ -149,7 +170,12 @@ def check_budget(spent: float, budget: float, cost: float, now: float) -> None:
     if spent + cost > budget + 1e-9:
         raise QuotaExceeded(
             "budget",
-            f"This server's daily budget of ${budget:.2f} would be exceeded (${spent:.2f} used today, "
-            f"this clip costs about ${cost:.2f}).",
+            _(
+                "This server's daily budget of {budget} would be exceeded ({spent} used today, "
+                "this clip costs about {cost}).",
+                budget=money(budget),
+                spent=money(spent),
+                cost=money(cost),
+            ),
             day_start(now) + DAY,
         )

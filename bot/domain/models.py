@@ -11,6 +11,7 @@ from typing import Any, Literal, NotRequired, Self, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import InvalidRequest
+from bot.i18n.messages import _, number
 
 PROMPT_MIN = 3
 PROMPT_MAX = 4096
@@ -23,6 +24,8 @@ Resolution = Literal["720p", "1080p"]
 Kind = Literal["txt2vid", "img2vid"]
 
 _ALLOWED_CONTROL = {"\n", "\t"}
+# The most characters of a field name or of pydantic's own message a refusal repeats.
+_DETAIL_MAX = 100
 
 # The pixel size of the clip each (model, resolution, aspect ratio) makes, stated in this one place. The input
 # image of image-to-video is sent at exactly this size (upstream, OpenAI requires the reference image to
@@ -76,21 +79,27 @@ class JobRequest(BaseModel):
         value = value.replace("\r\n", "\n").strip()
         bad = [ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROL]
         if bad:
-            raise ValueError("the prompt contains control characters; use plain text (newlines are fine)")
+            raise ValueError(_("the prompt contains control characters; use plain text (newlines are fine)"))
         if len(value) < PROMPT_MIN:
-            raise ValueError(f"the prompt must be at least {PROMPT_MIN} characters")
+            raise ValueError(_("the prompt must be at least {least} characters", least=number(PROMPT_MIN)))
         if len(value) > PROMPT_MAX:
-            raise ValueError(f"the prompt must be at most {PROMPT_MAX:,} characters (it has {len(value):,})")
+            raise ValueError(
+                _(
+                    "the prompt must be at most {most} characters (it has {length})",
+                    most=number(PROMPT_MAX),
+                    length=number(len(value)),
+                )
+            )
         return value
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         if self.resolution is not None and self.model != "sora-2-pro":
-            raise ValueError("resolution can only be chosen with the sora-2-pro model")
+            raise ValueError(_("resolution can only be chosen with the sora-2-pro model"))
         if self.kind == "img2vid" and self.image_path is None:
-            raise ValueError("image-to-video needs an image")
+            raise ValueError(_("image-to-video needs an image"))
         if self.kind == "txt2vid" and self.image_path is not None:
-            raise ValueError("an image can only be used for image-to-video")
+            raise ValueError(_("an image can only be used for image-to-video"))
         return self
 
     @classmethod
@@ -145,15 +154,27 @@ class JobRequest(BaseModel):
 
 
 def _explain(exc: ValidationError) -> str:
+    """The first problem, in the current language: the validators' own messages are translated where they
+    are raised; pydantic's (a wrong type: not from Discord's typed options) stay English."""
     error = exc.errors(include_url=False)[0]
     field = ".".join(str(p) for p in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "literal_error":
-        options = {"duration": "4, 8 or 12", "aspect_ratio": "16:9 or 9:16", "model": "sora-2 or sora-2-pro"}
-        return f"{field} must be {options.get(field, str(error.get('ctx', {}).get('expected', '')))}"
+        if field == "duration":
+            return _("duration must be 4, 8 or 12")
+        if field == "aspect_ratio":
+            return _("aspect_ratio must be 16:9 or 9:16")
+        if field == "model":
+            return _("model must be sora-2 or sora-2-pro")
+        if field == "resolution":
+            return _("resolution must be '720p' or '1080p'")
+        expected = str(error.get("ctx", {}).get("expected", ""))[:_DETAIL_MAX]
+        return _("{field} must be {expected}", field=field[:_DETAIL_MAX], expected=expected)
     if field == "seed":
-        return f"seed must be a whole number from 1 to {SEED_MAX:,}"
-    return f"{field}: {message}" if field and field not in {"prompt"} else message
+        return _("seed must be a whole number from 1 to {most}", most=number(SEED_MAX))
+    if field and field not in {"prompt"}:
+        return _("{field}: {message}", field=field[:_DETAIL_MAX], message=message[:_DETAIL_MAX])
+    return message
 
 
 class JobState(StrEnum):

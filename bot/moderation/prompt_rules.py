@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import regex
 
+from bot.i18n.messages import _, number
 from bot.moderation.normalize import (
     RUN_RE,
     collapse_single_letters,
@@ -76,6 +77,9 @@ _MAX_EXPANSION = 10_000
 """Budget for the atoms a regex rule's counted repeats could unroll into when compiled."""
 
 _REGEX_FLAGS = regex.IGNORECASE | regex.FULLCASE
+
+_PROBLEM_MAX = 200
+"""The most characters of the regex module's own explanation an invalid rule's refusal repeats."""
 
 _LETTER = regex.compile(r"\p{L}")
 _UNSPACED_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
@@ -118,7 +122,8 @@ class Match:
 
 
 class InvalidRule(ValueError):
-    """An admin's rule was rejected; the message is meant to be shown to them."""
+    """An admin's rule was rejected; the message is meant to be shown to them (in the language of the
+    moment: the admin's, during their command)."""
 
 
 class PromptCheckTimeout(Exception):
@@ -136,12 +141,18 @@ def check_rule(pattern: str, is_regex: bool) -> Rule:
     """
     text = pattern.strip()
     if not text:
-        raise InvalidRule("The rule is empty.")
+        raise InvalidRule(_("The rule is empty."))
     if len(text) > MAX_RULE_LENGTH:
-        raise InvalidRule(f"That rule is too long ({len(text)} characters; the limit is {MAX_RULE_LENGTH}).")
+        raise InvalidRule(
+            _(
+                "That rule is too long ({length} characters; the limit is {most}).",
+                length=number(len(text)),
+                most=number(MAX_RULE_LENGTH),
+            )
+        )
     compiled = _compiled(text, is_regex)
     if is_regex and compiled.search("", timeout=1.0) is not None:
-        raise InvalidRule("That regex matches an empty prompt, so it would block every prompt.")
+        raise InvalidRule(_("That regex matches an empty prompt, so it would block every prompt."))
     return Rule(text, is_regex)
 
 
@@ -194,7 +205,7 @@ def _compiled(pattern: str, is_regex: bool) -> regex.Pattern[str]:
 def _compile_word(pattern: str) -> regex.Pattern[str]:
     words = collapse_single_letters(split_tokens(leet_symbols(to_skeleton(pattern))), joiner="")
     if not words:
-        raise InvalidRule("A word rule needs at least one letter or digit.")
+        raise InvalidRule(_("A word rule needs at least one letter or digit."))
     parts: list[str] = []
     for word in words:
         body = f"{RUN_RE}?".join(_char_pattern(ch) for ch in word)
@@ -216,7 +227,8 @@ def _compile_regex(pattern: str) -> regex.Pattern[str]:
     try:
         return regex.compile(pattern, _REGEX_FLAGS)
     except (regex.error, ValueError, OverflowError, MemoryError, RecursionError) as exc:
-        raise InvalidRule(f"That regex is not valid: {exc}") from exc
+        # The regex module's own explanation (English, like the syntax it is about), cut to a bounded length.
+        raise InvalidRule(_("That regex is not valid: {problem}", problem=str(exc)[:_PROBLEM_MAX])) from exc
 
 
 def _check_expansion(pattern: str) -> None:
@@ -246,7 +258,13 @@ def _check_expansion(pattern: str) -> None:
         elif ch == "{" and (repeat := _COUNTED_REPEAT.match(pattern, i)) and any(repeat.groups()):
             bound = max(int(repeat.group(1) or 0), int(repeat.group(2) or 0))
             if bound > _MAX_REPEAT:
-                raise InvalidRule(f"That regex repeats something {bound} times; the limit is {_MAX_REPEAT}.")
+                raise InvalidRule(
+                    _(
+                        "That regex repeats something {times} times; the limit is {most}.",
+                        times=number(bound),
+                        most=number(_MAX_REPEAT),
+                    )
+                )
             if stack[-1]:
                 stack[-1][-1] *= max(bound, 1)
             i = repeat.end()
@@ -257,7 +275,10 @@ def _check_expansion(pattern: str) -> None:
         inner = stack.pop()
         stack[-1].append(sum(inner) + 1)
     if sum(stack[0]) > _MAX_EXPANSION:
-        raise InvalidRule("That regex has too many nested repeats; make the {counts} smaller.")
+        # `{counts}` is regex syntax (a counted repeat), kept out of the translation as a value.
+        raise InvalidRule(
+            _("That regex has too many nested repeats; make the {counts} smaller.", counts="{counts}")
+        )
 
 
 def _class_end(pattern: str, start: int) -> int:

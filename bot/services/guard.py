@@ -17,6 +17,7 @@ import discord
 from bot.domain.limits import MemberPolicy, resolve
 from bot.domain.models import JobRequest, JobState
 from bot.errors import FOREIGN_INSTALL, NotAllowed, PromptBlocked, UserFacingError, is_content_rejection
+from bot.i18n.messages import _, n_
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
 from bot.services.audit import Audit
 from bot.services.show_limit import SHOW_WINDOW, SHOWN, check_shows
@@ -42,13 +43,17 @@ class Admission:
 
 # What posting a clip in a channel takes (Discord's Create Message): seeing the channel, sending in it (in a
 # thread, Send Messages in Threads instead), the result card's embed (without Embed Links it is silently
-# dropped) and the clip itself. Names as Discord's server settings show them.
+# dropped) and the clip itself. Names as Discord's server settings show them (translated when shown, as
+# Discord's own settings are).
 _POST_PERMISSIONS = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
+    "view_channel": _("View Channel"),
+    "send_messages": _("Send Messages"),
+    "embed_links": _("Embed Links"),
+    "attach_files": _("Attach Files"),
 }
+_IN_THREADS = _("Send Messages in Threads")
+# The most allowed channels a refusal names (a mention is at most 23 characters): the refusal stays short.
+_CHANNELS_NAMED = 25
 _THREADS = (
     discord.ChannelType.public_thread,
     discord.ChannelType.private_thread,
@@ -98,21 +103,37 @@ def installation_refusal(interaction: discord.Interaction[Any]) -> str | None:
     return f"a private channel that is not the bot's direct messages (owners {owners})"
 
 
-def _require_permissions(granted: discord.Permissions, *, thread: bool, where: str) -> None:
+def _require_permissions(granted: discord.Permissions, *, thread: bool, here: bool) -> None:
+    """Refuse (NotAllowed) unless the bot may post a clip in the channel: the interaction's own (`here`) or
+    the job's, elsewhere."""
     needed = dict(_POST_PERMISSIONS)
     if thread:
         del needed["send_messages"]
-        needed["send_messages_in_threads"] = "Send Messages in Threads"
-    missing = [name for flag, name in needed.items() if not getattr(granted, flag)]
-    if missing:
-        plural = "s" if len(missing) > 1 else ""
-        adverb = "here" if where == "this channel" else "there"
+        needed["send_messages_in_threads"] = _IN_THREADS
+    missing = [_(name) for flag, name in needed.items() if not getattr(granted, flag)]
+    if not missing:
+        return
+    if here:
         raise NotAllowed(
-            f"I can't post clips in {where}: I'm missing the {_and(missing)} permission{plural} {adverb}. "
-            "Ask a server admin to grant "
-            f"{'them' if len(missing) > 1 else 'it'}, or use /video in another channel "
-            "(or with private: True)."
+            n_(
+                "I can't post clips in this channel: I'm missing the {permissions} permission here. "
+                "Ask a server admin to grant it, or use /video in another channel (or with private: True).",
+                "I can't post clips in this channel: I'm missing the {permissions} permissions here. "
+                "Ask a server admin to grant them, or use /video in another channel (or with private: True).",
+                len(missing),
+                permissions=_and(missing),
+            )
         )
+    raise NotAllowed(
+        n_(
+            "I can't post clips in that channel: I'm missing the {permissions} permission there. "
+            "Ask a server admin to grant it, or use /video in another channel (or with private: True).",
+            "I can't post clips in that channel: I'm missing the {permissions} permissions there. "
+            "Ask a server admin to grant them, or use /video in another channel (or with private: True).",
+            len(missing),
+            permissions=_and(missing),
+        )
+    )
 
 
 class Guard:
@@ -152,15 +173,15 @@ class Guard:
         through this server's installation, a job of this server; from a direct message (a clip sent there)
         only its requester's, and only buttons that `works_in_dms`, acting in the job's own server."""
         if not await self.installation_allowed(interaction):
-            raise NotAllowed(FOREIGN_INSTALL)
+            raise NotAllowed(_(FOREIGN_INSTALL))
         job = await self.store.get(job_id)
         if interaction.guild_id is None:
             if job is None or job.guild_id is None or interaction.user.id != job.user_id:
-                raise UserFacingError("Only the person who asked for this clip can use its buttons.")
+                raise UserFacingError(_("Only the person who asked for this clip can use its buttons."))
             if not works_in_dms:
-                raise UserFacingError("That button only works in the server.")
+                raise UserFacingError(_("That button only works in the server."))
         elif job is None or job.guild_id != interaction.guild_id:
-            raise UserFacingError("That job no longer exists.")
+            raise UserFacingError(_("That job no longer exists."))
         return job
 
     async def may_generate(self, interaction: discord.Interaction[Any]) -> GuildSettings:
@@ -173,15 +194,14 @@ class Guard:
         settings = await self.governance.settings(guild_id)
         if (await self.governance.member(guild_id, user.id)).blocked:
             raise NotAllowed(
-                "You are blocked from making clips in this server. A server admin can unblock you."
+                _("You are blocked from making clips in this server. A server admin can unblock you.")
             )
         channels = await self.governance.allowed(guild_id, "channels")
         if channels and asker.channel_id not in channels:
-            where = ", ".join(f"<#{c}>" for c in sorted(channels))
-            raise NotAllowed(f"Clips can't be made in this channel. Try {where}.")
+            raise NotAllowed(_not_here(sorted(channels)))
         roles = await self.governance.allowed(guild_id, "roles")
         if roles and not roles & role_ids(user):
-            raise NotAllowed("Making clips here needs one of the roles this server's admins chose.")
+            raise NotAllowed(_("Making clips here needs one of the roles this server's admins chose."))
         return settings
 
     def require_post_permissions(
@@ -193,7 +213,7 @@ class Guard:
         if private or interaction.guild_id is None:
             return
         thread = getattr(interaction.channel, "type", None) in _THREADS
-        _require_permissions(interaction.app_permissions, thread=thread, where="this channel")
+        _require_permissions(interaction.app_permissions, thread=thread, here=True)
 
     def require_post_permissions_in(self, client: discord.Client, guild_id: int, channel_id: int) -> None:
         """The same, for a channel the interaction did not come from (a button pressed in a DM posts to the
@@ -201,9 +221,9 @@ class Guard:
         guild = client.get_guild(guild_id)
         channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
         if guild is None or channel is None:
-            raise NotAllowed("I can't reach the channel of this clip any more, so I can't post it there.")
+            raise NotAllowed(_("I can't reach the channel of this clip any more, so I can't post it there."))
         thread = isinstance(channel, discord.Thread)
-        _require_permissions(channel.permissions_for(guild.me), thread=thread, where="that channel")
+        _require_permissions(channel.permissions_for(guild.me), thread=thread, here=False)
 
     async def admit(
         self,
@@ -230,12 +250,12 @@ class Guard:
             settings = await self.may_generate_as(asker)
         policy = await self.policy(asker.guild_id, asker.user)
         if request.model == "sora-2-pro" and not policy.pro:
-            raise NotAllowed("Sora 2 Pro isn't enabled for you in this server; use the sora-2 model.")
+            raise NotAllowed(_("Sora 2 Pro isn't enabled for you in this server; use the sora-2 model."))
         if request.effective_resolution == "1080p" and not policy.hd:
-            raise NotAllowed("1080p isn't enabled for you in this server; use 720p.")
+            raise NotAllowed(_("1080p isn't enabled for you in this server; use 720p."))
         if has_image:
             _require_age_restricted(
-                asker, settings, "In this server, images can only be animated in age-restricted channels."
+                asker, settings, _("In this server, images can only be animated in age-restricted channels.")
             )
         await self._screen(asker, request, settings)
         trusted = settings.approvals_trusted_role_id
@@ -271,16 +291,18 @@ class Guard:
         settings = await self.may_generate_as(asker)
         removed_by = await self.store.clip_removed_by(job.id)
         if removed_by is not None and removed_by != job.user_id:
-            raise UserFacingError(f"A moderator removed this clip (job {job.id}); it can't be shown again.")
+            raise UserFacingError(
+                _("A moderator removed this clip (job {job}); it can't be shown again.", job=job.id)
+            )
         if removed_by is not None and asker.user.id != job.user_id:
             raise UserFacingError(
-                f"Its requester removed this clip (job {job.id}); only they can show it again."
+                _("Its requester removed this clip (job {job}); only they can show it again.", job=job.id)
             )
         if job.request.image_path is not None:
             _require_age_restricted(
                 asker,
                 settings,
-                "In this server, clips made from images can only be posted in age-restricted channels.",
+                _("In this server, clips made from images can only be posted in age-restricted channels."),
             )
         if interaction.channel_id == asker.channel_id:
             self.require_post_permissions(interaction)
@@ -302,13 +324,16 @@ class Guard:
         except PromptCheckTimeout:
             log.warning("guild %d: a blocklist regex timed out on a prompt", asker.guild_id)
             raise PromptBlocked(
-                "Your prompt could not be checked against this server's rules; please reword it."
+                _("Your prompt could not be checked against this server's rules; please reword it.")
             ) from None
         if match is None:
             return
         await self.strike(asker.guild_id, asker.user.id, "blocked prompt", request.prompt, settings)
         raise PromptBlocked(
-            "Your prompt uses words this server doesn't allow, so it was not sent. This counts as a strike."
+            _(
+                "Your prompt uses words this server doesn't allow, so it was not sent. "
+                "This counts as a strike."
+            )
         )
 
     async def on_transition(self, job: Job, previous: JobState) -> None:
@@ -338,4 +363,21 @@ def _require_age_restricted(asker: Asker, settings: GuildSettings, refusal: str)
 
 
 def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    """Permission names as a list in the current language ("A, B and C")."""
+    if len(names) == 1:
+        return names[0]
+    return _("{permissions} and {permission}", permissions=", ".join(names[:-1]), permission=names[-1])
+
+
+def _not_here(channels: list[int]) -> str:
+    """The refusal of a channel that is not among the allowed ones, naming (some of) those."""
+    named = ", ".join(f"<#{c}>" for c in channels[:_CHANNELS_NAMED])
+    others = len(channels) - _CHANNELS_NAMED
+    if others <= 0:
+        return _("Clips can't be made in this channel. Try {channels}.", channels=named)
+    return n_(
+        "Clips can't be made in this channel. Try {channels} or {count} other channel.",
+        "Clips can't be made in this channel. Try {channels} or {count} other channels.",
+        others,
+        channels=named,
+    )

@@ -8,6 +8,7 @@ import discord
 
 from bot.domain.models import JobRequest, Target
 from bot.errors import InvalidImage
+from bot.i18n.messages import _, number
 from bot.media.images import MAX_IMAGE_BYTES
 from bot.pipeline import Pipeline
 from bot.services.guard import Asker
@@ -54,12 +55,18 @@ def discord_target(interaction: Interaction, asker: Asker, *, private: bool) -> 
 async def read_attachment(image: discord.Attachment) -> bytes:
     """An attached input image's bytes, refused early when Discord says it is too large or not an image."""
     if image.size > MAX_IMAGE_BYTES:
-        raise InvalidImage(f"The image is {image.size / 2**20:.1f} MB; the limit is 20 MB.")
+        raise InvalidImage(
+            _(
+                "The image is {megabytes} MB; the limit is {limit_megabytes} MB.",
+                megabytes=number(image.size / 2**20, 1),
+                limit_megabytes=MAX_IMAGE_BYTES // 2**20,
+            )
+        )
     if image.content_type and image.content_type.split(";")[0] not in IMAGE_TYPES:
-        raise InvalidImage("The image must be a PNG, JPEG or WebP file.")
+        raise InvalidImage(_("The image must be a PNG, JPEG or WebP file."))
     try:
         return await image.read()
     except discord.HTTPException:
         raise InvalidImage(
-            "The image could not be downloaded from Discord; please attach it again."
+            _("The image could not be downloaded from Discord; please attach it again.")
         ) from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.errors import UserFacingError
+from bot.i18n.messages import n_, number
 
 # Re-posts are public: at most this many per member and server in any hour.
 SHOWS_PER_HOUR = 5
@@ -23,5 +24,10 @@ def check_shows(times: Iterable[float], now: float, per_hour: int = SHOWS_PER_HO
         frees_at = recent[len(recent) - per_hour] + SHOW_WINDOW
         minutes = max(1, round((frees_at - now) / 60))
         raise UserFacingError(
-            f"You can show {per_hour} clips an hour; try again in about {minutes} minute(s)."
+            n_(
+                "You can show {per_hour} clips an hour; try again in about {count} minute.",
+                "You can show {per_hour} clips an hour; try again in about {count} minutes.",
+                minutes,
+                per_hour=number(per_hour),
+            )
         )

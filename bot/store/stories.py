@@ -13,6 +13,7 @@ from bot.domain.limits import Limits, check_budget, check_limits
 from bot.domain.models import Job, JobRequest, JobState, Target
 from bot.domain.stories import Story, StoryState, Transition, shot_kind
 from bot.errors import UserFacingError
+from bot.i18n.messages import _
 from bot.store.db import Conn, Row
 from bot.store.job_table import JobTable, NewJob, insert_job, row_to_job
 from bot.store.ledger import write_ledger
@@ -105,7 +106,7 @@ class Stories(JobTable):
                 (new.based_on,),
             ):
                 raise UserFacingError(
-                    "A re-roll or extension of this story is being made already; wait for it to finish."
+                    _("A re-roll or extension of this story is being made already; wait for it to finish.")
                 )
             row = await conn.fetch_one(
                 """INSERT INTO stories (user_id, guild_id, channel_id, target, shots, transition, state,

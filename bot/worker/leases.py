@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.domain.models import Job, JobState
 from bot.errors import JobInterrupted
+from bot.i18n.messages import speaking
 from bot.store.jobs import JobStore
 from bot.store.meta import beat
 from bot.tasks import Loop
@@ -105,12 +106,10 @@ class LeaseKeeper:
             if mine.state is JobState.SUBMITTING:
                 # The backend may or may not have started it; re-sending could bill twice.
                 error = JobInterrupted("interrupted between submission and storing Prodia's job id")
+                with speaking(mine.target.get("locale")):  # the requester's language: their status shows it
+                    user_error = error.user_message
                 await self.store.transition(
-                    mine.id,
-                    JobState.FAILED,
-                    owner=self.owner,
-                    error=error.detail,
-                    user_error=error.user_message,
+                    mine.id, JobState.FAILED, owner=self.owner, error=error.detail, user_error=user_error
                 )
                 continue
             self._resume(mine)

@@ -24,6 +24,7 @@ from bot.errors import (
     SoraBotError,
     StorageUnavailable,
 )
+from bot.i18n.messages import _, speaking
 from bot.prodia.backend import Backend, Endpoint, Generation
 from bot.storage import Storage
 from bot.store.jobs import JobStore
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Deliverer", "Scheduler", "SchedulerConfig"]
 
 STORAGE_RECHECK_SECONDS = 5.0  # while the store fails, how often a worker asks it again before claiming
-GENERIC_FAILURE = "Something went wrong on the bot's side; the job was stopped. You were not charged."
+GENERIC_FAILURE = _("Something went wrong on the bot's side; the job was stopped. You were not charged.")
 
 
 class Scheduler:
@@ -346,9 +347,11 @@ class Scheduler:
                     )
                 message_id = await deliverer.deliver(job, clip)
         except DeliveredByDm as exc:
-            # The member has the clip all the same: delivered, quota kept; the status says where it went.
+            # The member has the clip all the same: delivered, quota kept; the status says where it went
+            # (in the requester's language: their status message and DMs show it).
             message_id = exc.message_id
-            fields = {"error": exc.detail, "user_error": exc.user_message}
+            with speaking(job.target.get("locale")):
+                fields = {"error": exc.detail, "user_error": exc.user_message}
         self._finishing.add(job.id)
         await self.store.transition(
             job.id,
@@ -362,10 +365,12 @@ class Scheduler:
 
     async def _fail(self, job: Job, exc: Exception) -> None:
         self._paid.pop(job.id, None)
-        if isinstance(exc, SoraBotError):
-            detail, message = exc.detail, exc.user_message
-        else:
-            detail, message = f"{type(exc).__name__}: {exc}", GENERIC_FAILURE
+        # What the requester is told, in their language (their status message and DMs show it).
+        with speaking(job.target.get("locale")):
+            if isinstance(exc, SoraBotError):
+                detail, message = exc.detail, exc.user_message
+            else:
+                detail, message = f"{type(exc).__name__}: {exc}", _(GENERIC_FAILURE)
         if isinstance(exc, ProdiaError):
             log.warning("job %d: Prodia error: %s", job.id, detail)
         current = await self.store.get(job.id)

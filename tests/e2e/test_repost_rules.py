@@ -228,7 +228,7 @@ async def test_a_member_over_quota_pressing_continue_or_flip_writes_no_file(worl
                 f"sora:{action}:1", message_id=int(posted["id"]), user_id=world.alice, guild_id=world.guild_id
             )
             await until(partial(answered, world, inter.token), what=action)
-            assert "1 jobs for this hour" in reply_text(world, inter.token), action
+            assert "1 job for this hour" in reply_text(world, inter.token), action
         assert await kept_files(bot) == kept
         assert len(world.fake.requests_for(CHANNEL_MESSAGES_POST)) == posts
         assert len(await all_jobs(bot)) == 1

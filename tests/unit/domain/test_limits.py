@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.limits import LimitRule, Limits, check_story_shots, resolve
-from bot.errors import ConfigError, NotAllowed
+from bot.domain.limits import LimitRule, Limits, Usage, check_budget, check_limits, check_story_shots, resolve
+from bot.errors import ConfigError, NotAllowed, QuotaExceeded
 from bot.settings import load_settings
 
 DEFAULTS = LimitRule(
@@ -86,3 +86,45 @@ def test_the_bots_default_story_shots_come_from_default_story_shots_0_to_5() -> 
     for wrong in (-1, 6):
         with pytest.raises(ConfigError, match="DEFAULT_STORY_SHOTS is invalid"):
             load_settings(default_story_shots=wrong)
+
+
+def usage(active: int = 0, last_hour: int = 0, seconds: int = 0) -> Usage:
+    return Usage(last_hour, seconds, active, (0.0,) * last_hour, ((0.0, seconds),) if seconds else ())
+
+
+@pytest.mark.parametrize(
+    ("active", "limit", "told"),
+    [
+        (1, 1, "You already have 1 job queued or running (limit 1); "),
+        (2, 2, "You already have 2 jobs queued or running (limit 2); "),
+    ],
+)
+def test_the_concurrent_refusal_counts_jobs_in_words(active: int, limit: int, told: str) -> None:
+    with pytest.raises(QuotaExceeded) as caught:
+        check_limits(usage(active=active), Limits(10, 120, limit), 4)
+    assert caught.value.limit == "concurrent"
+    assert caught.value.user_message.startswith(told)
+
+
+@pytest.mark.parametrize(
+    ("per_hour", "told"),
+    [(1, "You have used your 1 job for this hour."), (10, "You have used your 10 jobs for this hour.")],
+)
+def test_the_hourly_refusal_counts_jobs_in_words(per_hour: int, told: str) -> None:
+    with pytest.raises(QuotaExceeded) as caught:
+        check_limits(usage(last_hour=per_hour), Limits(per_hour, 120, 2), 4)
+    assert caught.value.user_message == told
+
+
+def test_the_daily_seconds_and_the_budget_refusals_name_their_numbers() -> None:
+    with pytest.raises(QuotaExceeded) as caught:
+        check_limits(usage(seconds=1000), Limits(10, 1200, 2), 400)
+    assert caught.value.user_message == (
+        "This clip needs 400 s of video but you have 200 s left of your 1,200 s for the day."
+    )
+    with pytest.raises(QuotaExceeded) as caught:
+        check_budget(1499.6, 1500.0, 1.2, 0.0)
+    assert caught.value.user_message == (
+        "This server's daily budget of $1,500.00 would be exceeded ($1,499.60 used today, "
+        "this clip costs about $1.20)."
+    )

@@ -54,3 +54,23 @@ async def test_a_blocked_prompt_is_an_audited_strike(governance: Governance, set
     assert (await governance.member(GUILD, MEMBER)).strikes == 1
     [entry] = [e for e in await governance.audit_entries(GUILD) if e.action == "member.strike"]
     assert entry.details["requester"] == MEMBER and entry.details["prompt"] == "a forbidden thing"
+
+
+async def test_a_channel_not_allowed_is_refused_naming_at_most_25_allowed_ones(
+    governance: Governance, settings: Settings
+) -> None:
+    guard = guard_of(governance, settings)
+    allowed = [10**18 + i for i in range(3)]
+    for channel in allowed:
+        await governance.set_allowed(GUILD, "channels", channel, True)
+    with pytest.raises(NotAllowed) as caught:
+        await guard.may_generate_as(asker())
+    assert caught.value.user_message == (
+        "Clips can't be made in this channel. Try " + ", ".join(f"<#{c}>" for c in allowed) + "."
+    )
+    for channel in range(10**18 + 3, 10**18 + 30):  # 30 in all: 25 named, 5 counted
+        await governance.set_allowed(GUILD, "channels", channel, True)
+    with pytest.raises(NotAllowed) as caught:
+        await guard.may_generate_as(asker())
+    message = caught.value.user_message
+    assert message.count("<#") == 25 and message.endswith(f"<#{10**18 + 24}> or 5 other channels.")

@@ -21,6 +21,16 @@ def test_the_hour_refuses_one_more_and_frees_a_slot_when_the_oldest_leaves_it() 
         check_shows([*times, 1000.0 + SHOW_WINDOW], 1000.0 + SHOW_WINDOW)
 
 
+def test_the_wait_is_counted_in_whole_minutes_one_or_more() -> None:
+    times = [1000.0 + i for i in range(SHOWS_PER_HOUR)]
+    with pytest.raises(UserFacingError) as caught:
+        check_shows(times, 1000.0 + SHOW_WINDOW - 30)  # half a minute to go
+    assert caught.value.user_message.endswith("try again in about 1 minute.")
+    with pytest.raises(UserFacingError) as caught:
+        check_shows(times, 1000.0 + SHOW_WINDOW - 150)
+    assert caught.value.user_message.endswith("try again in about 2 minutes.")
+
+
 @given(st.lists(st.floats(min_value=0, max_value=4 * SHOW_WINDOW), max_size=60))
 def test_no_hour_ever_holds_more_than_the_limit(gaps: list[float]) -> None:
     now = 0.0
