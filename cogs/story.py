@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.domain.models import SEED_MAX
 from bot.domain.stories import SHOTS_MIN, Transition
+from bot.i18n.messages import label_, title_
 from bot.services.intake import TOKEN_LIFETIME
 from bot.services.story_flow import StoryFlow, StoryOptions
 from bot.tree import handle_error, only_its_opener
@@ -26,7 +27,7 @@ Interaction = discord.Interaction["SoraBot"]
 SHOT_PROMPT_MAX = 4000
 
 
-class StoryModal(discord.ui.Modal, title="Your story, shot by shot"):
+class StoryModal(discord.ui.Modal):
     """One paragraph input per shot the member may have (Discord allows 5 in a modal); the first two are
     required, empty ones are left out."""
 
@@ -38,7 +39,8 @@ class StoryModal(discord.ui.Modal, title="Your story, shot by shot"):
         image: discord.Attachment | None,
         opener_id: int,
     ) -> None:
-        super().__init__(timeout=TOKEN_LIFETIME)  # discord.py's random custom_id keeps each opening apart
+        # discord.py's random custom_id keeps each opening apart.
+        super().__init__(title=title_("Your story, shot by shot"), timeout=TOKEN_LIFETIME)
         self.flow = flow
         self.options = options
         self.image = image
@@ -46,12 +48,13 @@ class StoryModal(discord.ui.Modal, title="Your story, shot by shot"):
         self.prompts: list[discord.ui.TextInput[StoryModal]] = []
         for shot in range(1, shots + 1):
             prompt: discord.ui.TextInput[StoryModal] = discord.ui.TextInput(
-                label=f"Shot {shot}",
+                label=title_("Shot {shot}", shot=shot),
                 custom_id=f"shot-{shot}",
                 style=discord.TextStyle.paragraph,
-                placeholder="What happens in this shot: lead with the action"
+                # A placeholder holds 100 characters (label_'s 80 is the nearest limit checked).
+                placeholder=label_("What happens in this shot: lead with the action")
                 if shot == 1
-                else "What happens next",
+                else label_("What happens next"),
                 required=shot <= SHOTS_MIN,
                 min_length=3 if shot <= SHOTS_MIN else 0,
                 max_length=SHOT_PROMPT_MAX,

@@ -17,6 +17,7 @@ from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState, Transition, shot_kind, shot_made, shots_made
 from bot.errors import DatabaseUnavailable, SoraBotError, StorageUnavailable, is_content_rejection
+from bot.i18n.messages import _, n_, speaking
 from bot.media.fit import last_frame
 from bot.media.images import prepare_image
 from bot.media.stitch import stitch
@@ -24,14 +25,34 @@ from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.ledger import charged_at_prodia
 from bot.tasks import spawn
+from bot.ui.embeds import cut
 
 log = logging.getLogger(__name__)
 
 _ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})  # rejected: by a moderator
 _SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of the story under way
-CANCELLED = "cancelled"  # why a story its member (or a moderator) cancelled stopped
+# Why a story its member (or a moderator) cancelled stopped: stored as its `user_error` (a marker, in
+# English), shown as `told_error` says.
+CANCELLED = "cancelled"
+# The longest reason a partial story's note gives for the shot that stopped it (a shot's own user_error).
+REASON_MAX = 600
 # How long a process's claim to end a story (join and post its shots) holds before recovery may take it over.
 STOP_SECONDS = 900.0
+
+
+def told_error(user_error: str | None) -> str | None:
+    """A story's `user_error` as its member reads it: the Cancel marker in the current language, any other
+    (written in the requester's language) as it is."""
+    return _("cancelled") if user_error == CANCELLED else user_error
+
+
+def _stopped(shot: int | None, cause: Job) -> str:
+    """Why a story stopped when its shot that ended early said nothing, in the current language."""
+    if cause.state is JobState.FAILED:
+        return _("shot {shot} failed", shot=shot)
+    if cause.state is JobState.REJECTED:
+        return _("shot {shot} rejected", shot=shot)
+    return _("shot {shot} cancelled", shot=shot)
 
 
 class StoryOutput(Protocol):
@@ -147,12 +168,14 @@ class StoryDeliverer:
         what failed came after. `why`: what the member is told (by default why the claim was taken, else the
         cause's error)."""
         shot = (cause.shot_index or 0) + 1 if cause is not None else None
+        with speaking(story.target.get("locale")):  # the requester's: texts stored for them to read later
+            refunded = _("The story stopped before this shot; you were not charged for it.")
         await self.store.stop_waiting_shots(
             story.id,
             error=f"story stopped: shot {shot} (job {cause.id}) {cause.state.value}"
             if cause
             else "story ended",
-            user_error="The story stopped before this shot; you were not charged for it.",
+            user_error=refunded,
         )
         found = await self.store.get_story(story.id)
         assert found is not None
@@ -161,8 +184,9 @@ class StoryDeliverer:
             shots, also=cause.id if made_cause and cause is not None and cause.output_path else None
         )
         why = why or story.user_error
-        if cause is not None:
-            why = why or cause.user_error or f"shot {shot} {cause.state.value}"
+        if cause is not None and not why:
+            with speaking(story.target.get("locale")):
+                why = cause.user_error or _stopped(shot, cause)
         if len(made) == story.shots:
             await self._finish(story, made, reraise=False)
             return
@@ -174,10 +198,15 @@ class StoryDeliverer:
             await self._end_as(story.id, state, error=detail, user_error=why)
             return
         stopped_at = len(made) + 1
-        partial = (
-            f"Shot {stopped_at} of {story.shots} did not finish ({why or 'stopped'}); "
-            f"the story has its first {len(made)}."
-        )
+        with speaking(story.target.get("locale")):
+            partial = n_(
+                "Shot {shot} of {shots} did not finish ({reason}); the story has its first {count}.",
+                "Shot {shot} of {shots} did not finish ({reason}); the story has its first {count}.",
+                len(made),
+                shot=stopped_at,
+                shots=story.shots,
+                reason=cut(told_error(why) or _("stopped"), REASON_MAX),
+            )
         await self._finish(
             story, made, error=f"partial: stopped at shot {stopped_at}", user_error=partial, reraise=False
         )
@@ -253,12 +282,17 @@ class StoryDeliverer:
             )
         except Exception as exc:
             log.exception("story %d: joining or delivering the shots made failed", story.id)
+            with speaking(story.target.get("locale")):
+                unposted = (
+                    _("{note} The shots made could not be joined or posted.", note=user_error)
+                    if user_error
+                    else _("The shots made could not be joined or posted.")
+                )
             await self._end_as(
                 story.id,
                 StoryState.FAILED,
                 error=f"{error or 'complete'}; then {type(exc).__name__}: {exc}",
-                user_error=(user_error + " " if user_error else "")
-                + "The shots made could not be joined or posted.",
+                user_error=unposted,
             )
             if reraise:
                 raise

@@ -10,7 +10,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import discord
 
@@ -19,6 +19,7 @@ from bot.domain.limits import check_story_shots
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryState, Transition, shot_made
 from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
+from bot.i18n.messages import _, label_, money, n_, number, title_
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals, is_moderator
 from bot.services.clips import Clips
@@ -33,7 +34,7 @@ from bot.ui.stories import story_status_embed, story_status_view
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
-CLIPS_GONE = (
+CLIPS_GONE = _(  # translated at use
     "The clips of this story's shots are no longer kept, so it can't go on from them. Start a new /story."
 )
 
@@ -51,19 +52,21 @@ class StoryOptions:
     transition: Transition = "cut"
 
 
-class ExtendModal(discord.ui.Modal, title="Extend this story"):
+class ExtendModal(discord.ui.Modal):
     """The prompt of the shot added at the end."""
 
     def __init__(self, flow: StoryFlow, story: Story, opener_id: int) -> None:
-        super().__init__(timeout=TOKEN_LIFETIME)  # discord.py's random custom_id keeps each opening apart
+        # discord.py's random custom_id keeps each opening apart.
+        super().__init__(title=title_("Extend this story"), timeout=TOKEN_LIFETIME)
         self.flow = flow
         self.story = story
         self.opener_id = opener_id
         self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
-            label=f"Shot {story.shots + 1}",
+            label=title_("Shot {shot}", shot=story.shots + 1),
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
-            placeholder="What happens next: lead with the action",
+            # A placeholder holds 100 characters (label_'s 80 is the nearest limit checked).
+            placeholder=label_("What happens next: lead with the action"),
             min_length=3,
             max_length=4000,
         )
@@ -118,7 +121,11 @@ class StoryFlow:
         then the whole story stored with every shot reserved, and its status message."""
         if len(prompts) < SHOTS_MIN:
             raise UserFacingError(
-                f"A story needs at least {SHOTS_MIN} shots with a prompt; blank ones are left out."
+                n_(
+                    "A story needs at least {count} shot with a prompt; blank ones are left out.",
+                    "A story needs at least {count} shots with a prompt; blank ones are left out.",
+                    SHOTS_MIN,
+                )
             )
         self.guard.require_post_permissions(interaction, private=options.private)
         server = await self.guard.may_generate(interaction)
@@ -135,7 +142,7 @@ class StoryFlow:
             try:
                 requests.append(JobRequest.parse(prompt=prompt, **values))
             except UserFacingError as exc:
-                raise type(exc)(f"Shot {index}: {exc.user_message}") from None
+                raise type(exc)(_("Shot {shot}: {refusal}", shot=index, refusal=exc.user_message)) from None
         admission = await self._admit(Asker.of(interaction), requests, has_image=image is not None)
         if image is not None:
             data = await read_attachment(image)
@@ -196,8 +203,16 @@ class StoryFlow:
             length = sum(request.duration for request in requests)
             raise QuotaExceeded(
                 exc.limit,
-                f"The whole story ({len(requests)} shots, {length} s, about ${total:.2f}) must fit before it "
-                f"starts, and it doesn't: {exc.user_message}",
+                n_(
+                    "The whole story ({count} shot, {seconds} s, about {cost}) must fit before it starts, "
+                    "and it doesn't: {refusal}",
+                    "The whole story ({count} shots, {seconds} s, about {cost}) must fit before it starts, "
+                    "and it doesn't: {refusal}",
+                    len(requests),
+                    seconds=number(length),
+                    cost=money(total),
+                    refusal=exc.user_message,
+                ),
                 exc.resets_at,
             ) from None
         except BaseException:
@@ -253,27 +268,40 @@ class StoryFlow:
         story = found[0] if found is not None else None
         if interaction.guild_id is None:
             if story is None or story.guild_id is None or interaction.user.id != story.user_id:
-                raise UserFacingError("Only the person who asked for this story can use its buttons.")
+                raise UserFacingError(_("Only the person who asked for this story can use its buttons."))
         elif story is None or story.guild_id != interaction.guild_id:
-            raise UserFacingError("That story no longer exists.")
+            raise UserFacingError(_("That story no longer exists."))
         return story
 
-    async def _made_by_presser(self, interaction: Interaction, story: Story, what: str) -> None:
+    async def _made_by_presser(
+        self, interaction: Interaction, story: Story, what: Literal["extend", "re-roll"]
+    ) -> None:
+        extend = what == "extend"
         if interaction.user.id != story.user_id:
-            raise UserFacingError(f"Only the person who asked for this story can {what} it.")
+            raise UserFacingError(
+                _("Only the person who asked for this story can extend it.")
+                if extend
+                else _("Only the person who asked for this story can re-roll it.")
+            )
         if story.state is not StoryState.DELIVERED or story.output_path is None:
-            raise UserFacingError(f"Story {story.id} has no clip to {what} any more.")
+            raise UserFacingError(
+                _("Story {story} has no clip to extend any more.", story=story.id)
+                if extend
+                else _("Story {story} has no clip to re-roll any more.", story=story.id)
+            )
 
     async def _cancel(self, interaction: Interaction, story: Story) -> None:
         if interaction.user.id != story.user_id and not is_moderator(interaction):
-            raise UserFacingError("Only the person who asked for this story, or a moderator, can cancel it.")
+            raise UserFacingError(
+                _("Only the person who asked for this story, or a moderator, can cancel it.")
+            )
         if story.state is not StoryState.RUNNING:
-            raise UserFacingError(f"Story {story.id} is already {story.state.value}.")
+            raise UserFacingError(_already(story))
         await interaction.response.defer(ephemeral=True)
         # Claimed first: no shot is queued or tried again from here on, and nobody else ends it.
         claimed = await self.store.claim_story_end(story.id, STOP_SECONDS, why=CANCELLED)
         if claimed is None:
-            raise UserFacingError(f"Story {story.id} is already ending.")
+            raise UserFacingError(_("Story {story} is already ending.", story=story.id))
         found = await self.store.get_story(story.id)
         shots = [s for s in (found[1] if found is not None else []) if s.story_id == story.id]
         waiting = sum(1 for s in shots if s.state is JobState.WAITING)
@@ -281,12 +309,24 @@ class StoryFlow:
             if shot.state not in TERMINAL and shot.state is not JobState.WAITING:
                 await self.pipeline.scheduler.cancel(shot.id)
         await self.deliverer.end(claimed, why=CANCELLED)
-        refunded = f" {waiting} shot(s) not started were refunded." if waiting else ""
-        await reply(interaction, f"Cancelled story {story.id}; any shots already made are posted.{refunded}")
+        if waiting:
+            said = n_(
+                "Cancelled story {story}; any shots already made are posted. {count} shot not started was "
+                "refunded.",
+                "Cancelled story {story}; any shots already made are posted. {count} shots not started were "
+                "refunded.",
+                waiting,
+                story=story.id,
+            )
+        else:
+            said = _("Cancelled story {story}; any shots already made are posted.", story=story.id)
+        await reply(interaction, said)
 
     async def _delete(self, interaction: Interaction, story: Story) -> None:
         if interaction.user.id != story.user_id and not is_moderator(interaction):
-            raise UserFacingError("Only the person who asked for this story, or a moderator, can delete it.")
+            raise UserFacingError(
+                _("Only the person who asked for this story, or a moderator, can delete it.")
+            )
         await interaction.response.defer(ephemeral=True)
         # Its shots' clips are not posted again by /show either: the requester's Delete for anyone else, a
         # moderator's for everyone (as a clip's Delete), the shots it reuses from an earlier story included
@@ -311,7 +351,7 @@ class StoryFlow:
         except StorageUnavailable as exc:
             log.warning("story %d: its clip was not deleted (%s); retention will", story.id, exc.detail)
         await self.store.clear_story_output(story.id)
-        await reply(interaction, f"Deleted story {story.id}.")
+        await reply(interaction, _("Deleted story {story}.", story=story.id))
 
     async def _reroll(self, interaction: Interaction, story: Story, shot: int) -> None:
         """Shot `shot` (1-based) and every later shot of the plan made again, same prompts, a new seed; the
@@ -320,7 +360,9 @@ class StoryFlow:
         assert found is not None
         shots = found[1]
         if not 1 <= shot <= len(shots) or (shot > 1 and not shot_made(shots[shot - 2])):
-            raise UserFacingError(f"Story {story.id} has no shot {shot} to re-roll.")
+            raise UserFacingError(
+                _("Story {story} has no shot {shot} to re-roll.", story=story.id, shot=shot)
+            )
         # A re-roll is a new take: a new seed, shared by the shots made again (as a story's shots share one).
         seed = random.randint(1, SEED_MAX)
         fresh = {"kind": "txt2vid", "image_path": None, "seed": seed}
@@ -339,10 +381,12 @@ class StoryFlow:
         shots = found[1]
         if not all(shot_made(s) for s in shots):
             raise UserFacingError(
-                "This story stopped early: re-roll its shot to finish it before extending it."
+                _("This story stopped early: re-roll its shot to finish it before extending it.")
             )
         if len(shots) >= SHOTS_MAX:
-            raise UserFacingError(f"A story has at most {SHOTS_MAX} shots.")
+            raise UserFacingError(
+                n_("A story has at most {count} shot.", "A story has at most {count} shots.", SHOTS_MAX)
+            )
         last = shots[-1]
         request = JobRequest.parse(
             **{**last.request.model_dump(), "prompt": prompt, "kind": None, "image_path": None}
@@ -364,7 +408,7 @@ class StoryFlow:
         self.guard.require_post_permissions(interaction, private=private)
         if any(shot.output_path is None for shot in reused):
             # Retention (or a member's forgetting) took a reused shot's clip: the new shots could not join it.
-            raise UserFacingError(CLIPS_GONE)
+            raise UserFacingError(_(CLIPS_GONE))
         asker = await self.clips.asker_for(interaction, story)
         # The member's own image (a re-rolled first shot) is theirs; a last frame is the bot's, as in /story.
         has_image = after is None and requests[0].image_path is not None
@@ -385,7 +429,18 @@ class StoryFlow:
         """`request` as image-to-video from the last frame of `shot`'s clip (stored as a new input)."""
         async with self.pipeline.storage.local(files.clip_name(shot.id)) as clip:
             if clip is None:
-                raise UserFacingError(CLIPS_GONE)
+                raise UserFacingError(_(CLIPS_GONE))
             picture = await asyncio.to_thread(start_picture, clip, request.size)
         path = await self.pipeline.storage.put_bytes(files.new_input_name(), picture)
         return await around_image(self.pipeline, path, {**request.model_dump(), "kind": "img2vid"})
+
+
+def _already(story: Story) -> str:
+    """Why a story that no longer runs can't be cancelled, in the current language."""
+    if story.state is StoryState.STOPPING:
+        return _("Story {story} is already stopping.", story=story.id)
+    if story.state is StoryState.DELIVERED:
+        return _("Story {story} is already delivered.", story=story.id)
+    if story.state is StoryState.FAILED:
+        return _("Story {story} is already failed.", story=story.id)
+    return _("Story {story} is already cancelled.", story=story.id)

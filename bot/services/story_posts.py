@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import discord
@@ -14,13 +15,18 @@ import discord
 from bot.domain.models import Job
 from bot.domain.stories import Story, shots_made
 from bot.errors import DeliveryError
+from bot.i18n.messages import _, post_language, speaking
 from bot.services.routes import DM_LIMIT, Route, Upload, Uploader, interaction_webhook, tell
 from bot.storage import Storage
 from bot.storage.links import ClipLinks
+from bot.store.guild_settings import GuildSettingsRepository
 from bot.store.jobs import JobStore
 from bot.ui.stories import story_result_embed, story_result_view
 
 log = logging.getLogger(__name__)
+
+# The embed's note when only a poster frame and a preview fit (translated where the upload is made).
+KEPT = _("The whole story is too large to post here: this is its opening.")
 
 
 def story_nonce(story: Story) -> str:
@@ -65,9 +71,16 @@ class DiscordStoryPoster:
                 "story %d: already posted as message %d; not posting again", story.id, story.result_message_id
             )
             return
-        upload = self._upload(story, shots_made(found[1]) if shots is None else shots, note)
+        made = shots_made(found[1]) if shots is None else shots
+        # A public story is posted in the server's language (its post in the channel, or a public followup);
+        # a private one (an ephemeral followup, else a DM) in its requester's.
+        private = bool(story.target.get("private"))
+        language = story.target.get("locale") if private else await self._post_language(story)
+        with speaking(language):
+            upload = self._upload(story, made, note)
         try:
-            await self.uploader.deliver(upload, video)
+            with speaking(language):
+                await self.uploader.deliver(upload, video)
         except (discord.Forbidden, discord.NotFound) as exc:
             if story.target.get("private"):
                 raise DeliveryError(
@@ -83,6 +96,16 @@ class DiscordStoryPoster:
                 raise DeliveryError(detail) from None
             log.info("story %d: %s; sent to the requester by direct message", story.id, detail)
 
+    async def _post_language(self, story: Story) -> str:
+        """The language of the server's posts: its admins' choice, else the server's own (as the story's
+        interaction saw it), else English."""
+        # SoraBot's cached per-server settings (built after the deliverers, so looked up when needed).
+        governance: GuildSettingsRepository | None = getattr(self.client, "governance", None)
+        chosen = None
+        if governance is not None and story.guild_id is not None:
+            chosen = (await governance.settings(story.guild_id)).language
+        return post_language(chosen, story.target.get("guild_locale"))
+
     def _upload(self, story: Story, made: Sequence[Job], story_note: str | None) -> Upload:
         async def send(route: Route, files: list[discord.File], note: str | None, link: str | None) -> int:
             said = "\n".join(part for part in (story_note, note) if part) or None
@@ -93,8 +116,7 @@ class DiscordStoryPoster:
                 return None
             return await self._links.full_quality_story(story, route.kind)
 
-        kept = "The whole story is too large to post here: this is its opening."
-        return Upload(story, f"story {story.id}", f"story-{story.id}", kept, send, full_quality)
+        return Upload(story, f"story {story.id}", f"story-{story.id}", _(KEPT), send, full_quality)
 
     async def _send(
         self,
@@ -114,7 +136,7 @@ class DiscordStoryPoster:
         message: discord.Message | discord.WebhookMessage
         channel_id: int | None
         if route.kind in ("channel", "followup"):
-            content = f"<@{story.user_id}> your story is ready."
+            content = _("{member} your story is ready.", member=f"<@{story.user_id}>")
             mentions = discord.AllowedMentions(
                 everyone=False, roles=False, users=[discord.Object(story.user_id)]
             )
@@ -156,30 +178,53 @@ class DiscordStoryPoster:
         self, story: Story, upload: Upload, video: Path, *, channel_gone: bool
     ) -> bool:
         """The channel refused the story (its shots are paid for): send it to the requester by DM, within the
-        DM limit, and tell them why. Whether the DM was sent."""
-        why = (
-            "that channel no longer exists"
-            if channel_gone
-            else "I'm not allowed to post in that channel (missing permissions)"
-        )
-        text = f"Your story (story {story.id}) is ready, but {why}. Here it is."
+        DM limit, and tell them why (in their language). Whether the DM was sent."""
+        with speaking(story.target.get("locale")):
+            return await self._hand_over(story, upload, video, channel_gone=channel_gone)
+
+    async def _hand_over(self, story: Story, upload: Upload, video: Path, *, channel_gone: bool) -> bool:
+        if channel_gone:
+            text = _(
+                "Your story (story {story}) is ready, but that channel no longer exists. Here it is.",
+                story=story.id,
+            )
+        else:
+            text = _(
+                "Your story (story {story}) is ready, but I'm not allowed to post in that channel (missing "
+                "permissions). Here it is.",
+                story=story.id,
+            )
         try:
             # Without buttons: a Re-roll or Extend pressed there would post into the channel that refused it.
-            await self.uploader.post(upload, video, Route("dm", DM_LIMIT, content=text, view=False))
+            # Its words in the requester's language: the upload's own were the server's.
+            dm = replace(upload, kept=_(KEPT))
+            await self.uploader.post(dm, video, Route("dm", DM_LIMIT, content=text, view=False))
             sent = True
         except discord.HTTPException as exc:
             log.info("story %d: could not DM the story to its requester (%s)", story.id, exc.status)
             sent = False
         if sent and interaction_webhook(self.client, story) is None:
             return True  # the DM said it all
-        told = (
-            f"Your story is ready, but {why}. "
-            + (
-                "I sent it to you by direct message. "
-                if sent
-                else "Nor could I send it to you by direct message. "
+        if channel_gone and sent:
+            told = _(
+                "Your story is ready, but that channel no longer exists. I sent it to you by direct message."
             )
-            + ("" if channel_gone else "Ask a server admin to let me send messages and attach files there.")
-        )
-        await tell(self.client, story, told.strip(), label=f"story {story.id}")
+        elif channel_gone:
+            told = _(
+                "Your story is ready, but that channel no longer exists. "
+                "Nor could I send it to you by direct message."
+            )
+        elif sent:
+            told = _(
+                "Your story is ready, but I'm not allowed to post in that channel (missing permissions). "
+                "I sent it to you by direct message. "
+                "Ask a server admin to let me send messages and attach files there."
+            )
+        else:
+            told = _(
+                "Your story is ready, but I'm not allowed to post in that channel (missing permissions). Nor "
+                "could I send it to you by direct message. Ask a server admin to let me send messages and "
+                "attach files there."
+            )
+        await tell(self.client, story, told, label=f"story {story.id}")
         return sent

@@ -8,6 +8,7 @@ import asyncio
 import io
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -16,13 +17,14 @@ from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState, shot_made
 from bot.errors import StorageUnavailable
+from bot.i18n.messages import _, speaking
 from bot.media.fit import poster_frame
 from bot.services.routes import interaction_webhook, token_gone
-from bot.services.stories import CANCELLED
+from bot.services.stories import CANCELLED, told_error
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
-from bot.ui.embeds import escape
+from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape
 from bot.ui.stories import (
     THUMBNAIL_WIDTH,
     story_status_embed,
@@ -111,11 +113,15 @@ class StoryStatus:
                 attachments.append(discord.File(io.BytesIO(picture), filename=thumbnail_name(index)))
                 shown.append(index)
         settled = await self.store.story_charges(story.id)
-        embeds = [
-            story_status_embed(story, shots, position=position, settled=settled),
-            *thumbnail_embeds(shown),
-        ]
-        view = story_status_view(story) if not ended else None
+        # The status message is the ephemeral answer to the requester's /story (or Re-roll, Extend): always
+        # private, so edited in their language.
+        with speaking(story.target.get("locale")):
+            told = replace(story, user_error=told_error(story.user_error))
+            embeds = [
+                story_status_embed(told, shots, position=position, settled=settled),
+                *thumbnail_embeds(shown),
+            ]
+            view = story_status_view(story) if not ended else None
         try:
             await webhook.edit_message(
                 story.status_message_id, embeds=embeds, attachments=attachments, view=view
@@ -139,7 +145,13 @@ class StoryStatus:
         _trim(self._told, TOLD_KEPT)
         try:
             user = await self.client.fetch_user(story.user_id)
-            await user.send(f"Your story (story {story.id}) {story.state.value}: {escape(story.user_error)}")
+            with speaking(story.target.get("locale")):
+                reason = cut(escape(story.user_error), FIELD_VALUE_MAX)
+                if story.state is StoryState.FAILED:
+                    text = _("Your story (story {story}) failed: {reason}", story=story.id, reason=reason)
+                else:
+                    text = _("Your story (story {story}) cancelled: {reason}", story=story.id, reason=reason)
+            await user.send(text)
         except discord.HTTPException as exc:
             log.info("story %d: could not tell the requester (%s)", story.id, exc.status)
 

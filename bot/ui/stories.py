@@ -7,21 +7,24 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Protocol
 
 import discord
 
 from bot.domain.models import Job, JobState
 from bot.domain.stories import SHOTS_MAX, Story, StoryState
+from bot.i18n.messages import _, heading_, label_, money, n_, number
 from bot.tree import handle_error
 from bot.ui.buttons import _Handlers
 from bot.ui.embeds import EMBED_MAX, FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line
 
+# Labels marked here (English at import), translated where each button is made.
 STORY_ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
-    "cancel": ("Cancel", discord.ButtonStyle.danger),
-    "reroll": ("Re-roll shot", discord.ButtonStyle.primary),
-    "extend": ("Extend", discord.ButtonStyle.secondary),
-    "delete": ("Delete", discord.ButtonStyle.danger),
+    "cancel": (label_("Cancel"), discord.ButtonStyle.danger),
+    "reroll": (label_("Re-roll shot"), discord.ButtonStyle.primary),
+    "extend": (label_("Extend"), discord.ButtonStyle.secondary),
+    "delete": (label_("Delete"), discord.ButtonStyle.danger),
 }
 THUMBNAIL_WIDTH = 320
 # Every embed of one message counts towards Discord's 6,000 characters: the thumbnails' titles come first.
@@ -34,11 +37,12 @@ _MARKS = {
     JobState.CANCELLED: "⏹️",
     JobState.REJECTED: "⛔",
 }
-_HEADLINES = {
-    StoryState.DELIVERED: "Done: the story is posted",
-    StoryState.FAILED: "The story failed",
-    StoryState.CANCELLED: "The story was cancelled",
+_HEADLINES = {  # translated at use
+    StoryState.DELIVERED: heading_("Done: the story is posted"),
+    StoryState.FAILED: heading_("The story failed"),
+    StoryState.CANCELLED: heading_("The story was cancelled"),
 }
+_TRANSITIONS = {"cut": _("cut"), "crossfade": _("crossfade")}  # how a story's shots are joined
 _COLOURS = {
     StoryState.RUNNING: discord.Colour.gold(),
     StoryState.STOPPING: discord.Colour.gold(),
@@ -69,7 +73,8 @@ class StoryButton(
         custom_id = f"sora-story:{action}:{story_id}" + (f":{shot}" if shot is not None else "")
         super().__init__(
             discord.ui.Button(
-                label=f"{label} {shot}" if shot is not None else label,
+                # Only Re-roll has a shot.
+                label=label_("Re-roll shot {shot}", shot=shot) if shot is not None else label_(label),
                 style=style,
                 custom_id=custom_id,
                 row=0 if shot is not None else 1,
@@ -117,7 +122,7 @@ def story_result_view(story: Story, *, link: str | None = None, made: int | None
     view.add_item(StoryButton("delete", story.id))
     if link is not None:
         view.add_item(
-            discord.ui.Button(style=discord.ButtonStyle.link, label="Full quality", url=link, row=1)
+            discord.ui.Button(style=discord.ButtonStyle.link, label=label_("Full quality"), url=link, row=1)
         )
     return view
 
@@ -138,21 +143,53 @@ def story_cost(shots: Sequence[Job], settled: Mapping[int, float]) -> float:
     return current + sum(dollars for job_id, dollars in settled.items() if job_id not in latest)
 
 
-def _shot_line(index: int, shot: Job, now: float) -> str:
+def _shot_state(shot: Job, now: float) -> tuple[str, str]:
+    """The mark and the words for a shot's state, in the current language."""
     state = shot.state
-    if state in _MARKS:
-        what = {JobState.DELIVERING: "made", JobState.DELIVERED: "made"}.get(state, state.value)
-        mark = _MARKS[state]
-    elif state in (JobState.SUBMITTING, JobState.RUNNING):
-        mark, what = "⏳", f"generating… {now - (shot.started_at or shot.created_at):.0f} s"
-    elif state is JobState.AWAITING_APPROVAL:
-        mark, what = "⏸️", "waiting for a moderator's approval"
-    elif state is JobState.QUEUED:
-        mark, what = "🕒", "queued"
-    else:
-        mark, what = "▫️", "waits for the shot before it"
-    return (
-        f"**{index}.** {mark} {what} · {shot.request.duration} s\n{quote(shot.request.prompt, _PROMPT_SHOWN)}"
+    if state in (JobState.DELIVERING, JobState.DELIVERED):
+        return _MARKS[state], _("made")
+    if state is JobState.FAILED:
+        return _MARKS[state], _("failed")
+    if state is JobState.CANCELLED:
+        return _MARKS[state], _("cancelled")
+    if state is JobState.REJECTED:
+        return _MARKS[state], _("rejected")
+    if state in (JobState.SUBMITTING, JobState.RUNNING):
+        return "⏳", _("generating… {seconds} s", seconds=number(now - (shot.started_at or shot.created_at)))
+    if state is JobState.AWAITING_APPROVAL:
+        return "⏸️", _("waiting for a moderator's approval")
+    if state is JobState.QUEUED:
+        return "🕒", _("queued")
+    return "▫️", _("waits for the shot before it")
+
+
+def _shot_line(index: int, shot: Job, now: float) -> str:
+    mark, what = _shot_state(shot, now)
+    return _(
+        "**{shot}.** {mark} {state} · {seconds} s\n{prompt}",
+        shot=index,
+        mark=mark,
+        state=what,
+        seconds=number(shot.request.duration),
+        prompt=quote(shot.request.prompt, _PROMPT_SHOWN),
+    )
+
+
+def _settings(shot: Job) -> str:
+    """The settings every shot of a story shares (the first shot's image is not the story's)."""
+    return settings_line(replace(shot, request=shot.request.model_copy(update={"image_path": None})))
+
+
+def _transition(story: Story) -> str:
+    return _(_TRANSITIONS.get(story.transition, story.transition))
+
+
+def _length(shots: Sequence[Job], count: int) -> str:
+    return n_(
+        "{seconds} s in {count} shot",
+        "{seconds} s in {count} shots",
+        count,
+        seconds=number(story_length(shots)),
     )
 
 
@@ -175,30 +212,39 @@ def story_status_embed(
     """The plan and progress: shot i of n, each shot's state and prompt, total length and cost."""
     now = now or time.time()
     if story.state is StoryState.RUNNING:
-        headline = f"Story: shot {_current(shots)} of {story.shots}"
+        at, of = _current(shots), story.shots
         if any(s.state is JobState.AWAITING_APPROVAL for s in shots):
-            headline += ", waiting for a moderator's approval"
+            headline = heading_(
+                "Story: shot {shot} of {shots}, waiting for a moderator's approval", shot=at, shots=of
+            )
         elif position:
-            headline += f", queued at position {position}"
+            headline = heading_(
+                "Story: shot {shot} of {shots}, queued at position {position}",
+                shot=at,
+                shots=of,
+                position=number(position),
+            )
+        else:
+            headline = heading_("Story: shot {shot} of {shots}", shot=at, shots=of)
     elif story.state is StoryState.STOPPING:
-        headline = "Story: joining the shots made…"
+        headline = heading_("Story: joining the shots made…")
     else:
-        headline = _HEADLINES[story.state]
+        headline = heading_(_HEADLINES[story.state])
     lines = [_shot_line(index, shot, now) for index, shot in enumerate(shots, 1)]
     embed = discord.Embed(title=headline, description="\n".join(lines), colour=_COLOURS[story.state])
     if shots:
-        embed.add_field(name="Settings", value=settings_line(shots[-1]).replace(" · from an image", ""))
-    embed.add_field(name="Length", value=f"{story_length(shots)} s in {story.shots} shots")
-    embed.add_field(name="Between shots", value=story.transition)
+        embed.add_field(name=heading_("Settings"), value=_settings(shots[-1]))
+    embed.add_field(name=heading_("Length"), value=_length(shots, story.shots))
+    embed.add_field(name=heading_("Between shots"), value=_transition(story))
     ended = story.state not in (StoryState.RUNNING, StoryState.STOPPING)
-    label = "Cost" if ended else "Estimated cost"
+    label = heading_("Cost") if ended else heading_("Estimated cost")
     own = [shot for shot in shots if shot.story_id == story.id]  # a Re-roll's reused shots were paid before
-    embed.add_field(name=label, value=f"${story_cost(own, settled):.2f}")
+    embed.add_field(name=label, value=money(story_cost(own, settled)))
     if story.user_error and ended:
         embed.add_field(
-            name="What happened", value=cut(escape(story.user_error), FIELD_VALUE_MAX), inline=False
+            name=heading_("What happened"), value=cut(escape(story.user_error), FIELD_VALUE_MAX), inline=False
         )
-    embed.set_footer(text=f"Story {story.id}")
+    embed.set_footer(text=_("Story {story}", story=story.id))
     return _within(embed, SHOTS_MAX * _THUMBNAIL_TEXT)
 
 
@@ -211,7 +257,7 @@ def thumbnail_embeds(made: Sequence[int]) -> list[discord.Embed]:
     """One small embed per finished shot (1-based numbers), showing its attached thumbnail."""
     embeds = []
     for shot in made:
-        embed = discord.Embed(title=f"Shot {shot}"[:_THUMBNAIL_TEXT])
+        embed = discord.Embed(title=heading_("Shot {shot}", shot=shot)[:_THUMBNAIL_TEXT])
         embed.set_thumbnail(url=f"attachment://{thumbnail_name(shot)}")
         embeds.append(embed)
     return embeds
@@ -225,18 +271,18 @@ def story_result_embed(
         f"**{index}.** {quote(shot.request.prompt, _PROMPT_SHOWN)}" for index, shot in enumerate(shots, 1)
     ]
     embed = discord.Embed(
-        title="Sora 2 story", description="\n".join(lines), colour=_COLOURS[StoryState.DELIVERED]
+        title=heading_("Sora 2 story"), description="\n".join(lines), colour=_COLOURS[StoryState.DELIVERED]
     )
     if shots:
-        embed.add_field(name="Settings", value=settings_line(shots[-1]).replace(" · from an image", ""))
+        embed.add_field(name=heading_("Settings"), value=_settings(shots[-1]))
         seed = shots[0].request.seed
-        embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
-    embed.add_field(name="Length", value=f"{story_length(shots)} s in {len(shots)} shots")
-    embed.add_field(name="Between shots", value=story.transition)
-    embed.add_field(name="Cost", value=f"${story_cost(shots, settled):.2f}")
+        embed.add_field(name=heading_("Seed"), value=str(seed) if seed is not None else _("random"))
+    embed.add_field(name=heading_("Length"), value=_length(shots, len(shots)))
+    embed.add_field(name=heading_("Between shots"), value=_transition(story))
+    embed.add_field(name=heading_("Cost"), value=money(story_cost(shots, settled)))
     if note:
-        embed.add_field(name="Note", value=cut(escape(note), FIELD_VALUE_MAX), inline=False)
-    embed.set_footer(text=f"Story {story.id} · requested by user {story.user_id}")
+        embed.add_field(name=heading_("Note"), value=cut(escape(note), FIELD_VALUE_MAX), inline=False)
+    embed.set_footer(text=_("Story {story} · requested by user {user}", story=story.id, user=story.user_id))
     return fit_embed(embed)
 
 

@@ -250,7 +250,7 @@ async def test_a_middle_shot_that_fails_posts_the_shots_made_and_refunds_the_res
         ]
         [posted] = await until(lambda: story_clips(world), what="the partial story")
         fields = {f["name"]: f["value"] for f in posted["embeds"][0]["fields"]}
-        assert "Shot 2 of 3 did not finish" in fields["Note"] and fields["Length"] == "4 s in 1 shots"
+        assert "Shot 2 of 3 did not finish" in fields["Note"] and fields["Length"] == "4 s in 1 shot"
         # Shot 2 can be re-rolled to go on; no Extend on a story that stopped early.
         assert custom_ids(posted) == ["sora-story:reroll:1:1", "sora-story:reroll:1:2", "sora-story:delete:1"]
         final = await until(
@@ -501,7 +501,7 @@ async def test_cancel_pressed_twice_at_once_posts_the_shots_made_once(world: Wor
         assert sum("Cancelled story 1" in a for a in answers) == 1, answers
         await asyncio.sleep(1.0)  # room for a second post, were there one
         [posted] = story_clips(world)
-        assert {f["name"]: f["value"] for f in posted["embeds"][0]["fields"]}["Length"] == "4 s in 1 shots"
+        assert {f["name"]: f["value"] for f in posted["embeds"][0]["fields"]}["Length"] == "4 s in 1 shot"
         assert len(world.prodia.requests_for("POST /job/async")) == 2
 
 

@@ -17,6 +17,7 @@ from bot.client import SoraBot
 from bot.domain.models import JobRequest, JobState, Target
 from bot.domain.stories import Story
 from bot.errors import DeliveryError
+from bot.i18n import messages
 from bot.media.probe import probe_clip
 from bot.media.render import render_clip
 from bot.media.stitch import stitch
@@ -276,3 +277,41 @@ async def test_a_story_delivered_again_after_a_crash_is_posted_once(
         await stories.deliver_story(story, video)
         assert [m["id"] for m in world.clips()] == [posted["id"]]
         assert await result_of(bot, story.id) == (int(posted["id"]), world.channel_id)
+
+
+class Marked:
+    """A catalog that translates every text into "[<locale>] <English>" (the shipped ones don't have these
+    texts yet)."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    def gettext(self, text: str) -> str:
+        return f"[{self.locale}] {text}"
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return f"[{self.locale}] {singular if count == 1 else plural}"
+
+
+async def test_a_public_story_is_posted_in_the_servers_language_a_private_one_in_its_requesters(
+    world: World, shot_clips: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages, "_translations", Marked)
+    async with world.bot() as bot:
+        spoken: Target = {**public_target(world), "locale": "de", "guild_locale": "fr"}
+        story, video = await made_story(bot, world, shot_clips[:2], spoken, made=2)
+        await poster(bot).deliver_story(story, video)
+        [posted] = world.clips()
+        assert posted["content"] == f"[fr] <@{world.alice}> your story is ready."  # the server's own
+        assert posted["embeds"][0]["title"] == "[fr] Sora 2 story"
+
+        await bot.governance.update_settings(world.guild_id, language="ja")  # its admins' choice
+        story, video = await made_story(bot, world, shot_clips[:2], spoken, made=2)
+        await poster(bot).deliver_story(story, video)
+        assert world.clips()[-1]["embeds"][0]["title"] == "[ja] Sora 2 story"
+
+        private: Target = {**spoken, "private": True}
+        story, video = await made_story(bot, world, shot_clips[:2], private, made=2)
+        await poster(bot).deliver_story(story, video)
+        [dm] = await until(lambda: world.dm_clips(world.alice), what="the story by DM")
+        assert dm["embeds"][0]["title"] == "[de] Sora 2 story"  # its requester's

@@ -15,6 +15,7 @@ from bot import files
 from bot.domain.models import Job, JobRequest, JobState
 from bot.domain.stories import Story, StoryState
 from bot.errors import StorageUnavailable
+from bot.i18n import messages
 from bot.media.render import render_clip
 from bot.services.stories import StoryDeliverer
 from bot.storage.local import FileStorage
@@ -382,3 +383,47 @@ async def test_a_store_outage_while_ending_leaves_the_story_to_be_ended_again(
     healed = Output()
     assert await StoryDeliverer(store, storage, {"file": healed}, stitcher=Joiner()).recover() == 1
     assert [story_id for story_id, _ in healed.delivered] == [story.id]
+
+
+class Marked:
+    """A catalog that translates every text into "[de] <English>" (the shipped ones don't have these yet)."""
+
+    def gettext(self, text: str) -> str:
+        return f"[de] {text}"
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return f"[de] {singular if count == 1 else plural}"
+
+
+async def test_what_a_stopped_story_stores_for_its_member_is_in_their_language(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages, "_translations", lambda locale: Marked() if locale == "de" else None)
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    ended = list[Story]()
+    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of three") for n in (1, 2, 3)]
+    _, shots = await store.create_story(
+        NewStory(
+            requests=requests,
+            estimated_costs=[0.4] * 3,
+            user_id=1,
+            target={"kind": "file", "path": "-", "locale": "de"},
+        )
+    )
+    first, clip = await made(store, storage, await claim(store))
+    await deliverer.deliver(first, clip)
+    await store.transition(first.id, JobState.DELIVERED)
+    await claim(store)
+    # Refused for its content (not tried again), and the shot itself said nothing to its member.
+    await store.transition(shots[1].id, JobState.FAILED, error="rejected by Prodia: moderation")
+
+    assert [s.state for s in ended] == [StoryState.DELIVERED]
+    assert ended[0].user_error == (
+        "[de] Shot 2 of 3 did not finish ([de] shot 2 failed); the story has its first 1."
+    )
+    third = await store.get(shots[2].id)
+    assert third is not None
+    assert third.user_error == "[de] The story stopped before this shot; you were not charged for it."
