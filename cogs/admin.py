@@ -16,13 +16,16 @@ from discord.ext import commands
 from bot.domain.limits import LimitRule, Scope
 from bot.domain.stories import SHOTS_MAX
 from bot.errors import UserFacingError
+from bot.i18n.messages import _
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.services.forgetting import forget_member
 from bot.tree import reply
-from bot.ui.embeds import escape
+from bot.ui import admin_replies as said
 from bot.ui.export import jobs_export
+from bot.ui.languages import CHOICES as LANGUAGES
+from bot.ui.languages import chosen, posts_language
 from bot.ui.pages import PagedReply, fit, send_pages
-from bot.ui.reports import limits_lines, rule_text, usage_report
+from bot.ui.reports import limits_lines, usage_report
 
 if TYPE_CHECKING:
     from bot.client import SoraBot
@@ -42,13 +45,13 @@ def _guild(interaction: Interaction) -> int:
 
 def _scope(
     interaction: Interaction, role: discord.Role | None, user: discord.Member | None
-) -> tuple[Scope, int, str]:
-    """Whom a limit rule is for (a role, else a member, else the server): scope, id, and in words."""
+) -> tuple[Scope, int, str | None]:
+    """Whom a limit rule is for (a role, else a member, else the server): scope, id, and its mention."""
     if role is not None:
         return "role", role.id, role.mention
     if user is not None:
         return "user", user.id, user.mention
-    return "guild", _guild(interaction), "the server"
+    return "guild", _guild(interaction), None
 
 
 @app_commands.guild_only()
@@ -83,7 +86,10 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         return True
 
     async def _changed(self, interaction: Interaction, action: str, message: str, **details: Any) -> None:
-        await self.audit.record(_guild(interaction), action, actor_id=interaction.user.id, **details)
+        await self.audit.record(
+            _guild(interaction), action, actor_id=interaction.user.id, guild_locale=interaction.guild_locale,
+            **details,
+        )  # fmt: skip
         await reply(interaction, message)
 
     async def _configure(self, interaction: Interaction, **values: Any) -> None:
@@ -96,7 +102,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def limits_show(self, interaction: Interaction) -> None:
         rules = await self.governance.limit_rules(_guild(interaction))
         server = await self.governance.settings(_guild(interaction))
-        lines = limits_lines(self.settings, server, rules)
+        lines = limits_lines(self.settings, server, rules, interaction.guild_locale)
         # Up to 25 role rules and a rule per member: paged.
         await send_pages(interaction, PagedReply("", lines))
 
@@ -124,16 +130,16 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         hd: bool | None = None,
     ) -> None:
         if role is not None and user is not None:
-            raise UserFacingError("Choose a role or a member, not both.")
+            raise UserFacingError(_("Choose a role or a member, not both."))
         scope, target, who = _scope(interaction, role, user)
         values = {"jobs_per_hour": jobs_per_hour, "video_seconds_per_day": video_seconds_per_day,
                   "concurrent": concurrent, "story_shots": story_shots, "pro": pro, "hd": hd}  # fmt: skip
         if all(v is None for v in values.values()):
-            raise UserFacingError("Give at least one limit to set.")
+            raise UserFacingError(_("Give at least one limit to set."))
         rule = LimitRule(scope, target, **values)  # type: ignore[arg-type]
         rule = await self.governance.set_limit_rule(_guild(interaction), rule)
         await self._changed(
-            interaction, "limits.set", f"Limits for {who}: {rule_text(rule)}.", scope=scope, target=target,
+            interaction, "limits.set", said.limits_set(who, rule), scope=scope, target=target,
             **{k: v for k, v in values.items() if v is not None},
         )  # fmt: skip
 
@@ -143,14 +149,12 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         self, interaction: Interaction, role: discord.Role | None = None, user: discord.Member | None = None
     ) -> None:
         if (role is None) == (user is None):
-            raise UserFacingError("Choose one role or one member.")
+            raise UserFacingError(_("Choose one role or one member."))
         scope, target, who = _scope(interaction, role, user)
+        assert who is not None  # a role or a member
         removed = await self.governance.clear_limit_rule(_guild(interaction), scope, target)
-        await self._changed(
-            interaction, "limits.clear",
-            f"Cleared the limits for {who}." if removed else f"{who} had no limits set.",
-            scope=scope, target=target,
-        )  # fmt: skip
+        text = said.limits_cleared(who, removed)
+        await self._changed(interaction, "limits.clear", text, scope=scope, target=target)
 
     @budget.command(
         name="set", description="The most the server may spend per day (UTC); leave empty for none"
@@ -160,8 +164,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         self, interaction: Interaction, dollars_per_day: app_commands.Range[float, 0, 1_000_000] | None = None
     ) -> None:
         await self._configure(interaction, budget_dollars_per_day=dollars_per_day)
-        set_to = f"set to ${dollars_per_day:.2f}" if dollars_per_day is not None else "removed"
-        text = f"Daily budget {set_to}."
+        text = said.budget_set(dollars_per_day)
         await self._changed(interaction, "budget.set", text, dollars_per_day=dollars_per_day)
 
     # -- channels and roles ------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @channels.command(name="list", description="Channels where clips may be made")
     async def channels_list(self, interaction: Interaction) -> None:
         found = await self.governance.allowed(_guild(interaction), "channels")
-        await reply(interaction, fit([f"<#{c}>" for c in sorted(found)]) or "Every channel (none listed).")
+        await reply(interaction, fit([f"<#{c}>" for c in sorted(found)]) or _("Every channel (none listed)."))
 
     @roles.command(name="allow", description="Let a role make clips (with none listed, everyone may)")
     @app_commands.describe(role="The role whose members may make clips")
@@ -196,12 +199,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @roles.command(name="list", description="Roles that may make clips")
     async def roles_list(self, interaction: Interaction) -> None:
         found = await self.governance.allowed(_guild(interaction), "roles")
-        await reply(interaction, fit([f"<@&{r}>" for r in sorted(found)]) or "Everyone (no roles listed).")
+        await reply(interaction, fit([f"<@&{r}>" for r in sorted(found)]) or _("Everyone (no roles listed)."))
 
     async def _allow(self, interaction: Interaction, kind: str, item: int, allow: bool, mention: str) -> None:
         changed = await self.governance.set_allowed(_guild(interaction), kind, item, allow)  # type: ignore[arg-type]
-        verb = "Allowed" if allow else "No longer allowed"
-        text = f"{verb}: {mention}." if changed else f"Nothing to change for {mention}."
+        text = said.allowed(mention, allow, changed)
         await self._changed(interaction, f"{kind}.{'add' if allow else 'remove'}", text, target=item)
 
     # -- blocklist ---------------------------------------------------------------------------------------
@@ -224,8 +226,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         added = await self.governance.add_block_rule(
             _guild(interaction), rule.pattern, rule.is_regex, interaction.user.id
         )
-        kind = "regex" if rule.is_regex else "word"
-        text = f"Blocked {kind}: {escape(rule.pattern)}" if added else "Already blocked."
+        text = said.blocked(rule.pattern, rule.is_regex, added)
         await self._changed(interaction, "blocklist.add", text, pattern=rule.pattern, regex=rule.is_regex)
 
     @blocklist.command(name="remove", description="Stop refusing prompts with this word or pattern")
@@ -237,16 +238,15 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         await self._changed(
             interaction,
             "blocklist.remove",
-            "Removed." if removed else "That pattern was not on the list.",
+            _("Removed.") if removed else _("That pattern was not on the list."),
             pattern=pattern,
         )
 
     @blocklist.command(name="list", description="Words and patterns refused in prompts")
     async def blocklist_list(self, interaction: Interaction) -> None:
         rules = await self.governance.blocklist(_guild(interaction))
-        lines = [f"{'regex' if r else 'word'}: {escape(p)}" for p, r in rules]
-        pages = PagedReply(f"{len(lines)} rule(s):", lines, empty="The blocklist is empty.")
-        await send_pages(interaction, pages)
+        header, lines = said.blocklist(rules)
+        await send_pages(interaction, PagedReply(header, lines, empty=_("The blocklist is empty.")))
 
     # -- approvals, audit, defaults ----------------------------------------------------------------------
 
@@ -263,16 +263,14 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
             approvals_channel_id=channel.id,
             approvals_trusted_role_id=trusted_role.id if trusted_role else None,
         )
-        text = f"Approval is on: requests go to {channel.mention}" + (
-            f"; {trusted_role.mention} skips it." if trusted_role else "."
-        )
+        text = said.approvals_on(channel.mention, trusted_role.mention if trusted_role else None)
         trusted = trusted_role and trusted_role.id
         await self._changed(interaction, "approvals.on", text, channel=channel.id, trusted_role=trusted)
 
     @approval_commands.command(name="off", description="Jobs no longer wait for approval")
     async def approvals_off(self, interaction: Interaction) -> None:
         await self._configure(interaction, approvals_channel_id=None, approvals_trusted_role_id=None)
-        await self._changed(interaction, "approvals.off", "Approval is off.")
+        await self._changed(interaction, "approvals.off", _("Approval is off."))
 
     @audit_commands.command(
         name="channel", description="Post the audit trail in a channel (no channel: stop posting)"
@@ -282,13 +280,14 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         self, interaction: Interaction, channel: discord.TextChannel | None = None
     ) -> None:
         await self._configure(interaction, audit_channel_id=channel.id if channel else None)
-        text = f"The audit trail is posted in {channel.mention}." if channel else "Audit posts are off."
+        text = said.audit_channel(channel.mention if channel else None)
         await self._changed(interaction, "audit.channel", text, channel=channel.id if channel else None)
 
     @app_commands.command(name="defaults", description="Server defaults for /video options")
     @app_commands.choices(
         aspect_ratio=[Choice(name="16:9", value="16:9"), Choice(name="9:16", value="9:16")],
         model=[Choice(name="sora-2", value="sora-2"), Choice(name="sora-2-pro", value="sora-2-pro")],
+        language=LANGUAGES,
     )
     @app_commands.choices(duration=[Choice(name=f"{n} seconds", value=n) for n in (4, 8, 12)])
     @app_commands.describe(
@@ -297,6 +296,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         model="Model when /video doesn't say (Pro costs more)",
         age_restricted_images="Allow input images in age-restricted channels only",
         strikes_to_block="Refused prompts after which a member is blocked",
+        language="The language of the bot's posts here (clips, approval requests, audit trail)",
     )
     async def defaults(
         self,
@@ -306,6 +306,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         model: str | None = None,
         age_restricted_images: bool | None = None,
         strikes_to_block: app_commands.Range[int, 1, 100] | None = None,
+        language: str | None = None,
     ) -> None:
         values = {
             "default_duration": duration,
@@ -314,14 +315,15 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
             "age_restricted_images": age_restricted_images,
             "strikes_to_block": strikes_to_block,
         }
-        given = {k: v for k, v in values.items() if v is not None}
+        given: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+        if language is not None:  # the server's own language is stored as None
+            given["language"] = chosen(language)
         if not given:
-            raise UserFacingError("Give at least one default to set.")
+            raise UserFacingError(_("Give at least one default to set."))
         await self._configure(interaction, **given)
-        text = "Defaults set: " + ", ".join(
-            f"{k.removeprefix('default_').replace('_', ' ')} {v}" for k, v in given.items()
-        )
-        await self._changed(interaction, "defaults.set", text + ".", **given)
+        named = posts_language(chosen(language), interaction.guild_locale) if language is not None else None
+        details = given | ({"language": language} if language is not None else {})  # the choice, as given
+        await self._changed(interaction, "defaults.set", said.defaults_set(given, named), **details)
 
     # -- members -----------------------------------------------------------------------------------------
 
@@ -329,44 +331,38 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @app_commands.describe(member="The member to block")
     async def user_block(self, interaction: Interaction, member: discord.Member) -> None:
         await self.governance.set_member(_guild(interaction), member.id, blocked=True)
-        await self._changed(interaction, "member.block", f"{member.mention} is blocked.", requester=member.id)
+        text = _("{member} is blocked.", member=member.mention)
+        await self._changed(interaction, "member.block", text, requester=member.id)
 
     @user.command(name="unblock", description="Let a member make clips again (clears strikes)")
     @app_commands.describe(member="The member to unblock")
     async def user_unblock(self, interaction: Interaction, member: discord.Member) -> None:
         await self.governance.set_member(_guild(interaction), member.id, blocked=False)
-        await self._changed(
-            interaction, "member.unblock", f"{member.mention} is unblocked.", requester=member.id
-        )
+        text = _("{member} is unblocked.", member=member.mention)
+        await self._changed(interaction, "member.unblock", text, requester=member.id)
 
     @user.command(name="reset", description="Clear a member's strikes and start their usage afresh")
     @app_commands.describe(member="The member whose strikes and usage to reset")
     async def user_reset(self, interaction: Interaction, member: discord.Member) -> None:
         await self.governance.set_member(_guild(interaction), member.id, reset=True)
-        await self._changed(
-            interaction, "member.reset", f"{member.mention}: strikes and usage reset.", requester=member.id
-        )
+        text = _("{member}: strikes and usage reset.", member=member.mention)
+        await self._changed(interaction, "member.reset", text, requester=member.id)
 
     @user.command(name="strikes", description="A member's strikes and standing")
     @app_commands.describe(member="The member whose strikes to show")
     async def user_strikes(self, interaction: Interaction, member: discord.Member) -> None:
         status = await self.governance.member(_guild(interaction), member.id)
         settings = await self.governance.settings(_guild(interaction))
-        state = "blocked" if status.blocked else "not blocked"
-        await reply(
-            interaction,
-            f"{member.mention}: {status.strikes} of {settings.strikes_to_block} strikes, {state}.",
-        )
+        text = said.standing(member.mention, status.strikes, settings.strikes_to_block, status.blocked)
+        await reply(interaction, text)
 
     @user.command(name="forget", description="Delete a member's prompts and clips from the bot")
     @app_commands.describe(member="The member whose prompts and clips to delete")
     async def user_forget(self, interaction: Interaction, member: discord.Member) -> None:
         await interaction.response.defer(ephemeral=True)
         removed = await forget_member(self.pipeline, self.governance, _guild(interaction), member.id)
-        await self._changed(
-            interaction, "member.forget",
-            f"Forgot {member.mention}: prompts removed, {removed} file(s) deleted.", target=member.id,
-        )  # fmt: skip
+        text = said.forgotten(member.mention, removed)
+        await self._changed(interaction, "member.forget", text, target=member.id)
 
     # -- reports -----------------------------------------------------------------------------------------
 
@@ -386,11 +382,11 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         rows = await self.governance.export_rows(_guild(interaction))
         data = jobs_export(rows)
         await self.audit.record(
-            _guild(interaction), "jobs.export", actor_id=interaction.user.id, rows=len(rows)
-        )
-        await reply(
-            interaction, f"{len(rows)} job(s).", file=discord.File(io.BytesIO(data), filename="sora-jobs.csv")
-        )
+            _guild(interaction), "jobs.export", actor_id=interaction.user.id,
+            guild_locale=interaction.guild_locale, rows=len(rows),
+        )  # fmt: skip
+        file = discord.File(io.BytesIO(data), filename="sora-jobs.csv")
+        await reply(interaction, said.exported(len(rows)), file=file)
 
 
 async def setup(bot: SoraBot) -> None:

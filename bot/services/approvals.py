@@ -13,6 +13,7 @@ import discord
 
 from bot.domain.models import Job, JobState
 from bot.errors import FOREIGN_INSTALL, NotAllowed, StorageUnavailable, UserFacingError
+from bot.i18n.messages import _, heading_, money, n_, post_language, speaking, title_
 from bot.services.audit import Audit
 from bot.services.guard import Guard
 from bot.settings import Settings
@@ -27,9 +28,61 @@ from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settin
 log = logging.getLogger(__name__)
 
 
+# A decided request's outcome, as `approval_embed` takes it (English; its title is written for each).
+APPROVED = "Approved"
+REJECTED = "Rejected"
+EXPIRED = "Expired without a decision"
+
+
 def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     permissions = interaction.permissions
     return permissions.manage_messages or permissions.manage_guild or permissions.administrator
+
+
+def _guild_locale(interaction: discord.Interaction[Any] | None, job: Job) -> object:
+    """The server's own language: the interaction's, made in the job's server, else its requester's one's."""
+    if interaction is not None and interaction.guild_id == job.guild_id and interaction.guild_locale:
+        return interaction.guild_locale
+    return job.target.get("guild_locale")
+
+
+def _title(outcome: str | None, moderator: str | None, shots: int) -> str:
+    """The request's title, whole in each language: waiting, or decided (by whom), a story's shots counted."""
+    if outcome is None:
+        if shots:
+            return n_(
+                "Approval needed: a story of {count} shot", "Approval needed: a story of {count} shots", shots
+            )
+        return heading_("Approval needed")
+    if outcome == EXPIRED:
+        if shots:
+            return n_(
+                "Expired without a decision: a story of {count} shot",
+                "Expired without a decision: a story of {count} shots",
+                shots,
+            )
+        return heading_("Expired without a decision")
+    if outcome == APPROVED:
+        if moderator is None:
+            return heading_("Approved")
+        if shots:
+            return n_(
+                "Approved: a story of {count} shot by {moderator}",
+                "Approved: a story of {count} shots by {moderator}",
+                shots,
+                moderator=moderator,
+            )
+        return heading_("Approved by {moderator}", moderator=moderator)
+    if moderator is None:
+        return heading_("Rejected")
+    if shots:
+        return n_(
+            "Rejected: a story of {count} shot by {moderator}",
+            "Rejected: a story of {count} shots by {moderator}",
+            shots,
+            moderator=moderator,
+        )
+    return heading_("Rejected by {moderator}", moderator=moderator)
 
 
 def approval_embed(
@@ -40,48 +93,54 @@ def approval_embed(
     reason: str | None = None,
     story: Sequence[Job] = (),
 ) -> discord.Embed:
-    """The request the moderators see; once decided, `outcome` ("Rejected"), `by` whom and their `reason`.
-    A story's first shot stands for the whole `story`: every shot's prompt and the cost of all."""
-    title = outcome or "Approval needed"
-    if story:
-        title += f": a story of {len(story)} shots"
-    if by is not None:
-        title = f"{title} by {escape(by)}"
+    """The request the moderators see; once decided, `outcome` (APPROVED, REJECTED, EXPIRED), `by` whom and
+    their `reason`. A story's first shot stands for the whole `story`: every shot's prompt and the cost of
+    all. In the language of the moment (the server's, where it is posted)."""
     description = (
         "\n".join(
-            f"**Shot {i}**\n{quote(s.request.prompt, 1500 // len(story))}" for i, s in enumerate(story, 1)
+            _("**Shot {number}**\n{prompt}", number=i, prompt=quote(s.request.prompt, 1500 // len(story)))
+            for i, s in enumerate(story, 1)
         )
         if story
         else quote(job.request.prompt, 1500)
     )
     embed = discord.Embed(
-        title=title,
+        title=_title(outcome, escape(by) if by is not None else None, len(story)),
         description=description,
         colour=discord.Colour.orange() if outcome is None else discord.Colour.dark_grey(),
     )
     if reason is not None:
         # In a field, not the title: a reason may be 300 characters (600 escaped), a title only 256.
-        embed.add_field(name="Reason", value=cut(escape(reason), FIELD_VALUE_MAX), inline=False)
-    embed.add_field(name="Requester", value=f"<@{job.user_id}>")
-    embed.add_field(name="Channel", value=f"<#{job.channel_id}>")
-    embed.add_field(name="Settings", value=settings_line(job), inline=False)
+        embed.add_field(name=heading_("Reason"), value=cut(escape(reason), FIELD_VALUE_MAX), inline=False)
+    embed.add_field(name=heading_("Requester"), value=f"<@{job.user_id}>")
+    embed.add_field(name=heading_("Channel"), value=f"<#{job.channel_id}>")
+    embed.add_field(name=heading_("Settings"), value=settings_line(job), inline=False)
     cost = sum(s.estimated_cost for s in story) if story else job.estimated_cost
-    embed.add_field(name="Estimated cost", value=f"${cost:.2f}")
-    embed.set_footer(text=f"Job {job.id}" + (f" · story {job.story_id}" if job.story_id is not None else ""))
+    embed.add_field(name=heading_("Estimated cost"), value=money(cost))
+    footer = (
+        _("Job {job} · story {story}", job=job.id, story=job.story_id)
+        if job.story_id is not None
+        else _("Job {job}", job=job.id)
+    )
+    embed.set_footer(text=footer)
     return fit_embed(embed)
 
 
-class RejectModal(discord.ui.Modal, title="Reject this request"):
-    """The reason is shown to the requester."""
+# The longest reason a moderator may give (the form refuses more).
+REASON_MAX = 300
 
-    reason: discord.ui.TextInput[RejectModal] = discord.ui.TextInput(
-        label="Reason (the requester sees it)", custom_id="reason", max_length=300
-    )
+
+class RejectModal(discord.ui.Modal):
+    """The reason is shown to the requester."""
 
     def __init__(self, approvals: Approvals, job: Job, opener_id: int) -> None:
         # discord.py's random custom_id: open forms are kept by custom_id alone, so a fixed one per job would
         # let a second moderator's form replace the first's and drop one submission without a word.
-        super().__init__(timeout=600)
+        super().__init__(title=title_("Reject this request"), timeout=600)
+        self.reason: discord.ui.TextInput[RejectModal] = discord.ui.TextInput(
+            label=title_("Reason (the requester sees it)"), custom_id="reason", max_length=REASON_MAX
+        )
+        self.add_item(self.reason)
         self.approvals = approvals
         self.job = job
         self.opener_id = opener_id
@@ -124,6 +183,10 @@ class Approvals:
         """Show the job (or the `story` whose first shot it is) to the moderators with Approve / Reject
         buttons (and its image, if any)."""
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        settings = await self.governance.settings(job.guild_id or 0)
+        # Posted in the server's language (made during the requester's interaction: its guild_locale).
+        with speaking(post_language(settings.language, _guild_locale(None, job))):
+            embed, view = approval_embed(job, story=story), approval_view(job)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 image = await stack.enter_async_context(self.storage.local_input(job.request.image_path))
@@ -132,9 +195,9 @@ class Approvals:
                 image = None
             files = [discord.File(image, filename=f"input-{job.id}.jpg")] if image is not None else []
             message = await channel.send(
-                embed=approval_embed(job, story=story),
+                embed=embed,
                 files=files,
-                view=approval_view(job),
+                view=view,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         await self.store.set_approval_message(job.id, message.id)
@@ -143,9 +206,11 @@ class Approvals:
         """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""
         job = await self.guard.job_for_button(interaction, job_id, works_in_dms=False)
         if not is_moderator(interaction):
-            raise UserFacingError("Only moderators can approve or reject requests.")
+            raise UserFacingError(_("Only moderators can approve or reject requests."))
         if job.state is not JobState.AWAITING_APPROVAL:
-            raise UserFacingError(f"Job {job.id} is no longer waiting for approval ({job.state.value}).")
+            raise UserFacingError(
+                _("Job {job} is no longer waiting for approval ({state}).", job=job.id, state=job.state.value)
+            )
         if action == "reject":
             await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))
             return
@@ -154,65 +219,85 @@ class Approvals:
             job.id, JobState.QUEUED, expect={JobState.AWAITING_APPROVAL}, approved_by=interaction.user.id
         )
         if approved is None:
-            raise UserFacingError(f"Job {job.id} is no longer waiting for approval.")
+            raise UserFacingError(_("Job {job} is no longer waiting for approval.", job=job.id))
         self.wake_scheduler()
-        await self._close(approved, "Approved", by=str(interaction.user))
+        guild_locale = _guild_locale(interaction, job)
+        await self._close(approved, APPROVED, guild_locale, by=str(interaction.user))
         await self.audit.record(
             approved.guild_id or 0,
             "job.approved",
             actor_id=interaction.user.id,
             job_id=job.id,
+            guild_locale=guild_locale,
             requester=job.user_id,
         )
-        await interaction.followup.send(f"Approved job {job.id}.", ephemeral=True)
+        await interaction.followup.send(_("Approved job {job}.", job=job.id), ephemeral=True)
 
     async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
         # Checked again on submit, as on the button: the form may outlive the moderator's role.
         if not await self.guard.installation_allowed(interaction):
             raise NotAllowed(FOREIGN_INSTALL)
         if not is_moderator(interaction):
-            raise UserFacingError("Only moderators can approve or reject requests.")
+            raise UserFacingError(_("Only moderators can approve or reject requests."))
         await interaction.response.defer(ephemeral=True)
+        with speaking(job.target.get("locale")):  # shown to the requester, later
+            told = _("A moderator rejected this request: {reason}", reason=reason)
         rejected = await self.store.transition(
             job.id,
             JobState.REJECTED,
             expect={JobState.AWAITING_APPROVAL},
             error=f"rejected by moderator {interaction.user.id}: {reason}",
-            user_error=f"A moderator rejected this request: {reason}",
+            user_error=told,
         )
         if rejected is None:
             await interaction.followup.send(
-                f"Job {job.id} is no longer waiting for approval.", ephemeral=True
+                _("Job {job} is no longer waiting for approval.", job=job.id), ephemeral=True
             )
             return
-        await self._close(rejected, "Rejected", by=str(interaction.user), reason=reason)
+        guild_locale = _guild_locale(interaction, job)
+        await self._close(rejected, REJECTED, guild_locale, by=str(interaction.user), reason=reason)
         await self.audit.record(
-            job.guild_id or 0, "job.rejection", actor_id=interaction.user.id, job_id=job.id, reason=reason
+            job.guild_id or 0,
+            "job.rejection",
+            actor_id=interaction.user.id,
+            job_id=job.id,
+            guild_locale=guild_locale,
+            reason=reason,
         )
-        await interaction.followup.send(f"Rejected job {job.id}.", ephemeral=True)
+        await interaction.followup.send(_("Rejected job {job}.", job=job.id), ephemeral=True)
 
     async def expire(self) -> int:
         """Reject every request that waited longer than APPROVAL_EXPIRY_SECONDS; returns how many."""
         cutoff = time.time() - self.settings.approval_expiry_seconds
         count = 0
         for job in await self.store.expired_approvals(cutoff):
+            with speaking(job.target.get("locale")):  # shown to the requester
+                told = _(
+                    "No moderator approved this request in time, so it was dropped. You were not charged."
+                )
             expired = await self.store.transition(
                 job.id,
                 JobState.REJECTED,
                 expect={JobState.AWAITING_APPROVAL},
                 error="approval expired",
-                user_error="No moderator approved this request in time, so it was dropped. "
-                "You were not charged.",
+                user_error=told,
             )
             if expired is not None:
                 count += 1
-                await self._close(expired, "Expired without a decision")
+                await self._close(expired, EXPIRED, _guild_locale(None, job))
         return count
 
     async def _close(
-        self, job: Job, outcome: str, *, by: str | None = None, reason: str | None = None
+        self,
+        job: Job,
+        outcome: str,
+        guild_locale: object,
+        *,
+        by: str | None = None,
+        reason: str | None = None,
     ) -> None:
-        """Take the buttons off the moderators' message and say what happened."""
+        """Take the buttons off the moderators' message and say what happened, in the server's language
+        (`guild_locale`: the server's own)."""
         settings = await self.governance.settings(job.guild_id or 0)
         if job.approval_message_id is None or settings.approvals_channel_id is None:
             return
@@ -220,9 +305,11 @@ class Approvals:
         message = channel.get_partial_message(job.approval_message_id)
         found = await self.store.get_story(job.story_id) if job.story_id is not None else None
         story = [s for s in found[1] if s.story_id == job.story_id] if found is not None else []
+        with speaking(post_language(settings.language, guild_locale)):
+            embed = approval_embed(job, outcome=outcome, by=by, reason=reason, story=story)
         try:
             await message.edit(
-                embed=approval_embed(job, outcome=outcome, by=by, reason=reason, story=story),
+                embed=embed,
                 view=None,
                 attachments=[],
             )

@@ -2,6 +2,8 @@
 
 Drawn with matplotlib's object-oriented API on the Agg canvas: every call builds its own `Figure`, nothing
 touches `pyplot` or its global figure registry, so `spend_chart` can run in `asyncio.to_thread`.
+Its texts, dates and amounts are in the language of the moment (`asyncio.to_thread` carries it), when the
+chart's font has that language's letters (`chart_language`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from babel import Locale
+from babel.dates import format_skeleton
+from babel.numbers import format_currency
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.ticker import FixedLocator, FuncFormatter
+
+from bot.i18n.messages import SOURCE, _, current, money, n_, number
 
 WIDTH_PX = 800
 HEIGHT_PX = 400
@@ -28,6 +36,7 @@ BACKGROUND = "#FFFFFF"
 MIN_SLOTS = 7  # a single day still gets a bar of sensible width, centred
 DENSE = 31  # above this many bars the job counts turn sideways and zero counts are left out
 NICE_STEPS = (1, 2, 3, 7, 14, 21, 28)
+SAMPLE_DAY = datetime.date(2025, 3, 1)  # a month name in the language tells whether the font has its letters
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,21 @@ class DaySpend:
     jobs: int
 
 
-def spend_chart(days: Sequence[DaySpend], *, title: str = "Spend per day") -> bytes:
+def drawable(text: str) -> bool:
+    """Whether the chart's font (matplotlib's default, DejaVu Sans unless configured) has every letter of
+    `text`: the one bundled with matplotlib has Latin, Greek and Cyrillic, but no Chinese, Japanese or Korean,
+    which it would draw as empty boxes."""
+    font = get_font(findfont(FontProperties()))
+    return all(char.isspace() or font.get_char_index(ord(char)) for char in text)
+
+
+def chart_language() -> str:
+    """The language to draw the chart in: the current one if the font has its letters, else English."""
+    sample = format_skeleton("MMMd", SAMPLE_DAY, locale=_locale()) + _("No spend in this period")
+    return current() if drawable(sample) else SOURCE
+
+
+def spend_chart(days: Sequence[DaySpend], *, title: str | None = None) -> bytes:
     """A PNG bar chart (800x400) of dollars per day, with each day's job count above its bar.
 
     Days are sorted; missing days between the first and last become zero bars and repeated days are added
@@ -51,9 +74,14 @@ def spend_chart(days: Sequence[DaySpend], *, title: str = "Spend per day") -> by
 
     total = sum(day.dollars for day in series)
     jobs = sum(day.jobs for day in series)
-    axes.set_title(title, loc="left", fontsize=13, color=TEXT_COLOUR, parse_math=False)
+    axes.set_title(title or _("Spend per day"), loc="left", fontsize=13, color=TEXT_COLOUR, parse_math=False)
     axes.set_title(
-        f"${total:,.2f} total · {jobs:,} job{'' if jobs == 1 else 's'} (count above each bar)",
+        n_(
+            "{dollars} total · {count} job (count above each bar)",
+            "{dollars} total · {count} jobs (count above each bar)",
+            jobs,
+            dollars=money(total),
+        ),
         loc="right",
         fontsize=9,
         color=MUTED_COLOUR,
@@ -70,7 +98,7 @@ def spend_chart(days: Sequence[DaySpend], *, title: str = "Spend per day") -> by
         axes.text(
             0.5,
             0.55,
-            "No spend in this period" if series else "No data",
+            _("No spend in this period") if series else _("No data"),
             transform=axes.transAxes,
             ha="center",
             va="center",
@@ -120,7 +148,7 @@ def _draw_bars(axes: Axes, series: list[DaySpend]) -> None:
     bars = axes.bar(positions, [day.dollars for day in series], width=0.8, color=BAR_COLOUR)
 
     dense = count > DENSE
-    labels = ["" if dense and day.jobs == 0 else f"{day.jobs:,}" for day in series]
+    labels = ["" if dense and day.jobs == 0 else number(day.jobs) for day in series]
     axes.bar_label(
         bars,
         labels=labels,
@@ -159,16 +187,25 @@ def _label_step(count: int, *, max_labels: int) -> int:
     return math.ceil(needed / 28) * 28
 
 
+def _locale() -> Locale:
+    return Locale.parse(current(), sep="-")
+
+
 def _day_label(day: datetime.date, *, multi_year: bool) -> str:
-    return day.isoformat() if multi_year else f"{day:%b} {day.day}"
+    # Month and day as the language writes them ("Mar 1", "1. März"); ISO dates across years.
+    return day.isoformat() if multi_year else format_skeleton("MMMd", day, locale=_locale())
 
 
 def _format_dollars(axes: Axes) -> None:
     low, high = axes.get_ylim()
-    decimals = 2 if max(abs(low), abs(high)) < 10 else 0
+    whole = max(abs(low), abs(high)) >= 10
+    locale = _locale()
+    # The language's currency pattern without its cents ("$12", "12 $") for whole dollars.
+    pattern = locale.currency_formats["standard"].pattern.replace("0.00", "0")
 
     def dollars(value: float, _position: int | None) -> str:
-        sign = "-" if value < 0 else ""
-        return f"{sign}${abs(value):,.{decimals}f}"
+        if not whole:
+            return money(value)
+        return format_currency(value, "USD", format=pattern, locale=locale, currency_digits=False)
 
     axes.yaxis.set_major_formatter(FuncFormatter(dollars))

@@ -81,7 +81,7 @@ async def test_forget_deletes_only_that_members_files_in_that_server(world: Worl
         assert gone <= before and copy in before
 
         token = await world.admin_command("user", "forget", member=world.alice)
-        assert f"{len(gone)} file(s) deleted" in world.answer(token)["content"]
+        assert f"{len(gone)} files deleted" in world.answer(token)["content"]
         assert await _files(bot) == before - gone
         assert copy in await _files(bot)  # bob's Re-roll (job 2) owns its own copy
         for job_id in (1, 3):
@@ -94,7 +94,7 @@ async def test_forget_deletes_only_that_members_files_in_that_server(world: Worl
         # The other server's admin forgetting alice there takes her jobs 6, 9 and 12, and only them.
         token = await world.admin_command("user", "forget", member=world.alice, user_id=other_admin, **there)
         gone_there = {n for job_id in (6, 9, 12) for n in _names(job_id)}
-        assert f"{len(gone_there)} file(s) deleted" in world.answer(token)["content"]
+        assert f"{len(gone_there)} files deleted" in world.answer(token)["content"]
         assert await _files(bot) == before - gone - gone_there
 
 

@@ -210,6 +210,41 @@ async def test_approval_flow_approve_reject_and_non_moderators(world: World) -> 
         assert len(world.prodia.requests_for("POST /job/async")) == 1
 
 
+async def test_the_posts_language_is_stored_shown_used_and_cleared(world: World) -> None:
+    def costs(post: dict[str, Any]) -> list[str]:
+        return [
+            f["value"] for f in post["embeds"][0]["fields"] if "0,40" in f["value"] or "0.40" in f["value"]
+        ]
+
+    async with world.bot() as bot:
+        await world.admin_command("approvals", "on", channel=world.mods_channel_id)
+        token = await world.admin_command("defaults", language="de")
+        assert world.answer(token)["content"] == "Defaults set: language Deutsch."
+        assert (await bot.governance.settings(world.guild_id)).language == "de"
+        shown = world.answer(await world.admin_command("limits", "show"))["content"].splitlines()
+        assert "Language of posts: Deutsch" in shown
+        await world.video(prompt="read in German by the moderators")
+        [german] = await until(lambda: approval_messages(world), what="the approval request")
+        assert costs(german) == ["0,40\xa0$"]  # the member reads English; the server's post is German
+
+        token = await world.admin_command("defaults", language="server")
+        assert world.answer(token)["content"] == "Defaults set: language the server's own language (English)."
+        assert (await bot.governance.settings(world.guild_id)).language is None
+        shown = world.answer(await world.admin_command("limits", "show"))["content"].splitlines()
+        assert "Language of posts: the server's own language (English)" in shown
+        await world.video(prompt="read in the server's own language")
+        [own] = await until(
+            lambda: [m for m in approval_messages(world) if "own language" in m["embeds"][0]["description"]]
+        )
+        assert costs(own) == ["$0.40"]
+        changes = [
+            e.details
+            for e in await bot.governance.audit_entries(world.guild_id)
+            if e.action == "defaults.set"
+        ]
+        assert changes == [{"language": "server"}, {"language": "de"}]  # the newest first, as chosen
+
+
 async def test_unanswered_requests_expire_and_are_refunded(world: World) -> None:
     async with world.bot(approval_expiry_seconds=0.5, approval_sweep_seconds=0.2) as bot:
         await world.admin_command("approvals", "on", channel=world.mods_channel_id)
@@ -288,7 +323,7 @@ async def test_usage_chart_is_a_png_and_export_is_csv(world: World) -> None:
         await finished(bot, 1)
         token = await world.admin_command("usage", days=7)
         answer = world.answer(token)
-        assert "1 job(s), $0.40" in answer["content"]
+        assert "1 job, $0.40" in answer["content"]
         [chart] = answer["attachments"]
         image = Image.open(io.BytesIO(world.fake.attachment_bytes(chart)))
         assert image.format == "PNG" and image.size[0] >= 400

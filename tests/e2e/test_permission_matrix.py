@@ -390,7 +390,7 @@ async def run_cell(stage: Stage, cell: Cell) -> str | None:
             "/usage": "Jobs this hour",
             "/history": "Recent clips by",
             "/sora-admin channels list": "Every channel",
-            "/sora-admin budget set": "Daily budget set to $5000.00",
+            "/sora-admin budget set": "Daily budget set to $5,000.00",
         }[action]
         happened = marker in text
     if not happened:

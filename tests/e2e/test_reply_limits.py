@@ -230,7 +230,7 @@ async def test_admin_usage_with_many_members_is_cut_with_a_count_of_the_rest(wor
         token = await world.admin_command("usage", days=7)
         message = world.answer(token)
         text = readable(message)
-        assert text.startswith("Last 7 day(s): 150 job(s)")
+        assert text.startswith("Last 7 days: 150 jobs")
         shown = text.count("<@")
         assert 0 < shown < 150 and text.endswith(f"…and {150 - shown} more.")
         assert message["attachments"][0]["filename"] == "spend.png"

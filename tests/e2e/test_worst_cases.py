@@ -409,7 +409,7 @@ async def test_admin_and_usage_answers_with_the_largest_numbers(world: World) ->
 
         token = await world.admin_command("export")
         message = world.answer(token)
-        assert readable(world, token) == "50 job(s)."
+        assert readable(world, token) == "50 jobs."
         data = world.fake.attachment_path(message["attachments"][0]).read_text("utf-8-sig")
         rows = list(csv.DictReader(io.StringIO(data)))
         assert len(rows) == 50 and {r["prompt"] for r in rows} == set(worst)
@@ -474,7 +474,7 @@ async def test_approval_and_every_other_admin_command_at_their_worst(world: Worl
 
         answers_expected = [
             (("approvals", "off"), {}, "Approval is off."),
-            (("budget", "set"), {"dollars_per_day": 1_000_000}, "Daily budget set to $1000000.00."),
+            (("budget", "set"), {"dollars_per_day": 1_000_000}, "Daily budget set to $1,000,000.00."),
             (("budget", "set"), {}, "Daily budget removed."),
             (("limits", "clear"), {"role": role}, "had no limits set."),
             (("limits", "clear"), {}, "Choose one role or one member."),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime
 import io
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
 
-from bot.ui.charts import DaySpend, spend_chart
+from bot.i18n.catalogs import LOCALES
+from bot.i18n.messages import SOURCE, speaking
+from bot.ui.charts import DaySpend, _day_label, chart_language, drawable, spend_chart
 
 START = datetime.date(2025, 3, 1)
 
@@ -94,3 +97,22 @@ def test_charts_can_be_drawn_from_several_threads() -> None:
     for png in pngs:
         _assert_embed_png(png)
     assert pngs[2] == spend_chart(_days(30))
+
+
+def test_the_chart_is_in_the_readers_language_when_its_font_has_the_letters() -> None:
+    assert drawable("Türkçe, Polski: zażółć, Русский, Español, Português") and not drawable("日本語")
+    for locale, expected in (("de", "de"), ("ru", "ru"), ("ja", SOURCE), ("ko", SOURCE), ("zh-CN", SOURCE)):
+        with speaking(locale):
+            assert chart_language() == expected, locale
+    with speaking("de"):
+        assert _day_label(START, multi_year=False) == "1. März"
+    assert _day_label(START, multi_year=False) == "Mar 1"
+    assert _day_label(START, multi_year=True) == "2025-03-01"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_chart_in_any_language_has_every_letter_it_draws(locale: str) -> None:
+    with speaking(locale), speaking(chart_language()), warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of each letter its font lacks
+        png = spend_chart(_days(12))
+    _assert_embed_png(png)
