@@ -7,9 +7,9 @@ a text without a usable translation (or whose translation can't be filled) is sh
 
 The function marks what the text is, and so which of Discord's limits it must fit in every language
 (`sora-bot i18n check` renders each with its placeholders' longest values, `WORST`):
-`_` any text (message content, embed descriptions), `n_` one with a count (plural forms per language),
-`heading_` an embed title or field name (256), `label_` a button's label (80), `title_` a form's title or an
-input's label (45)."""
+`_` any text (message content, embed descriptions), `N_` one translated later (when shown), `n_` one
+with a count (plural forms per language), `heading_` an embed title or field name (256), `label_` a
+button's label or an input's placeholder (80), `title_` a form's title or an input's label (45)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ _LOCALE: ContextVar[str] = ContextVar("sora_locale", default=SOURCE)
 
 # The limits each marker's texts must fit (Discord's: message content 2,000, embed title and field name 256,
 # button label 80, modal title and text input label 45).
-LIMITS = {"_": 2000, "n_": 2000, "heading_": 256, "label_": 80, "title_": 45}
+LIMITS = {"_": 2000, "N_": 2000, "n_": 2000, "heading_": 256, "label_": 80, "title_": 45}
 
 
 def supported(locale: object) -> str:
@@ -121,6 +121,12 @@ def n_(singular: str, plural: str, count: int, /, **values: object) -> str:
     english = singular if count == 1 else plural
     filled = {"count": number(count), **values}
     return _fill(translated or english, english, filled)
+
+
+def N_(text: str, /) -> str:
+    """Marks `text` for translation without translating it now: for a template translated when it is shown
+    (an error raised in a worker, whose `user_message` is read in the requester's language)."""
+    return text
 
 
 # The same as `_`, named for what the text is (its limit, LIMITS).

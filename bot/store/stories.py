@@ -142,7 +142,8 @@ class Stories(JobTable):
                     estimated_cost=cost,
                     target_kind=kind,
                     # A private story's shots are private: /show and /history treat them as the story.
-                    target={"kind": kind, "private": bool(new.target.get("private"))},
+                    # Its texts for the requester and its posts speak the story's languages.
+                    target=shot_target(kind, new.target),
                     guild_id=new.guild_id,
                     channel_id=new.channel_id,
                     state=JobState.WAITING if index else first_state,
@@ -365,3 +366,14 @@ class Stories(JobTable):
                 "UPDATE stories SET output_path = NULL WHERE finished_at < ? AND output_path IS NOT NULL",
                 (finished_before,),
             )
+
+
+def shot_target(kind: str, story: Target) -> Target:
+    """A shot's target: the story's output, privacy and languages (its texts for the requester and its
+    posts speak the story's)."""
+    target: Target = {"kind": kind, "private": bool(story.get("private"))}
+    if "locale" in story:
+        target["locale"] = story["locale"]
+    if "guild_locale" in story:
+        target["guild_locale"] = story["guild_locale"]
+    return target

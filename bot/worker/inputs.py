@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from bot.domain.models import Job, JobRequest
 from bot.errors import StorageUnavailable, UserFacingError
+from bot.i18n.messages import N_
 from bot.storage import Storage
 
 
@@ -17,12 +18,14 @@ async def with_local_image(storage: Storage, job: Job) -> AsyncIterator[JobReque
     try:
         async with storage.local_input(job.request.image_path) as image:
             if job.request.image_path is not None and image is None:
-                raise UserFacingError("The job's image is no longer stored; you were not charged.")
+                raise UserFacingError(N_("The job's image is no longer stored; you were not charged."))
             yield job.request.model_copy(update={"image_path": str(image) if image else None})
     except StorageUnavailable as exc:
         error = UserFacingError(
-            "The job's image couldn't be read (the bot's file storage is unreachable); the job was stopped "
-            "and you were not charged."
+            N_(
+                "The job's image couldn't be read (the bot's file storage is unreachable); the job was "
+                "stopped and you were not charged."
+            )
         )
         error.detail = f"input image: {exc.detail}"
         raise error from exc

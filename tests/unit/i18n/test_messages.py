@@ -130,5 +130,5 @@ async def test_each_task_keeps_its_own_language() -> None:
             await asyncio.sleep(0.01)
             return current()
 
-    assert await asyncio.gather(speak("de"), speak("ja"), speak("xx")) == ["de", "ja", "en-US"]
+    assert list(await asyncio.gather(speak("de"), speak("ja"), speak("xx"))) == ["de", "ja", "en-US"]
     assert current() == "en-US"
