@@ -212,7 +212,13 @@ class SoraBot(commands.AutoShardedBot):
         file store (re-encodes are kept there): a clip's, and a story shot's."""
         self.links = ClipLinks(storage, self.settings)
         self.deliverer = DiscordDeliverer(
-            self, store, storage, on_reencode=self.metrics.reencoded, links=self.links
+            self,
+            store,
+            storage,
+            on_reencode=self.metrics.reencoded,
+            links=self.links,
+            # The server's post language; governance is built later (_build_services), read at a post.
+            server_settings=lambda guild_id: self.governance.settings(guild_id),  # noqa: PLW0108
         )
         self.story_status = StoryStatus(self, store, storage)
         poster = DiscordStoryPoster(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -10,12 +9,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.models import JobState
+from bot.i18n.messages import _, label_, n_, number, when
 from bot.services.clips import Clips
 from bot.services.guard import Guard
 from bot.store.jobs import JobStore
 from bot.tree import reply
 from bot.ui.buttons import ClipButton
-from bot.ui.embeds import escape, settings_line
+from bot.ui.embeds import escape, settings_line, state_name
 from bot.ui.pages import ROW_WIDTH, ROWS, Page, PagedReply, send_pages
 
 if TYPE_CHECKING:
@@ -30,10 +30,6 @@ QUEUE_SHOWN = 100
 JOBS_PER_PAGE = (ROWS - 1) * ROW_WIDTH
 
 
-def _when(timestamp: float) -> str:
-    return discord.utils.format_dt(datetime.fromtimestamp(timestamp, tz=UTC), "R")
-
-
 def _short(prompt: str, limit: int = 60) -> str:
     text = " ".join(prompt.split())
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
@@ -41,19 +37,30 @@ def _short(prompt: str, limit: int = 60) -> str:
 
 def _cancel_button(job: Job) -> ClipButton:
     button = ClipButton("cancel", job.id)
-    button.item.label = f"Cancel job {job.id}"  # a page holds up to 20: say which
+    button.item.label = label_("Cancel job {job}", job=job.id)  # a page holds up to 20: say which
     return button
 
 
-def _link(job: Job) -> str:
+def _link(job: Job) -> str | None:
     # A delivered job with a user_error went elsewhere (by DM, the channel refused it): no channel link.
     if job.user_error or job.target.get("private"):
-        return ""
+        return None
     if job.result_message_id and job.guild_id and job.channel_id:
-        return (
-            f" [clip](https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id})"
-        )
-    return ""
+        return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.result_message_id}"
+    return None
+
+
+def _history_line(job: Job) -> str:
+    values = {
+        "job": job.id,
+        "time": when(job.created_at),
+        "state": state_name(job.state),
+        "prompt": _short(job.request.prompt),
+    }
+    link = _link(job)
+    if link is None:
+        return _("**Job {job}** {time}: {state}, {prompt}", **values)
+    return _("**Job {job}** {time}: {state} [clip]({link}), {prompt}", link=link, **values)
 
 
 class Jobs(commands.Cog):
@@ -78,16 +85,34 @@ class Jobs(commands.Cog):
         lines = []
         for job in mine[:QUEUE_SHOWN]:
             where = (
-                f"position {await store.queue_position(job)}"
+                _("position {position}", position=number(await store.queue_position(job)))
                 if job.state is JobState.QUEUED
-                else job.state.value
+                else state_name(job.state)
             )
-            lines.append(f"**Job {job.id}**: {where}, {settings_line(job)}: {_short(job.request.prompt)}")
-        footer = f"{await store.count_queued(interaction.guild_id)} job(s) waiting in this server's queue."
+            lines.append(
+                _(
+                    "**Job {job}**: {where}, {settings}: {prompt}",
+                    job=job.id,
+                    where=where,
+                    settings=settings_line(job),
+                    prompt=_short(job.request.prompt),
+                )
+            )
+        waiting = await store.count_queued(interaction.guild_id)
+        footer = n_(
+            "{count} job waiting in this server's queue.",
+            "{count} jobs waiting in this server's queue.",
+            waiting,
+        )
         if len(mine) > QUEUE_SHOWN:
-            footer = f"Your first {QUEUE_SHOWN} jobs are shown.\n{footer}"
+            footer = "\n".join(
+                [
+                    n_("Your first {count} job is shown.", "Your first {count} jobs are shown.", QUEUE_SHOWN),
+                    footer,
+                ]
+            )
         pages = PagedReply(
-            "", lines, per_page=JOBS_PER_PAGE, empty="You have no jobs queued or running.", footer=footer
+            "", lines, per_page=JOBS_PER_PAGE, empty=_("You have no jobs queued or running."), footer=footer
         )
 
         def cancel_buttons(page: Page) -> list[discord.ui.Item[Any]]:
@@ -104,12 +129,28 @@ class Jobs(commands.Cog):
         assert interaction.guild_id is not None
         limits = (await self.guard.policy(interaction.guild_id, interaction.user)).limits
         used = await self.store.usage(interaction.guild_id, interaction.user.id)
+        hour = {"used": number(used.jobs_last_hour), "limit": number(limits.jobs_per_hour)}
+        day = {"used": number(used.video_seconds_last_day), "limit": number(limits.video_seconds_per_day)}
         lines = [
-            f"Jobs this hour: {used.jobs_last_hour} of {limits.jobs_per_hour}"
-            + (f" (room again {_when(used.hour_times[0] + 3600)})" if used.hour_times else ""),
-            f"Video today: {used.video_seconds_last_day} s of {limits.video_seconds_per_day} s"
-            + (f" (oldest use leaves {_when(used.day_uses[0][0] + 86400)})" if used.day_uses else ""),
-            f"Jobs queued or running: {used.active_jobs} of {limits.concurrent}",
+            _(
+                "Jobs this hour: {used} of {limit} (room again {time})",
+                time=when(used.hour_times[0] + 3600),
+                **hour,
+            )
+            if used.hour_times
+            else _("Jobs this hour: {used} of {limit}", **hour),
+            _(
+                "Video today: {used} s of {limit} s (oldest use leaves {time})",
+                time=when(used.day_uses[0][0] + 86400),
+                **day,
+            )
+            if used.day_uses
+            else _("Video today: {used} s of {limit} s", **day),
+            _(
+                "Jobs queued or running: {used} of {limit}",
+                used=number(used.active_jobs),
+                limit=number(limits.concurrent),
+            ),
         ]
         await reply(interaction, "\n".join(lines))
 
@@ -129,14 +170,10 @@ class Jobs(commands.Cog):
             include_private=who.id == interaction.user.id,
         )
         if not jobs:
-            await reply(interaction, f"No clips by {who.mention} here yet.")
+            await reply(interaction, _("No clips by {member} here yet.", member=who.mention))
             return
-        lines = [
-            f"**Job {job.id}** {_when(job.created_at)}: {job.state.value}{_link(job)}, "
-            f"{_short(job.request.prompt)}"
-            for job in jobs
-        ]
-        pages = PagedReply(f"Recent clips by {who.mention}:", lines)
+        lines = [_history_line(job) for job in jobs]
+        pages = PagedReply(_("Recent clips by {member}:", member=who.mention), lines)
         await send_pages(interaction, pages)
 
     @app_commands.command(name="show", description="Post a past clip again, with its buttons")
@@ -147,7 +184,7 @@ class Jobs(commands.Cog):
     async def show(self, interaction: Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True)
         await self.clips.show(interaction, job_id)
-        await reply(interaction, f"Posted job {job_id} again.")
+        await reply(interaction, _("Posted job {job} again.", job=job_id))
 
 
 async def setup(bot: SoraBot) -> None:

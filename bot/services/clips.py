@@ -19,6 +19,7 @@ from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState, Tar
 from bot.domain.stories import Story
 from bot.errors import FOREIGN_INSTALL, JobNotFound, NotAllowed, UserFacingError
 from bot.files import clip_name, last_frame_path
+from bot.i18n.messages import _, title_
 from bot.media.fit import last_frame
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals
@@ -28,27 +29,29 @@ from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target
 from bot.services.status import StatusUpdater
 from bot.tree import handle_error, only_its_opener, reply
 from bot.ui.buttons import status_view
-from bot.ui.embeds import status_embed
+from bot.ui.embeds import state_name, status_embed
 
 log = logging.getLogger(__name__)
 
 # The buttons the bot puts on messages in direct messages: a private clip's, and a status message's.
 DM_ACTIONS = frozenset({"post", "reroll", "remix", "cancel"})
 Interaction = discord.Interaction[Any]
+NO_LONGER_AVAILABLE = _("This clip is no longer available.")
+NOT_CONTINUABLE = _("This clip is no longer available to continue from.")
 
 
-class RemixModal(discord.ui.Modal, title="Remix this clip"):
+class RemixModal(discord.ui.Modal):
     """The job's prompt, ready to edit; submitting makes a new job with the same settings."""
 
     def __init__(self, clips: Clips, job: Job, opener_id: int) -> None:
         # discord.py keeps open modals by custom_id alone: its random default keeps each member's form
         # apart (a fixed id per job let a second member's form replace the first's).
-        super().__init__(timeout=TOKEN_LIFETIME)
+        super().__init__(title=title_("Remix this clip"), timeout=TOKEN_LIFETIME)
         self.clips = clips
         self.job = job
         self.opener_id = opener_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt",
+            label=title_("Prompt"),
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.prompt[:4000],
@@ -209,16 +212,18 @@ class Clips:
             guild = self.client.get_guild(job.guild_id) or await self.client.fetch_guild(job.guild_id)
             member = guild.get_member(job.user_id) or await guild.fetch_member(job.user_id)
         except discord.NotFound:
-            raise NotAllowed("You are no longer a member of the server this clip was made in.") from None
+            raise NotAllowed(_("You are no longer a member of the server this clip was made in.")) from None
         except discord.Forbidden:
-            raise NotAllowed("I am no longer in the server this clip was made in.") from None
+            raise NotAllowed(_("I am no longer in the server this clip was made in.")) from None
         try:
             channel = guild.get_channel(job.channel_id) or await guild.fetch_channel(job.channel_id)
         except (discord.NotFound, discord.Forbidden):
-            raise UserFacingError("The channel this clip was made in no longer exists.") from None
+            raise UserFacingError(_("The channel this clip was made in no longer exists.")) from None
         allowed = channel.permissions_for(member)
         if not (allowed.view_channel and allowed.send_messages):
-            raise NotAllowed(f"You can no longer post in {channel.mention}, where this clip was made.")
+            raise NotAllowed(
+                _("You can no longer post in {channel}, where this clip was made.", channel=channel.mention)
+            )
         return Asker(guild.id, channel.id, member, channel)
 
     def _may_manage(self, interaction: Interaction, job: Job) -> bool:
@@ -226,16 +231,23 @@ class Clips:
 
     async def _cancel(self, interaction: Interaction, job: Job) -> None:
         if not self._may_manage(interaction, job):
-            raise UserFacingError("Only the person who asked for this clip, or a moderator, can cancel it.")
+            raise UserFacingError(
+                _("Only the person who asked for this clip, or a moderator, can cancel it.")
+            )
         if job.state in TERMINAL:
-            raise UserFacingError(f"Job {job.id} is already {job.state.value}.")
+            raise UserFacingError(_("Job {job} is already {state}.", job=job.id, state=state_name(job.state)))
         await interaction.response.defer(ephemeral=True)
         cancelled = await self.pipeline.scheduler.cancel(job.id)
         if cancelled is None:
-            raise UserFacingError(f"Job {job.id} could not be cancelled: it has already finished generating.")
+            raise UserFacingError(
+                _("Job {job} could not be cancelled: it has already finished generating.", job=job.id)
+            )
         refunded = (await self.pipeline.store.ledger(job.id))[-1][0] == "refund"
         await reply(
-            interaction, f"Cancelled job {job.id}." + (" Your quota was given back." if refunded else "")
+            interaction,
+            _("Cancelled job {job}. Your quota was given back.", job=job.id)
+            if refunded
+            else _("Cancelled job {job}.", job=job.id),
         )
 
     def _moderates_job(self, interaction: Interaction, job: Job) -> bool:
@@ -254,7 +266,9 @@ class Clips:
 
     async def _delete(self, interaction: Interaction, job: Job) -> None:
         if not self._may_manage(interaction, job):
-            raise UserFacingError("Only the person who asked for this clip, or a moderator, can delete it.")
+            raise UserFacingError(
+                _("Only the person who asked for this clip, or a moderator, can delete it.")
+            )
         await interaction.response.defer(ephemeral=True)
         # A Delete keeps /show and Post from posting the clip again: the requester's for everyone but the
         # requester; a moderator's (of the job's channel or the server) for everyone, over the requester's.
@@ -264,37 +278,46 @@ class Clips:
         if interaction.message is not None:
             with contextlib.suppress(discord.NotFound):  # deleted by the other press already
                 await interaction.message.delete()
-        await reply(interaction, f"Deleted the clip of job {job.id}.")
+        await reply(interaction, _("Deleted the clip of job {job}.", job=job.id))
 
     async def _post(self, interaction: Interaction, job: Job) -> None:
         if interaction.user.id != job.user_id:
-            raise UserFacingError("Only the person who asked for this clip can post it.")
+            raise UserFacingError(_("Only the person who asked for this clip can post it."))
         if job.state is not JobState.DELIVERED or not job.output_path:
-            raise UserFacingError("This clip is no longer available.")
+            raise UserFacingError(_(NO_LONGER_AVAILABLE))
         await interaction.response.defer(ephemeral=True)
         # From a direct message it goes to the job's channel: only while the requester may post there.
         asker = await self.asker_for(interaction, job)
         # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.
         async with self.guard.reposting(interaction, asker, job), self._clip(job, "") as clip:
             private = bool(job.target.get("private"))
-            public = dataclasses.replace(job, target={**job.target, "private": False, "was_private": private})
-            await self.deliverer.deliver(public, clip)
-        await reply(interaction, "Posted to the channel.")
+            # A public post, in the server's language: its own locale as this interaction has it (none from
+            # a direct message: the one the job's interaction had).
+            here = interaction.guild_locale if interaction.guild_id == job.guild_id else None
+            guild_locale = here.value if here is not None else job.target.get("guild_locale")
+            target: Target = {
+                **job.target,
+                "private": False,
+                "was_private": private,
+                "guild_locale": guild_locale,
+            }
+            await self.deliverer.deliver(dataclasses.replace(job, target=target), clip)
+        await reply(interaction, _("Posted to the channel."))
 
     async def show(self, interaction: Interaction, job_id: int) -> None:
         """/show: post a past clip of this server again in the interaction's channel, with the bot token,
         pinging nobody, under the same admission as "Post to channel". The interaction must be deferred."""
         job = await self.pipeline.store.get(job_id)
         if job is None or job.guild_id != interaction.guild_id:
-            raise JobNotFound(f"There is no job {job_id} in this server.")
+            raise JobNotFound(_("There is no job {job} in this server.", job=job_id))
         if job.target.get("private") and job.user_id != interaction.user.id:
-            raise JobNotFound(f"There is no job {job_id} in this server.")
+            raise JobNotFound(_("There is no job {job} in this server.", job=job_id))
         # A paid clip the channel refused (the job failed at delivery) is kept: /show is how to get it.
         shown = job.state in (JobState.DELIVERED, JobState.FAILED)
+        missing = _("Job {job} has no clip to show ({state}).", job=job_id, state=state_name(job.state))
         if not shown or not job.output_path:
-            raise UserFacingError(f"Job {job_id} has no clip to show ({job.state.value}).")
+            raise UserFacingError(missing)
         assert interaction.channel_id is not None
-        missing = f"Job {job_id} has no clip to show ({job.state.value})."
         # The rules before any download or re-encode.
         async with (
             self.guard.reposting(interaction, Asker.of(interaction), job),
@@ -306,6 +329,12 @@ class Clips:
                 "private": False,
                 "was_private": bool(job.target.get("private")),  # shown by its owner: still no link
                 "token_expires_at": 0,  # posted with the bot token: never through the job's old interaction
+                # In the server's language: its own locale as this interaction has it (/show runs in it).
+                "guild_locale": (
+                    interaction.guild_locale.value
+                    if interaction.guild_locale is not None
+                    else job.target.get("guild_locale")
+                ),
                 # A new nonce, or Discord hands back the earlier message.
                 "repost": f"-{int(time.time() * 1000) % 10**8}",
             }
@@ -313,10 +342,11 @@ class Clips:
 
     @contextlib.asynccontextmanager
     async def _clip(self, job: Job, missing: str) -> AsyncIterator[Path]:
-        """A local copy of the job's stored clip for the block; UserFacingError(`missing`) without one."""
+        """A local copy of the job's stored clip for the block; UserFacingError(`missing`, a text in the
+        member's language) without one."""
         async with self.pipeline.storage.local(clip_name(job.id)) as clip:
             if clip is None:
-                raise UserFacingError(missing or "This clip is no longer available.")
+                raise UserFacingError(missing or _(NO_LONGER_AVAILABLE))
             yield clip
 
     def _variant(self, job: Job, action: str, prompt: str | None = None) -> tuple[JobRequest, Source | None]:
@@ -334,10 +364,10 @@ class Clips:
             changes = {"model": "sora-2-pro", "resolution": "1080p"}
         elif action == "continue":
             if not job.output_path:
-                raise UserFacingError("This clip is no longer available to continue from.")
+                raise UserFacingError(_(NOT_CONTINUABLE))
             changes, kept = {"seed": None}, Source(last_frame_of=job.id)
         else:
-            raise UserFacingError("That button does nothing any more.")
+            raise UserFacingError(_("That button does nothing any more."))
         # Without its image here: the new job gets its own copy (each file has one owner).
         return JobRequest.parse(**_values(request, **changes, image_path=None, kind=None)), kept
 
@@ -345,7 +375,7 @@ class Clips:
         """`request` with its start image fitted and stored as a new input file."""
         storage = self.pipeline.storage
         if source.last_frame_of is not None:
-            async with self._clip(job, "This clip is no longer available to continue from.") as clip:
+            async with self._clip(job, _(NOT_CONTINUABLE)) as clip:
                 frame = last_frame_path(clip)
                 if not await storage.fetch(frame):
                     await asyncio.to_thread(last_frame, clip, frame)
@@ -354,7 +384,7 @@ class Clips:
         else:
             async with storage.local_input(source.image_path) as image:
                 if image is None:
-                    raise UserFacingError(f"The image of job {job.id} is no longer available.")
+                    raise UserFacingError(_("The image of job {job} is no longer available.", job=job.id))
                 data = await asyncio.to_thread(image.read_bytes)
         stored = await self.pipeline.store_image(data, request.size)
         return await around_image(self.pipeline, stored, _values(request))

@@ -12,12 +12,15 @@ import discord
 
 from bot.domain.models import Job, JobState, Target
 from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
+from bot.i18n.messages import _, speaking
 from bot.services.earlier_posts import EarlierPosts
 from bot.services.routes import (
     DM_LIMIT,
     Route,
+    ServerSettings,
     Upload,
     Uploader,
+    delivery_language,
     guild_limit,
     interaction_webhook,
     nonce_of,
@@ -45,9 +48,12 @@ class DiscordDeliverer:
         *,
         on_reencode: Callable[[], None] | None = None,
         links: ClipLinks | None = None,
+        server_settings: ServerSettings | None = None,
     ) -> None:
         self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
         self.store = store
+        # A server's settings (its posts' language); without them, posts are in the server's own locale.
+        self._server_settings = server_settings
         self.storage = storage  # re-encodes, posters and previews are kept beside the clip
         self._links = links  # "Full quality" links on a re-encode or a preview
         self.uploader = Uploader(client, storage, on_reencode=on_reencode)  # on_reencode: metrics
@@ -58,28 +64,37 @@ class DiscordDeliverer:
         found (by its stored message, else in the channel's recent history) instead of posted twice."""
         # Only the scheduler delivers a job in this state; "Post to channel" posts a delivered one again.
         record = job.state is JobState.DELIVERING
+        public = not job.target.get("private")
         if record:
             earlier = await self._earlier.find(job)
             if earlier is not None:
                 message_id, channel_id = earlier
-                if not job.target.get("private") and channel_id not in (None, job.target.get("channel_id")):
+                if public and channel_id not in (None, job.target.get("channel_id")):
                     # An earlier run handed a refused clip over by DM: it stays delivered that way.
+                    with speaking(job.target.get("locale")):  # the requester's word, kept in user_error
+                        told = _(
+                            "The channel refused the clip, so it was sent to you by direct message. "
+                            "`/show {job}` posts it where I can post."
+                        )
                     raise DeliveredByDm(
                         message_id,
                         "sent to the requester by direct message before the restart",
-                        f"The channel refused the clip, so it was sent to you by direct message. "
-                        f"`/show {job.id}` posts it where I can post.",
+                        told,
+                        job=job.id,
                     )
                 return message_id
             await self.store.start_delivery(job.id)
+        language = await delivery_language(job, self._server_settings, public=public)
         try:
-            return await self.uploader.deliver(self._upload(job, record=record), clip)
+            return await self.uploader.deliver(self._upload(job, record=record, language=language), clip)
         except (discord.Forbidden, discord.NotFound) as exc:
             if not record:
                 # "Post to channel" of a delivered clip: the presser hears it; nothing goes by DM again.
                 raise UserFacingError(
-                    "I can't post in the clip's channel any more (I need to send messages and attach files "
-                    "there)."
+                    _(
+                        "I can't post in the clip's channel any more (I need to send messages and attach "
+                        "files there)."
+                    )
                 ) from None
             if job.target.get("private"):
                 raise DeliveryError(f"could not DM the clip to user {job.user_id}: {exc.text}") from None
@@ -92,13 +107,20 @@ class DiscordDeliverer:
             handed_over = await self._hand_over_by_dm(job, clip, channel_gone=gone, record=record)
             if handed_over is not None and record:
                 # The member has the clip: the job is delivered (README "Refunds": their quota stays used).
+                with speaking(job.target.get("locale")):  # the requester's word, kept in user_error
+                    told = (
+                        _(
+                            "The channel refused the clip (it no longer exists), so it was sent to you by "
+                            "direct message. `/show {job}` posts it where I can post."
+                        )
+                        if gone
+                        else _(
+                            "The channel refused the clip (missing permissions), so it was sent to you by "
+                            "direct message. `/show {job}` posts it where I can post."
+                        )
+                    )
                 raise DeliveredByDm(
-                    handed_over,
-                    f"{detail}; sent to the requester by direct message",
-                    "The channel refused the clip"
-                    + (" (it no longer exists)" if gone else " (missing permissions)")
-                    + f", so it was sent to you by direct message. `/show {job.id}` posts it where I can"
-                    " post.",
+                    handed_over, f"{detail}; sent to the requester by direct message", told, job=job.id
                 ) from None
             raise DeliveryError(detail) from None
 
@@ -106,23 +128,26 @@ class DiscordDeliverer:
         """Post a delivered clip again (for /show) in `target`'s channel with the bot token, pinging nobody.
         A refusal is the caller's to hear (UserFacingError); nobody else is told."""
         again = dataclasses.replace(job, target=target, channel_id=int(str(target["channel_id"])))
+        language = await delivery_language(again, self._server_settings, public=True)
         try:
             route = Route("channel", guild_limit(self.client, job))
-            return await self.uploader.post(self._upload(again, record=False), clip, route)
+            return await self.uploader.post(self._upload(again, record=False, language=language), clip, route)
         except discord.Forbidden:
             raise UserFacingError(
-                "I'm not allowed to post in this channel (I need to send messages and attach files here)."
+                _("I'm not allowed to post in this channel (I need to send messages and attach files here).")
             ) from None
         except discord.NotFound:
-            raise UserFacingError("I can't post in this channel.") from None
+            raise UserFacingError(_("I can't post in this channel.")) from None
 
     async def tell_requester(self, job: Job, text: str, *, by_dm: bool = False) -> None:
         """A private word to the requester: through the interaction while it lasts, else (or when Discord
-        refuses the token: it ended before the bot thought, or is unknown) a DM."""
+        refuses the token: it ended before the bot thought, or is unknown) a DM. `text` is in the
+        requester's language (`job.target["locale"]`)."""
         await tell(self.client, job, text, label=f"job {job.id}", by_dm=by_dm)
 
-    def _upload(self, job: Job, *, record: bool) -> Upload:
-        """The job's clip as the uploader posts it; `record` stores the message it is posted in."""
+    def _upload(self, job: Job, *, record: bool, language: str) -> Upload:
+        """The job's clip as the uploader posts it, its texts in `language`; `record` stores the message it
+        is posted in."""
 
         async def send(route: Route, files: list[discord.File], note: str | None, link: str | None) -> int:
             return await self._send(job, route, files, note, record=record, link=link)
@@ -131,8 +156,10 @@ class DiscordDeliverer:
             # The link to the original clip for a re-encode or a preview (public routes only), if any.
             return await self._links.full_quality(job, route.kind) if self._links is not None else None
 
-        kept = f"The full clip is too large for this channel; it is kept: `/show {job.id}`."
-        return Upload(job, f"job {job.id}", f"sora-{job.id}", kept, send, full_quality)
+        def kept() -> str:
+            return _("The full clip is too large for this channel; it is kept: `/show {job}`.", job=job.id)
+
+        return Upload(job, f"job {job.id}", f"sora-{job.id}", kept, send, full_quality, language)
 
     async def _send(
         self,
@@ -196,9 +223,9 @@ class DiscordDeliverer:
     def _public_text(self, job: Job) -> tuple[str, discord.AllowedMentions]:
         if job.target.get("repost"):
             # /show: whoever asks, nobody is pinged (the requester was told when the clip was made).
-            return f"Job {job.id}, shown again.", discord.AllowedMentions.none()
+            return _("Job {job}, shown again.", job=job.id), discord.AllowedMentions.none()
         return (
-            f"<@{job.user_id}> your clip is ready.",
+            _("{member} your clip is ready.", member=f"<@{job.user_id}>"),
             discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)]),
         )
 
@@ -207,28 +234,50 @@ class DiscordDeliverer:
     async def _hand_over_by_dm(self, job: Job, clip: Path, *, channel_gone: bool, record: bool) -> int | None:
         """The channel refused the clip (it is paid for): send it to the requester by DM, within the DM
         limit, and say that /show posts it where the bot can post. Returns the DM's id when it was sent;
-        with `record` it is stored like any post, so a re-run after a crash finds it, not sending it again."""
-        why = (
-            "that channel no longer exists"
-            if channel_gone
-            else "I'm not allowed to post in that channel (missing permissions)"
-        )
-        where = f"`/show {job.id}` posts it in a channel where I can post"
-        text = f"Your clip (job {job.id}) is ready, but {why}. Here it is; {where}."
+        with `record` it is stored like any post, so a re-run after a crash finds it, not sending it again.
+        Both words to the requester are in their language."""
+        language = await delivery_language(job, None, public=False)
+        with speaking(language):
+            why = (
+                _("Your clip (job {job}) is ready, but that channel no longer exists.", job=job.id)
+                if channel_gone
+                else _(
+                    "Your clip (job {job}) is ready, but I'm not allowed to post in that channel (missing "
+                    "permissions).",
+                    job=job.id,
+                )
+            )
+            text = " ".join(
+                [why, _("Here it is; `/show {job}` posts it in a channel where I can post.", job=job.id)]
+            )
         sent: int | None
         try:
             route = Route("dm", DM_LIMIT, content=text, view=False)
-            sent = await self.uploader.post(self._upload(job, record=record), clip, route)
+            sent = await self.uploader.post(self._upload(job, record=record, language=language), clip, route)
         except discord.HTTPException as exc:
             log.info("job %d: could not DM the clip to its requester (%s)", job.id, exc.status)
             sent = None
         if sent is not None and interaction_webhook(self.client, job) is None:
             return sent  # the DM said it all
-        told = (
-            f"Your clip is ready, but {why}. "
-            + ("I sent it to you by direct message; " if sent is not None else "")
-            + f"{where}. "
-            + ("" if channel_gone else "Ask a server admin to let me send messages and attach files there.")
-        )
-        await self.tell_requester(job, told.strip())
+        with speaking(language):
+            told = [
+                _("Your clip is ready, but that channel no longer exists.")
+                if channel_gone
+                else _(
+                    "Your clip is ready, but I'm not allowed to post in that channel (missing permissions)."
+                )
+            ]
+            if sent is not None:
+                told.append(
+                    _(
+                        "I sent it to you by direct message; `/show {job}` posts it in a channel where I can "
+                        "post.",
+                        job=job.id,
+                    )
+                )
+            else:
+                told.append(_("`/show {job}` posts it in a channel where I can post.", job=job.id))
+            if not channel_gone:
+                told.append(_("Ask a server admin to let me send messages and attach files there."))
+        await self.tell_requester(job, " ".join(told))
         return sent

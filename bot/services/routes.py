@@ -13,6 +13,7 @@ Routes and their limits:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,10 +26,13 @@ import discord
 from bot.domain.models import Job, Target
 from bot.errors import StorageUnavailable
 from bot.files import fit_path, poster_path, preview_path
+from bot.i18n.catalogs import LOCALES
+from bot.i18n.messages import SOURCE, _, post_language, speaking, supported
 from bot.media.fit import fit_clip, poster_frame, preview_clip
 from bot.media.probe import probe_clip
 from bot.storage import Storage
-from bot.ui.embeds import result_embed
+from bot.store.guild_settings import GuildSettings
+from bot.ui.embeds import result_footer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,24 @@ class Posted(Protocol):
     def guild_id(self) -> int | None: ...
     @property
     def target(self) -> Target: ...
+
+
+# A server's settings by its id (the governance repository's cached read, `Governance.settings`): the
+# language its admins chose for its posts is among them.
+ServerSettings = Callable[[int], Awaitable[GuildSettings]]
+
+
+async def delivery_language(posted: Posted, server_settings: ServerSettings | None, *, public: bool) -> str:
+    """The language of a message carrying `posted`'s clip (a job's, a story's) and of its texts: a public one,
+    in the channel, is in the server's post language (the one its admins chose, else the server's own locale
+    as the asking interaction had it); a private one (an ephemeral followup, a DM) in its requester's
+    locale. Without `server_settings`, a public post is in the server's own locale."""
+    if not public:
+        return supported(posted.target.get("locale"))
+    chosen = None
+    if server_settings is not None and posted.guild_id is not None:
+        chosen = (await server_settings(posted.guild_id)).language
+    return post_language(chosen, posted.target.get("guild_locale"))
 
 
 def interaction_webhook(client: discord.Client, job: Posted) -> discord.Webhook | None:
@@ -105,12 +127,17 @@ async def find_clip_message(
     channel: discord.abc.Messageable, job: Job, after: discord.Object, me: int | None, lookback: int
 ) -> discord.Message | None:
     """The job's clip message posted by `me` in `channel` after `after` (among `lookback` messages)."""
-    footer = result_embed(job).footer.text
+    # Its embed's footer names the job, in the language it was posted in (the server's or the requester's,
+    # which may have changed since): any the bot speaks.
+    footers = set()
+    for locale in (SOURCE, *LOCALES):
+        with speaking(locale):
+            footers.add(result_footer(job))
     nonce = nonce_of(job)
     async for message in channel.history(limit=lookback, after=after, oldest_first=True):
         if message.author.id != me or not message.attachments:
             continue
-        if message.nonce == nonce or any(embed.footer.text == footer for embed in message.embeds):
+        if message.nonce == nonce or any(embed.footer.text in footers for embed in message.embeds):
             return message
     return None
 
@@ -171,14 +198,20 @@ Send = Callable[[Route, list[discord.File], str | None, str | None], Awaitable[i
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One clip to put on Discord: whose it is, how its poster names and words it, and how it is sent."""
+    """One clip to put on Discord: whose it is, how its poster names and words it, and how it is sent.
+
+    Its texts (the message and embed `send` makes, the notes) are made in `language` (`delivery_language`:
+    the server's for a public post, the requester's for a private one), or the language of the moment."""
 
     of: Posted
     label: str  # names it in the log: "job 5", "story 2"
     stem: str  # the attachments' names: {stem}.mp4, {stem}.jpg, {stem}-preview.mp4
-    kept: str  # the embed's note when only a poster frame and a preview fit
+    # The embed's note when only a poster frame and a preview fit: made in `language` when it is needed (a
+    # text already made is used as it is).
+    kept: str | Callable[[], str]
     send: Send
     link: Callable[[Route], Awaitable[str | None]]  # the "Full quality" link for a re-encode or a preview
+    language: str | None = None
 
 
 class Uploader:
@@ -206,7 +239,11 @@ class Uploader:
 
     async def post(self, upload: Upload, clip: Path, route: Route) -> int:
         """Post by `route`, within its limit: the clip, else a re-encode that fits (aiming lower on each
-        413, ATTEMPTS times), else a poster frame and a preview."""
+        413, ATTEMPTS times), else a poster frame and a preview. Its texts are in the upload's language."""
+        with speaking(upload.language) if upload.language is not None else contextlib.nullcontext():
+            return await self._post(upload, clip, route)
+
+    async def _post(self, upload: Upload, clip: Path, route: Route) -> int:
         budget = budget_for(route.limit)
         for attempt in range(ATTEMPTS):
             sent, note, link = clip, None, None
@@ -245,8 +282,19 @@ class Uploader:
                 "%s: re-encoded %d -> %d bytes to fit", upload.label, clip.stat().st_size, result.size_bytes
             )
             width, height = result.width, result.height
-        where = "direct messages'" if route.kind == "dm" else "this channel's"
-        return fitted, f"Re-encoded to {width}x{height} to fit {where} upload limit."
+        if route.kind == "dm":
+            note = _(
+                "Re-encoded to {width}x{height} to fit direct messages' upload limit.",
+                width=width,
+                height=height,
+            )
+        else:
+            note = _(
+                "Re-encoded to {width}x{height} to fit this channel's upload limit.",
+                width=width,
+                height=height,
+            )
+        return fitted, note
 
     async def _post_preview(self, upload: Upload, clip: Path, budget: int, route: Route) -> int:
         """The clip can't be made small enough: post a poster frame and a short preview that fit, if any."""
@@ -268,7 +316,8 @@ class Uploader:
                 await self._keep(preview)
         if preview is not None:
             files.append(discord.File(preview, filename=f"{upload.stem}-preview.mp4"))
-        return await upload.send(route, files, upload.kept, await upload.link(route))
+        kept = upload.kept() if callable(upload.kept) else upload.kept
+        return await upload.send(route, files, kept, await upload.link(route))
 
     async def _cached(self, derived: Path) -> bool:
         """Whether an earlier run kept this re-encode, poster or preview (now here); a store that fails is

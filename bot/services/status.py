@@ -10,6 +10,7 @@ from typing import Protocol
 import discord
 
 from bot.domain.models import TERMINAL, Job, JobState
+from bot.i18n.messages import _, heading_, speaking
 from bot.services.routes import interaction_webhook, token_gone
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
@@ -28,8 +29,16 @@ class Requester(Protocol):
     async def tell_requester(self, job: Job, text: str, *, by_dm: bool = False) -> None: ...
 
 
+def failed_text(job: Job) -> str:
+    """Why the job failed, for its requester (in the language of the moment)."""
+    assert job.user_error is not None
+    return _("Job {job} failed: {error}", job=job.id, error=cut(escape(job.user_error), FIELD_VALUE_MAX))
+
+
 class StatusUpdater:
-    """Edits status messages from store transitions and a 1 s ticker, throttled per job."""
+    """Edits status messages from store transitions and a 1 s ticker, throttled per job. A status message is
+    its requester's (ephemeral): every edit of it, and every word to them, is in their locale
+    (`job.target["locale"]`), whichever process or task makes it."""
 
     def __init__(self, client: discord.Client, store: JobStore, requester: Requester) -> None:
         self.client = client  # the interaction webhooks' state
@@ -50,7 +59,9 @@ class StatusUpdater:
             return
         if job.message_id is None:
             if job.state is JobState.FAILED and job.user_error:
-                await self.requester.tell_requester(job, f"Job {job.id} failed: {escape(job.user_error)}")
+                with speaking(job.target.get("locale")):
+                    text = failed_text(job)
+                await self.requester.tell_requester(job, text)
             return
         if job.state in (JobState.SUBMITTING, JobState.RUNNING):
             self._running[job.id] = job
@@ -87,21 +98,27 @@ class StatusUpdater:
             log.info("job %d: status message not updated (%s)", job.id, exc.status)
 
     async def show(self, job: Job) -> None:
-        """Edit the job's status message now."""
+        """Edit the job's status message now, in its requester's language."""
+        with speaking(job.target.get("locale")):
+            await self._show(job)
+
+    async def _show(self, job: Job) -> None:
         webhook = interaction_webhook(self.client, job)
         if webhook is None or job.message_id is None:
             if job.state is JobState.FAILED and job.user_error:
                 # The status message can't be edited any more; the requester must still hear why.
-                await self.requester.tell_requester(job, f"Job {job.id} failed: {escape(job.user_error)}")
+                await self.requester.tell_requester(job, failed_text(job))
             return
         position = await self.store.queue_position(job) if job.state is JobState.QUEUED else None
         view = None if job.state in TERMINAL or job.state is JobState.DELIVERING else status_view(job)
         embed = status_embed(job, position=position)
         if job.state is JobState.DELIVERED and job.user_error:
             # Delivered elsewhere than asked (the channel refused the clip, a DM carried it): say where.
-            embed.title = "Done: the clip was sent to you by direct message"
+            embed.title = heading_("Done: the clip was sent to you by direct message")
             embed.add_field(
-                name="What happened", value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
+                name=heading_("What happened"),
+                value=cut(escape(job.user_error), FIELD_VALUE_MAX),
+                inline=False,
             )
         try:
             await webhook.edit_message(job.message_id, embed=embed, view=view)
@@ -109,7 +126,6 @@ class StatusUpdater:
             if job.state is JobState.FAILED and job.user_error and (token_gone(exc) or exc.code == 10008):
                 # Discord ended the token before the bot's margin did, or the status message was dismissed or
                 # deleted: the requester must still hear why.
-                text = f"Job {job.id} failed: {escape(job.user_error)}"
-                await self.requester.tell_requester(job, text, by_dm=True)
+                await self.requester.tell_requester(job, failed_text(job), by_dm=True)
             raise
         self.edits += 1

@@ -12,19 +12,21 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import discord
 
 from bot.domain.models import Job
+from bot.i18n.messages import label_
 from bot.tree import handle_error
 
+# Each action's label (English, translated where a button is made: in the language of the message it is on).
 ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
-    "cancel": ("Cancel", discord.ButtonStyle.danger),
-    "reroll": ("Re-roll", discord.ButtonStyle.primary),
-    "remix": ("Remix", discord.ButtonStyle.secondary),
-    "flip": ("Flip aspect", discord.ButtonStyle.secondary),
-    "upgrade": ("Upgrade to Pro 1080p", discord.ButtonStyle.secondary),
-    "continue": ("Continue", discord.ButtonStyle.secondary),
-    "delete": ("Delete", discord.ButtonStyle.danger),
-    "post": ("Post to channel", discord.ButtonStyle.success),
-    "approve": ("Approve", discord.ButtonStyle.success),
-    "reject": ("Reject", discord.ButtonStyle.danger),
+    "cancel": (label_("Cancel"), discord.ButtonStyle.danger),
+    "reroll": (label_("Re-roll"), discord.ButtonStyle.primary),
+    "remix": (label_("Remix"), discord.ButtonStyle.secondary),
+    "flip": (label_("Flip aspect"), discord.ButtonStyle.secondary),
+    "upgrade": (label_("Upgrade to Pro 1080p"), discord.ButtonStyle.secondary),
+    "continue": (label_("Continue"), discord.ButtonStyle.secondary),
+    "delete": (label_("Delete"), discord.ButtonStyle.danger),
+    "post": (label_("Post to channel"), discord.ButtonStyle.success),
+    "approve": (label_("Approve"), discord.ButtonStyle.success),
+    "reject": (label_("Reject"), discord.ButtonStyle.danger),
 }
 APPROVAL_ACTIONS = ("approve", "reject")
 CLIP_ACTIONS = tuple(a for a in ACTIONS if a not in APPROVAL_ACTIONS)
@@ -65,7 +67,9 @@ class _JobButton(
 
     def __init__(self, action: str, job_id: int) -> None:
         label, style = ACTIONS[action]
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"sora:{action}:{job_id}"))
+        super().__init__(
+            discord.ui.Button(label=label_(label), style=style, custom_id=f"sora:{action}:{job_id}")
+        )
         self.action = action
         self.job_id = job_id
 
@@ -136,7 +140,9 @@ def result_view(job: Job, *, link: str | None = None) -> discord.ui.View:
     actions += ["continue", "delete"]
     view = view_of(job, *actions)
     if link is not None:
-        view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label="Full quality", url=link))
+        view.add_item(
+            discord.ui.Button(style=discord.ButtonStyle.link, label=label_("Full quality"), url=link)
+        )
     return view
 
 

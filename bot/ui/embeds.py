@@ -10,6 +10,7 @@ import time
 import discord
 
 from bot.domain.models import Job, JobState
+from bot.i18n.messages import _, heading_, money, number
 
 COLOURS = {
     JobState.AWAITING_APPROVAL: discord.Colour.light_grey(),
@@ -79,12 +80,32 @@ def _ending(head: str) -> str:
 
 def settings_line(job: Job) -> str:
     request = job.request
-    parts = [request.model, f"{request.duration} s", request.aspect_ratio]
+    parts = [request.model, _("{seconds} s", seconds=number(request.duration)), request.aspect_ratio]
     if request.model == "sora-2-pro":
         parts.append(request.effective_resolution)
     if request.image_path:
-        parts.append("from an image")
+        parts.append(_("from an image"))
     return " · ".join(parts)
+
+
+# A job's state as a word in a sentence ("Job 5 is already {state}."): in English its stored value.
+STATE_NAMES = {
+    JobState.AWAITING_APPROVAL: _("awaiting_approval"),
+    JobState.QUEUED: _("queued"),
+    JobState.SUBMITTING: _("submitting"),
+    JobState.RUNNING: _("running"),
+    JobState.DELIVERING: _("delivering"),
+    JobState.DELIVERED: _("delivered"),
+    JobState.FAILED: _("failed"),
+    JobState.CANCELLED: _("cancelled"),
+    JobState.REJECTED: _("rejected"),
+    JobState.WAITING: _("waiting"),
+}
+
+
+def state_name(state: JobState) -> str:
+    """`state` as a word in the current language (English: its stored value)."""
+    return _(STATE_NAMES[state])
 
 
 def quote(prompt: str, limit: int = PROMPT_SHOWN) -> str:
@@ -145,52 +166,68 @@ def _filled(text: str) -> str:
 
 
 def status_embed(job: Job, *, position: int | None = None, now: float | None = None) -> discord.Embed:
-    """What the requester sees while the job moves."""
+    """What the requester sees while the job moves (in the language of the moment: the requester's)."""
     now = now or time.time()
     state = job.state
     if state is JobState.QUEUED:
-        headline = f"Queued{f', position {position}' if position else ''}"
+        headline = (
+            heading_("Queued, position {position}", position=number(position))
+            if position
+            else heading_("Queued")
+        )
     elif state in (JobState.SUBMITTING, JobState.RUNNING):
-        headline = f"Generating… {now - (job.started_at or job.created_at):.0f} s"
+        elapsed = now - (job.started_at or job.created_at)
+        headline = heading_("Generating… {seconds} s", seconds=number(elapsed))
     elif state is JobState.DELIVERING:
-        headline = "Delivering…"
+        headline = heading_("Delivering…")
     elif state is JobState.DELIVERED:
-        headline = "Done: the clip is posted"
+        headline = heading_("Done: the clip is posted")
     elif state is JobState.AWAITING_APPROVAL:
-        headline = "Waiting for a moderator's approval"
+        headline = heading_("Waiting for a moderator's approval")
     elif state is JobState.WAITING:
-        headline = "Waiting for the story's shot before it"
+        headline = heading_("Waiting for the story's shot before it")
+    elif state is JobState.FAILED:
+        headline = heading_("Failed")
+    elif state is JobState.CANCELLED:
+        headline = heading_("Cancelled")
     else:
-        headline = state.value.capitalize()
+        headline = heading_("Rejected")
     embed = discord.Embed(title=headline, description=quote(job.request.prompt, 300), colour=COLOURS[state])
-    embed.add_field(name="Settings", value=settings_line(job), inline=False)
+    embed.add_field(name=heading_("Settings"), value=settings_line(job), inline=False)
     cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
-    label = "Cost" if job.actual_cost is not None else "Estimated cost"
-    embed.add_field(name=label, value=f"${cost:.2f}")
+    label = heading_("Cost") if job.actual_cost is not None else heading_("Estimated cost")
+    embed.add_field(name=label, value=money(cost))
     if job.user_error and state in (JobState.FAILED, JobState.REJECTED):
         # It can hold a moderator's reason or Prodia's words: shown as typed, never as markdown.
         embed.add_field(
-            name="What happened", value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
+            name=heading_("What happened"), value=cut(escape(job.user_error), FIELD_VALUE_MAX), inline=False
         )
-    embed.set_footer(text=f"Job {job.id}")
+    embed.set_footer(text=_("Job {job}", job=job.id))
     return fit_embed(embed)
 
 
+def result_footer(job: Job) -> str:
+    """The footer of a finished clip's embed, in the language of the moment: it names the job (an earlier
+    post of the clip is recognised by it)."""
+    return _("Job {job} · requested by user {user}", job=job.id, user=job.user_id)
+
+
 def result_embed(job: Job, *, note: str | None = None) -> discord.Embed:
-    """The embed posted with a finished clip."""
+    """The embed posted with a finished clip (in the language of the moment: the post's)."""
     request = job.request
     embed = discord.Embed(
-        title="Sora 2 clip", description=quote(request.prompt), colour=COLOURS[JobState.DELIVERED]
+        title=heading_("Sora 2 clip"), description=quote(request.prompt), colour=COLOURS[JobState.DELIVERED]
     )
-    embed.add_field(name="Settings", value=settings_line(job), inline=False)
-    embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
+    embed.add_field(name=heading_("Settings"), value=settings_line(job), inline=False)
+    embed.add_field(
+        name=heading_("Seed"), value=str(request.seed) if request.seed is not None else _("random")
+    )
     if job.started_at:
-        embed.add_field(
-            name="Generation time", value=f"{(job.updated_at or time.time()) - job.started_at:.0f} s"
-        )
+        elapsed = (job.updated_at or time.time()) - job.started_at
+        embed.add_field(name=heading_("Generation time"), value=_("{seconds} s", seconds=number(elapsed)))
     cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
-    embed.add_field(name="Cost", value=f"${cost:.2f}")
+    embed.add_field(name=heading_("Cost"), value=money(cost))
     if note:
-        embed.add_field(name="Note", value=note, inline=False)
-    embed.set_footer(text=f"Job {job.id} · requested by user {job.user_id}")
+        embed.add_field(name=heading_("Note"), value=note, inline=False)
+    embed.set_footer(text=result_footer(job))
     return fit_embed(embed)

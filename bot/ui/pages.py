@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n.messages import _, label_, n_, number
 from bot.tree import reply as send_reply
 
 CONTENT_LIMIT = 2000  # characters of a message's content
@@ -66,8 +67,14 @@ def paginate(lines: Sequence[str], *, limit: int = CONTENT_LIMIT, per_page: int 
     return pages
 
 
-def fit(lines: Sequence[str], *, limit: int = CONTENT_LIMIT, more: str = "…and {n} more.") -> str:
-    """As many whole lines as fit in `limit` characters, in order, then `more` saying how many were left out.
+def and_more(left: int) -> str:
+    """The last line of a cut list: how many lines were left out."""
+    return n_("…and {count} more.", "…and {count} more.", left)
+
+
+def fit(lines: Sequence[str], *, limit: int = CONTENT_LIMIT, more: Callable[[int], str] = and_more) -> str:
+    """As many whole lines as fit in `limit` characters, in order, then `more(n)` saying how many (n) were
+    left out.
 
     For replies read once (a summary), where paging is more than the reader needs. A first line too long
     on its own is cut rather than left out.
@@ -79,7 +86,7 @@ def fit(lines: Sequence[str], *, limit: int = CONTENT_LIMIT, more: str = "…and
     size = 0
     for index, raw in enumerate(lines):
         left = len(lines) - index - 1
-        note = len(more.format(n=left)) + 1 if left else 0
+        note = len(more(left)) + 1 if left else 0
         line = cut(raw, max(1, limit - note)) if not kept else raw
         grown = size + (1 if kept else 0) + len(line)
         if grown + note > limit:
@@ -89,34 +96,41 @@ def fit(lines: Sequence[str], *, limit: int = CONTENT_LIMIT, more: str = "…and
     if len(kept) == len(lines):
         return "\n".join(kept)
     # The note fits: it is the one reserved when the last kept line was added.
-    return "\n".join([*kept, cut(more.format(n=len(lines) - len(kept)), limit)])
+    return "\n".join([*kept, cut(more(len(lines) - len(kept)), limit)])
 
 
 @dataclass
 class PagedReply:
     """A reply of several pages: `header` on each, then the page, `footer`, and "Page 2 of 5" when there
-    are more. At most `per_page` lines a page (when each line has a button of its own)."""
+    are more. At most `per_page` lines a page (when each line has a button of its own). Its texts are in the
+    language of the moment (the member's, who alone turns its pages)."""
 
     header: str
     lines: Sequence[str]
     per_page: int | None = None
-    empty: str = "Nothing to show."
+    empty: str | None = None  # what an empty list shows (default: "Nothing to show.")
     footer: str = ""
     pages: list[Page] = field(init=False)
 
     def __post_init__(self) -> None:
         # The marker's size is reserved even for one page, so the pages never depend on how many there are.
-        reserve = len(self.header) + len(self.footer) + len("\n\n\nPage 9999 of 9999")
+        marker = _page_marker(9999, 9999)
+        reserve = len(self.header) + len(self.footer) + len(marker) + 3
         self.pages = paginate(self.lines, limit=CONTENT_LIMIT - reserve, per_page=self.per_page)
 
     def content(self, index: int) -> str:
         if not self.pages:
-            return "\n".join(part for part in (self.header, self.empty, self.footer) if part)
+            empty = self.empty if self.empty is not None else _("Nothing to show.")
+            return "\n".join(part for part in (self.header, empty, self.footer) if part)
         page = self.pages[index]
         parts = [self.header, page.text, self.footer]
         if len(self.pages) > 1:
-            parts.append(f"Page {index + 1} of {len(self.pages)}")
+            parts.append(_page_marker(index + 1, len(self.pages)))
         return "\n".join(part for part in parts if part)
+
+
+def _page_marker(page: int, pages: int) -> str:
+    return _("Page {page} of {pages}", page=number(page), pages=number(pages))
 
 
 ItemsFor = Callable[[Page], Sequence[discord.ui.Item[Any]]]
@@ -143,10 +157,16 @@ class Pager(discord.ui.View):
         # custom_id alone, with no message id.
         key = origin.id
         self.previous: discord.ui.Button[Pager] = discord.ui.Button(
-            label="Previous", style=discord.ButtonStyle.secondary, custom_id=f"sora:pages:{key}:prev", row=4
+            label=label_("Previous"),
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"sora:pages:{key}:prev",
+            row=4,
         )
         self.next: discord.ui.Button[Pager] = discord.ui.Button(
-            label="Next", style=discord.ButtonStyle.secondary, custom_id=f"sora:pages:{key}:next", row=4
+            label=label_("Next"),
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"sora:pages:{key}:next",
+            row=4,
         )
         self.previous.callback = self._previous  # type: ignore[method-assign]
         self.next.callback = self._next  # type: ignore[method-assign]
@@ -178,7 +198,7 @@ class Pager(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
-                "These buttons belong to the member who asked.", ephemeral=True
+                _("These buttons belong to the member who asked."), ephemeral=True
             )
             return False
         return True

@@ -35,7 +35,7 @@ async def test_queue_lists_my_jobs_with_positions_and_cancel_buttons(world: Worl
         assert "**Job 2**: position 2" in text  # bob's first job goes before alice's second
         assert "**Job 3**: position 3" in text
         assert "bob's clip" not in text
-        assert "3 job(s) waiting" in text
+        assert "3 jobs waiting" in text
         labels = [c["custom_id"] for row in answer["components"] for c in row["components"]]
         assert labels == ["sora:cancel:1", "sora:cancel:2", "sora:cancel:3"]
 
@@ -62,7 +62,7 @@ async def test_queue_lists_and_counts_this_servers_jobs_only(world: World) -> No
             await seed_job(bot, world, other.id, "made elsewhere", JobState.QUEUED)
         queue = world.answer(await world.command("queue", world.alice))["content"]
         assert f"**Job {here}**: awaiting_approval" in queue and "made elsewhere" not in queue
-        assert "0 job(s) waiting in this server's queue" in queue
+        assert "0 jobs waiting in this server's queue" in queue
 
 
 async def seed_job(bot: SoraBot, world: World, guild_id: int, prompt: str, state: JobState) -> int:

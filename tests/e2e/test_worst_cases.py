@@ -405,7 +405,7 @@ async def test_admin_and_usage_answers_with_the_largest_numbers(world: World) ->
             "usage", [], guild_id=world.guild_id, channel_id=world.channel_id, user_id=world.alice
         )
         text = await answered(world, interaction.token, "Jobs this hour")
-        assert "of 10000" in text and "of 1000000 s" in text and "of 100" in text
+        assert "of 10,000" in text and "of 1,000,000 s" in text and "of 100" in text
 
         token = await world.admin_command("export")
         message = world.answer(token)

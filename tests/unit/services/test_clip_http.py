@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.services.clip_http import ClipServer, servable
+from bot.i18n import messages
+from bot.services.clip_http import ClipServer, browser_language, servable
 from bot.storage.links import LinkSigner
 
 TOKEN = "discord-test-token.for-clip-links"
@@ -87,3 +88,37 @@ async def test_a_missing_clip_is_404_and_so_is_any_name_not_a_jobs_file(server: 
 )
 def test_only_a_jobs_finished_files_are_servable(name: str, served: bool) -> None:
     assert servable(name) is served
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("", "en-US"),
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("en-GB,en;q=0.9,de;q=0.8", "en-US"),  # English first: not the German after it
+        ("fr;q=0.5, ja", "ja"),  # by weight, not by order
+        ("pt, es-MX;q=0.9", "pt-BR"),
+        ("es-MX", "es-ES"),
+        ("zh-CN", "zh-CN"),
+        ("zh-TW, ko;q=0.1", "ko"),  # no Traditional Chinese: the next the bot speaks
+        ("nl-NL, *;q=0.5", "en-US"),
+        ("de;q=0, fr;q=abc, pl", "pl"),  # weight 0 (or unreadable): not wanted
+    ],
+)
+def test_a_browser_gets_the_first_of_its_languages_the_bot_speaks(header: str, language: str) -> None:
+    assert browser_language(header) == language
+
+
+async def test_a_refusal_is_in_the_browsers_language(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tagged:
+        def __init__(self, locale: str) -> None:
+            self.locale = locale
+
+        def gettext(self, text: str) -> str:
+            return f"({self.locale}) {text}"
+
+    monkeypatch.setattr(messages, "_translations", Tagged)
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(link(server, "43.mp4"), headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+        assert answer.status_code == 404 and answer.text.startswith("(fr) ")
+        assert (await http.get(link(server, "43.mp4"))).text == "this clip is no longer kept"
