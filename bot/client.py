@@ -222,7 +222,12 @@ class SoraBot(commands.AutoShardedBot):
         )
         self.story_status = StoryStatus(self, store, storage)
         poster = DiscordStoryPoster(
-            self, store, storage, on_reencode=self.metrics.reencoded, links=self.links
+            self,
+            store,
+            storage,
+            on_reencode=self.metrics.reencoded,
+            links=self.links,
+            server_settings=lambda guild_id: self.governance.settings(guild_id),  # noqa: PLW0108
         )
         self.stories = StoryDeliverer(store, storage, {poster.kind: poster}, on_end=self.story_status.ended)
         return {self.deliverer.kind: self.deliverer, **dict.fromkeys(self.stories.kinds, self.stories)}

@@ -146,6 +146,11 @@ def money(dollars: float) -> str:
     return format_currency(dollars, "USD", locale=_babel_locale(current()))
 
 
+def mention(user_id: int) -> str:
+    """A member's mention, as a value for a text (it pings only where the message's allowed mentions say)."""
+    return f"<@{user_id}>"
+
+
 def when(moment: datetime | float, style: str = "R") -> str:
     """A time in Discord's markup: each member's client shows it in their own language and time zone."""
     stamp = moment.timestamp() if isinstance(moment, datetime) else moment

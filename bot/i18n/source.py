@@ -21,12 +21,71 @@ KEYWORDS: dict[str, None] = dict.fromkeys(LIMITS)
 # `<@&` + 20 digits + `>`, prompts are cut before they are shown ...). A placeholder missing here is a
 # problem `sora-bot i18n check` reports: every value shown must have a known worst case.
 WORST: dict[str, int] = {
-    "count": 12,
-    "error": 300,
-    "permission": 80,
-    "refusal": 600,
+    # ids and mentions: 20-digit snowflakes, `<@id>`, `<@&id>`, `<#id>`, a message link
+    "job": 20,
+    "story": 20,
+    "user": 20,
+    "member": 23,
+    "channel": 23,
+    "mention": 24,
+    "role": 24,
+    "who": 24,
+    "link": 100,
+    "channels": 650,  # at most 25 channel mentions named (guard), and "or N other channels"
+    # numbers as number() writes them: counts and limits up to a billion, sizes, pages
+    "count": 13,
+    "used": 13,
+    "limit": 13,
+    "left": 13,
+    "most": 13,
+    "least": 3,
+    "length": 13,
+    "position": 11,
     "seconds": 12,
-    "time": 24,
+    "strikes": 5,
+    "per_hour": 3,
+    "page": 5,
+    "pages": 5,
+    "number": 1,  # a shot's number: at most SHOTS_MAX (5)
+    "shot": 1,
+    "shots": 1,
+    "width": 9,
+    "height": 9,
+    "max_side": 4,
+    "megabytes": 8,
+    "limit_megabytes": 3,
+    "times": 263,  # a repetition count of a blocklist rule of at most 200 characters
+    "counts": 8,
+    # money (money(): up to a 1,000,000 budget, as the longest language writes it)
+    "budget": 20,
+    "spent": 20,
+    "cost": 20,
+    "dollars": 20,
+    "total": 60,  # "{count} jobs, {dollars}" in words
+    # words and lists the bot writes (translated)
+    "state": 40,
+    "where": 60,
+    "language": 80,
+    "value": 20,
+    "settings": 100,
+    "limits": 250,
+    "defaults": 300,
+    "permission": 40,
+    "permissions": 160,
+    "field": 100,
+    "expected": 100,
+    "message": 100,
+    "mark": 2,
+    "time": 24,  # <t:...:R>
+    # text from members, moderators, Prodia and the regex engine, cut before it is shown
+    "moderator": 74,  # an escaped username of at most 32 characters
+    "prompt": 750,
+    "pattern": 400,
+    "problem": 200,
+    "reason": 1024,
+    "error": 1024,
+    "refusal": 700,
+    "note": 1000,
 }
 
 # A command as texts name it: `/video`, `/sora-admin limits show` (the first word is what must exist).

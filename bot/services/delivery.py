@@ -12,7 +12,7 @@ import discord
 
 from bot.domain.models import Job, JobState, Target
 from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
-from bot.i18n.messages import _, speaking
+from bot.i18n.messages import _, mention, speaking
 from bot.services.earlier_posts import EarlierPosts
 from bot.services.routes import (
     DM_LIMIT,
@@ -225,7 +225,7 @@ class DiscordDeliverer:
             # /show: whoever asks, nobody is pinged (the requester was told when the clip was made).
             return _("Job {job}, shown again.", job=job.id), discord.AllowedMentions.none()
         return (
-            _("{member} your clip is ready.", member=f"<@{job.user_id}>"),
+            _("{member} your clip is ready.", member=mention(job.user_id)),
             discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.user_id)]),
         )
 

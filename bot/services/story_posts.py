@@ -15,11 +15,19 @@ import discord
 from bot.domain.models import Job
 from bot.domain.stories import Story, shots_made
 from bot.errors import DeliveryError
-from bot.i18n.messages import _, post_language, speaking
-from bot.services.routes import DM_LIMIT, Route, Upload, Uploader, interaction_webhook, tell
+from bot.i18n.messages import _, mention, speaking
+from bot.services.routes import (
+    DM_LIMIT,
+    Route,
+    ServerSettings,
+    Upload,
+    Uploader,
+    delivery_language,
+    interaction_webhook,
+    tell,
+)
 from bot.storage import Storage
 from bot.storage.links import ClipLinks
-from bot.store.guild_settings import GuildSettingsRepository
 from bot.store.jobs import JobStore
 from bot.ui.stories import story_result_embed, story_result_view
 
@@ -48,10 +56,12 @@ class DiscordStoryPoster:
         *,
         on_reencode: Callable[[], None] | None = None,
         links: ClipLinks | None = None,
+        server_settings: ServerSettings | None = None,
     ) -> None:
         self.client = client  # REST: channels, users, messages; the gateway's guild cache when there is one
         self.store = store
         self._links = links  # "Full quality" links on a re-encode or a preview
+        self._server_settings = server_settings  # the language the server's admins chose for its posts
         # Re-encodes, posters and previews are kept beside the story's clip (they are the story's files).
         self.uploader = Uploader(client, storage, on_reencode=on_reencode)
 
@@ -75,7 +85,7 @@ class DiscordStoryPoster:
         # A public story is posted in the server's language (its post in the channel, or a public followup);
         # a private one (an ephemeral followup, else a DM) in its requester's.
         private = bool(story.target.get("private"))
-        language = story.target.get("locale") if private else await self._post_language(story)
+        language = await delivery_language(story, self._server_settings, public=not private)
         with speaking(language):
             upload = self._upload(story, made, note)
         try:
@@ -95,16 +105,6 @@ class DiscordStoryPoster:
             if not await self._hand_over_by_dm(story, upload, video, channel_gone=gone):
                 raise DeliveryError(detail) from None
             log.info("story %d: %s; sent to the requester by direct message", story.id, detail)
-
-    async def _post_language(self, story: Story) -> str:
-        """The language of the server's posts: its admins' choice, else the server's own (as the story's
-        interaction saw it), else English."""
-        # SoraBot's cached per-server settings (built after the deliverers, so looked up when needed).
-        governance: GuildSettingsRepository | None = getattr(self.client, "governance", None)
-        chosen = None
-        if governance is not None and story.guild_id is not None:
-            chosen = (await governance.settings(story.guild_id)).language
-        return post_language(chosen, story.target.get("guild_locale"))
 
     def _upload(self, story: Story, made: Sequence[Job], story_note: str | None) -> Upload:
         async def send(route: Route, files: list[discord.File], note: str | None, link: str | None) -> int:
@@ -136,7 +136,7 @@ class DiscordStoryPoster:
         message: discord.Message | discord.WebhookMessage
         channel_id: int | None
         if route.kind in ("channel", "followup"):
-            content = _("{member} your story is ready.", member=f"<@{story.user_id}>")
+            content = _("{member} your story is ready.", member=mention(story.user_id))
             mentions = discord.AllowedMentions(
                 everyone=False, roles=False, users=[discord.Object(story.user_id)]
             )

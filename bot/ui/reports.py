@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from bot.domain.limits import LimitRule
-from bot.i18n.messages import _, money, n_, speaking
+from bot.i18n.messages import _, mention, money, n_, speaking
 from bot.ui.languages import posts_language
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ async def usage_report(rows: list[tuple[int, float, float, str]], days: int) -> 
     )
     lines = [n_("Last {count} day: {total}", "Last {count} days: {total}", days, total=total)]
     lines += [
-        n_("{member}: {count} job, {dollars}", "{member}: {count} jobs, {dollars}", int(n), member=f"<@{u}>",
+        n_("{member}: {count} job, {dollars}", "{member}: {count} jobs, {dollars}", int(n), member=mention(u),
            dollars=money(d))
         for u, (n, d) in sorted(per_user.items(), key=lambda i: -i[1][1])
     ]  # fmt: skip

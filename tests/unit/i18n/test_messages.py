@@ -112,7 +112,9 @@ def test_numbers_money_and_plurals_follow_the_language() -> None:
     with speaking("fr"):
         assert number(1234) == "1\u202f234"
     assert when(1_700_000_000.9) == "<t:1700000000:R>" and when(0, "f") == "<t:0:f>"
-    assert n_("{count} job", "{count} jobs", 1) == "1 job" and n_("{count} job", "{count} jobs", 2) == "2 jobs"
+    assert (
+        n_("{count} job", "{count} jobs", 1) == "1 job" and n_("{count} job", "{count} jobs", 2) == "2 jobs"
+    )
 
 
 def test_polish_and_russian_use_their_three_plural_forms() -> None:
