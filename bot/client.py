@@ -21,7 +21,7 @@ from discord.state import AutoShardedConnectionState
 
 from bot.errors import ConfigError
 from bot.i18n.commands import CommandTranslator
-from bot.i18n.messages import speaking
+from bot.i18n.messages import load_catalogs, speaking
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
@@ -153,6 +153,7 @@ class SoraBot(commands.AutoShardedBot):
         cast(SoraTree, self.tree).refused = self.metrics.request_refused
         bind_buttons(self, clips=self.clips, approvals=self.approvals)
         bind_story_buttons(self, self.story_flow)
+        load_catalogs()  # every process speaks: answers, posts, status edits, DMs
         if self.role != "worker":
             # Commands (in every language of the catalogs), buttons and approvals need the gateway.
             await self.tree.set_translator(CommandTranslator())
