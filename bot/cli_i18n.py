@@ -20,7 +20,14 @@ from discord.ext import commands
 
 from bot.i18n.catalogs import LOCALES, NAME, Catalogs, catalog_files, catalogs
 from bot.i18n.commands import NAMES, fits
-from bot.i18n.source import Message, check_english, check_translation, source_messages, unique
+from bot.i18n.source import (
+    Message,
+    check_english,
+    check_translation,
+    source_messages,
+    unextracted,
+    unique,
+)
 
 COGS = ("cogs.video", "cogs.story", "cogs.jobs", "cogs.admin")
 
@@ -65,7 +72,7 @@ def run_i18n(args: argparse.Namespace) -> int:
         print(f"updated {len(LOCALES)} catalogs in {args.folder} to {len(template)} texts")
         return 0
     problems = check(texts, catalogs(), messages=[m.english for m in messages])
-    problems += check_messages(messages, read_catalogs())
+    problems += unextracted() + check_messages(messages, read_catalogs())
     for problem in problems:
         print(problem)
     count = len({t.english for t in texts} | {m.english for m in messages})

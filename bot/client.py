@@ -17,11 +17,11 @@ from typing import Any, Literal, cast
 import discord
 import yarl
 from discord.ext import commands
-from discord.state import AutoShardedConnectionState
 
 from bot.errors import ConfigError
 from bot.i18n.commands import CommandTranslator
-from bot.i18n.messages import load_catalogs, speaking
+from bot.i18n.messages import load_catalogs
+from bot.i18n.state import SpeakingState
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
@@ -59,16 +59,6 @@ COGS = ("cogs.video", "cogs.story", "cogs.jobs", "cogs.admin")
 Role = Literal["all", "gateway", "worker"]
 START_ATTEMPTS = 5
 HEARTBEAT_SECONDS = 20.0
-
-
-class SpeakingState(AutoShardedConnectionState):
-    """discord.py's connection state, with each interaction's handlers (the tasks discord.py starts while it
-    parses the interaction) speaking the member's language (`interaction.locale`): one place for every
-    command, button and form. A post in a channel switches to the server's language where it is made."""
-
-    def parse_interaction_create(self, data: Any) -> None:
-        with speaking(data.get("locale")):
-            super().parse_interaction_create(data)
 
 
 class SoraBot(commands.AutoShardedBot):

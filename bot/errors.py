@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.i18n.messages import _
+from bot.i18n.messages import N_, _
 
 
 class SoraBotError(Exception):
@@ -204,7 +204,7 @@ class DatabaseUnavailable(UserFacingError):
     a command is refused with this message, and a running job is left for recovery, not failed."""
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__(_("The bot's database can't be reached right now; please try again in a moment."))
+        super().__init__(N_("The bot's database can't be reached right now; please try again in a moment."))
         self.detail = f"database unavailable: {detail}" if detail else self.message
 
 
@@ -213,7 +213,7 @@ class DatabaseBusy(DatabaseUnavailable):
 
     def __init__(self) -> None:
         super().__init__()
-        self.message = _("The bot's database is busy right now; please try again in a moment.")
+        self.message = N_("The bot's database is busy right now; please try again in a moment.")
         self.args = (self.message,)
 
 
@@ -231,6 +231,6 @@ class StorageUnavailable(UserFacingError):
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(
-            _("The bot's file storage can't be reached right now; please try again in a moment.")
+            N_("The bot's file storage can't be reached right now; please try again in a moment.")
         )
         self.detail = f"storage unavailable: {detail}" if detail else self.message

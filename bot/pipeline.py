@@ -41,7 +41,7 @@ class FileStoryOutput:
     """Delivers a story's joined clip by copying it to the path the story names (`sora-bot story`)."""
 
     async def deliver_story(
-        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: str | None = None
+        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: object = None
     ) -> None:
         await asyncio.to_thread(_copy_atomically, video, Path(story.target["path"]))
 

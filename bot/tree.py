@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import FOREIGN_INSTALL, QuotaExceeded, UserFacingError
-from bot.i18n.messages import _, number, when
+from bot.i18n.messages import _, join_list, number, when
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def explain(error: Exception) -> str:
         return _("One of the options has a value this command can't use; please check it and try again.")
     if isinstance(error, app_commands.MissingPermissions):
         names = {"manage_guild": _("Manage Server"), "manage_messages": _("Manage Messages")}
-        needed = ", ".join(names.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
+        needed = join_list([names.get(p, p.replace("_", " ").title()) for p in error.missing_permissions])
         return _("You need the {permission} permission to do that.", permission=needed)
     if isinstance(error, app_commands.NoPrivateMessage):
         return _("This command only works in a server.")

@@ -12,10 +12,10 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.domain.models import SEED_MAX
-from bot.domain.stories import SHOTS_MIN, Transition
+from bot.domain.stories import SHOTS_MIN, StoryOptions, Transition
 from bot.i18n.messages import label_, title_
 from bot.services.intake import TOKEN_LIFETIME
-from bot.services.story_flow import StoryFlow, StoryOptions
+from bot.services.story_flow import StoryFlow
 from bot.tree import handle_error, only_its_opener
 from bot.ui.options import ASPECT_RATIOS, DESCRIBED, DURATIONS, IMAGE_LIMITS, MODELS, RESOLUTIONS, SEEDS
 

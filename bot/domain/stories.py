@@ -72,3 +72,16 @@ def shots_made(shots: list[Job], *, also: int | None = None) -> list[Job]:
             break
         made.append(shot)
     return made
+
+
+@dataclass(frozen=True, slots=True)
+class StoryOptions:
+    """The /story options every shot shares (None: the server's default)."""
+
+    duration: int | None = None
+    aspect_ratio: str | None = None
+    model: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    private: bool = False
+    transition: Transition = "cut"

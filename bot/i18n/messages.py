@@ -17,11 +17,13 @@ import contextlib
 import functools
 import io
 import logging
-from collections.abc import Iterator, Mapping
+import string
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 
 from babel import Locale
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -72,12 +74,6 @@ def speaking(locale: object) -> Iterator[str]:
         _LOCALE.reset(token)
 
 
-def start_speaking(locale: object) -> None:
-    """Translate into `locale` from now on in this task (and the tasks it starts): for entry points that are
-    a task of their own, such as an interaction's handler."""
-    _LOCALE.set(supported(locale))
-
-
 @functools.cache
 def _translations(locale: str) -> Translations | None:
     path = catalog_files().get(locale)
@@ -104,16 +100,33 @@ def _babel_locale(locale: str) -> Locale:
     return Locale.parse(locale, sep="-")
 
 
+def fill(text: str, values: Mapping[str, object]) -> str:
+    """`text` with its `{name}` placeholders replaced by `values` (as `str()`), and nothing else: no
+    attribute or index access, conversion or format spec (a catalog can't reach into a value or pad it);
+    `{{` and `}}` are braces. Raises ValueError for anything but a plain known name."""
+    parts = []
+    for literal, field, spec, conversion in string.Formatter().parse(text):
+        parts.append(literal)
+        if field is None:
+            continue
+        if spec or conversion or field not in values:
+            raise ValueError(f"placeholder {{{field}}} is not one of {sorted(values)}")
+        parts.append(str(values[field]))
+    return "".join(parts)
+
+
 def _fill(translated: str, english: str, values: Mapping[str, object]) -> str:
     try:
-        return translated.format_map(values)
-    except (KeyError, IndexError, ValueError):
+        return fill(translated, values)
+    except ValueError:
         log.warning("translation into %s of %r can't be filled; English shown", current(), english)
-        return english.format_map(values)
+        return fill(english, values)
 
 
 def _(text: str, /, **values: object) -> str:
     """`text` in the current language, its placeholders filled with `values`."""
+    if not text:
+        return text  # gettext's "" is the catalog's header
     locale = current()
     table = _translations(locale) if locale != SOURCE else None
     translated = table.gettext(text) if table is not None else text
@@ -152,6 +165,11 @@ def number(value: float, digits: int = 0) -> str:
 def money(dollars: float) -> str:
     """US dollars, as the current language writes an amount ($1.20, 1,20 $, 1,20 US$ ...)."""
     return format_currency(dollars, "USD", locale=_babel_locale(current()))
+
+
+def join_list(items: Sequence[str]) -> str:
+    """Items as the current language lists them ("A, B and C", "A、B、C")."""
+    return format_list(list(items), locale=_babel_locale(current())) if items else ""
 
 
 def mention(user_id: int) -> str:

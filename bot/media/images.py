@@ -13,7 +13,7 @@ import struct
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.errors import InvalidImage
-from bot.i18n.messages import _, number
+from bot.i18n.messages import N_, number
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
@@ -28,44 +28,40 @@ def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
     """
     if len(data) > MAX_IMAGE_BYTES:
         raise InvalidImage(
-            _(
-                "The image is {megabytes} MB; the limit is {limit_megabytes} MB.",
-                megabytes=number(len(data) / 2**20, 1),
-                limit_megabytes=MAX_IMAGE_BYTES // 2**20,
-            )
+            N_("The image is {megabytes} MB; the limit is {limit_megabytes} MB."),
+            megabytes=number(len(data) / 2**20, 1),
+            limit_megabytes=MAX_IMAGE_BYTES // 2**20,
         )
     if not data:
-        raise InvalidImage(_("The image is empty."))
+        raise InvalidImage(N_("The image is empty."))
     # The side limit is checked from the header before any pixels are decoded, so a decompression bomb
     # never gets decoded; Pillow's own bomb check still guards the header parsing of absurd sizes.
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in ALLOWED_FORMATS:
-                raise InvalidImage(_("The image must be a PNG, JPEG or WebP file."))
+                raise InvalidImage(N_("The image must be a PNG, JPEG or WebP file."))
             width, height = image.size
             if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
                 raise InvalidImage(
-                    _(
-                        "The image is {width}x{height}; at most {max_side} pixels a side is allowed.",
-                        width=width,
-                        height=height,
-                        max_side=MAX_IMAGE_SIDE,
-                    )
+                    N_("The image is {width}x{height}; at most {max_side} pixels a side is allowed."),
+                    width=width,
+                    height=height,
+                    max_side=MAX_IMAGE_SIDE,
                 )
             if width < 16 or height < 16:
-                raise InvalidImage(_("The image is too small (at least 16x16 pixels)."))
+                raise InvalidImage(N_("The image is too small (at least 16x16 pixels)."))
             image.load()
             upright = _upright(image)
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImage(
-            _("The image is far too large; at most {max_side} pixels a side.", max_side=MAX_IMAGE_SIDE)
+            N_("The image is far too large; at most {max_side} pixels a side."), max_side=MAX_IMAGE_SIDE
         ) from None
     except UnidentifiedImageError:
-        raise InvalidImage(_("That file is not a readable PNG, JPEG or WebP image.")) from None
+        raise InvalidImage(N_("That file is not a readable PNG, JPEG or WebP image.")) from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, TypeError):
-        raise InvalidImage(_("The image is damaged or cut short; please upload it again.")) from None
+        raise InvalidImage(N_("The image is damaged or cut short; please upload it again.")) from None
     fitted = _cover(upright, size)
     out = io.BytesIO()
     fitted.save(out, format="JPEG", quality=92)

@@ -23,7 +23,7 @@ from bot.store.jobs import JobStore
 from bot.tasks import Loop
 from bot.tree import handle_error, only_its_opener
 from bot.ui.buttons import approval_view
-from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line
+from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line, state_name
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,11 @@ class Approvals:
             raise UserFacingError(_("Only moderators can approve or reject requests."))
         if job.state is not JobState.AWAITING_APPROVAL:
             raise UserFacingError(
-                _("Job {job} is no longer waiting for approval ({state}).", job=job.id, state=job.state.value)
+                _(
+                    "Job {job} is no longer waiting for approval ({state}).",
+                    job=job.id,
+                    state=state_name(job.state),
+                )
             )
         if action == "reject":
             await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))

@@ -12,7 +12,7 @@ import discord
 
 from bot.domain.models import Job, JobState, Target
 from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
-from bot.i18n.messages import _, mention, speaking
+from bot.i18n.messages import N_, _, mention, speaking
 from bot.services.earlier_posts import EarlierPosts
 from bot.services.routes import (
     DM_LIMIT,
@@ -71,11 +71,11 @@ class DiscordDeliverer:
                 message_id, channel_id = earlier
                 if public and channel_id not in (None, job.target.get("channel_id")):
                     # An earlier run handed a refused clip over by DM: it stays delivered that way.
-                    with speaking(job.target.get("locale")):  # the requester's word, kept in user_error
-                        told = _(
-                            "The channel refused the clip, so it was sent to you by direct message. "
-                            "`/show {job}` posts it where I can post."
-                        )
+                    # The requester's word, kept in user_error: translated (into their language) when read.
+                    told = N_(
+                        "The channel refused the clip, so it was sent to you by direct message. "
+                        "`/show {job}` posts it where I can post."
+                    )
                     raise DeliveredByDm(
                         message_id,
                         "sent to the requester by direct message before the restart",
@@ -107,18 +107,18 @@ class DiscordDeliverer:
             handed_over = await self._hand_over_by_dm(job, clip, channel_gone=gone, record=record)
             if handed_over is not None and record:
                 # The member has the clip: the job is delivered (README "Refunds": their quota stays used).
-                with speaking(job.target.get("locale")):  # the requester's word, kept in user_error
-                    told = (
-                        _(
-                            "The channel refused the clip (it no longer exists), so it was sent to you by "
-                            "direct message. `/show {job}` posts it where I can post."
-                        )
-                        if gone
-                        else _(
-                            "The channel refused the clip (missing permissions), so it was sent to you by "
-                            "direct message. `/show {job}` posts it where I can post."
-                        )
+                # The requester's word, kept in user_error: translated (into their language) when read.
+                told = (
+                    N_(
+                        "The channel refused the clip (it no longer exists), so it was sent to you by "
+                        "direct message. `/show {job}` posts it where I can post."
                     )
+                    if gone
+                    else N_(
+                        "The channel refused the clip (missing permissions), so it was sent to you by "
+                        "direct message. `/show {job}` posts it where I can post."
+                    )
+                )
                 raise DeliveredByDm(
                     handed_over, f"{detail}; sent to the requester by direct message", told, job=job.id
                 ) from None

@@ -17,7 +17,7 @@ import discord
 from bot.domain.limits import MemberPolicy, resolve
 from bot.domain.models import JobRequest, JobState
 from bot.errors import FOREIGN_INSTALL, NotAllowed, PromptBlocked, UserFacingError, is_content_rejection
-from bot.i18n.messages import _, n_
+from bot.i18n.messages import _, join_list, n_
 from bot.moderation.prompt_rules import PromptCheckTimeout, Rule, find_blocked
 from bot.services.audit import Audit
 from bot.services.show_limit import SHOW_WINDOW, SHOWN, check_shows
@@ -339,17 +339,28 @@ class Guard:
     async def on_transition(self, job: Job, previous: JobState) -> None:
         """A prompt Prodia refuses for its content is a strike, like a blocked one (a store listener)."""
         if job.state is JobState.FAILED and job.guild_id is not None and is_content_rejection(job.error):
-            await self.strike(job.guild_id, job.user_id, "rejected by Prodia", job.request.prompt)
+            where = job.target.get("guild_locale")
+            await self.strike(
+                job.guild_id, job.user_id, "rejected by Prodia", job.request.prompt, guild_locale=where
+            )
 
     async def strike(
-        self, guild_id: int, user_id: int, reason: str, prompt: str, settings: GuildSettings | None = None
+        self,
+        guild_id: int,
+        user_id: int,
+        reason: str,
+        prompt: str,
+        settings: GuildSettings | None = None,
+        *,
+        guild_locale: object = None,
     ) -> None:
-        """One more strike; at the server's limit the member is blocked. Both go to the audit log."""
+        """One more strike; at the server's limit the member is blocked. Both go to the audit log (posted in
+        the server's language: `guild_locale` is its own, where the caller knows it)."""
         settings = settings or await self.governance.settings(guild_id)
         status = await self.governance.add_strike(guild_id, user_id, settings.strikes_to_block)
         await self.audit.record(
-            guild_id, "member.strike", actor_id=None, requester=user_id, reason=reason, prompt=prompt,
-            strikes=status.strikes, blocked=status.blocked,
+            guild_id, "member.strike", actor_id=None, guild_locale=guild_locale, requester=user_id,
+            reason=reason, prompt=prompt, strikes=status.strikes, blocked=status.blocked,
         )  # fmt: skip
 
 
@@ -363,10 +374,8 @@ def _require_age_restricted(asker: Asker, settings: GuildSettings, refusal: str)
 
 
 def _and(names: list[str]) -> str:
-    """Permission names as a list in the current language ("A, B and C")."""
-    if len(names) == 1:
-        return names[0]
-    return _("{permissions} and {permission}", permissions=", ".join(names[:-1]), permission=names[-1])
+    """Permission names as a list in the current language ("A, B and C", "A、B、C")."""
+    return join_list(names)
 
 
 def _not_here(channels: list[int]) -> str:

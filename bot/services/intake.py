@@ -44,12 +44,18 @@ def discord_target(interaction: Interaction, asker: Asker, *, private: bool) -> 
             guild.filesize_limit if guild is not None and guild.id == asker.guild_id else None
         ),
         "locale": interaction.locale.value,
-        "guild_locale": (
-            interaction.guild_locale.value
-            if interaction.guild_locale is not None and interaction.guild_id == asker.guild_id
-            else None
-        ),
+        "guild_locale": server_locale(interaction, asker),
     }
+
+
+def server_locale(interaction: Interaction, asker: Asker) -> str | None:
+    """The language of the server the request is for: the interaction's when it comes from that server, else
+    (a button in a DM) the server's as the member fetched from it knows it."""
+    if interaction.guild_id == asker.guild_id and interaction.guild_locale is not None:
+        return interaction.guild_locale.value
+    guild = getattr(asker.user, "guild", None)
+    locale = getattr(guild, "preferred_locale", None)
+    return str(getattr(locale, "value", locale)) if locale is not None else None
 
 
 async def read_attachment(image: discord.Attachment) -> bytes:

@@ -17,7 +17,7 @@ from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState, Transition, shot_kind, shot_made, shots_made
 from bot.errors import DatabaseUnavailable, SoraBotError, StorageUnavailable, is_content_rejection
-from bot.i18n.messages import _, n_, speaking
+from bot.i18n.messages import _, current, n_, speaking, supported
 from bot.media.fit import last_frame
 from bot.media.images import prepare_image
 from bot.media.stitch import stitch
@@ -55,11 +55,15 @@ def _stopped(shot: int | None, cause: Job) -> str:
     return _("shot {shot} cancelled", shot=shot)
 
 
+# Why a partial story stopped, for its post: a text, or one made in the post's language when it is posted.
+Note = str | Callable[[], str]
+
+
 class StoryOutput(Protocol):
     """Puts a story's joined clip where the story asked (its target's kind). Safe to call again."""
 
     async def deliver_story(
-        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: str | None = None
+        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: Note | None = None
     ) -> None: ...
 
 
@@ -198,17 +202,39 @@ class StoryDeliverer:
             await self._end_as(story.id, state, error=detail, user_error=why)
             return
         stopped_at = len(made) + 1
-        with speaking(story.target.get("locale")):
-            partial = n_(
+        requester = supported(story.target.get("locale"))
+
+        def partial() -> str:
+            """Why the story is partial, in the language of the moment: the reason (written in the
+            requester's language) only where it is read in that language (their status and DMs, a private
+            post, a post in a server speaking it); elsewhere the facts alone."""
+            if current() != requester:
+                return n_(
+                    "Shot {shot} of {shots} did not finish; the story has its first {count}.",
+                    "Shot {shot} of {shots} did not finish; the story has its first {count}.",
+                    len(made),
+                    shot=stopped_at,
+                    shots=story.shots,
+                )
+            reason = cut(told_error(why) or _("stopped"), REASON_MAX)  # (no marker inside another's call)
+            return n_(
                 "Shot {shot} of {shots} did not finish ({reason}); the story has its first {count}.",
                 "Shot {shot} of {shots} did not finish ({reason}); the story has its first {count}.",
                 len(made),
                 shot=stopped_at,
                 shots=story.shots,
-                reason=cut(told_error(why) or _("stopped"), REASON_MAX),
+                reason=reason,
             )
+
+        with speaking(requester):
+            told = partial()
         await self._finish(
-            story, made, error=f"partial: stopped at shot {stopped_at}", user_error=partial, reraise=False
+            story,
+            made,
+            error=f"partial: stopped at shot {stopped_at}",
+            user_error=told,
+            note=partial,
+            reraise=False,
         )
 
     async def recover(self, *, ended_before: float | None = None) -> int:
@@ -263,13 +289,16 @@ class StoryDeliverer:
         extra: tuple[Job, Path] | None = None,
         error: str | None = None,
         user_error: str | None = None,
+        note: Note | None = None,
         reraise: bool = True,
     ) -> None:
         """Join and deliver the shots made; when that fails the story ends failed, explained (the shots were
         paid: what failed is said), and with `reraise` the error goes on (to fail the shot delivering)."""
         renewal = spawn(self._hold_claim(story), f"story {story.id} claim")
         try:
-            await self._join_and_deliver(story, made, extra=extra, error=error, user_error=user_error)
+            await self._join_and_deliver(
+                story, made, extra=extra, error=error, user_error=user_error, note=note or user_error
+            )
         except (StorageUnavailable, DatabaseUnavailable, discord.DiscordServerError, asyncio.CancelledError):
             # An outage (or a shutdown), not the story's fault: the claim is given up, for the shot's delivery
             # tried again, or recovery, to end it once the outage is over.
@@ -329,6 +358,7 @@ class StoryDeliverer:
         extra: tuple[Job, Path] | None = None,
         error: str | None = None,
         user_error: str | None = None,
+        note: Note | None = None,
     ) -> None:
         """Join the shots made (borrowed local copies, and `extra`'s clip in hand) in order into the story's
         clip, store it, deliver it to the story's target and end the story."""
@@ -353,7 +383,7 @@ class StoryDeliverer:
                 # Taken over, or ended meanwhile (its member forgotten): nothing of it is kept or posted.
                 raise SoraBotError(f"story {story.id}: its ending was taken over or it ended meanwhile")
             await self.storage.save(dest)
-            await output.deliver_story(story, dest, shots=joined, note=user_error)
+            await output.deliver_story(story, dest, shots=joined, note=note)
         finally:
             await self.storage.discard(dest)  # a bucket's working copy, stored or not
         location = self.storage.location(dest.name)

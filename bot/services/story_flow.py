@@ -9,7 +9,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import discord
@@ -17,9 +16,9 @@ import discord
 from bot import files
 from bot.domain.limits import check_story_shots
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
-from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryState, Transition, shot_made
+from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryOptions, StoryState, Transition, shot_made
 from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
-from bot.i18n.messages import _, label_, money, n_, number, title_
+from bot.i18n.messages import _, money, n_, number
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals, is_moderator
 from bot.services.clips import Clips
@@ -28,8 +27,8 @@ from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, re
 from bot.services.stories import CANCELLED, STOP_SECONDS, StoryDeliverer, start_picture
 from bot.services.story_status import StoryStatus
 from bot.store.stories import NewStory
-from bot.tree import handle_error, only_its_opener, reply
-from bot.ui.stories import story_status_embed, story_status_view
+from bot.tree import reply
+from bot.ui.stories import ExtendModal, already_ended, story_status_embed, story_status_view
 
 log = logging.getLogger(__name__)
 
@@ -37,50 +36,6 @@ Interaction = discord.Interaction[Any]
 CLIPS_GONE = _(  # translated at use
     "The clips of this story's shots are no longer kept, so it can't go on from them. Start a new /story."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoryOptions:
-    """The /story options every shot shares (None: the server's default)."""
-
-    duration: int | None = None
-    aspect_ratio: str | None = None
-    model: str | None = None
-    resolution: str | None = None
-    seed: int | None = None
-    private: bool = False
-    transition: Transition = "cut"
-
-
-class ExtendModal(discord.ui.Modal):
-    """The prompt of the shot added at the end."""
-
-    def __init__(self, flow: StoryFlow, story: Story, opener_id: int) -> None:
-        # discord.py's random custom_id keeps each opening apart.
-        super().__init__(title=title_("Extend this story"), timeout=TOKEN_LIFETIME)
-        self.flow = flow
-        self.story = story
-        self.opener_id = opener_id
-        self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
-            label=title_("Shot {shot}", shot=story.shots + 1),
-            custom_id="prompt",
-            style=discord.TextStyle.paragraph,
-            # A placeholder holds 100 characters (label_'s 80 is the nearest limit checked).
-            placeholder=label_("What happens next: lead with the action"),
-            min_length=3,
-            max_length=4000,
-        )
-        self.add_item(self.prompt)
-
-    async def interaction_check(self, interaction: Interaction) -> bool:
-        return await only_its_opener(interaction, self.opener_id)
-
-    async def on_submit(self, interaction: Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.flow.extend(interaction, self.story.id, self.prompt.value)
-
-    async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
-        await handle_error(interaction, error)
 
 
 class StoryFlow:
@@ -253,7 +208,9 @@ class StoryFlow:
             await self._made_by_presser(interaction, story, "extend")
             if interaction.guild_id is not None:
                 await self.guard.may_generate(interaction)  # told now, not after filling in the form
-            await interaction.response.send_modal(ExtendModal(self, story, interaction.user.id))
+            await interaction.response.send_modal(
+                ExtendModal(self, story, interaction.user.id, timeout=TOKEN_LIFETIME)
+            )
         elif action == "reroll" and shot is not None:
             await self._made_by_presser(interaction, story, "re-roll")
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -296,7 +253,7 @@ class StoryFlow:
                 _("Only the person who asked for this story, or a moderator, can cancel it.")
             )
         if story.state is not StoryState.RUNNING:
-            raise UserFacingError(_already(story))
+            raise UserFacingError(already_ended(story))
         await interaction.response.defer(ephemeral=True)
         # Claimed first: no shot is queued or tried again from here on, and nobody else ends it.
         claimed = await self.store.claim_story_end(story.id, STOP_SECONDS, why=CANCELLED)
@@ -433,14 +390,3 @@ class StoryFlow:
             picture = await asyncio.to_thread(start_picture, clip, request.size)
         path = await self.pipeline.storage.put_bytes(files.new_input_name(), picture)
         return await around_image(self.pipeline, path, {**request.model_dump(), "kind": "img2vid"})
-
-
-def _already(story: Story) -> str:
-    """Why a story that no longer runs can't be cancelled, in the current language."""
-    if story.state is StoryState.STOPPING:
-        return _("Story {story} is already stopping.", story=story.id)
-    if story.state is StoryState.DELIVERED:
-        return _("Story {story} is already delivered.", story=story.id)
-    if story.state is StoryState.FAILED:
-        return _("Story {story} is already failed.", story=story.id)
-    return _("Story {story} is already cancelled.", story=story.id)

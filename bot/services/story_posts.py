@@ -26,6 +26,7 @@ from bot.services.routes import (
     interaction_webhook,
     tell,
 )
+from bot.services.stories import Note
 from bot.storage import Storage
 from bot.storage.links import ClipLinks
 from bot.store.jobs import JobStore
@@ -66,7 +67,7 @@ class DiscordStoryPoster:
         self.uploader = Uploader(client, storage, on_reencode=on_reencode)
 
     async def deliver_story(
-        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: str | None = None
+        self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: Note | None = None
     ) -> None:
         """Post the story's clip of `shots` (by default its shots made) with `note` (why a partial story
         stopped); raises DeliveryError when neither its route nor the requester's DMs take it. Safe to call
@@ -87,7 +88,7 @@ class DiscordStoryPoster:
         private = bool(story.target.get("private"))
         language = await delivery_language(story, self._server_settings, public=not private)
         with speaking(language):
-            upload = self._upload(story, made, note)
+            upload = self._upload(story, made, note() if callable(note) else note)
         try:
             with speaking(language):
                 await self.uploader.deliver(upload, video)

@@ -14,8 +14,8 @@ import discord
 
 from bot.domain.models import Job, JobState
 from bot.domain.stories import SHOTS_MAX, Story, StoryState
-from bot.i18n.messages import _, heading_, label_, money, n_, number
-from bot.tree import handle_error
+from bot.i18n.messages import _, heading_, label_, money, n_, number, title_
+from bot.tree import handle_error, only_its_opener
 from bot.ui.buttons import _Handlers
 from bot.ui.embeds import EMBED_MAX, FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line
 
@@ -293,3 +293,51 @@ def _within(embed: discord.Embed, room: int) -> discord.Embed:
     if over > 0 and embed.description:
         embed.description = cut(embed.description, max(len(embed.description) - over, 1))
     return embed
+
+
+class Extends(Protocol):
+    """What carries out a submitted Extend form (the stories service)."""
+
+    async def extend(self, interaction: discord.Interaction[Any], story_id: int, prompt: str) -> None: ...
+
+
+class ExtendModal(discord.ui.Modal):
+    """The prompt of the shot added at the end."""
+
+    def __init__(self, flow: Extends, story: Story, opener_id: int, *, timeout: float) -> None:
+        # discord.py's random custom_id keeps each opening apart.
+        super().__init__(title=title_("Extend this story"), timeout=timeout)
+        self.flow = flow
+        self.story = story
+        self.opener_id = opener_id
+        self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
+            label=title_("Shot {shot}", shot=story.shots + 1),
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            # A placeholder holds 100 characters (label_'s 80 is the nearest limit checked).
+            placeholder=label_("What happens next: lead with the action"),
+            min_length=3,
+            max_length=4000,
+        )
+        self.add_item(self.prompt)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return await only_its_opener(interaction, self.opener_id)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.flow.extend(interaction, self.story.id, self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:  # type: ignore[override]
+        await handle_error(interaction, error)
+
+
+def already_ended(story: Story) -> str:
+    """Why a story that no longer runs can't be cancelled, in the current language."""
+    if story.state is StoryState.STOPPING:
+        return _("Story {story} is already stopping.", story=story.id)
+    if story.state is StoryState.DELIVERED:
+        return _("Story {story} is already delivered.", story=story.id)
+    if story.state is StoryState.FAILED:
+        return _("Story {story} is already failed.", story=story.id)
+    return _("Story {story} is already cancelled.", story=story.id)

@@ -265,3 +265,20 @@ async def test_an_image_variant_owns_its_own_input_file(world: World) -> None:
         assert second.request.image_path != first.request.image_path
         stored_inputs = {n for n in await stored_names(bot) if n.startswith(f"{files.INPUTS}/")}
         assert stored_inputs == {input_key(first.request.image_path), input_key(second.request.image_path)}
+
+
+async def test_a_job_started_by_a_button_in_a_dm_keeps_its_servers_language_for_its_posts(
+    world: World,
+) -> None:
+    """A DM has no server language: the new job's posts take the server's own, from the member fetched
+    from it (else a later Post to channel would be in English in a server that speaks French)."""
+    world.guild.preferred_locale = "fr"
+    async with world.bot() as bot:
+        dm = await deliver_by_dm(world, bot, "just for me, in French later")
+        reroll = await world.fake.click(
+            "sora:reroll:1", message_id=int(dm["id"]), user_id=world.alice, locale="de"
+        )
+        await until(lambda: answered(world, reroll.token), what="the re-roll's answer")
+        [first, again] = await until(lambda: count(bot, 2), what="the re-rolled job")
+        assert first.target.get("guild_locale") == again.target.get("guild_locale") == "fr"
+        assert again.target.get("locale") == "de"

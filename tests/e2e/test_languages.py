@@ -11,9 +11,7 @@ from bot.i18n.messages import _, heading_, label_, mention, money, speaking
 from tests.e2e.conftest import World, finished, until
 from tests.fakes.discord import EPHEMERAL
 
-BLOCKED = (
-    "Your prompt uses words this server doesn't allow, so it was not sent. This counts as a strike."
-)
+BLOCKED = "Your prompt uses words this server doesn't allow, so it was not sent. This counts as a strike."
 
 
 def translated(locale: str, render: Any) -> str:
@@ -107,5 +105,5 @@ async def test_a_member_with_an_unsupported_locale_gets_english(world: World) ->
         await world.admin_command("blocklist", "add", pattern="dragon")
         for locale in ("sv-SE", "zh-TW"):
             token = await video(world, world.alice, locale, prompt="a dragon in the snow")
-            await until(lambda: world.answer(token).get("content"), what="the refusal")
+            await until(lambda t=token: world.answer(t).get("content"), what="the refusal")  # type: ignore[misc]
             assert world.answer(token)["content"] == BLOCKED

@@ -116,7 +116,13 @@ async def made_story(
 
 
 def poster(bot: SoraBot) -> DiscordStoryPoster:
-    return DiscordStoryPoster(bot, bot.pipeline.store, bot.pipeline.storage, links=bot.links)
+    return DiscordStoryPoster(
+        bot,
+        bot.pipeline.store,
+        bot.pipeline.storage,
+        links=bot.links,
+        server_settings=bot.governance.settings,
+    )
 
 
 def custom_ids(message: dict[str, Any]) -> list[str]:

@@ -427,3 +427,45 @@ async def test_what_a_stopped_story_stores_for_its_member_is_in_their_language(
     third = await store.get(shots[2].id)
     assert third is not None
     assert third.user_error == "[de] The story stopped before this shot; you were not charged for it."
+
+
+class SpeakingOutput:
+    """Posts in a set language, recording the partial story's note as that post shows it."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.notes: list[str | None] = []
+
+    async def deliver_story(self, story: Story, video: Path, *, note: object = None, **_: object) -> None:
+        with messages.speaking(self.language):
+            self.notes.append(note() if callable(note) else note)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("language", ["de", "ja"])
+async def test_a_partial_storys_post_gives_the_reason_only_in_the_requesters_language(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, language: str
+) -> None:
+    """The reason was written in the requester's language: a post in another (the server's) states the
+    facts alone, in its own language, rather than mix two."""
+    monkeypatch.setattr(messages, "_translations", lambda locale: Marked() if locale == "de" else None)
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    output = SpeakingOutput(language)
+    deliverer = StoryDeliverer(store, storage, {"file": output}, stitcher=Joiner())
+    store.listeners.append(deliverer.on_transition)
+    requests = [JobRequest.parse(prompt=f"shot {n} of three") for n in (1, 2, 3)]
+    _, shots = await store.create_story(
+        NewStory(requests=requests, estimated_costs=[0.4] * 3, user_id=1,
+                 target={"kind": "file", "path": "-", "locale": "de"})
+    )  # fmt: skip
+    first, clip = await made(store, storage, await claim(store))
+    await deliverer.deliver(first, clip)
+    await store.transition(first.id, JobState.DELIVERED)
+    await claim(store)
+    await store.transition(shots[1].id, JobState.FAILED, error="rejected by Prodia: moderation")
+
+    expected = {
+        "de": "[de] Shot 2 of 3 did not finish ([de] shot 2 failed); the story has its first 1.",
+        "ja": "Shot 2 of 3 did not finish; the story has its first 1.",  # no Japanese for it here: English
+    }
+    assert output.notes == [expected[language]]
