@@ -9,6 +9,7 @@ import discord
 import pytest
 
 from bot.errors import NotAllowed
+from bot.i18n.messages import speaking
 from bot.services.guard import Guard
 
 NEEDED = discord.Permissions(view_channel=True, send_messages=True, embed_links=True, attach_files=True)
@@ -56,7 +57,11 @@ def test_each_missing_permission_is_named_alone(flag: str, name: str) -> None:
 def test_several_missing_permissions_are_listed_together() -> None:
     message = refusal(discord.Permissions(view_channel=True), discord.ChannelType.text)
     assert message is not None
-    assert "Send Messages, Embed Links and Attach Files permissions" in message and "grant them" in message
+    # Listed as the language lists (CLDR's English has the serial comma).
+    assert "Send Messages, Embed Links, and Attach Files permissions" in message and "grant them" in message
+    with speaking("de"):
+        german = refusal(discord.Permissions(view_channel=True), discord.ChannelType.text)
+    assert german is not None and ", " in german and " und " in german
 
 
 def test_in_a_thread_it_is_send_messages_in_threads_that_counts() -> None:
