@@ -13,6 +13,7 @@ from typing import Any
 from bot.domain.models import SEED_MAX, Job, JobRequest, JobState
 from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryState
 from bot.errors import SoraBotError
+from bot.media.pool import MediaPool
 from bot.pipeline import FileStoryOutput, Pipeline
 from bot.services.stories import StoryDeliverer
 from bot.settings import Settings
@@ -75,9 +76,9 @@ async def run_story(settings: Settings, args: argparse.Namespace) -> int:
 
     progress = _StoryProgress(quiet=args.quiet)
 
-    def deliverers(store: JobStore, storage: Storage) -> dict[str, StoryDeliverer]:
+    def deliverers(store: JobStore, storage: Storage, media: MediaPool) -> dict[str, StoryDeliverer]:
         progress.deliverer = StoryDeliverer(
-            store, storage, {"file": FileStoryOutput()}, on_end=progress.ended
+            store, storage, media, {"file": FileStoryOutput()}, on_end=progress.ended
         )
         return dict.fromkeys(progress.deliverer.kinds, progress.deliverer)
 

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import signal
 import time
 from collections.abc import Mapping
 from typing import Any, Literal, cast
@@ -22,9 +21,11 @@ from bot.errors import ConfigError
 from bot.i18n.commands import CommandTranslator
 from bot.i18n.messages import load_catalogs
 from bot.i18n.state import SpeakingState
+from bot.media.pool import MediaPool
 from bot.pipeline import Pipeline
 from bot.prodia.backend import Backend
 from bot.prodia.local import LocalBackend
+from bot.run import close_on_signals, point_at
 from bot.services.approvals import Approvals
 from bot.services.audit import Audit
 from bot.services.clip_http import ClipServer
@@ -74,7 +75,13 @@ class SoraBot(commands.AutoShardedBot):
         )
 
     def __init__(
-        self, settings: Settings, *, backend: Backend | None = None, role: Role = "all", **options: Any
+        self,
+        settings: Settings,
+        *,
+        backend: Backend | None = None,
+        media: MediaPool | None = None,
+        role: Role = "all",
+        **options: Any,
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels, roles and upload limits of the servers the bot is in
@@ -95,6 +102,7 @@ class SoraBot(commands.AutoShardedBot):
         self.settings = settings
         self.role = role
         self._backend = backend
+        self._media = media if media is not None else MediaPool(settings.media_workers)  # the pipeline's
         self._stopped = asyncio.Event()
         self._close_task: asyncio.Task[None] | None = None
         self._pipeline: Pipeline | None = None
@@ -124,9 +132,13 @@ class SoraBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         # A gateway never runs a job, so it needs no Prodia token: it gets the local renderer, unused.
-        backend = self._backend or (LocalBackend() if self.role == "gateway" else None)
+        backend = self._backend or (LocalBackend(self._media) if self.role == "gateway" else None)
         self._pipeline = pipeline = await Pipeline.open(
-            self.settings, self._deliverers, backend=backend, on_prodia_request=self.metrics.prodia_request
+            self.settings,
+            self._deliverers,
+            backend=backend,
+            media=self._media,
+            on_prodia_request=self.metrics.prodia_request,
         )
         await self._serve_clips()
         self._build_services(pipeline)
@@ -198,29 +210,33 @@ class SoraBot(commands.AutoShardedBot):
         """The port the endpoints listen on (METRICS_PORT=0 picks one), None when off."""
         return self._ops.port if self._ops is not None else None
 
-    def _deliverers(self, store: JobStore, storage: Storage) -> Mapping[str, Deliverer]:
-        """The scheduler's deliverers, built with the pipeline's store (they record what they posted) and
-        file store (re-encodes are kept there): a clip's, and a story shot's."""
+    def _deliverers(self, store: JobStore, storage: Storage, media: MediaPool) -> Mapping[str, Deliverer]:
+        """The scheduler's deliverers, built with the pipeline's store (they record what they posted), file
+        store (re-encodes are kept there) and media processes (which make them): a clip's, a story shot's."""
         self.links = ClipLinks(storage, self.settings)
         self.deliverer = DiscordDeliverer(
             self,
             store,
             storage,
+            media,
             on_reencode=self.metrics.reencoded,
             links=self.links,
             # The server's post language; governance is built later (_build_services), read at a post.
             server_settings=lambda guild_id: self.governance.settings(guild_id),  # noqa: PLW0108
         )
-        self.story_status = StoryStatus(self, store, storage)
+        self.story_status = StoryStatus(self, store, storage, media)
         poster = DiscordStoryPoster(
             self,
             store,
             storage,
+            media,
             on_reencode=self.metrics.reencoded,
             links=self.links,
             server_settings=lambda guild_id: self.governance.settings(guild_id),  # noqa: PLW0108
         )
-        self.stories = StoryDeliverer(store, storage, {poster.kind: poster}, on_end=self.story_status.ended)
+        self.stories = StoryDeliverer(
+            store, storage, media, {poster.kind: poster}, on_end=self.story_status.ended
+        )
         return {self.deliverer.kind: self.deliverer, **dict.fromkeys(self.stories.kinds, self.stories)}
 
     async def _recover_stories(self) -> None:
@@ -338,16 +354,6 @@ class SoraBot(commands.AutoShardedBot):
         await super().close()
 
 
-def point_at(settings: Settings) -> None:
-    """Send REST and gateway traffic to DISCORD_API_BASE_URL / DISCORD_GATEWAY_URL (proxies, tests)."""
-    if settings.discord_api_base_url:
-        discord.http.Route.BASE = settings.discord_api_base_url
-    if settings.discord_gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
-            settings.discord_gateway_url.rstrip("/") + "/"
-        )
-
-
 async def serve(settings: Settings, *, backend: Backend | None = None, role: Role = "all") -> None:
     """Run the bot until it is closed. discord.py gives up if the very first gateway connection fails, so
     start-up is retried a bounded number of times here. A worker logs in to the REST API only."""
@@ -356,7 +362,7 @@ async def serve(settings: Settings, *, backend: Backend | None = None, role: Rol
     token = settings.discord_token.get_secret_value()
     for attempt in range(1, START_ATTEMPTS + 1):
         bot = SoraBot(settings, backend=backend, role=role)
-        _close_on_signals(bot)
+        close_on_signals(bot)
         try:
             async with bot:
                 if role == "worker":
@@ -373,17 +379,6 @@ async def serve(settings: Settings, *, backend: Backend | None = None, role: Rol
             await asyncio.sleep(2**attempt)
         else:
             return
-
-
-def _close_on_signals(bot: SoraBot) -> None:
-    """A container stop is SIGTERM: close cleanly, so in-flight jobs are handed over at once."""
-    loop = asyncio.get_running_loop()
-
-    def close() -> None:
-        spawn(bot.close(), "closing on a signal")
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, close)
 
 
 def run_bot(settings: Settings, role: Role = "all") -> int:

@@ -234,3 +234,12 @@ class StorageUnavailable(UserFacingError):
             N_("The bot's file storage can't be reached right now; please try again in a moment.")
         )
         self.detail = f"storage unavailable: {detail}" if detail else self.message
+
+
+class MediaCrashed(UserFacingError):
+    """A media worker process died during a step (killed, out of memory, a crash in a codec): the step is
+    tried again (a job's by the scheduler, a few times), and the bot goes on with a new worker."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(N_("The bot's video processing stopped unexpectedly; please try again in a moment."))
+        self.detail = f"media process died: {detail}" if detail else self.message

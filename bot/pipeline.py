@@ -15,6 +15,7 @@ from bot.domain.stories import Story
 from bot.errors import DeliveryError, StorageUnavailable
 from bot.files import INPUTS, input_name, new_input_name
 from bot.media.images import prepare_image
+from bot.media.pool import MediaPool
 from bot.prodia.backend import Backend
 from bot.prodia.client import ProdiaClient
 from bot.prodia.http import RequestObserver
@@ -58,20 +59,33 @@ def _copy_atomically(source: Path, destination: Path) -> None:
         raise DeliveryError(f"could not write {destination}: {exc.strerror}") from None
 
 
-def make_backend(settings: Settings, on_request: RequestObserver | None = None) -> Backend:
-    """The local renderer or Prodia's API, as PRODIA_BACKEND says (`on_request` sees Prodia's requests)."""
+def make_backend(settings: Settings, media: MediaPool, on_request: RequestObserver | None = None) -> Backend:
+    """The local renderer (rendering in `media`'s processes) or Prodia's API, as PRODIA_BACKEND says
+    (`on_request` sees Prodia's requests)."""
     if settings.prodia_backend == "local":
-        return LocalBackend()
+        return LocalBackend(media)
     return ProdiaClient.from_settings(settings, on_request=on_request)
 
 
+# The scheduler's deliverers by target kind; or, built with the pipeline's store (a deliverer records its
+# posts), file store and media processes, a factory of them.
+Deliverers = Mapping[str, Deliverer] | Callable[[JobStore, Storage, MediaPool], Mapping[str, Deliverer]]
+
+
 class Pipeline:
-    """Owns the database, the backend and the scheduler; closes them in reverse order."""
+    """Owns the media processes, the database, the backend and the scheduler; closes them in reverse order."""
 
     def __init__(
-        self, settings: Settings, db: Database, backend: Backend, scheduler: Scheduler, storage: Storage
+        self,
+        settings: Settings,
+        db: Database,
+        backend: Backend,
+        scheduler: Scheduler,
+        storage: Storage,
+        media: MediaPool,
     ) -> None:
         self.settings = settings
+        self.media = media  # CPU-heavy media work, in worker processes (MEDIA_WORKERS)
         self.storage = storage
         self.db = db
         self.store = scheduler.store
@@ -84,13 +98,16 @@ class Pipeline:
     async def open(
         cls,
         settings: Settings,
-        deliverers: Mapping[str, Deliverer] | Callable[[JobStore, Storage], Mapping[str, Deliverer]],
+        deliverers: Deliverers,
         *,
         backend: Backend | None = None,
+        media: MediaPool | None = None,
         owner: str | None = None,
         on_prodia_request: RequestObserver | None = None,
     ) -> Pipeline:
-        backend = backend or make_backend(settings, on_prodia_request)
+        """Open everything; a `media` pool given is the pipeline's to close."""
+        media = media if media is not None else MediaPool(settings.media_workers)
+        backend = backend or make_backend(settings, media, on_prodia_request)
         try:
             db = await Database.open(
                 settings.database_target,
@@ -99,6 +116,7 @@ class Pipeline:
             )
         except BaseException:
             await backend.aclose()
+            await media.close()
             raise
         storage = open_storage(settings)
         config = SchedulerConfig(
@@ -109,10 +127,9 @@ class Pipeline:
             retention_seconds=settings.clip_retention_days * 86400,
         )
         store = JobStore(db)
-        # A deliverer that records its posts needs the store: given a factory, it is built with this one.
-        by_kind = deliverers(store, storage) if callable(deliverers) else deliverers
+        by_kind = deliverers(store, storage, media) if callable(deliverers) else deliverers
         scheduler = Scheduler(store, backend, by_kind, config, storage, owner=owner)
-        return cls(settings, db, backend, scheduler, storage)
+        return cls(settings, db, backend, scheduler, storage, media)
 
     async def start(self) -> None:
         await self.scheduler.start()
@@ -121,12 +138,13 @@ class Pipeline:
         await self.scheduler.stop()
         await self.backend.aclose()
         await self.db.close()
+        await self.media.close()
 
     async def store_image(self, data: bytes, request_size: tuple[int, int]) -> str:
         """Validate and fit an input image and keep it beside the clips; returns what a request names it by
         (`image_path`). Retention deletes it once no job uses it (or after a grace period, when no job ever
         named it)."""
-        fitted = await asyncio.to_thread(prepare_image, data, request_size)
+        fitted = await self.media.run(prepare_image, data, request_size)
         return await self.storage.put_bytes(new_input_name(), fitted)
 
     async def drop_image(self, image_path: str | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=2, le=100)
     job_timeout_seconds: float = Field(default=1800.0, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
+    # Worker processes for re-encodes, frames, images, stitching and the local renderer; 0: threads of this
+    # process (as before the pool).
+    media_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 1), ge=0, le=256)
 
     prodia_poll_min_seconds: float = Field(default=2.0, gt=0)
     prodia_poll_max_seconds: float = Field(default=5.0, gt=0)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import struct
+import tempfile
+from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.errors import InvalidImage
 from bot.i18n.messages import N_, number
+from bot.media.fit import last_frame
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
@@ -66,6 +69,13 @@ def prepare_image(data: bytes, size: tuple[int, int]) -> bytes:
     out = io.BytesIO()
     fitted.save(out, format="JPEG", quality=92)
     return out.getvalue()
+
+
+def start_picture(clip: Path, size: tuple[int, int]) -> bytes:
+    """The clip's last frame as the next shot's input image: a JPEG of exactly the shot's size."""
+    with tempfile.TemporaryDirectory(prefix="sora-story-") as folder:
+        frame = last_frame(clip, Path(folder) / "last.png")
+        return prepare_image(frame.read_bytes(), size)
 
 
 def _upright(image: Image.Image) -> Image.Image:

@@ -111,6 +111,11 @@ def stitch(
     return StitchResult(dest, seconds, plan.width, plan.height, plan.audio_rate is not None, size)
 
 
+def stitch_shots(shots: Sequence[Path], dest: Path, transition: Transition) -> None:
+    """`stitch` as a story's stitcher runs it (in a media process)."""
+    stitch(shots, dest, transition=transition)
+
+
 def shot_durations(shots: Sequence[Path]) -> list[float]:
     """Each shot's video length in seconds: what a cut stitch of them adds up to."""
     return [_read_shot(index, path).seconds for index, path in enumerate(shots)]

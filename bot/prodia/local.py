@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from pathlib import Path
 
 from bot.domain.models import JobRequest
+from bot.media.pool import MediaPool
 from bot.media.render import render_clip
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation, SentHook
 
 
 class LocalBackend:
-    """Dry runs, demos and tests: same sizes, durations and audio as Sora 2 would give, at no cost."""
+    """Dry runs, demos and tests: same sizes, durations and audio as Sora 2 would give, at no cost (rendered
+    in `media`'s worker processes)."""
+
+    def __init__(self, media: MediaPool) -> None:
+        self.media = media
 
     async def generate(
         self, request: JobRequest, out: Path, on_accepted: AcceptedHook, on_sent: SentHook | None = None
@@ -35,7 +39,7 @@ class LocalBackend:
         started = time.monotonic()
         width, height = request.size
         out.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(
+        await self.media.run(
             render_clip,
             out,
             prompt=request.prompt,

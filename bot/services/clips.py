@@ -378,7 +378,7 @@ class Clips:
             async with self._clip(job, _(NOT_CONTINUABLE)) as clip:
                 frame = last_frame_path(clip)
                 if not await storage.fetch(frame):
-                    await asyncio.to_thread(last_frame, clip, frame)
+                    await self.pipeline.media.run(last_frame, clip, frame)
                     await storage.save(frame)
                 data = await asyncio.to_thread(frame.read_bytes)
         else:

@@ -13,6 +13,7 @@ import discord
 from bot.domain.models import Job, JobState, Target
 from bot.errors import DeliveredByDm, DeliveryError, UserFacingError
 from bot.i18n.messages import N_, _, mention, speaking
+from bot.media.pool import MediaPool
 from bot.services.earlier_posts import EarlierPosts
 from bot.services.routes import (
     DM_LIMIT,
@@ -45,6 +46,7 @@ class DiscordDeliverer:
         client: discord.Client,
         store: JobStore,
         storage: Storage,
+        media: MediaPool,
         *,
         on_reencode: Callable[[], None] | None = None,
         links: ClipLinks | None = None,
@@ -56,7 +58,7 @@ class DiscordDeliverer:
         self._server_settings = server_settings
         self.storage = storage  # re-encodes, posters and previews are kept beside the clip
         self._links = links  # "Full quality" links on a re-encode or a preview
-        self.uploader = Uploader(client, storage, on_reencode=on_reencode)  # on_reencode: metrics
+        self.uploader = Uploader(client, storage, media, on_reencode=on_reencode)  # on_reencode: metrics
         self._earlier = EarlierPosts(client, store)
 
     async def deliver(self, job: Job, clip: Path) -> int | None:

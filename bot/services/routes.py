@@ -29,6 +29,7 @@ from bot.files import fit_path, poster_path, preview_path
 from bot.i18n.catalogs import LOCALES
 from bot.i18n.messages import SOURCE, _, post_language, speaking, supported
 from bot.media.fit import fit_clip, poster_frame, preview_clip
+from bot.media.pool import MediaPool
 from bot.media.probe import probe_clip
 from bot.storage import Storage
 from bot.store.guild_settings import GuildSettings
@@ -216,13 +217,20 @@ class Upload:
 
 class Uploader:
     """Uploads a clip by the route that gives the member the best file, re-encoded to fit when needed (each
-    re-encode, poster and preview kept beside the clip in the store, for the next post)."""
+    re-encode, poster and preview made in `media`'s processes, and kept beside the clip in the store, for the
+    next post)."""
 
     def __init__(
-        self, client: discord.Client, storage: Storage, *, on_reencode: Callable[[], None] | None = None
+        self,
+        client: discord.Client,
+        storage: Storage,
+        media: MediaPool,
+        *,
+        on_reencode: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.storage = storage
+        self.media = media
         self._on_reencode = on_reencode  # metrics: told of each re-encode made
 
     async def deliver(self, upload: Upload, clip: Path) -> int:
@@ -272,7 +280,7 @@ class Uploader:
             info = await asyncio.to_thread(probe_clip, fitted)
             width, height = info.width, info.height
         else:
-            result = await asyncio.to_thread(fit_clip, clip, fitted, max_bytes=budget)
+            result = await self.media.run(fit_clip, clip, fitted, max_bytes=budget)
             if result is None:
                 return None, None
             await self._keep(fitted)
@@ -303,7 +311,7 @@ class Uploader:
         for width in (1280, 640, 320):
             poster = poster_path(clip, width)
             if not await self._cached(poster):
-                await asyncio.to_thread(poster_frame, clip, poster, max_width=width)
+                await self.media.run(poster_frame, clip, poster, max_width=width)
                 await self._keep(poster)
             if poster.stat().st_size <= left:
                 files.append(discord.File(poster, filename=f"{upload.stem}.jpg"))
@@ -311,7 +319,7 @@ class Uploader:
                 break
         preview: Path | None = preview_path(clip, left)
         if preview is not None and not await self._cached(preview):
-            preview = await asyncio.to_thread(preview_clip, clip, preview, max_bytes=left)
+            preview = await self.media.run(preview_clip, clip, preview, max_bytes=left)
             if preview is not None:
                 await self._keep(preview)
         if preview is not None:

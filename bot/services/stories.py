@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -16,11 +15,17 @@ import discord
 from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState, Transition, shot_kind, shot_made, shots_made
-from bot.errors import DatabaseUnavailable, SoraBotError, StorageUnavailable, is_content_rejection
+from bot.errors import (
+    DatabaseUnavailable,
+    MediaCrashed,
+    SoraBotError,
+    StorageUnavailable,
+    is_content_rejection,
+)
 from bot.i18n.messages import _, current, n_, speaking, supported
-from bot.media.fit import last_frame
-from bot.media.images import prepare_image
-from bot.media.stitch import stitch
+from bot.media.images import start_picture
+from bot.media.pool import MediaPool
+from bot.media.stitch import stitch_shots
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.ledger import charged_at_prodia
@@ -67,19 +72,8 @@ class StoryOutput(Protocol):
     ) -> None: ...
 
 
+# Joins the shots into one clip at dest (run in a media process: a module-level function).
 Stitcher = Callable[[Sequence[Path], Path, Transition], None]
-
-
-def stitch_shots(shots: Sequence[Path], dest: Path, transition: Transition) -> None:
-    """Join the shots with bot.media.stitch (blocking: run in a thread)."""
-    stitch(shots, dest, transition=transition)
-
-
-def start_picture(clip: Path, size: tuple[int, int]) -> bytes:
-    """The clip's last frame as the next shot's input image: a JPEG of exactly the shot's size."""
-    with tempfile.TemporaryDirectory(prefix="sora-story-") as folder:
-        frame = last_frame(clip, Path(folder) / "last.png")
-        return prepare_image(frame.read_bytes(), size)
 
 
 class StoryDeliverer:
@@ -91,6 +85,7 @@ class StoryDeliverer:
         self,
         store: JobStore,
         storage: Storage,
+        media: MediaPool,
         outputs: Mapping[str, StoryOutput],
         *,
         wake: Callable[[], None] = lambda: None,
@@ -99,6 +94,7 @@ class StoryDeliverer:
     ) -> None:
         self.store = store
         self.storage = storage
+        self.media = media  # takes last frames and joins shots in its processes
         self.outputs = dict(outputs)
         self.wake = wake  # the scheduler's: a shot was queued
         self.stitcher = stitcher
@@ -119,7 +115,7 @@ class StoryDeliverer:
                 or story.state is not StoryState.RUNNING
             ):
                 return None  # queued by an earlier call for this shot, or the story is ending
-            picture = await asyncio.to_thread(start_picture, clip, job.request.size)
+            picture = await self.media.run(start_picture, clip, job.request.size)
             name = files.new_input_name()
             image_path = await self.storage.put_bytes(name, picture)
             if await self.store.queue_shot(story.id, job.shot_index + 1, image_path) is None:
@@ -299,9 +295,15 @@ class StoryDeliverer:
             await self._join_and_deliver(
                 story, made, extra=extra, error=error, user_error=user_error, note=note or user_error
             )
-        except (StorageUnavailable, DatabaseUnavailable, discord.DiscordServerError, asyncio.CancelledError):
-            # An outage (or a shutdown), not the story's fault: the claim is given up, for the shot's delivery
-            # tried again, or recovery, to end it once the outage is over.
+        except (
+            StorageUnavailable,
+            DatabaseUnavailable,
+            MediaCrashed,
+            discord.DiscordServerError,
+            asyncio.CancelledError,
+        ):
+            # An outage (or a shutdown, or a media process that died), not the story's fault: the claim is
+            # given up, for the shot's delivery tried again, or recovery, to end it once the outage is over.
             with contextlib.suppress(Exception):
                 await self.store.release_story_claim(story)
             if reraise:
@@ -377,7 +379,7 @@ class StoryDeliverer:
                 clips.append((extra[0].shot_index or 0, extra[1], extra[0]))
             clips.sort(key=lambda clip: clip[0])
             joined = [shot for _, _, shot in clips]
-            await asyncio.to_thread(self.stitcher, [path for _, path, _ in clips], dest, story.transition)
+            await self.media.run(self.stitcher, [path for _, path, _ in clips], dest, story.transition)
         try:
             if not await self.store.holds_claim(story):
                 # Taken over, or ended meanwhile (its member forgotten): nothing of it is kept or posted.

@@ -4,7 +4,6 @@ every later one made again), Extend (one more shot at the end), Delete."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
@@ -19,12 +18,13 @@ from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
 from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryOptions, StoryState, Transition, shot_made
 from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
 from bot.i18n.messages import _, money, n_, number
+from bot.media.images import start_picture
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals, is_moderator
 from bot.services.clips import Clips
 from bot.services.guard import Admission, Asker, Guard
 from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, read_attachment
-from bot.services.stories import CANCELLED, STOP_SECONDS, StoryDeliverer, start_picture
+from bot.services.stories import CANCELLED, STOP_SECONDS, StoryDeliverer
 from bot.services.story_status import StoryStatus
 from bot.store.stories import NewStory
 from bot.tree import reply
@@ -387,6 +387,6 @@ class StoryFlow:
         async with self.pipeline.storage.local(files.clip_name(shot.id)) as clip:
             if clip is None:
                 raise UserFacingError(_(CLIPS_GONE))
-            picture = await asyncio.to_thread(start_picture, clip, request.size)
+            picture = await self.pipeline.media.run(start_picture, clip, request.size)
         path = await self.pipeline.storage.put_bytes(files.new_input_name(), picture)
         return await around_image(self.pipeline, path, {**request.model_dump(), "kind": "img2vid"})

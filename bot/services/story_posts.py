@@ -16,6 +16,7 @@ from bot.domain.models import Job
 from bot.domain.stories import Story, shots_made
 from bot.errors import DeliveryError
 from bot.i18n.messages import _, mention, speaking
+from bot.media.pool import MediaPool
 from bot.services.routes import (
     DM_LIMIT,
     Route,
@@ -54,6 +55,7 @@ class DiscordStoryPoster:
         client: discord.Client,
         store: JobStore,
         storage: Storage,
+        media: MediaPool,
         *,
         on_reencode: Callable[[], None] | None = None,
         links: ClipLinks | None = None,
@@ -64,7 +66,7 @@ class DiscordStoryPoster:
         self._links = links  # "Full quality" links on a re-encode or a preview
         self._server_settings = server_settings  # the language the server's admins chose for its posts
         # Re-encodes, posters and previews are kept beside the story's clip (they are the story's files).
-        self.uploader = Uploader(client, storage, on_reencode=on_reencode)
+        self.uploader = Uploader(client, storage, media, on_reencode=on_reencode)
 
     async def deliver_story(
         self, story: Story, video: Path, *, shots: Sequence[Job] | None = None, note: Note | None = None

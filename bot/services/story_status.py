@@ -4,7 +4,6 @@ per story (the latest state always shown)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import time
@@ -16,9 +15,10 @@ import discord
 from bot import files
 from bot.domain.models import Job, JobState
 from bot.domain.stories import Story, StoryState, shot_made
-from bot.errors import StorageUnavailable
+from bot.errors import MediaCrashed, StorageUnavailable
 from bot.i18n.messages import _, speaking
 from bot.media.fit import poster_frame
+from bot.media.pool import MediaPool
 from bot.services.routes import interaction_webhook, token_gone
 from bot.services.stories import CANCELLED, told_error
 from bot.storage import Storage
@@ -45,10 +45,11 @@ TOLD_KEPT = 1024
 class StoryStatus:
     """Edits stories' status messages (a store listener for their shots, and `ended` for the story)."""
 
-    def __init__(self, client: discord.Client, store: JobStore, storage: Storage) -> None:
+    def __init__(self, client: discord.Client, store: JobStore, storage: Storage, media: MediaPool) -> None:
         self.client = client  # the interaction webhooks' state
         self.store = store
         self.storage = storage  # the shots' clips, for their thumbnails
+        self.media = media  # makes the thumbnails
         self._told: dict[int, None] = {}  # stories whose failure was told by DM (the latest, in order)
         self._last_edit: dict[int, float] = {}
         self._dirty: set[int] = set()
@@ -165,10 +166,10 @@ class StoryStatus:
                     return None
                 poster = files.poster_path(clip, THUMBNAIL_WIDTH)
                 if not await self.storage.fetch(poster):
-                    await asyncio.to_thread(poster_frame, clip, poster, max_width=THUMBNAIL_WIDTH)
+                    await self.media.run(poster_frame, clip, poster, max_width=THUMBNAIL_WIDTH)
                     await self.storage.save(poster)
                 picture = poster.read_bytes()
-        except (StorageUnavailable, OSError) as exc:
+        except (StorageUnavailable, MediaCrashed, OSError) as exc:
             log.info("shot job %d: no thumbnail (%s)", shot.id, exc)
             return None
         self._thumbnails[shot.id] = picture

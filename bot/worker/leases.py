@@ -74,6 +74,7 @@ class LeaseKeeper:
         self._finishing = finishing
         self._resume = resume
         self._paid = paid if paid is not None else {}  # clips waiting for the store, of jobs held here
+        self._crashes: dict[int, int] = {}  # jobs held here whose step's media process died: how often
         # Every third of a lease, so a lease is renewed twice before it can run out.
         self.loop = Loop("scheduler leases", self.tick, lease_seconds / 3, wait_first=True)
 
@@ -84,8 +85,15 @@ class LeaseKeeper:
         self._stop_lost(running, held)
         for job_id in [job_id for job_id in self._paid if job_id not in held]:
             del self._paid[job_id]  # cancelled or taken over meanwhile: its clip is not ours to store
+        for job_id in [job_id for job_id in self._crashes if job_id not in held]:
+            del self._crashes[job_id]  # ended (delivered, failed), cancelled or taken over
         await beat(self.store.db, "worker", self.owner)
         await self.recover()
+
+    def crashed(self, job_id: int) -> int:
+        """A step of a job held here lost its media process: how often that has happened to the job."""
+        self._crashes[job_id] = self._crashes.get(job_id, 0) + 1
+        return self._crashes[job_id]
 
     async def recover(self) -> int:
         """Take over jobs whose worker died: fail the ones caught mid-submission, resume the rest."""

@@ -20,18 +20,19 @@ from bot.errors import (
     DeliveredByDm,
     DiskFull,
     JobTimedOut,
+    MediaCrashed,
     ProdiaError,
     SoraBotError,
     StorageUnavailable,
 )
 from bot.i18n.messages import _, speaking
-from bot.prodia.backend import Backend, Endpoint, Generation
+from bot.prodia.backend import Backend, Generation
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat
 from bot.tasks import spawn
 from bot.worker.config import Deliverer, SchedulerConfig
-from bot.worker.inputs import with_local_image
+from bot.worker.generation import generate
 from bot.worker.leases import LeaseKeeper, worker_name
 from bot.worker.retention import Retention
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Deliverer", "Scheduler", "SchedulerConfig"]
 
 STORAGE_RECHECK_SECONDS = 5.0  # while the store fails, how often a worker asks it again before claiming
+# A step whose media process died (killed, out of memory) runs this many times in all before the job fails.
+MEDIA_ATTEMPTS = 3
 GENERIC_FAILURE = _("Something went wrong on the bot's side; the job was stopped. You were not charged.")
 
 
@@ -236,7 +239,9 @@ class Scheduler:
                     else:
                         deadline = (job.started_at or time.time()) + self.config.job_timeout_seconds
                         async with asyncio.timeout(max(0.0, deadline - time.time())):
-                            generation = await self._generate(job)
+                            generation = await generate(
+                                job, self.store, self.backend, self.storage, self.owner
+                            )
                     self._paid[job.id] = generation
                 # The clip is here and paid for: storing it is outside the job's timeout, and retried
                 # (this process holds the file) until the store takes it.
@@ -257,6 +262,17 @@ class Scheduler:
             log.warning("job %d: %s; resuming it when the %s is back", job.id, exc.detail, what)
             if isinstance(exc, StorageUnavailable):
                 self._storage_failing = True  # no new job is claimed until the store answers
+        except MediaCrashed as exc:
+            # Not known to be the clip's fault: the job keeps its state and lease, and the lease loop runs the
+            # step again (a paid clip is stored already: its delivery is tried again, never lost). A clip that
+            # kills its media process every time fails the job, its clip kept for /show.
+            crashes = self._leases.crashed(job.id)
+            if crashes >= MEDIA_ATTEMPTS:
+                await self._fail(job, exc)
+                return
+            log.warning(
+                "job %d: %s; trying again (%d of %d)", job.id, exc.detail, crashes + 1, MEDIA_ATTEMPTS
+            )
         except TimeoutError:
             await self._fail(job, JobTimedOut(f"timed out after {self.config.job_timeout_seconds:.0f}s"))
         except SoraBotError as exc:
@@ -275,35 +291,7 @@ class Scheduler:
 
     async def _generate(self, job: Job) -> Generation:
         """Run the job at Prodia (or poll it there by its id) until its clip is here, whole."""
-        out = files.clip_path(self.storage.work_dir, job.id)
-        generation: Generation
-        if job.state is JobState.SUBMITTING:
-
-            async def accepted(prodia_job_id: str, endpoint: Endpoint) -> None:
-                moved = await self.store.transition(
-                    job.id,
-                    JobState.RUNNING,
-                    expect={JobState.SUBMITTING},
-                    owner=self.owner,
-                    prodia_job_id=prodia_job_id,
-                    endpoint=endpoint,
-                )
-                if moved is None:
-                    raise asyncio.CancelledError  # cancelled or taken over while submitting
-
-            async def sent(endpoint: Endpoint) -> None:
-                # Stored before the request goes: a job that ends, or a process that dies, from here on
-                # counts as possibly paid (README "Refunds").
-                if not await self.store.mark_sent(job.id, endpoint, owner=self.owner):
-                    raise asyncio.CancelledError  # cancelled or taken over before anything was sent
-
-            async with with_local_image(self.storage, job) as request:
-                generation = await self.backend.generate(request, out, accepted, sent)
-        else:
-            assert job.prodia_job_id is not None and job.endpoint is not None
-            endpoint: Endpoint = job.endpoint  # type: ignore[assignment]
-            generation = await self.backend.resume(job.request, job.prodia_job_id, endpoint, out)
-        return generation
+        return await generate(job, self.store, self.backend, self.storage, self.owner)
 
     async def _keep(self, job: Job, generation: Generation) -> Job:
         """Store the paid clip, then call the job delivering. A store that fails leaves the job running and

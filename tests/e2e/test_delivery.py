@@ -4,6 +4,8 @@ previews, 403, 404, and a re-run after an outage that must not post twice."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 from typing import Any
 
 import discord
@@ -11,6 +13,7 @@ import pytest
 
 from bot.client import SoraBot
 from bot.domain.models import Job, JobState
+from bot.media.pool import MediaPool
 from bot.media.probe import probe_clip
 from tests.e2e.conftest import BOTH_STORAGES, World, clip_key, finished, stored_file, until
 from tests.e2e.conftest import TestBot as WorkerBot
@@ -27,6 +30,7 @@ from tests.fakes.discord import (
     running_bot,
 )
 from tests.fakes.prodia import Fault
+from tests.media_faults import KillOnce
 
 # Every delivery reads the clip, and keeps its re-encodes, posters and previews, in the store: the output
 # folder and a bucket of the local S3 server.
@@ -76,6 +80,32 @@ async def test_a_clip_over_the_servers_limit_is_reencoded_to_fit(world: World) -
         # Without Nitro the interaction allows no more than the server: posted by the bot, not the token.
         [post] = posts_to(world, world.channel_id)
         assert post.response["id"] == posted["id"]
+
+
+async def test_a_media_process_killed_while_fitting_a_clip_delays_its_delivery_and_it_is_posted_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    world.prodia.clip_bytes_extra = 11 * MIB  # over an unboosted server's 10 MiB: fitted to be posted
+    killer = KillOnce("fit_clip", world.tmp / "killed-while-fitting")
+    bot = WorkerBot(world.settings(), media=MediaPool(1, before_call=killer), guild_ready_timeout=0.05)
+    async with running_bot(world.fake, bot):
+        await world.video(prompt="a long pan across a valley")
+        job = await finished(bot, 1)
+        assert job.state is JobState.DELIVERED, job.error
+    killed = killer.killed()
+    assert killed is not None and killed != os.getpid()  # a media process really died, fitting this clip
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)
+    assert "job 1: media process died: the media process running fit_clip died; trying again (2 of 3)" in (
+        caplog.text
+    )
+    assert job.error is None and job.user_error is None
+    [posted] = world.clips()
+    [attachment] = posted["attachments"]
+    assert attachment["size"] <= 10 * MIB
+    assert "Re-encoded" in str(posted["embeds"][0]["fields"])
+    assert len(posts_to(world, world.channel_id)) == 1  # posted once, after the fit that worked
 
 
 async def test_a_private_clip_over_the_interactions_limit_is_reencoded_to_fit(world: World) -> None:

@@ -120,6 +120,7 @@ def poster(bot: SoraBot) -> DiscordStoryPoster:
         bot,
         bot.pipeline.store,
         bot.pipeline.storage,
+        bot.pipeline.media,
         links=bot.links,
         server_settings=bot.governance.settings,
     )

@@ -16,11 +16,15 @@ from bot.domain.models import Job, JobRequest, JobState
 from bot.domain.stories import Story, StoryState
 from bot.errors import StorageUnavailable
 from bot.i18n import messages
+from bot.media.pool import MediaPool
 from bot.media.render import render_clip
 from bot.services.stories import StoryDeliverer
 from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore
 from bot.store.stories import NewStory
+
+# The joiners here record their calls in this process: the media work runs in threads.
+THREADS = MediaPool(0)
 
 
 class Joiner:
@@ -69,6 +73,7 @@ async def test_a_made_shot_queues_the_next_from_its_last_frame_once_and_a_failur
     deliverer = StoryDeliverer(
         store,
         storage,
+        THREADS,
         {"file": output},
         wake=lambda: woken.append(True),
         stitcher=joiner,
@@ -117,7 +122,9 @@ async def test_a_story_whose_first_shot_fails_ends_failed_with_nothing_joined(
 ) -> None:
     storage = FileStorage(tmp_path / "clips")
     joiner, ended = Joiner(), list[Story]()
-    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=joiner, on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": Output()}, stitcher=joiner, on_end=ended.append
+    )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of two") for n in (1, 2)]
     _, shots = await store.create_story(
@@ -137,7 +144,9 @@ async def test_a_shot_that_fails_once_is_tried_again_and_the_story_goes_on(
     storage = FileStorage(tmp_path / "clips")
     storage.work_dir.mkdir(parents=True)
     joiner, output, ended = Joiner(), Output(), list[Story]()
-    deliverer = StoryDeliverer(store, storage, {"file": output}, stitcher=joiner, on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": output}, stitcher=joiner, on_end=ended.append
+    )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of two", seed=9) for n in (1, 2)]
     story, shots = await store.create_story(
@@ -164,7 +173,9 @@ async def test_a_shot_prodia_refused_for_its_content_is_not_tried_again(
 ) -> None:
     storage = FileStorage(tmp_path / "clips")
     ended = list[Story]()
-    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": Output()}, stitcher=Joiner(), on_end=ended.append
+    )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of two") for n in (1, 2)]
     _, shots = await store.create_story(
@@ -195,7 +206,7 @@ async def test_a_story_whose_joined_clip_cant_be_delivered_ends_failed_without_m
     storage.work_dir.mkdir(parents=True)
     ended = list[Story]()
     deliverer = StoryDeliverer(
-        store, storage, {"file": BrokenOutput()}, stitcher=Joiner(), on_end=ended.append
+        store, storage, THREADS, {"file": BrokenOutput()}, stitcher=Joiner(), on_end=ended.append
     )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of two") for n in (1, 2)]
@@ -224,7 +235,9 @@ async def test_a_shot_prodia_may_have_billed_is_not_tried_again(store: JobStore,
     story reserved and the server's budget allows. The story stops; what the shot cost stays counted."""
     storage = FileStorage(tmp_path / "clips")
     ended = list[Story]()
-    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": Output()}, stitcher=Joiner(), on_end=ended.append
+    )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of two", seed=3) for n in (1, 2)]
     _, shots = await store.create_story(
@@ -258,7 +271,9 @@ async def test_a_story_left_running_by_a_listener_that_never_ran_is_stopped_by_r
         )
     )
     await store.transition(shots[0].id, JobState.CANCELLED, error="cancelled")  # no deliverer listening
-    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": Output()}, stitcher=Joiner(), on_end=ended.append
+    )
     assert await deliverer.recover() == 1
     assert [s.state for s in ended] == [StoryState.CANCELLED]
     assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]
@@ -275,7 +290,9 @@ async def test_a_middle_shot_made_but_failed_after_is_in_the_partial_story(
     storage = FileStorage(tmp_path / "clips")
     storage.work_dir.mkdir(parents=True)
     joiner, ended = Joiner(), list[Story]()
-    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=joiner, on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": Output()}, stitcher=joiner, on_end=ended.append
+    )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of three", seed=5) for n in (1, 2, 3)]
     _, shots = await store.create_story(
@@ -323,14 +340,14 @@ async def test_once_a_story_is_being_ended_no_shot_is_queued_or_tried_again(stor
 
 async def test_recovery_leaves_the_stories_of_another_output_alone(store: JobStore, tmp_path: Path) -> None:
     storage = FileStorage(tmp_path / "clips")
-    deliverer = StoryDeliverer(store, storage, {"file": Output()})
+    deliverer = StoryDeliverer(store, storage, THREADS, {"file": Output()})
     bots = dataclasses.replace(file_story(2), target={"kind": "discord", "channel_id": 1})
     story, shots = await store.create_story(bots)
     await store.transition(shots[0].id, JobState.CANCELLED)
     assert await deliverer.recover() == 0  # `sora-bot story` sharing the bot's database
     found = await store.get_story(story.id)
     assert found is not None and found[0].state is StoryState.RUNNING
-    assert await StoryDeliverer(store, storage, {"discord": Output()}).recover() == 1
+    assert await StoryDeliverer(store, storage, THREADS, {"discord": Output()}).recover() == 1
 
 
 async def test_a_rejected_reroll_posts_nothing_of_the_story_it_reuses(
@@ -339,7 +356,7 @@ async def test_a_rejected_reroll_posts_nothing_of_the_story_it_reuses(
     storage = FileStorage(tmp_path / "clips")
     storage.work_dir.mkdir(parents=True)
     output = Output()
-    deliverer = StoryDeliverer(store, storage, {"file": output}, stitcher=Joiner())
+    deliverer = StoryDeliverer(store, storage, THREADS, {"file": output}, stitcher=Joiner())
     store.listeners.append(deliverer.on_transition)
     first, _ = await store.create_story(file_story(2))
     for _ in range(2):
@@ -366,7 +383,7 @@ async def test_a_store_outage_while_ending_leaves_the_story_to_be_ended_again(
         async def deliver_story(self, story: Story, video: Path, **_: object) -> None:
             raise StorageUnavailable("the bucket is unreachable")
 
-    deliverer = StoryDeliverer(store, storage, {"file": Unreachable()}, stitcher=Joiner())
+    deliverer = StoryDeliverer(store, storage, THREADS, {"file": Unreachable()}, stitcher=Joiner())
     story, _ = await store.create_story(file_story(2))
     for index in range(2):
         job, clip = await made(store, storage, await claim(store))
@@ -381,7 +398,7 @@ async def test_a_store_outage_while_ending_leaves_the_story_to_be_ended_again(
     # The shot ends delivered (its clip is made); once the store is back, recovery joins and posts the story.
     await store.transition(job.id, JobState.DELIVERED)
     healed = Output()
-    assert await StoryDeliverer(store, storage, {"file": healed}, stitcher=Joiner()).recover() == 1
+    assert await StoryDeliverer(store, storage, THREADS, {"file": healed}, stitcher=Joiner()).recover() == 1
     assert [story_id for story_id, _ in healed.delivered] == [story.id]
 
 
@@ -402,7 +419,9 @@ async def test_what_a_stopped_story_stores_for_its_member_is_in_their_language(
     storage = FileStorage(tmp_path / "clips")
     storage.work_dir.mkdir(parents=True)
     ended = list[Story]()
-    deliverer = StoryDeliverer(store, storage, {"file": Output()}, stitcher=Joiner(), on_end=ended.append)
+    deliverer = StoryDeliverer(
+        store, storage, THREADS, {"file": Output()}, stitcher=Joiner(), on_end=ended.append
+    )
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of three") for n in (1, 2, 3)]
     _, shots = await store.create_story(
@@ -451,7 +470,7 @@ async def test_a_partial_storys_post_gives_the_reason_only_in_the_requesters_lan
     storage = FileStorage(tmp_path / "clips")
     storage.work_dir.mkdir(parents=True)
     output = SpeakingOutput(language)
-    deliverer = StoryDeliverer(store, storage, {"file": output}, stitcher=Joiner())
+    deliverer = StoryDeliverer(store, storage, THREADS, {"file": output}, stitcher=Joiner())
     store.listeners.append(deliverer.on_transition)
     requests = [JobRequest.parse(prompt=f"shot {n} of three") for n in (1, 2, 3)]
     _, shots = await store.create_story(

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.media.pool import MediaPool
 from bot.services.story_status import MIN_INTERVAL, THUMBNAILS_KEPT, StoryStatus, _trim
 from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore
@@ -15,7 +16,7 @@ NO_CLIENT: Any = None  # nothing is edited: no story is dirty
 
 
 async def test_edit_times_are_forgotten_once_they_no_longer_throttle(store: JobStore, tmp_path: Path) -> None:
-    status = StoryStatus(NO_CLIENT, store, FileStorage(tmp_path))
+    status = StoryStatus(NO_CLIENT, store, FileStorage(tmp_path), MediaPool(0))
     status.edited(1)  # accepted here, ended in another process: never `ended()` here
     status._last_edit[2] = time.monotonic() - MIN_INTERVAL - 1
     await status._tick()

@@ -163,12 +163,13 @@ async def test_a_storys_joined_clip_goes_with_its_retention_and_when_its_member_
 
 
 async def test_a_waiting_shot_can_be_cancelled_and_is_refunded(store: JobStore, tmp_path: Path) -> None:
+    from bot.media.pool import MediaPool
     from bot.prodia.local import LocalBackend
     from bot.storage.local import FileStorage
     from bot.worker.scheduler import Scheduler, SchedulerConfig
 
     _, shots = await store.create_story(new_story(2))
-    scheduler = Scheduler(store, LocalBackend(), {}, SchedulerConfig(), FileStorage(tmp_path))
+    scheduler = Scheduler(store, LocalBackend(MediaPool(0)), {}, SchedulerConfig(), FileStorage(tmp_path))
     cancelled = await scheduler.cancel(shots[1].id)
     assert cancelled is not None and cancelled.state is JobState.CANCELLED
     assert await store.ledger(shots[1].id) == [("reserve", 0.4), ("refund", 0.4)]

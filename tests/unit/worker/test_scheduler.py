@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Job, JobRequest, JobState
-from bot.errors import DeliveryError, ProdiaRejected, StorageUnavailable
+from bot.errors import DeliveryError, MediaCrashed, ProdiaRejected, StorageUnavailable
 from bot.prodia.backend import AcceptedHook, Endpoint, Generation
 from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore, NewJob
 from bot.worker.leases import lease_is_dead
-from bot.worker.scheduler import Scheduler, SchedulerConfig
+from bot.worker.scheduler import MEDIA_ATTEMPTS, Scheduler, SchedulerConfig
 
 
 class ScriptedBackend:
@@ -195,6 +195,58 @@ async def test_a_paid_clip_that_cannot_be_delivered_is_kept_and_stays_charged(
     # Prodia was paid for it: the clip stays for /show, and its price stays in the server's spend.
     assert Path(failed.output_path).read_bytes() == b"clip:p-1"
     assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.33)]
+
+
+class CrashingDeliverer(RecordingDeliverer):
+    """A deliverer whose media process (fitting the clip to upload it) dies on its first `crashes` calls."""
+
+    def __init__(self, crashes: int) -> None:
+        super().__init__()
+        self.crashes = crashes
+        self.calls = 0
+
+    async def deliver(self, job: Job, clip: Path) -> int | None:
+        self.calls += 1
+        if self.calls <= self.crashes:
+            raise MediaCrashed("the media process running fit_clip died")
+        return await super().deliver(job, clip)
+
+
+async def test_a_delivery_whose_media_process_died_is_tried_again_and_delivered_once(
+    store: JobStore, backend: ScriptedBackend, tmp_path: Path
+) -> None:
+    deliverer = CrashingDeliverer(crashes=MEDIA_ATTEMPTS - 1)
+    worker = make_scheduler(store, backend, deliverer, tmp_path, lease_seconds=0.3)
+    job = await add(store)
+    await worker.start()
+    try:
+        delivered = await wait_for_state(store, job.id, JobState.DELIVERED, JobState.FAILED)
+    finally:
+        await worker.stop()
+    assert delivered.state is JobState.DELIVERED and delivered.error is None
+    assert deliverer.calls == MEDIA_ATTEMPTS and deliverer.delivered == [(job.id, b"clip:p-1")]
+    assert backend.generated == ["a dog runs"] and backend.resumed == []  # the stored clip, not a new one
+    assert await store.ledger(job.id) == [("reserve", 0.4), ("commit", 0.33)]
+
+
+async def test_a_clip_that_kills_its_media_process_every_time_fails_its_job_and_is_kept(
+    store: JobStore, backend: ScriptedBackend, tmp_path: Path
+) -> None:
+    deliverer = CrashingDeliverer(crashes=1000)
+    worker = make_scheduler(store, backend, deliverer, tmp_path, lease_seconds=0.3)
+    job = await add(store)
+    await worker.start()
+    try:
+        failed = await wait_for_state(store, job.id, JobState.FAILED)
+        await worker.wait_idle()
+    finally:
+        await worker.stop()
+    assert deliverer.calls == MEDIA_ATTEMPTS  # tried again, within bounds
+    assert failed.error == "media process died: the media process running fit_clip died"
+    assert failed.user_error == MediaCrashed().user_message
+    assert (
+        failed.output_path is not None and Path(failed.output_path).read_bytes() == b"clip:p-1"
+    )  # for /show
 
 
 async def test_cancel_a_queued_job_and_a_running_job(
