@@ -1,11 +1,17 @@
 """Acknowledgement latency: a burst of /video commands from 50 users; time from the interaction's dispatch by
 the fake Discord to the bot's defer callback arriving there. Baseline: a bare discord.py bot whose /video only
-defers, against the same fake with the same burst."""
+defers, against the same fake with the same burst.
+
+Under load: the same burst while the bot fits four dense 12 s 1080p clips under Discord's 10 MiB (through its
+media processes, MEDIA_WORKERS; and, for comparison, in threads of its own process as before issue 16),
+against the bare bot's idle burst of the same run."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +33,16 @@ from bench.common import (
     temp_dir,
     until,
 )
+from bench.reencode import LIMIT, _grainy_source
+from bot.media.fit import fit_clip
 from tests.fakes.discord import INTERACTION_CALLBACK, RecordedRequest, running_bot
 from tests.harness import TestBot
 
 NAME = "ack"
 USERS = 50
+FITS = 4  # dense clips fitted at once while the burst arrives
+# The dense source is slow to make (about a minute): kept between runs.
+DENSE = Path(tempfile.gettempdir()) / "sora-bench-dense"
 
 
 class BareBot(commands.Bot):
@@ -76,12 +87,13 @@ def _answered(world: BenchWorld, token: str) -> bool:
 
 @dataclass
 class Round:
-    kind: str  # "sora" or "bare"
+    kind: str  # "bare", "sora", "sora-load" (fits in media processes), "sora-load-threads" (in threads)
     latencies: list[float] = field(default_factory=list)
     late: int = 0  # callbacks the fake refused as too late (404 10062)
     accepted: int = 0  # SoraBot: commands answered with a status embed
     refused: int = 0  # SoraBot: commands answered with an error
     status_latencies: list[float] = field(default_factory=list)  # dispatch -> status embed (SoraBot)
+    fits: int = 0  # fits that stopped during a loaded burst (should be none)
 
 
 async def _burst(world: BenchWorld, count: int, result: Round, *, sora: bool) -> None:
@@ -124,18 +136,41 @@ async def _run_bare(world: BenchWorld, count: int, result: Round) -> None:
         await _burst(world, count, result, sora=False)
 
 
-async def _run_sora(world: BenchWorld, count: int, result: Round) -> None:
+async def _run_sora(world: BenchWorld, count: int, result: Round, *, load: Path | None = None,
+                    threads: bool = False) -> None:  # fmt: skip
     settings = world.settings(
         default_jobs_per_hour=10_000,
         default_concurrent_jobs=1_000,
         default_video_seconds_per_day=10**7,
         max_concurrent_jobs=256,
+        **({"media_workers": 0} if threads else {}),
     )
-    async with running_bot(world.fake, TestBot(settings, guild_ready_timeout=0.05)):
-        await _burst(world, count, result, sora=True)
+    bot = TestBot(settings, guild_ready_timeout=0.05)
+    async with running_bot(world.fake, bot):
+        if load is None:
+            await _burst(world, count, result, sora=True)
+            return
+        fitting = [
+            asyncio.create_task(_fit_forever(bot, load, world.tmp / f"fit-{n}.mp4")) for n in range(FITS)
+        ]
+        try:
+            await asyncio.sleep(2.0)  # the encoders are running before the burst arrives
+            await _burst(world, count, result, sora=True)
+            result.fits = sum(task.done() for task in fitting)  # a fit that ended early is a failed load
+        finally:
+            for task in fitting:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*fitting, return_exceptions=True)
 
 
-async def _round(kind: str, count: int, tmp: Path) -> Round:
+async def _fit_forever(bot: TestBot, source: Path, dest: Path) -> None:
+    """Fit `source` under 10 MiB again and again, as the bot's deliveries do (its media pool)."""
+    while True:
+        await bot.pipeline.media.run(fit_clip, source, dest, max_bytes=LIMIT)
+
+
+async def _round(kind: str, count: int, tmp: Path, dense: Path | None = None) -> Round:
     """One bot, one fresh world, one burst.
 
     For SoraBot nothing renders while we measure: every accepted job stays "processing" at the fake Prodia
@@ -148,7 +183,8 @@ async def _round(kind: str, count: int, tmp: Path) -> Round:
             await _run_bare(world, count, result)
         else:
             world.prodia.stuck = True
-            await _run_sora(world, count, result)
+            load = dense if kind.startswith("sora-load") else None
+            await _run_sora(world, count, result, load=load, threads=kind == "sora-load-threads")
     return result
 
 
@@ -156,18 +192,24 @@ async def run(quick: bool) -> list[Row]:
     count = 100 if quick else 200
     rounds = 2 if quick else 4
     results: list[Round] = []
+    DENSE.mkdir(exist_ok=True)
+    dense = await asyncio.to_thread(_grainy_source, DENSE)
     with temp_dir(NAME) as tmp, production_logging(tmp / "bot.log") as watch:
         for n in range(rounds):
             # Alternate the order, so neither bot always runs on a cooler (or hotter) machine.
-            order = ("bare", "sora") if n % 2 == 0 else ("sora", "bare")
+            kinds = ("bare", "sora", "sora-load", "sora-load-threads")
+            order = kinds if n % 2 == 0 else kinds[::-1]
             for kind in order:
                 folder = tmp / f"{kind}-{n}"
                 folder.mkdir()
                 started = time.monotonic()
-                results.append(await _round(kind, count, folder))
+                results.append(await _round(kind, count, folder, dense))
                 took = time.monotonic() - started
                 print(f"  ack: {kind} round {n + 1}: {ms(median(results[-1].latencies))} median,"
                       f" took {took:.1f} s", file=sys.stderr)  # fmt: skip
+    loaded = [x for r in results if r.kind == "sora-load" for x in r.latencies]
+    threaded = [x for r in results if r.kind == "sora-load-threads" for x in r.latencies]
+    stopped = sum(r.fits for r in results)
     soras = [r for r in results if r.kind == "sora"]
     bares = [r for r in results if r.kind == "bare"]
     sora = [x for r in soras for x in r.latencies]
@@ -197,6 +239,16 @@ async def run(quick: bool) -> list[Row]:
             f"{ratio(p99, b99):.2f}x (goal <= 1.2x, < 3 s)",
             f"max {ms(max(sora))} vs {ms(max(bare))}; refused as late (> 3 s)"
             f" {sum(r.late for r in soras)} vs {sum(r.late for r in bares)}; {watch.note()}",
+        ),
+        Row(
+            NAME,
+            f"under load ({FITS} dense 12 s fits), p99",
+            ms(percentile(loaded, 99)) + f" (median {ms(median(loaded))})",
+            ms(b99) + " (bare bot, idle)",
+            f"{ratio(percentile(loaded, 99), b99):.2f}x (goal <= 1.5x)",
+            f"fits in media processes (MEDIA_WORKERS, nice +10); in threads of the bot's process instead:"
+            f" p99 {ms(percentile(threaded, 99))}, {ratio(percentile(threaded, 99), b99):.2f}x;"
+            f" {stopped} fit(s) stopped during a burst",
         ),
         Row(
             NAME,

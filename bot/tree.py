@@ -30,6 +30,13 @@ async def reply(interaction: discord.Interaction[Any], content: str | None = Non
         await interaction.response.send_message(content, **kwargs)
 
 
+async def acknowledge(interaction: discord.Interaction[Any], *, thinking: bool = False) -> None:
+    """Defer privately, once: a button that opens no form acknowledges before it reads anything (Discord
+    allows 3 s); later calls are no-ops, and every answer after it is a followup (`reply`)."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=thinking)
+
+
 FORM_NOT_YOURS = _("This form belongs to the member who opened it.")
 
 

@@ -19,7 +19,7 @@ from bot.errors import UserFacingError
 from bot.i18n.messages import _
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.services.forgetting import forget_member
-from bot.tree import reply
+from bot.tree import acknowledge, reply
 from bot.ui import admin_replies as said
 from bot.ui.export import jobs_export
 from bot.ui.languages import CHOICES as LANGUAGES
@@ -83,6 +83,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         # default_member_permissions only hides the command; server admins can override it, so check again.
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
+        await acknowledge(interaction)  # before any database read or write (Discord allows 3 s)
         return True
 
     async def _changed(self, interaction: Interaction, action: str, message: str, **details: Any) -> None:
@@ -359,7 +360,6 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @user.command(name="forget", description="Delete a member's prompts and clips from the bot")
     @app_commands.describe(member="The member whose prompts and clips to delete")
     async def user_forget(self, interaction: Interaction, member: discord.Member) -> None:
-        await interaction.response.defer(ephemeral=True)
         removed = await forget_member(self.pipeline, self.governance, _guild(interaction), member.id)
         text = said.forgotten(member.mention, removed)
         await self._changed(interaction, "member.forget", text, target=member.id)
@@ -369,7 +369,6 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     @app_commands.command(name="usage", description="Jobs and spend per member and per day, with a chart")
     @app_commands.describe(days="How many days back to count (default 7)")
     async def usage(self, interaction: Interaction, days: app_commands.Range[int, 1, 90] = 7) -> None:
-        await interaction.response.defer(ephemeral=True)
         since = time.time() - days * 86400
         rows = await self.governance.spend_rows(_guild(interaction), since)
         lines, png = await usage_report(rows, days)
@@ -378,7 +377,6 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
 
     @app_commands.command(name="export", description="The server's jobs as a CSV file")
     async def export(self, interaction: Interaction) -> None:
-        await interaction.response.defer(ephemeral=True)
         rows = await self.governance.export_rows(_guild(interaction))
         data = jobs_export(rows)
         await self.audit.record(

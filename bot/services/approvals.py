@@ -21,7 +21,7 @@ from bot.storage import Storage
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
-from bot.tree import handle_error, only_its_opener
+from bot.tree import acknowledge, handle_error, only_its_opener
 from bot.ui.buttons import approval_view
 from bot.ui.embeds import FIELD_VALUE_MAX, cut, escape, fit_embed, quote, settings_line, state_name
 
@@ -204,6 +204,8 @@ class Approvals:
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:
         """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""
+        if action != "reject":  # (Reject's form must be the first answer)
+            await acknowledge(interaction)
         job = await self.guard.job_for_button(interaction, job_id, works_in_dms=False)
         if not is_moderator(interaction):
             raise UserFacingError(_("Only moderators can approve or reject requests."))
@@ -218,7 +220,6 @@ class Approvals:
         if action == "reject":
             await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))
             return
-        await interaction.response.defer(ephemeral=True)
         approved = await self.store.transition(
             job.id, JobState.QUEUED, expect={JobState.AWAITING_APPROVAL}, approved_by=interaction.user.id
         )

@@ -27,7 +27,7 @@ from bot.services.delivery import DiscordDeliverer
 from bot.services.guard import Admission, Asker, Guard
 from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target
 from bot.services.status import StatusUpdater
-from bot.tree import handle_error, only_its_opener, reply
+from bot.tree import acknowledge, handle_error, only_its_opener, reply
 from bot.ui.buttons import status_view
 from bot.ui.embeds import state_name, status_embed
 
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # The buttons the bot puts on messages in direct messages: a private clip's, and a status message's.
 DM_ACTIONS = frozenset({"post", "reroll", "remix", "cancel"})
+# The actions acknowledged without a "thinking" message (their answer comes quickly, as a private followup).
+QUIET_ACTIONS = frozenset({"cancel", "delete", "post"})
 Interaction = discord.Interaction[Any]
 NO_LONGER_AVAILABLE = _("This clip is no longer available.")
 NOT_CONTINUABLE = _("This clip is no longer available to continue from.")
@@ -153,6 +155,8 @@ class Clips:
 
     async def on_button(self, interaction: Interaction, action: str, job_id: int) -> None:
         """A clip button pressed (bot/ui/buttons.py ClipButton)."""
+        if action != "remix":  # (a form must be the first answer)
+            await acknowledge(interaction, thinking=action not in QUIET_ACTIONS)
         job = await self.guard.job_for_button(interaction, job_id, works_in_dms=action in DM_ACTIONS)
         if action == "cancel":
             await self._cancel(interaction, job)
@@ -166,7 +170,6 @@ class Clips:
                 await self.guard.may_generate(interaction)
             await interaction.response.send_modal(RemixModal(self, job, interaction.user.id))
         else:
-            await interaction.response.defer(ephemeral=True, thinking=True)
             await self._make_variant(interaction, job, action)
 
     async def remix(self, interaction: Interaction, job: Job, prompt: str) -> None:
@@ -236,7 +239,6 @@ class Clips:
             )
         if job.state in TERMINAL:
             raise UserFacingError(_("Job {job} is already {state}.", job=job.id, state=state_name(job.state)))
-        await interaction.response.defer(ephemeral=True)
         cancelled = await self.pipeline.scheduler.cancel(job.id)
         if cancelled is None:
             raise UserFacingError(
@@ -269,7 +271,6 @@ class Clips:
             raise UserFacingError(
                 _("Only the person who asked for this clip, or a moderator, can delete it.")
             )
-        await interaction.response.defer(ephemeral=True)
         # A Delete keeps /show and Post from posting the clip again: the requester's for everyone but the
         # requester; a moderator's (of the job's channel or the server) for everyone, over the requester's.
         # Recorded before the message goes: two Deletes at once both count, whichever deletes it.
@@ -285,7 +286,6 @@ class Clips:
             raise UserFacingError(_("Only the person who asked for this clip can post it."))
         if job.state is not JobState.DELIVERED or not job.output_path:
             raise UserFacingError(_(NO_LONGER_AVAILABLE))
-        await interaction.response.defer(ephemeral=True)
         # From a direct message it goes to the job's channel: only while the requester may post there.
         asker = await self.asker_for(interaction, job)
         # The same admission as /show: the server's rules, a removal, the bot's permissions, the hourly limit.

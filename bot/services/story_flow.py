@@ -27,7 +27,7 @@ from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, re
 from bot.services.stories import CANCELLED, STOP_SECONDS, StoryDeliverer
 from bot.services.story_status import StoryStatus
 from bot.store.stories import NewStory
-from bot.tree import reply
+from bot.tree import acknowledge, reply
 from bot.ui.stories import ExtendModal, already_ended, story_status_embed, story_status_view
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,8 @@ class StoryFlow:
         self, interaction: Interaction, action: str, story_id: int, shot: int | None
     ) -> None:
         """A story button pressed (bot/ui/stories.py StoryButton)."""
+        if action != "extend":  # (Extend's form must be the first answer)
+            await acknowledge(interaction, thinking=action == "reroll")
         story = await self._story_for_button(interaction, story_id)
         if action == "cancel":
             await self._cancel(interaction, story)
@@ -213,7 +215,6 @@ class StoryFlow:
             )
         elif action == "reroll" and shot is not None:
             await self._made_by_presser(interaction, story, "re-roll")
-            await interaction.response.defer(ephemeral=True, thinking=True)
             await self._reroll(interaction, story, shot)
 
     async def _story_for_button(self, interaction: Interaction, story_id: int) -> Story:
@@ -254,7 +255,6 @@ class StoryFlow:
             )
         if story.state is not StoryState.RUNNING:
             raise UserFacingError(already_ended(story))
-        await interaction.response.defer(ephemeral=True)
         # Claimed first: no shot is queued or tried again from here on, and nobody else ends it.
         claimed = await self.store.claim_story_end(story.id, STOP_SECONDS, why=CANCELLED)
         if claimed is None:
@@ -284,7 +284,6 @@ class StoryFlow:
             raise UserFacingError(
                 _("Only the person who asked for this story, or a moderator, can delete it.")
             )
-        await interaction.response.defer(ephemeral=True)
         # Its shots' clips are not posted again by /show either: the requester's Delete for anyone else, a
         # moderator's for everyone (as a clip's Delete), the shots it reuses from an earlier story included
         # (they carry the prompts the moderator removed). Recorded before the message goes.
