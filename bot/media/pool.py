@@ -7,6 +7,7 @@ next call gets a new pool."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -66,8 +67,13 @@ class MediaPool:
             # A worker died between calls: nothing of this one ran, so it goes to a new pool.
             self._discard(executor)
             future = await self._submit(self._current(), fn, args, kwargs)
+        # Shielded: a caller that stops waiting (cancelled) leaves the call to finish or fail where it runs.
+        # Cancelling its future instead would let a pool that breaks later try to fail a cancelled future,
+        # which raises in the executor's own thread (CPython 3.11) instead of failing the other calls.
+        wrapped = asyncio.wrap_future(future)
+        wrapped.add_done_callback(_retrieved)
         try:
-            return await asyncio.wrap_future(future)
+            return await asyncio.shield(wrapped)
         except BrokenProcessPool as exc:
             self._discard(executor)
             name = getattr(fn, "__qualname__", repr(fn))
@@ -118,9 +124,19 @@ class MediaPool:
         await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Take a finished call's outcome, so one nobody awaits any more is not reported as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _lower_priority(niceness: int) -> None:
-    """A worker's initializer: yield the CPU to the bot's own process."""
+    """A worker's initializer: yield the CPU to the bot's own process. Linux's SCHED_IDLE runs the worker only
+    on CPU time nothing else wants (a nice-0 thread that wakes up takes the core at once); elsewhere, nice."""
     os.nice(niceness)
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _call(

@@ -29,6 +29,11 @@ def whoami() -> tuple[int, int]:
     return os.getpid(), os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def scheduler() -> int:
+    """This process's scheduling policy."""
+    return os.sched_getscheduler(0)
+
+
 def wait_for(started: Path, release: Path) -> int:
     """Say this process has started the call (its pid in `started`), then wait until `release` exists."""
     started.write_text(str(os.getpid()))
@@ -69,6 +74,8 @@ async def test_a_function_runs_in_another_process_at_a_lower_priority(pool: Medi
     assert pid != os.getpid()
     here = os.getpriority(os.PRIO_PROCESS, 0)
     assert priority == min(19, here + NICENESS) > here
+    # Linux: the idle class, which runs only on CPU time nothing else wants.
+    assert await pool.run(scheduler) == os.SCHED_IDLE != os.sched_getscheduler(0)
     again, _ = await pool.run(whoami)
     assert again == pid  # the worker stays for the next call
 
