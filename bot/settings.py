@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     # Worker processes for re-encodes, frames, images, stitching and the local renderer; 0: threads of this
     # process (as before the pool).
-    media_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 1), ge=0, le=256)
+    # The CPUs this process may use (a container's cpuset, not the host's count), less one for the event loop.
+    media_workers: int = Field(default_factory=lambda: max(1, len(os.sched_getaffinity(0)) - 1), ge=0, le=256)
 
     prodia_poll_min_seconds: float = Field(default=2.0, gt=0)
     prodia_poll_max_seconds: float = Field(default=5.0, gt=0)

@@ -85,3 +85,8 @@ class StoryOptions:
     seed: int | None = None
     private: bool = False
     transition: Transition = "cut"
+
+
+# Why a story its member (or a moderator) cancelled stopped: stored as its `user_error` (a marker, in
+# English), shown as bot.ui.stories.told_error says.
+CANCELLED = "cancelled"

@@ -1,8 +1,8 @@
 """CPU-heavy media work (re-encodes, posters, previews, frames, input images, the local renderer, stitching)
 in worker processes at a lower scheduling priority, so it never holds the bot's GIL nor takes a core from its
 event loop. Functions are module-level and exchange paths: clips stream from and to files, never through the
-pipe. A worker that dies fails only the calls it was running (MediaCrashed, retried by their callers); the
-next call gets a new pool."""
+pipe. A worker that dies breaks its pool (CPython fails every call in it): the calls are sent again to a new
+pool, and one that kills its worker every time fails with MediaCrashed (its caller retries, within bounds)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ NICENESS = 10
 # Imported once by the fork server: each new worker is forked with PyAV and Pillow loaded, not loading them on
 # its first call.
 PRELOAD = ["bot.media.fit", "bot.media.images", "bot.media.render", "bot.media.stitch"]
+# How many times a call is sent to a pool that breaks under it before it fails with MediaCrashed.
+TRIES = 3
 # Seconds close() waits for the workers it stopped.
 CLOSE_SECONDS = 10.0
 
@@ -57,29 +59,39 @@ class MediaPool:
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` in a worker process, in the language of the moment; its result or exception.
-        Raises MediaCrashed when the worker died during the call."""
+
+        A worker that dies breaks the whole pool under CPython: every call in it fails, not only the one that
+        killed it. So a call whose pool broke (or that could not reach a worker) is sent again to a new pool,
+        up to TRIES times in all: a call that kills its worker each time ends in MediaCrashed, the others
+        that only shared its pool go through."""
         if self.max_workers == 0:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        executor = self._current()
-        try:
-            future = await self._submit(executor, fn, args, kwargs)
-        except BrokenProcessPool:
-            # A worker died between calls: nothing of this one ran, so it goes to a new pool.
-            self._discard(executor)
-            future = await self._submit(self._current(), fn, args, kwargs)
-        # Shielded: a caller that stops waiting (cancelled) leaves the call to finish or fail where it runs.
-        # Cancelling its future instead would let a pool that breaks later try to fail a cancelled future,
-        # which raises in the executor's own thread (CPython 3.11) instead of failing the other calls.
-        wrapped = asyncio.wrap_future(future)
-        wrapped.add_done_callback(_retrieved)
-        try:
-            return await asyncio.shield(wrapped)
-        except BrokenProcessPool as exc:
-            self._discard(executor)
-            name = getattr(fn, "__qualname__", repr(fn))
-            if not self._closed:  # (closing stops the workers)
-                log.warning("a media process died running %s (%s); the next call gets a new one", name, exc)
-            raise MediaCrashed(f"the media process running {name} died") from None
+        name = getattr(fn, "__qualname__", repr(fn))
+        for attempt in range(1, TRIES + 1):
+            if self._closed:
+                raise MediaCrashed(f"the media pool closed before {name} ran")
+            executor = self._current()
+            try:
+                future = await self._submit(executor, fn, args, kwargs)
+            except (BrokenProcessPool, RuntimeError, OSError, EOFError) as exc:
+                # The pool broke (or was shut down, or could not start a worker) before this call reached it:
+                # nothing of it ran.
+                self._discard(executor)
+                log.warning("media call %s not started (%s); try %d of %d", name, exc, attempt, TRIES)
+                continue
+            # Shielded: a caller that stops waiting (cancelled) leaves the call to finish or fail where it
+            # runs. Cancelling its future instead would let a pool that breaks later try to fail a cancelled
+            # future, which raises in the executor's own thread (CPython 3.11) instead of failing the rest.
+            wrapped = asyncio.wrap_future(future)
+            wrapped.add_done_callback(_retrieved)
+            try:
+                return await asyncio.shield(wrapped)
+            except BrokenProcessPool as exc:
+                self._discard(executor)
+                if self._closed:  # (closing stops the workers)
+                    raise MediaCrashed(f"the media pool closed while {name} ran") from None
+                log.warning("a media process died while %s ran (%s); try %d of %d", name, exc, attempt, TRIES)
+        raise MediaCrashed(f"the media process running {name} died {TRIES} times")
 
     async def _submit(
         self,

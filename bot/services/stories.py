@@ -31,33 +31,18 @@ from bot.store.jobs import JobStore
 from bot.store.ledger import charged_at_prodia
 from bot.tasks import spawn
 from bot.ui.embeds import cut
+from bot.ui.stories import stopped_reason, told_error
 
 log = logging.getLogger(__name__)
 
 _ENDED_EARLY = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})  # rejected: by a moderator
 _SETTLED = _ENDED_EARLY | {JobState.DELIVERED, JobState.WAITING}  # no shot of the story under way
-# Why a story its member (or a moderator) cancelled stopped: stored as its `user_error` (a marker, in
-# English), shown as `told_error` says.
-CANCELLED = "cancelled"
 # The longest reason a partial story's note gives for the shot that stopped it (a shot's own user_error).
 REASON_MAX = 600
 # How long a process's claim to end a story (join and post its shots) holds before recovery may take it over.
 STOP_SECONDS = 900.0
-
-
-def told_error(user_error: str | None) -> str | None:
-    """A story's `user_error` as its member reads it: the Cancel marker in the current language, any other
-    (written in the requester's language) as it is."""
-    return _("cancelled") if user_error == CANCELLED else user_error
-
-
-def _stopped(shot: int | None, cause: Job) -> str:
-    """Why a story stopped when its shot that ended early said nothing, in the current language."""
-    if cause.state is JobState.FAILED:
-        return _("shot {shot} failed", shot=shot)
-    if cause.state is JobState.REJECTED:
-        return _("shot {shot} rejected", shot=shot)
-    return _("shot {shot} cancelled", shot=shot)
+# Joining a story that killed its media process this many times ends it failed (not tried again forever).
+MEDIA_TRIES = 3
 
 
 # Why a partial story stopped, for its post: a text, or one made in the post's language when it is posted.
@@ -99,6 +84,8 @@ class StoryDeliverer:
         self.wake = wake  # the scheduler's: a shot was queued
         self.stitcher = stitcher
         self.on_end = on_end
+        # Media processes that died joining each story (in this process): ended failed at MEDIA_TRIES.
+        self._media_crashes: dict[int, int] = {}
 
     @property
     def kinds(self) -> list[str]:
@@ -186,7 +173,7 @@ class StoryDeliverer:
         why = why or story.user_error
         if cause is not None and not why:
             with speaking(story.target.get("locale")):
-                why = cause.user_error or _stopped(shot, cause)
+                why = cause.user_error or stopped_reason(shot, cause)
         if len(made) == story.shots:
             await self._finish(story, made, reraise=False)
             return
@@ -301,7 +288,11 @@ class StoryDeliverer:
             MediaCrashed,
             discord.DiscordServerError,
             asyncio.CancelledError,
-        ):
+        ) as exc:
+            if isinstance(exc, MediaCrashed) and self._crashed(story.id):
+                # Its joining killed the media process every time: ended failed below, not tried forever.
+                await self._failed_to_join(story, exc, error=error, user_error=user_error, reraise=reraise)
+                return
             # An outage (or a shutdown, or a media process that died), not the story's fault: the claim is
             # given up, for the shot's delivery tried again, or recovery, to end it once the outage is over.
             with contextlib.suppress(Exception):
@@ -313,20 +304,7 @@ class StoryDeliverer:
             )
         except Exception as exc:
             log.exception("story %d: joining or delivering the shots made failed", story.id)
-            with speaking(story.target.get("locale")):
-                unposted = (
-                    _("{note} The shots made could not be joined or posted.", note=user_error)
-                    if user_error
-                    else _("The shots made could not be joined or posted.")
-                )
-            await self._end_as(
-                story.id,
-                StoryState.FAILED,
-                error=f"{error or 'complete'}; then {type(exc).__name__}: {exc}",
-                user_error=unposted,
-            )
-            if reraise:
-                raise
+            await self._failed_to_join(story, exc, error=error, user_error=user_error, reraise=reraise)
         finally:
             renewal.cancel()
 
@@ -351,6 +329,31 @@ class StoryDeliverer:
         if found is None:
             raise SoraBotError(f"job {job.id} is a shot of no stored story")
         return found
+
+    def _crashed(self, story_id: int) -> bool:
+        """Count a media process dying while this story was joined; whether that was the last try."""
+        self._media_crashes[story_id] = self._media_crashes.get(story_id, 0) + 1
+        return self._media_crashes[story_id] >= MEDIA_TRIES
+
+    async def _failed_to_join(
+        self, story: Story, exc: BaseException, *, error: str | None, user_error: str | None, reraise: bool
+    ) -> None:
+        """End the story failed, explained (its shots were paid: what failed is said)."""
+        self._media_crashes.pop(story.id, None)
+        with speaking(story.target.get("locale")):
+            unposted = (
+                _("{note} The shots made could not be joined or posted.", note=user_error)
+                if user_error
+                else _("The shots made could not be joined or posted.")
+            )
+        await self._end_as(
+            story.id,
+            StoryState.FAILED,
+            error=f"{error or 'complete'}; then {type(exc).__name__}: {exc}",
+            user_error=unposted,
+        )
+        if reraise:
+            raise exc
 
     async def _join_and_deliver(
         self,

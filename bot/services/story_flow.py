@@ -15,7 +15,16 @@ import discord
 from bot import files
 from bot.domain.limits import check_story_shots
 from bot.domain.models import SEED_MAX, TERMINAL, Job, JobRequest, JobState
-from bot.domain.stories import SHOTS_MAX, SHOTS_MIN, Story, StoryOptions, StoryState, Transition, shot_made
+from bot.domain.stories import (
+    CANCELLED,
+    SHOTS_MAX,
+    SHOTS_MIN,
+    Story,
+    StoryOptions,
+    StoryState,
+    Transition,
+    shot_made,
+)
 from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavailable, UserFacingError
 from bot.i18n.messages import _, money, n_, number
 from bot.media.images import start_picture
@@ -24,7 +33,7 @@ from bot.services.approvals import Approvals, is_moderator
 from bot.services.clips import Clips
 from bot.services.guard import Admission, Asker, Guard
 from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, read_attachment
-from bot.services.stories import CANCELLED, STOP_SECONDS, StoryDeliverer
+from bot.services.stories import STOP_SECONDS, StoryDeliverer
 from bot.services.story_status import StoryStatus
 from bot.store.stories import NewStory
 from bot.tree import acknowledge, reply

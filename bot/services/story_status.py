@@ -4,6 +4,7 @@ per story (the latest state always shown)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -14,13 +15,12 @@ import discord
 
 from bot import files
 from bot.domain.models import Job, JobState
-from bot.domain.stories import Story, StoryState, shot_made
+from bot.domain.stories import CANCELLED, Story, StoryState, shot_made
 from bot.errors import MediaCrashed, StorageUnavailable
 from bot.i18n.messages import _, speaking
 from bot.media.fit import poster_frame
 from bot.media.pool import MediaPool
 from bot.services.routes import interaction_webhook, token_gone
-from bot.services.stories import CANCELLED, told_error
 from bot.storage import Storage
 from bot.store.jobs import JobStore
 from bot.tasks import Loop
@@ -31,6 +31,7 @@ from bot.ui.stories import (
     story_status_view,
     thumbnail_embeds,
     thumbnail_name,
+    told_error,
 )
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class StoryStatus:
         self._told: dict[int, None] = {}  # stories whose failure was told by DM (the latest, in order)
         self._last_edit: dict[int, float] = {}
         self._dirty: set[int] = set()
-        self._thumbnails: dict[int, bytes] = {}  # by shot job id, for the stories under way
+        self._thumbnails: dict[int, bytes | None] = {}  # by shot job id, for the stories under way
         self.loop = Loop("story status updates", self._tick, TICK)
 
     def edited(self, story_id: int) -> None:
@@ -168,9 +169,11 @@ class StoryStatus:
                 if not await self.storage.fetch(poster):
                     await self.media.run(poster_frame, clip, poster, max_width=THUMBNAIL_WIDTH)
                     await self.storage.save(poster)
-                picture = poster.read_bytes()
+                picture = await asyncio.to_thread(poster.read_bytes)
         except (StorageUnavailable, MediaCrashed, OSError) as exc:
             log.info("shot job %d: no thumbnail (%s)", shot.id, exc)
+            if isinstance(exc, MediaCrashed):
+                self._thumbnails[shot.id] = None  # it kills the media process: not tried at every edit
             return None
         self._thumbnails[shot.id] = picture
         _trim(self._thumbnails, THUMBNAILS_KEPT)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 import discord
 
 from bot.domain.models import Job, JobState
-from bot.domain.stories import SHOTS_MAX, Story, StoryState
+from bot.domain.stories import CANCELLED, SHOTS_MAX, Story, StoryState
 from bot.i18n.messages import _, heading_, label_, money, n_, number, title_
 from bot.tree import handle_error, only_its_opener
 from bot.ui.buttons import _Handlers
@@ -341,3 +341,18 @@ def already_ended(story: Story) -> str:
     if story.state is StoryState.FAILED:
         return _("Story {story} is already failed.", story=story.id)
     return _("Story {story} is already cancelled.", story=story.id)
+
+
+def told_error(user_error: str | None) -> str | None:
+    """A story's `user_error` as its member reads it: the Cancel marker in the current language, any other
+    (written in the requester's language) as it is."""
+    return _("cancelled") if user_error == CANCELLED else user_error
+
+
+def stopped_reason(shot: int | None, cause: Job) -> str:
+    """Why a story stopped when its shot that ended early said nothing, in the current language."""
+    if cause.state is JobState.FAILED:
+        return _("shot {shot} failed", shot=shot)
+    if cause.state is JobState.REJECTED:
+        return _("shot {shot} rejected", shot=shot)
+    return _("shot {shot} cancelled", shot=shot)
