@@ -14,11 +14,11 @@ from PIL import Image
 from bot import files
 from bot.domain.models import Job, JobRequest, JobState
 from bot.domain.stories import Story, StoryState
-from bot.errors import StorageUnavailable
+from bot.errors import MediaCrashed, StorageUnavailable
 from bot.i18n import messages
 from bot.media.pool import MediaPool
 from bot.media.render import render_clip
-from bot.services.stories import StoryDeliverer
+from bot.services.stories import MEDIA_TRIES, StoryDeliverer
 from bot.storage.local import FileStorage
 from bot.store.jobs import JobStore
 from bot.store.stories import NewStory
@@ -400,6 +400,36 @@ async def test_a_store_outage_while_ending_leaves_the_story_to_be_ended_again(
     healed = Output()
     assert await StoryDeliverer(store, storage, THREADS, {"file": healed}, stitcher=Joiner()).recover() == 1
     assert [story_id for story_id, _ in healed.delivered] == [story.id]
+
+
+async def test_a_story_whose_joining_kills_the_media_process_each_time_ends_failed_not_retried_forever(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "clips")
+    storage.work_dir.mkdir(parents=True)
+    joins = 0
+
+    def crashing(shots: Sequence[Path], dest: Path, transition: str) -> None:
+        nonlocal joins
+        joins += 1
+        raise MediaCrashed("the media process running stitch_shots died 3 times")
+
+    deliverer = StoryDeliverer(store, storage, THREADS, {"file": Output()}, stitcher=crashing)
+    story, _ = await store.create_story(file_story(2))
+    for index in range(2):
+        job, clip = await made(store, storage, await claim(store))
+        if index == 0:
+            await deliverer.deliver(job, clip)
+            await store.transition(job.id, JobState.DELIVERED)
+    with pytest.raises(MediaCrashed):
+        await deliverer.deliver(job, clip)  # the first join: its claim given up, to be tried again
+    await store.transition(job.id, JobState.DELIVERED)
+    for _ in range(5):
+        await deliverer.recover()
+    found = await store.get_story(story.id)
+    assert found is not None and found[0].state is StoryState.FAILED
+    assert found[0].user_error == "The shots made could not be joined or posted."
+    assert joins == MEDIA_TRIES
 
 
 class Marked:
