@@ -9,6 +9,7 @@ against the bare bot's idle burst of the same run."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -96,6 +97,7 @@ class Round:
     status_latencies: list[float] = field(default_factory=list)  # dispatch -> status embed (SoraBot)
     fits: int = 0  # fits finished while the burst was measured (the load made progress)
     burst_seconds: float = 0.0
+    media_cpu: float = 0.0  # CPU seconds the media processes used during the burst
 
 
 async def _burst(world: BenchWorld, count: int, result: Round, *, sora: bool) -> None:
@@ -160,9 +162,12 @@ async def _run_sora(world: BenchWorld, count: int, result: Round, *, load: Path 
         ]
         try:
             await asyncio.sleep(2.0)  # the encoders are running before the burst arrives
+            workers = _media_pids(bot)
+            cpu_before = _cpu_seconds(workers)
             started = time.monotonic()
             await _burst(world, count, result, sora=True)
             ended = time.monotonic()
+            result.media_cpu = _cpu_seconds(workers) - cpu_before
             if any(task.done() for task in fitting):
                 raise RuntimeError("a fit stopped during the burst: the load was not there")
             result.fits = sum(started <= at <= ended for at in done)  # finished during the burst (progress)
@@ -172,6 +177,24 @@ async def _run_sora(world: BenchWorld, count: int, result: Round, *, load: Path 
             # load the next round.
             stop.set()
             await asyncio.gather(*fitting, return_exceptions=True)
+
+
+def _media_pids(bot: TestBot) -> list[int]:
+    """The bot's media worker processes (none when it fits in threads)."""
+    executor = bot.pipeline.media._executor
+    return list(executor._processes or {}) if executor is not None else []  # noqa: SLF001
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far (Linux /proc), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _fit_until(stop: asyncio.Event, bot: TestBot, source: Path, dest: Path, done: list[float]) -> None:
@@ -223,10 +246,11 @@ async def run(quick: bool) -> list[Row]:
     threaded = [x for r in results if r.kind == "sora-load-threads" for x in r.latencies]
     pooled = [r for r in results if r.kind == "sora-load"]
     in_threads = [r for r in results if r.kind == "sora-load-threads"]
+    burst_time = sum(r.burst_seconds for r in pooled)
     progress = (
-        f"fits finished during the bursts: {sum(r.fits for r in pooled)} in"
-        f" {sum(r.burst_seconds for r in pooled):.0f} s (processes), {sum(r.fits for r in in_threads)} in"
-        f" {sum(r.burst_seconds for r in in_threads):.0f} s (threads)"
+        f"the media processes used {sum(r.media_cpu for r in pooled):.1f} CPU-s in {burst_time:.1f} s of"
+        f" bursts (the load went on); fits finished during the bursts: {sum(r.fits for r in pooled)}"
+        f" (processes), {sum(r.fits for r in in_threads)} (threads)"
     )
     soras = [r for r in results if r.kind == "sora"]
     bares = [r for r in results if r.kind == "bare"]
