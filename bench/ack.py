@@ -182,7 +182,7 @@ async def _run_sora(world: BenchWorld, count: int, result: Round, *, load: Path 
 def _media_pids(bot: TestBot) -> list[int]:
     """The bot's media worker processes (none when it fits in threads)."""
     executor = bot.pipeline.media._executor
-    return list(executor._processes or {}) if executor is not None else []  # noqa: SLF001
+    return list(executor._processes or {}) if executor is not None else []
 
 
 def _cpu_seconds(pids: list[int]) -> float:
