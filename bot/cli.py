@@ -1,4 +1,5 @@
-"""The `sora-bot` command: run | gateway | worker | generate | story | db | storage migrate | health."""
+"""The `sora-bot` command: run | gateway | worker | generate | story | db | storage migrate | health |
+dashboard."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.cli_dashboard import add_parser as add_dashboard_parser
+from bot.cli_dashboard import run_dashboard
 from bot.cli_i18n import add_parser as add_i18n_parser
 from bot.cli_i18n import run_i18n
 from bot.cli_story import add_parser as add_story_parser
@@ -98,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     add_i18n_parser(commands)
+    add_dashboard_parser(commands)
     health = commands.add_parser("health", help="exit 0 if the database is current and a scheduler is alive")
     health.add_argument("--max-age", type=float, default=120.0, help="seconds since the last heartbeat")
     health.add_argument("--role", choices=["gateway", "worker"], help="only processes in this role")
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(level, settings.secrets(), settings.log_format)
             return asyncio.run((_generate if args.command == "generate" else run_story)(settings, args))
         setup_logging(settings.log_level, settings.secrets(), settings.log_format)
+        if args.command == "dashboard":
+            return run_dashboard(settings)
         if args.command == "health":
             return asyncio.run(_health(settings, args))
         if args.command == "storage":

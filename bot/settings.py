@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     # /metrics, /healthz and /readyz over HTTP; unset: off. 0 picks a free port (tests).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let Prometheus or Kubernetes reach it from outside
+    # The web dashboard (`sora-bot dashboard`, README "Dashboard"): its public base URL (the OAuth2
+    # redirect is DASHBOARD_URL/callback), its port, the key that signs its session cookies, and the
+    # application's OAuth2 client (the developer portal's OAuth2 page).
+    dashboard_url: str | None = None
+    dashboard_port: int = Field(default=8080, ge=0, le=65535)
+    dashboard_host: str = "127.0.0.1"  # 0.0.0.0 behind a reverse proxy in another container
+    dashboard_secret: SecretStr | None = None
+    discord_client_id: int | None = None
+    discord_client_secret: SecretStr | None = None
 
     max_concurrent_jobs: int = Field(default=4, ge=1, le=256)
     worker_slots: int | None = Field(default=None, ge=1, le=256)
@@ -130,6 +139,31 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url(cls, value: str | None) -> str | None:
+        """https, so its cookies can be Secure; plain http only on this machine (a test or a try-out)."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not (parts.scheme == "https" or local) or not parts.hostname:
+            raise ValueError("must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            # Its pages, the OAuth2 redirect and the cookie are at the site's root.
+            raise ValueError("must be the site's root, like https://dashboard.example.org (no path)")
+        return value.rstrip("/")
+
+    @field_validator("dashboard_secret")
+    @classmethod
+    def _dashboard_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            # The message never repeats the value.
+            raise ValueError(
+                "must be 32 characters or more: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return value
 
     @field_validator("prodia_base_url", "discord_api_base_url", "discord_gateway_url")
     @classmethod
@@ -218,7 +252,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log filter that keeps them out of log lines."""
-        found = [s.get_secret_value() for s in (self.discord_token, self.prodia_token) if s is not None]
+        tokens = (self.discord_token, self.prodia_token, self.dashboard_secret, self.discord_client_secret)
+        found = [s.get_secret_value() for s in tokens if s is not None]
         password = urlsplit(self.database_dsn).password  # postgresql://user:password@host/db
         return [*found, unquote(password)] if password else found
 

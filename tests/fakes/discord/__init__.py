@@ -22,6 +22,8 @@ Route templates (``RecordedRequest.route`` and `FakeDiscord.fail_next` use them;
 
     GET /users/@me                      GET /users/{user_id}            POST /users/@me/channels
     GET /oauth2/applications/@me        GET /gateway/bot                GET /gateway
+    GET /oauth2/authorize               POST /oauth2/token              (Login with Discord: oauth.py;
+                                        GET /users/@me with `Authorization: Bearer` is that user)
     PUT|GET /applications/{application_id}/commands
     PUT|GET /applications/{application_id}/guilds/{guild_id}/commands
     POST /interactions/{interaction_id}/{interaction_token}/callback
@@ -67,7 +69,8 @@ Layout: constants (limits, permission bits, routes), records (recorded requests,
 world (guilds, channels, roles, members, permissions), core (state, waits, faults), refusals (the refusal
 guard), gateway (sessions, shards, IDENTIFY/RESUME), interactions (slash, click, modal submit), callbacks
 (interaction callbacks, followups, webhook messages), channels and messages (posts, nonces, uploads, CDN),
-guilds, commands (sync and its limits), validation and components (message, embed, component and modal
+guilds, oauth (the authorization code grant), commands (sync and its limits), validation and
+components (message, embed, component and modal
 limits), fake (`FakeDiscord`: routing, recording), running (a real bot against it). The HTTP server, the
 request log and the fault queue are shared with the fake Prodia (tests/fakes/server.py).
 """

@@ -61,6 +61,8 @@ ROUTES: tuple[str, ...] = (
     "POST /users/@me/channels",
     "GET /users/{user_id}",
     "GET /oauth2/applications/@me",
+    "GET /oauth2/authorize",
+    "POST /oauth2/token",
     "GET /gateway/bot",
     "GET /gateway",
     "PUT /applications/{application_id}/commands",

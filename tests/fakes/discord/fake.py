@@ -25,6 +25,7 @@ from tests.fakes.discord.constants import (
 )
 from tests.fakes.discord.gateway import GatewayMixin
 from tests.fakes.discord.guilds import GuildsMixin
+from tests.fakes.discord.oauth import OAuthMixin
 from tests.fakes.discord.records import RecordedRequest, Upload, _Answer, _Call, _error, _Refusal
 from tests.fakes.discord.refusals import RefusalsMixin
 
@@ -36,6 +37,8 @@ _TOKENLESS_PREFIXES: tuple[str, ...] = (
     "PATCH /webhooks/",
     "DELETE /webhooks/",
     "GET /cdn/",
+    "GET /oauth2/authorize",  # the browser's, then the client's id and secret in the form
+    "POST /oauth2/token",
 )
 
 
@@ -86,7 +89,7 @@ def _to_response(answer: _Answer) -> web.Response:
     )
 
 
-class FakeDiscord(RefusalsMixin, CallbacksMixin, ChannelsMixin, GuildsMixin, GatewayMixin):
+class FakeDiscord(RefusalsMixin, CallbacksMixin, ChannelsMixin, GuildsMixin, GatewayMixin, OAuthMixin):
     """The fake Discord. Knobs are plain attributes and may be changed while it runs."""
 
     # Large uploads must reach the handler: 413s are the fake's decision, not aiohttp's.
@@ -113,6 +116,8 @@ class FakeDiscord(RefusalsMixin, CallbacksMixin, ChannelsMixin, GuildsMixin, Gat
             "POST /users/@me/channels": self._create_dm,
             "GET /users/{user_id}": self._get_user,
             "GET /oauth2/applications/@me": self._get_application,
+            "GET /oauth2/authorize": self._authorize,
+            "POST /oauth2/token": self._token,
             "GET /gateway/bot": self._get_gateway_bot,
             "GET /gateway": self._get_gateway,
             "PUT /applications/{application_id}/commands": self._put_commands,
@@ -193,6 +198,10 @@ class FakeDiscord(RefusalsMixin, CallbacksMixin, ChannelsMixin, GuildsMixin, Gat
         if handler is None:
             return _error(404, 0, "Unknown route")
         needs_token = not any(f"{rec.method} {rec.path}".startswith(p) for p in _TOKENLESS_PREFIXES)
+        authorization = rec.headers.get("authorization", "")
+        if rec.route == "GET /users/@me" and authorization.startswith("Bearer "):
+            user = self._bearer_user(authorization)  # a member's OAuth2 token, not the bot's
+            return _Answer(200, user) if user is not None else _error(401, 0, "401: Unauthorized")
         if needs_token and rec.headers.get("authorization") != f"Bot {self.bot_token}":
             return _error(401, 0, "401: Unauthorized")
         fault = self._take_fault(rec)

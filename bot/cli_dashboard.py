@@ -1,0 +1,76 @@
+"""`sora-bot dashboard`: the web dashboard on the bot's database, served by uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+
+from bot.dashboard.app import create_app
+from bot.dashboard.discord_rest import DiscordRest
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.store.governance import Governance
+from bot.store.jobs import JobStore
+
+log = logging.getLogger(__name__)
+NEEDED = ("discord_token", "dashboard_url", "dashboard_secret", "discord_client_id", "discord_client_secret")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus raising SIGTERM / SIGINT again once it has stopped: that would kill the process before
+    the database and the HTTP client are closed (and exit 143 from a clean stop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser(
+        "dashboard", help='serve the web dashboard (DASHBOARD_URL, DASHBOARD_PORT; README "Dashboard")'
+    )
+
+
+def run_dashboard(settings: Settings) -> int:
+    settings.require(*NEEDED)
+    return asyncio.run(serve(settings))
+
+
+async def serve(settings: Settings) -> int:
+    """Serve until interrupted; the database is opened as it is (the bot's processes migrate it)."""
+    assert settings.discord_token is not None
+    db = await Database.open(
+        settings.database_target,
+        migrate=False,
+        busy_timeout=settings.database_busy_timeout_seconds,
+        pool_size=settings.database_pool_size,
+    )
+    discord = DiscordRest(settings.discord_token.get_secret_value(), base_url=settings.discord_api_base_url)
+    try:
+        app = create_app(settings, db=db, governance=Governance(db), jobs=JobStore(db), discord=discord)
+        config = uvicorn.Config(
+            app,
+            host=settings.dashboard_host,
+            port=settings.dashboard_port,
+            log_config=None,  # the bot's own logging (and its secret filter)
+            access_log=False,
+            server_header=False,
+        )
+        log.info(
+            "dashboard for %s on %s:%d",
+            settings.dashboard_url,
+            settings.dashboard_host,
+            settings.dashboard_port,
+        )
+        await _Server(config).serve()
+    finally:
+        await discord.close()
+        await db.close()
+    return 0

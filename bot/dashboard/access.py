@@ -1,0 +1,91 @@
+"""Who may see a server's pages, decided on every request from the member's standing in Discord now (never
+from the browser), and the checks every POST passes: the session's CSRF token and the Origin header."""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from bot.dashboard.discord_rest import Guild, Member
+
+ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
+MANAGE_MESSAGES = 1 << 13
+CSRF_KEY = "csrf"
+USER_KEY = "user_id"
+
+
+class Role(enum.IntEnum):
+    """What a member may do in a server's dashboard; higher includes lower."""
+
+    APPROVER = 1
+    ADMIN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    guild: Guild
+    user_id: int
+    role: Role
+
+
+class Directory(Protocol):
+    """The Discord REST calls access needs (with the bot token)."""
+
+    async def guild(self, guild_id: int) -> Guild | None: ...
+    async def member(self, guild_id: int, user_id: int) -> Member | None: ...
+
+
+def role_of(guild: Guild, member: Member) -> Role | None:
+    """Owner, Administrator or Manage Server: admin; Manage Messages: approver; anyone else: none."""
+    if member.user_id == guild.owner_id:
+        return Role.ADMIN
+    permissions = guild.role_permissions.get(guild.id, 0)  # @everyone
+    for role_id in member.role_ids:
+        permissions |= guild.role_permissions.get(role_id, 0)
+    if permissions & (ADMINISTRATOR | MANAGE_GUILD):
+        return Role.ADMIN
+    if permissions & MANAGE_MESSAGES:
+        return Role.APPROVER
+    return None
+
+
+def not_found() -> HTTPException:
+    """The one answer for a server someone may not see: the same as for one that does not exist."""
+    return HTTPException(404, "There is nothing here.")
+
+
+async def require(directory: Directory, user_id: int, guild_id: int, at_least: Role) -> Access:
+    """The member's access to the server as Discord has it now; 404 for anything less than `at_least`."""
+    guild = await directory.guild(guild_id)
+    member = await directory.member(guild_id, user_id) if guild is not None else None
+    role = role_of(guild, member) if guild is not None and member is not None else None
+    if guild is None or role is None or role < at_least:
+        raise not_found()
+    return Access(guild, user_id, role)
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token, made on first use; every form carries it."""
+    token = request.session.get(CSRF_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_KEY] = token
+    return token
+
+
+async def check_post(request: Request, origin: str) -> None:
+    """403 unless the POST comes from the dashboard's own origin and carries the session's CSRF token."""
+    if request.headers.get("origin") != origin:
+        raise HTTPException(403, "This form was not sent from the dashboard.")
+    form = await request.form()
+    sent = form.get(CSRF_KEY)
+    expected = request.session.get(CSRF_KEY)
+    if not (isinstance(sent, str) and isinstance(expected, str) and hmac.compare_digest(sent, expected)):
+        raise HTTPException(403, "This form has expired: reload the page and try again.")

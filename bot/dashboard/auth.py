@@ -1,0 +1,128 @@
+"""Login with Discord (OAuth2 authorization code, scope `identify`) and the session it leaves: a signed,
+HttpOnly, SameSite=Lax cookie (Secure on https) holding the member's id, which expires."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.dashboard.access import CSRF_KEY, USER_KEY, check_post
+from bot.dashboard.discord_rest import DiscordUnavailable, OAuthRefused
+
+log = logging.getLogger(__name__)
+
+SESSION_SECONDS = 12 * 3600
+STATE_KEY = "oauth_state"
+LOGIN_AT_KEY = "login_at"
+NEXT_KEY = "next"
+
+
+class OAuthClient(Protocol):
+    """Discord's side of the login."""
+
+    authorize_url: str
+
+    async def exchange_code(
+        self, code: str, *, client_id: int, client_secret: str, redirect_uri: str
+    ) -> str: ...
+    async def user_id(self, access_token: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The application's OAuth2 client and where Discord sends the member back."""
+
+    client_id: int
+    client_secret: str
+    base_url: str  # DASHBOARD_URL
+    discord: OAuthClient
+    clock: Callable[[], float]
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.base_url}/callback"
+
+    def user(self, request: Request) -> int | None:
+        """The signed-in member's id, or None (never signed in, logged out, or the session expired)."""
+        user_id, login_at = request.session.get(USER_KEY), request.session.get(LOGIN_AT_KEY)
+        if not isinstance(user_id, int) or not isinstance(login_at, (int, float)):
+            return None
+        if not 0 <= self.clock() - login_at < SESSION_SECONDS:
+            request.session.clear()  # the cookie is dropped with this answer
+            return None
+        return user_id
+
+    async def login(self, request: Request) -> Response:
+        """Send the browser to Discord's consent page with a fresh, single-use `state`."""
+        state = secrets.token_urlsafe(32)
+        request.session[STATE_KEY] = state
+        query = {
+            "client_id": str(self.client_id),
+            "response_type": "code",
+            "scope": "identify",
+            "redirect_uri": self.redirect_uri,
+            "state": state,
+        }
+        return RedirectResponse(f"{self.discord.authorize_url}?{urlencode(query)}", status_code=303)
+
+    async def callback(self, request: Request) -> Response:
+        """Check the `state` (once: it is removed whatever happens), exchange the code, start the session."""
+        expected = request.session.pop(STATE_KEY, None)
+        sent = request.query_params.get("state")
+        if not (isinstance(expected, str) and sent and secrets.compare_digest(sent, expected)):
+            raise HTTPException(400, "This sign-in link has expired or was not started here: log in again.")
+        code = request.query_params.get("code")
+        if not code:  # the member pressed Cancel on Discord's page
+            raise HTTPException(400, "Discord did not sign you in: log in again.")
+        try:
+            token = await self.discord.exchange_code(
+                code,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                redirect_uri=self.redirect_uri,
+            )
+            user_id = await self.discord.user_id(token)
+        except OAuthRefused as exc:
+            log.warning("dashboard login refused by Discord: %s", exc)
+            raise HTTPException(400, "Discord refused this sign-in: log in again.") from None
+        except DiscordUnavailable as exc:
+            log.warning("dashboard login: Discord unavailable: %s", exc)
+            raise HTTPException(503, "Discord did not answer: try again in a minute.") from None
+        target = request.session.get(NEXT_KEY)
+        # A new session on every login: nothing set before it (a planted cookie) carries over.
+        request.session.clear()
+        request.session.update(
+            {USER_KEY: user_id, LOGIN_AT_KEY: self.clock(), CSRF_KEY: secrets.token_urlsafe(32)}
+        )
+        log.info("dashboard login: user %d", user_id)
+        return RedirectResponse(_local(target), status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        await check_post(request, self.origin)
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    @property
+    def origin(self) -> str:
+        """What browsers send as Origin from the dashboard's own pages (scheme://host[:port])."""
+        scheme, _, rest = self.base_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    def remember(self, request: Request) -> None:
+        """Come back to this page after logging in (a path on this site only)."""
+        request.session[NEXT_KEY] = request.url.path
+
+
+def _local(target: object) -> str:
+    """A path on this site, never another site's URL (`//host` or `/\\host` are other sites to browsers)."""
+    if isinstance(target, str) and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"

@@ -1,0 +1,102 @@
+"""The few Discord REST calls the dashboard makes: a member's standing (with the bot token) and Login with
+Discord (the OAuth2 code exchange and `/users/@me` with the member's token)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+DISCORD_API = "https://discord.com/api/v10"
+TIMEOUT = httpx.Timeout(10.0)
+
+
+class DiscordUnavailable(Exception):
+    """Discord did not answer, or answered with a server error: nothing can be decided."""
+
+
+class OAuthRefused(Exception):
+    """Discord refused the code exchange or the token (a used or forged code, a wrong client secret)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    role_permissions: dict[int, int]  # role id (the server's id is @everyone) -> permission bits
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: int
+    role_ids: tuple[int, ...]
+
+
+class DiscordRest:
+    """httpx against Discord's API (`DISCORD_API_BASE_URL` in tests); one client, closed by its owner."""
+
+    def __init__(
+        self,
+        bot_token: str,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = (base_url or DISCORD_API).rstrip("/")
+        origin = urlsplit(self.base_url)
+        # Discord's consent page is on the site, not under /api/vN.
+        self.authorize_url = f"{origin.scheme}://{origin.netloc}/oauth2/authorize"
+        self._bot = {"Authorization": f"Bot {bot_token}"}
+        self._http = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, self.base_url + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise DiscordUnavailable(type(exc).__name__) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise DiscordUnavailable(f"HTTP {response.status_code}")
+        return response
+
+    async def guild(self, guild_id: int) -> Guild | None:
+        """The server with its roles, or None when the bot is not in it (or it does not exist)."""
+        response = await self._call("GET", f"/guilds/{guild_id}", headers=self._bot)
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        roles = {int(r["id"]): int(r["permissions"]) for r in data.get("roles", [])}
+        return Guild(int(data["id"]), str(data["name"]), int(data["owner_id"]), roles)
+
+    async def member(self, guild_id: int, user_id: int) -> Member | None:
+        """The member's current roles, or None when they are not in the server."""
+        response = await self._call("GET", f"/guilds/{guild_id}/members/{user_id}", headers=self._bot)
+        if response.status_code != 200:
+            return None
+        return Member(user_id, tuple(int(r) for r in response.json().get("roles", [])))
+
+    async def exchange_code(self, code: str, *, client_id: int, client_secret: str, redirect_uri: str) -> str:
+        """The access token for an authorization code (scope identify); OAuthRefused when Discord says no."""
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": str(client_id),
+            "client_secret": client_secret,
+        }
+        response = await self._call("POST", "/oauth2/token", data=form)
+        if response.status_code != 200:
+            raise OAuthRefused(f"HTTP {response.status_code}")
+        return str(response.json()["access_token"])
+
+    async def user_id(self, access_token: str) -> int:
+        """Who the access token belongs to."""
+        response = await self._call("GET", "/users/@me", headers={"Authorization": f"Bearer {access_token}"})
+        if response.status_code != 200:
+            raise OAuthRefused(f"HTTP {response.status_code}")
+        return int(response.json()["id"])

@@ -1,0 +1,168 @@
+"""Who sees a server's overview and who may log out: decided on every request from the member's standing in
+Discord now; anyone else gets the same 404 as for a server that does not exist; every POST needs the
+session's CSRF token and the dashboard's Origin (403 otherwise), and a refused one changes nothing."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import pytest
+
+from bot.dashboard.auth import SESSION_SECONDS
+from bot.domain.models import JobRequest, Target
+from bot.store.jobs import NewJob
+from tests.unit.dashboard.conftest import DASHBOARD_URL, World
+
+SEES = {"owner": "admin", "administrator": "admin", "manager": "admin", "approver": "approver"}
+ORIGIN = {"origin": DASHBOARD_URL}
+
+
+@pytest.mark.parametrize("who", [*SEES, "member", "stranger"])
+async def test_the_overview_is_for_admins_and_approvers_only(world: World, who: str) -> None:
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users[who])
+        page = await browser.get(f"/servers/{world.guild.id}")
+        nowhere = await browser.get("/servers/123456789")
+    if who in SEES:
+        assert page.status_code == 200
+        assert f"You see this server as its {SEES[who]}." in page.text
+    else:
+        assert page.status_code == 404
+        assert page.text == nowhere.text  # not a hint that the server exists
+        assert "clips" not in page.text
+
+
+async def test_an_admin_of_one_server_gets_404_for_a_server_they_are_not_in(world: World) -> None:
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["stranger"])
+        assert (await browser.get(f"/servers/{world.other.id}")).status_code == 200
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 404
+
+
+async def test_access_follows_the_members_roles_in_discord_now(world: World) -> None:
+    approver = world.users["approver"]
+    async with world.browser() as browser:
+        await world.log_in(browser, approver)
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 200
+        world.guild.members[approver].roles.clear()  # the mods took the role away
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 404
+        del world.guild.members[approver]  # and then they left
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 404
+    asked = world.fake.requests_for("GET /guilds/{guild_id}/members/{user_id}")
+    assert len(asked) == 3
+    assert all(r.headers["authorization"] == f"Bot {world.fake.bot_token}" for r in asked)
+
+
+async def test_logged_out_and_expired_sessions_are_sent_to_log_in(world: World) -> None:
+    async with world.browser() as browser:
+        logged_out = await browser.get(f"/servers/{world.guild.id}")
+        assert (logged_out.status_code, logged_out.headers["location"]) == (303, "/login")
+        await world.log_in(browser, world.users["owner"])
+        world.now[0] += SESSION_SECONDS + 1
+        expired = await browser.get(f"/servers/{world.guild.id}")
+    assert (expired.status_code, expired.headers["location"]) == (303, "/login")
+    assert world.fake.requests_for("GET /guilds/{guild_id}/members/{user_id}") == []
+
+
+async def test_a_forged_session_cookie_is_no_session(world: World) -> None:
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["member"])
+        cookie = browser.cookies["sora_dashboard"]
+        payload, _, signature = cookie.rpartition(".")
+        browser.cookies.set("sora_dashboard", f"{payload}.{signature[::-1]}", domain="dashboard.example.org")
+        page = await browser.get(f"/servers/{world.guild.id}")
+    assert page.status_code == 303
+
+
+async def csrf_of(browser_page: str) -> str:
+    marker = 'name="csrf" value="'
+    start = browser_page.index(marker) + len(marker)
+    return browser_page[start : browser_page.index('"', start)]
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("right", 303),
+        ("forged csrf", 403),
+        ("no csrf", 403),
+        ("wrong origin", 403),
+        ("no origin", 403),
+        ("another session's csrf", 403),
+    ],
+)
+async def test_logout_needs_this_sessions_csrf_token_and_the_dashboards_origin(
+    world: World, case: str, status: int
+) -> None:
+    async with world.browser() as browser, world.browser() as other:
+        await world.log_in(browser, world.users["owner"])
+        await world.log_in(other, world.users["approver"])
+        token = await csrf_of((await browser.get("/")).text)
+        theirs = await csrf_of((await other.get("/")).text)
+        form = {
+            "right": {"csrf": token},
+            "forged csrf": {"csrf": token[:-2] + "xx"},
+            "no csrf": {},
+            "wrong origin": {"csrf": token},
+            "no origin": {"csrf": token},
+            "another session's csrf": {"csrf": theirs},
+        }[case]
+        headers = {
+            "wrong origin": {"origin": "https://dashboard.example.org.evil.example"},
+            "no origin": {},
+        }.get(case, ORIGIN)
+        answer = await browser.post("/logout", data=form, headers=headers)
+        after = await browser.get(f"/servers/{world.guild.id}")
+    assert answer.status_code == status
+    assert after.status_code == (303 if case == "right" else 200)  # refused: still signed in
+
+
+async def test_logout_when_logged_out_is_refused(world: World) -> None:
+    async with world.browser() as browser:
+        answer = await browser.post("/logout", data={"csrf": ""}, headers=ORIGIN)
+    assert answer.status_code == 403
+
+
+async def test_the_overview_counts_spend_against_the_budget_and_the_queue(world: World) -> None:
+    gid = world.guild.id
+    await world.governance.update_settings(gid, budget_dollars_per_day=5.0)
+    for cost in (0.4, 0.8):
+        await add_job(world, "a quiet harbour at dawn", cost=cost)
+    await add_job(world, "elsewhere", cost=9.0, guild_id=world.other.id)
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["approver"])
+        page = (await browser.get(f"/servers/{gid}")).text
+    assert "$1.20</td>" in page
+    assert "of $5.00 a day" in page
+    assert "2 waiting in the queue." in page
+    assert "<th>queued</th><td>2</td>" in page
+    assert "$9.00" not in page
+
+
+async def add_job(
+    world: World, prompt: str, *, cost: float = 0.4, guild_id: int | None = None, **target: object
+) -> None:
+    await world.jobs.create(
+        NewJob(
+            request=JobRequest.parse(prompt=prompt),
+            user_id=world.users["member"],
+            guild_id=guild_id or world.guild.id,
+            estimated_cost=cost,
+            target_kind="discord",
+            target=cast(Target, {"kind": "discord", **target}),
+        )
+    )
+
+
+async def test_prompts_and_server_names_render_as_text(world: World) -> None:
+    world.guild.name = "<script>alert('name')</script>"
+    prompt = "<script>alert('prompt')</script> **bold** {{ 7*7 }}\n" + "x" * 4000
+    await add_job(world, prompt)
+    await add_job(world, "a private <i>secret</i> prompt", private=True)
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["owner"])
+        page = (await browser.get(f"/servers/{world.guild.id}")).text
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;prompt&#39;)&lt;/script&gt; **bold** {{ 7*7 }}" in page
+    assert "secret" not in page
