@@ -150,10 +150,14 @@ class Settings(BaseSettings):
         local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
         if not (parts.scheme == "https" or local) or not parts.hostname:
             raise ValueError("must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
             # Its pages, the OAuth2 redirect and the cookie are at the site's root.
             raise ValueError("must be the site's root, like https://dashboard.example.org (no path)")
-        return value.rstrip("/")
+        # As browsers send it in Origin: scheme and host in lower case, no default port.
+        default = {"https": 443, "http": 80}[parts.scheme]
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        port = f":{parts.port}" if parts.port not in (None, default) else ""
+        return f"{parts.scheme}://{host}{port}"
 
     @field_validator("dashboard_secret")
     @classmethod

@@ -6,6 +6,8 @@ from __future__ import annotations
 import enum
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +20,7 @@ ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 MANAGE_MESSAGES = 1 << 13
 CSRF_KEY = "csrf"
+CACHE_MAX = 10_000  # servers and members kept
 USER_KEY = "user_id"
 
 
@@ -61,14 +64,58 @@ def not_found() -> HTTPException:
     return HTTPException(404, "There is nothing here.")
 
 
-async def require(directory: Directory, user_id: int, guild_id: int, at_least: Role) -> Access:
+async def require(
+    directory: Directory, user_id: int, guild_id: int, at_least: Role, *, guild: Guild | None = None
+) -> Access:
     """The member's access to the server as Discord has it now; 404 for anything less than `at_least`."""
-    guild = await directory.guild(guild_id)
+    guild = guild or await directory.guild(guild_id)
     member = await directory.member(guild_id, user_id) if guild is not None else None
     role = role_of(guild, member) if guild is not None and member is not None else None
     if guild is None or role is None or role < at_least:
         raise not_found()
     return Access(guild, user_id, role)
+
+
+class GuardedDirectory:
+    """The Discord lookups access makes, at most `budget` per member per minute, and a server the bot is not
+    in remembered for `ttl` seconds: a member looping over server ids can't spend the bot token's request
+    budget, nor Discord's limit on refused requests (which bans the host's address, the bot's too). A member's
+    standing is asked anew on every request: a role taken away counts at once."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        *,
+        ttl: float = 60.0,
+        budget: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._directory = directory
+        self._ttl = ttl
+        self._budget = budget
+        self._clock = clock
+        self._absent: dict[int, float] = {}  # servers the bot is not in, by when that was seen
+        self._spent: dict[int, list[float]] = {}
+
+    async def require(self, user_id: int, guild_id: int, at_least: Role) -> Access:
+        """As `require`, within the member's budget (429 once it is spent)."""
+        now = self._clock()
+        seen = self._absent.get(guild_id)
+        if seen is not None and now - seen < self._ttl:
+            raise not_found()
+        spent = [at for at in self._spent.get(user_id, []) if now - at < 60]
+        if len(spent) >= self._budget:
+            raise HTTPException(429, "Too many pages at once: wait a minute and try again.")
+        self._spent[user_id] = [*spent, now]
+        if len(self._spent) > CACHE_MAX:
+            self._spent = {user_id: self._spent[user_id]}
+        guild = await self._directory.guild(guild_id)
+        if guild is None:
+            if len(self._absent) >= CACHE_MAX:
+                self._absent.clear()
+            self._absent[guild_id] = now
+            raise not_found()
+        return await require(self._directory, user_id, guild_id, at_least, guild=guild)
 
 
 def csrf_token(request: Request) -> str:
@@ -87,5 +134,9 @@ async def check_post(request: Request, origin: str) -> None:
     form = await request.form()
     sent = form.get(CSRF_KEY)
     expected = request.session.get(CSRF_KEY)
-    if not (isinstance(sent, str) and isinstance(expected, str) and hmac.compare_digest(sent, expected)):
+    if not (
+        isinstance(sent, str)
+        and isinstance(expected, str)
+        and hmac.compare_digest(sent.encode(), expected.encode())
+    ):
         raise HTTPException(403, "This form has expired: reload the page and try again.")

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from bot.dashboard.access import Directory, Role, csrf_token, require
+from bot.dashboard.access import Directory, GuardedDirectory, Role, csrf_token
 from bot.dashboard.auth import SESSION_SECONDS, Login, OAuthClient
 from bot.dashboard.discord_rest import DiscordUnavailable
 from bot.domain.models import JobState
@@ -121,6 +121,7 @@ def create_app(
         clock=clock,
     )
     pages = templates()
+    directory = GuardedDirectory(discord)
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         user = login.user(request)
@@ -136,7 +137,7 @@ def create_app(
             login.remember(request)
             return RedirectResponse("/login", status_code=303)
         guild_id = request.path_params["guild_id"]
-        access = await require(discord, user, guild_id, Role.APPROVER)
+        access = await directory.require(user, guild_id, Role.APPROVER)
         figures = await overview(db, governance, jobs, guild_id, clock())
         # A private job's prompt is its owner's: the server's page never shows it.
         recent = [

@@ -77,7 +77,9 @@ class Login:
         """Check the `state` (once: it is removed whatever happens), exchange the code, start the session."""
         expected = request.session.pop(STATE_KEY, None)
         sent = request.query_params.get("state")
-        if not (isinstance(expected, str) and sent and secrets.compare_digest(sent, expected)):
+        if not (
+            isinstance(expected, str) and sent and secrets.compare_digest(sent.encode(), expected.encode())
+        ):
             raise HTTPException(400, "This sign-in link has expired or was not started here: log in again.")
         code = request.query_params.get("code")
         if not code:  # the member pressed Cancel on Discord's page

@@ -89,6 +89,7 @@ async def csrf_of(browser_page: str) -> str:
         ("wrong origin", 403),
         ("no origin", 403),
         ("another session's csrf", 403),
+        ("non-ascii csrf", 403),  # refused, not a 500
     ],
 )
 async def test_logout_needs_this_sessions_csrf_token_and_the_dashboards_origin(
@@ -106,6 +107,7 @@ async def test_logout_needs_this_sessions_csrf_token_and_the_dashboards_origin(
             "wrong origin": {"csrf": token},
             "no origin": {"csrf": token},
             "another session's csrf": {"csrf": theirs},
+            "non-ascii csrf": {"csrf": "é" * len(token)},
         }[case]
         headers = {
             "wrong origin": {"origin": "https://dashboard.example.org.evil.example"},
@@ -166,3 +168,16 @@ async def test_prompts_and_server_names_render_as_text(world: World) -> None:
     assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in page
     assert "&lt;script&gt;alert(&#39;prompt&#39;)&lt;/script&gt; **bold** {{ 7*7 }}" in page
     assert "secret" not in page
+
+
+async def test_a_member_looping_over_server_ids_runs_out_of_lookups_and_absent_servers_are_remembered(
+    world: World,
+) -> None:
+    """Each lookup is a request with the bot token (a refused one counts toward Discord's ban of the host)."""
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["member"])
+        answers = [(await browser.get(f"/servers/{1000 + n}")).status_code for n in range(35)]
+        again = [(await browser.get(f"/servers/{1000 + n}")).status_code for n in range(5)]
+    assert answers[:30] == [404] * 30 and set(answers[30:]) == {429}
+    assert again == [404] * 5  # remembered as absent: no new lookup, no budget spent
+    assert len(world.fake.requests_for("GET /guilds/{guild_id}")) == 30

@@ -78,6 +78,13 @@ async def test_a_callback_without_the_state_this_browser_was_given_is_refused(wo
     assert world.fake.requests_for("POST /oauth2/token") == []
 
 
+async def test_a_non_ascii_state_is_refused_not_an_error(world: World) -> None:
+    async with world.browser() as browser:
+        await browser.get("/login")
+        answer = await browser.get("/callback", params={"code": "x", "state": "é" * 43})
+    assert answer.status_code == 400
+
+
 async def test_a_session_expires_twelve_hours_after_login(world: World) -> None:
     async with world.browser() as browser:
         await world.log_in(browser, world.users["owner"])

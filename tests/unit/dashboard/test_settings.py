@@ -31,6 +31,9 @@ def test_a_dashboard_url_that_is_not_an_https_site_root_is_refused(url: str) -> 
         ("https://dashboard.example.org/", "https://dashboard.example.org"),
         ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
         ("http://localhost:8080/", "http://localhost:8080"),
+        # As browsers send it in Origin (else every POST is refused, and the cookie loses Secure).
+        ("HTTPS://Dash.Example.ORG:443/", "https://dash.example.org"),
+        ("https://dash.example.org:8443", "https://dash.example.org:8443"),
     ],
 )
 def test_an_https_url_or_plain_http_on_this_machine_is_taken(url: str, kept: str) -> None:
