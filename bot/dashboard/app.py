@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.dashboard.access import Directory, GuardedDirectory, Role, csrf_token
 from bot.dashboard.auth import SESSION_SECONDS, Login, OAuthClient
@@ -41,6 +43,29 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+class SecurityHeaders:
+    """HEADERS on every answer, redirects and refusals included (the login's callback sets the session cookie
+    on a redirect), and HSTS when the dashboard is served over https."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.headers = {**HEADERS, **({"Strict-Transport-Security": "max-age=31536000"} if https else {})}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class DiscordApi(Directory, OAuthClient, Protocol):
@@ -170,6 +195,7 @@ def create_app(
             Route("/servers/{guild_id:int}", server),
         ],
         middleware=[
+            Middleware(SecurityHeaders, https=settings.dashboard_url.startswith("https://")),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.dashboard_secret.get_secret_value(),
@@ -177,7 +203,7 @@ def create_app(
                 max_age=SESSION_SECONDS,
                 same_site="lax",
                 https_only=settings.dashboard_url.startswith("https://"),
-            )
+            ),
         ],
         exception_handlers={HTTPException: refused, DiscordUnavailable: unavailable},
     )

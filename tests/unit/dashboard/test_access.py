@@ -181,3 +181,15 @@ async def test_a_member_looping_over_server_ids_runs_out_of_lookups_and_absent_s
     assert answers[:30] == [404] * 30 and set(answers[30:]) == {429}
     assert again == [404] * 5  # remembered as absent: no new lookup, no budget spent
     assert len(world.fake.requests_for("GET /guilds/{guild_id}")) == 30
+
+
+async def test_every_answer_carries_the_security_headers_redirects_and_refusals_too(world: World) -> None:
+    async with world.browser() as browser:
+        answers = [await browser.get("/login"), await browser.get(f"/servers/{world.guild.id}")]
+        await world.log_in(browser, world.users["member"])
+        answers += [await browser.get("/servers/1"), await browser.post("/logout", data={}, headers=ORIGIN)]
+    assert [a.status_code for a in answers] == [303, 303, 404, 403]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["strict-transport-security"].startswith("max-age=")
