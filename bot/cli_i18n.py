@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 from discord.ext import commands
 
-from bot.i18n.catalogs import LOCALES, NAME, Catalogs, catalog_files, catalogs
+from bot.i18n.catalogs import LOCALES, NAME, Catalogs, catalogs, read_catalog
 from bot.i18n.commands import NAMES, fits
 from bot.i18n.source import (
     Message,
@@ -109,11 +109,8 @@ def update_catalog(path: Path, locale: str, template: Catalog) -> None:
 
 def read_catalogs() -> dict[str, Catalog]:
     """Every shipped catalog, as Babel reads it (plural forms included)."""
-    found = {}
-    for locale, entry in catalog_files().items():
-        with entry.open("rb") as handle:
-            found[locale] = read_po(handle, locale=locale.replace("-", "_"))
-    return found
+    found = {locale: read_catalog(locale) for locale in LOCALES}
+    return {locale: catalog for locale, catalog in found.items() if catalog is not None}
 
 
 def check_messages(messages: Sequence[Message], catalogs_read: dict[str, Catalog]) -> list[str]:

@@ -44,6 +44,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 from bot.storage.links import ClipLinks
 from bot.store.governance import Governance
+from bot.store.guild_settings import GuildSettings
 from bot.store.jobs import JobStore
 from bot.store.meta import beat, forget_beat, get_value, set_value
 from bot.tasks import Loop, spawn
@@ -210,6 +211,10 @@ class SoraBot(commands.AutoShardedBot):
         """The port the endpoints listen on (METRICS_PORT=0 picks one), None when off."""
         return self._ops.port if self._ops is not None else None
 
+    async def _server_settings(self, guild_id: int) -> GuildSettings:
+        """A server's settings (its posts' language) for the deliverers: governance is built after them."""
+        return await self.governance.settings(guild_id)
+
     def _deliverers(self, store: JobStore, storage: Storage, media: MediaPool) -> Mapping[str, Deliverer]:
         """The scheduler's deliverers, built with the pipeline's store (they record what they posted), file
         store (re-encodes are kept there) and media processes (which make them): a clip's, a story shot's."""
@@ -221,8 +226,7 @@ class SoraBot(commands.AutoShardedBot):
             media,
             on_reencode=self.metrics.reencoded,
             links=self.links,
-            # The server's post language; governance is built later (_build_services), read at a post.
-            server_settings=lambda guild_id: self.governance.settings(guild_id),  # noqa: PLW0108
+            server_settings=self._server_settings,
         )
         self.story_status = StoryStatus(self, store, storage, media)
         poster = DiscordStoryPoster(
@@ -232,7 +236,7 @@ class SoraBot(commands.AutoShardedBot):
             media,
             on_reencode=self.metrics.reencoded,
             links=self.links,
-            server_settings=lambda guild_id: self.governance.settings(guild_id),  # noqa: PLW0108
+            server_settings=self._server_settings,
         )
         self.stories = StoryDeliverer(
             store, storage, media, {poster.kind: poster}, on_end=self.story_status.ended

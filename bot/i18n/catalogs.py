@@ -28,11 +28,8 @@ class Catalogs:
     @classmethod
     def read(cls) -> Catalogs:
         """The catalogs shipped in `bot/i18n/locales/` (a locale without a file has no translations)."""
-        tables = {}
-        for locale, entry in catalog_files().items():
-            with entry.open("rb") as handle:
-                tables[locale] = table_of(read_po(handle))
-        return cls(tables)
+        found = {locale: read_catalog(locale) for locale in LOCALES}
+        return cls({locale: table_of(catalog) for locale, catalog in found.items() if catalog is not None})
 
     def lookup(self, locale: str, text: str, *, context: str | None = None) -> str | None:
         """The translation of `text` into `locale`, or None (then English is shown)."""
@@ -59,6 +56,17 @@ def catalog_files() -> dict[str, Traversable]:
     folder = resources.files("bot.i18n").joinpath("locales")
     found = {locale: folder.joinpath(f"{locale}.po") for locale in LOCALES}
     return {locale: entry for locale, entry in found.items() if entry.is_file()}
+
+
+@functools.cache
+def read_catalog(locale: str) -> Catalog | None:
+    """The shipped catalog of `locale` as Babel reads it (plural forms included; None without one): read once
+    per process, shared by the command translator, the messages and the checks (none of them changes it)."""
+    entry = catalog_files().get(locale)
+    if entry is None:
+        return None
+    with entry.open("rb") as handle:
+        return read_po(handle, locale=locale.replace("-", "_"))
 
 
 @functools.cache

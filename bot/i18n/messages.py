@@ -25,11 +25,10 @@ from datetime import datetime
 from babel import Locale
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 
-from bot.i18n.catalogs import LOCALES, catalog_files
+from bot.i18n.catalogs import LOCALES, read_catalog
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +75,9 @@ def speaking(locale: object) -> Iterator[str]:
 
 @functools.cache
 def _translations(locale: str) -> Translations | None:
-    path = catalog_files().get(locale)
-    if path is None:
+    catalog = read_catalog(locale)
+    if catalog is None:
         return None
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=locale.replace("-", "_"))
     compiled = io.BytesIO()
     write_mo(compiled, catalog)  # empty and fuzzy translations are left out: English is shown for them
     compiled.seek(0)

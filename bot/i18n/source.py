@@ -184,9 +184,9 @@ def worst_length(text: str, worst: Mapping[str, int] = WORST) -> int:
         return len(text)
 
 
-def check_translation(message: Message, translated: str, english: str | None = None) -> list[str]:
-    """What is wrong with one translation of `message` (its plural form when `english` is the plural)."""
-    source = english or message.english
+def check_translation(message: Message, translated: str) -> list[str]:
+    """What is wrong with one translation (or one plural form) of `message`."""
+    source = message.english
     problems = []
     wanted, got = placeholders(source) | placeholders(message.plural or ""), placeholders(translated)
     # A plural form may leave the count out (one form for "one" in many languages); nothing else.
@@ -195,10 +195,7 @@ def check_translation(message: Message, translated: str, english: str | None = N
     foreign = commands_named(translated) - commands_named(source) - commands_named(message.plural or "")
     if foreign:
         problems.append(f"names commands that English doesn't: {', '.join('/' + c for c in sorted(foreign))}")
-    length = worst_length(translated)
-    if length > message.limit:
-        problems.append(f"{length} characters at worst, over Discord's {message.limit}")
-    return problems
+    return problems + _over_limit(translated, message.limit)
 
 
 def check_english(message: Message) -> list[str]:
@@ -208,7 +205,10 @@ def check_english(message: Message) -> list[str]:
         unknown = placeholders(text) - set(WORST)
         if unknown:
             problems.append(f"no longest value known for {', '.join(sorted(unknown))} (add it to WORST)")
-        length = worst_length(text)
-        if length > message.limit:
-            problems.append(f"{length} characters at worst, over Discord's {message.limit}")
+        problems += _over_limit(text, message.limit)
     return problems
+
+
+def _over_limit(text: str, limit: int) -> list[str]:
+    length = worst_length(text)
+    return [f"{length} characters at worst, over Discord's {limit}"] if length > limit else []
