@@ -8,11 +8,14 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+import discord as discord_py
 import uvicorn
 
 from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
+from bot.run import point_at
 from bot.settings import Settings
+from bot.storage.open import open_storage
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
@@ -52,9 +55,23 @@ async def serve(settings: Settings) -> int:
         busy_timeout=settings.database_busy_timeout_seconds,
         pool_size=settings.database_pool_size,
     )
-    discord = DiscordRest(settings.discord_token.get_secret_value(), base_url=settings.discord_api_base_url)
+    token = settings.discord_token.get_secret_value()
+    discord = DiscordRest(token, base_url=settings.discord_api_base_url)
+    # discord.py for REST only (no gateway): the dashboard posts and edits messages through the bot's own
+    # services (approval requests, the audit channel), as the gateway does.
+    point_at(settings)
+    bot_client = discord_py.Client(intents=discord_py.Intents.none())
     try:
-        app = create_app(settings, db=db, governance=Governance(db), jobs=JobStore(db), discord=discord)
+        await bot_client.login(token)
+        app = create_app(
+            settings,
+            db=db,
+            governance=Governance(db),
+            jobs=JobStore(db),
+            discord=discord,
+            bot_client=bot_client,
+            storage=open_storage(settings, working=False),
+        )
         config = uvicorn.Config(
             app,
             host=settings.dashboard_host,
@@ -71,6 +88,7 @@ async def serve(settings: Settings) -> int:
         )
         await _Server(config).serve()
     finally:
+        await bot_client.close()
         await discord.close()
         await db.close()
     return 0

@@ -89,6 +89,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     async def _changed(self, interaction: Interaction, action: str, message: str, **details: Any) -> None:
         await self.audit.record(
             _guild(interaction), action, actor_id=interaction.user.id, guild_locale=interaction.guild_locale,
+            source="discord",
             **details,
         )  # fmt: skip
         await reply(interaction, message)
@@ -381,7 +382,7 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         data = jobs_export(rows)
         await self.audit.record(
             _guild(interaction), "jobs.export", actor_id=interaction.user.id,
-            guild_locale=interaction.guild_locale, rows=len(rows),
+            guild_locale=interaction.guild_locale, source="discord", rows=len(rows),
         )  # fmt: skip
         file = discord.File(io.BytesIO(data), filename="sora-jobs.csv")
         await reply(interaction, said.exported(len(rows)), file=file)

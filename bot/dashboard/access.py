@@ -7,7 +7,7 @@ import enum
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +27,7 @@ USER_KEY = "user_id"
 class Role(enum.IntEnum):
     """What a member may do in a server's dashboard; higher includes lower."""
 
+    VIEWER = 0
     APPROVER = 1
     ADMIN = 2
 
@@ -45,18 +46,25 @@ class Directory(Protocol):
     async def member(self, guild_id: int, user_id: int) -> Member | None: ...
 
 
-def role_of(guild: Guild, member: Member) -> Role | None:
-    """Owner, Administrator or Manage Server: admin; Manage Messages: approver; anyone else: none."""
+StaffRoles = Mapping[int, str]  # role id -> "approver" | "viewer", as the server set them
+STAFF = {"approver": Role.APPROVER, "viewer": Role.VIEWER}
+
+
+def role_of(guild: Guild, member: Member, staff: StaffRoles | None = None) -> Role | None:
+    """Owner, Administrator or Manage Server: admin; Manage Messages or a configured approver role: approver;
+    a configured viewer role: viewer; anyone else: none. Only roles the server still has count."""
     if member.user_id == guild.owner_id:
         return Role.ADMIN
     permissions = guild.role_permissions.get(guild.id, 0)  # @everyone
-    for role_id in member.role_ids:
-        permissions |= guild.role_permissions.get(role_id, 0)
+    held = [role_id for role_id in member.role_ids if role_id in guild.role_permissions]
+    for role_id in held:
+        permissions |= guild.role_permissions[role_id]
     if permissions & (ADMINISTRATOR | MANAGE_GUILD):
         return Role.ADMIN
+    configured = [STAFF[level] for role_id in held if (level := (staff or {}).get(role_id)) in STAFF]
     if permissions & MANAGE_MESSAGES:
-        return Role.APPROVER
-    return None
+        configured.append(Role.APPROVER)
+    return max(configured, default=None)
 
 
 def not_found() -> HTTPException:
@@ -65,12 +73,18 @@ def not_found() -> HTTPException:
 
 
 async def require(
-    directory: Directory, user_id: int, guild_id: int, at_least: Role, *, guild: Guild | None = None
+    directory: Directory,
+    user_id: int,
+    guild_id: int,
+    at_least: Role,
+    *,
+    guild: Guild | None = None,
+    staff: StaffRoles | None = None,
 ) -> Access:
     """The member's access to the server as Discord has it now; 404 for anything less than `at_least`."""
     guild = guild or await directory.guild(guild_id)
     member = await directory.member(guild_id, user_id) if guild is not None else None
-    role = role_of(guild, member) if guild is not None and member is not None else None
+    role = role_of(guild, member, staff) if guild is not None and member is not None else None
     if guild is None or role is None or role < at_least:
         raise not_found()
     return Access(guild, user_id, role)
@@ -89,8 +103,10 @@ class GuardedDirectory:
         ttl: float = 60.0,
         budget: int = 30,
         clock: Callable[[], float] = time.monotonic,
+        staff: Callable[[int], Awaitable[StaffRoles]] | None = None,
     ) -> None:
         self._directory = directory
+        self._staff = staff  # the server's configured approver and viewer roles (from the database)
         self._ttl = ttl
         self._budget = budget
         self._clock = clock
@@ -115,7 +131,8 @@ class GuardedDirectory:
                 self._absent.clear()
             self._absent[guild_id] = now
             raise not_found()
-        return await require(self._directory, user_id, guild_id, at_least, guild=guild)
+        staff = await self._staff(guild_id) if self._staff is not None else None
+        return await require(self._directory, user_id, guild_id, at_least, guild=guild, staff=staff)
 
 
 def csrf_token(request: Request) -> str:

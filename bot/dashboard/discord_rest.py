@@ -3,7 +3,7 @@ Discord (the OAuth2 code exchange and `/users/@me` with the member's token)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +27,17 @@ class Guild:
     name: str
     owner_id: int
     role_permissions: dict[int, int]  # role id (the server's id is @everyone) -> permission bits
+    role_names: dict[int, str] = field(default_factory=dict)  # in Discord's order (position) of the roles
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: int
+    name: str
+    type: int  # 0 text, 5 announcement, 2 voice, 4 category, ...
+
+
+TEXT_CHANNEL_TYPES = frozenset({0, 5})  # where clips, approval requests and audit posts can go
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +81,18 @@ class DiscordRest:
         if response.status_code != 200:
             return None
         data = response.json()
-        roles = {int(r["id"]): int(r["permissions"]) for r in data.get("roles", [])}
-        return Guild(int(data["id"]), str(data["name"]), int(data["owner_id"]), roles)
+        listed = sorted(data.get("roles", []), key=lambda r: (-int(r.get("position", 0)), int(r["id"])))
+        roles = {int(r["id"]): int(r["permissions"]) for r in listed}
+        names = {int(r["id"]): str(r.get("name", "")) for r in listed}
+        return Guild(int(data["id"]), str(data["name"]), int(data["owner_id"]), roles, names)
+
+    async def channels(self, guild_id: int) -> list[Channel]:
+        """The server's channels (every type), in Discord's order; empty when the bot can't see them."""
+        response = await self._call("GET", f"/guilds/{guild_id}/channels", headers=self._bot)
+        if response.status_code != 200:
+            return []
+        listed = sorted(response.json(), key=lambda c: (int(c.get("position", 0)), int(c["id"])))
+        return [Channel(int(c["id"]), str(c.get("name") or ""), int(c.get("type", 0))) for c in listed]
 
     async def member(self, guild_id: int, user_id: int) -> Member | None:
         """The member's current roles, or None when they are not in the server."""

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from bot.store.guild_cache import GuildRepository
 
+StaffLevel = Literal["approver", "viewer"]
+STAFF_LEVELS: tuple[StaffLevel, ...] = ("approver", "viewer")
+
 SETTING_COLUMNS = frozenset(
     {
         "language",
@@ -100,3 +103,37 @@ class GuildSettingsRepository(GuildRepository):
             else:
                 sql = f"DELETE FROM {table} WHERE guild_id = ? AND {column} = ?"  # noqa: S608
             return await conn.execute(sql, (guild_id, item_id)) > 0
+
+    # -- dashboard staff roles ---------------------------------------------------------------------------
+
+    async def staff_roles(self, guild_id: int) -> dict[int, StaffLevel]:
+        """The roles the server gives dashboard access to: role id -> "approver" or "viewer"."""
+        return dict(await self._cached(("staff", guild_id), lambda: self._staff_roles(guild_id)))
+
+    async def _staff_roles(self, guild_id: int) -> dict[int, StaffLevel]:
+        rows = await self.db.reader.fetch_all(
+            "SELECT role_id, level FROM staff_roles WHERE guild_id = ?", (guild_id,)
+        )
+        return {int(row[0]): row[1] for row in rows if row[1] in STAFF_LEVELS}
+
+    async def set_staff_role(self, guild_id: int, role_id: int, level: StaffLevel | None) -> bool:
+        """Give a role approver or viewer access (None: take it away); returns whether anything changed."""
+        if level is not None and level not in STAFF_LEVELS:
+            raise ValueError(f"unknown staff level {level!r}")
+        async with self._write(guild_id) as conn:
+            if level is None:
+                return (
+                    await conn.execute(
+                        "DELETE FROM staff_roles WHERE guild_id = ? AND role_id = ?", (guild_id, role_id)
+                    )
+                    > 0
+                )
+            return (
+                await conn.execute(
+                    "INSERT INTO staff_roles (guild_id, role_id, level) VALUES (?, ?, ?)"
+                    " ON CONFLICT (guild_id, role_id) DO UPDATE SET level = excluded.level"
+                    " WHERE staff_roles.level <> excluded.level",
+                    (guild_id, role_id, level),
+                )
+                > 0
+            )

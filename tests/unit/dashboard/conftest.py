@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import discord as discord_py
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -16,10 +18,12 @@ from bot.dashboard.access import ADMINISTRATOR, MANAGE_GUILD, MANAGE_MESSAGES
 from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
 from bot.settings import Settings
+from bot.storage.local import FileStorage
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.running import redirect_discord
 from tests.fakes.discord.world import FakeGuild
 
 DASHBOARD_URL = "https://dashboard.example.org"
@@ -37,6 +41,9 @@ class World:
     jobs: JobStore
     governance: Governance
     app: Starlette
+    settings: Settings
+    bot_client: discord_py.Client  # the dashboard's REST-only discord.py client
+    storage: FileStorage
     now: list[float] = field(default_factory=lambda: [time.time()])  # the dashboard's clock
 
     def browser(self) -> httpx.AsyncClient:
@@ -68,7 +75,7 @@ def dashboard_settings(tmp_path: Path, fake: FakeDiscord) -> Settings:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with FakeDiscord() as fake:
+    async with FakeDiscord() as fake, _redirected(fake):
         fake.oauth_redirect_uris.append(f"{DASHBOARD_URL}/callback")
         guild = fake.add_guild(name="Team <b>clips</b>")
         other = fake.add_guild(name="Elsewhere")
@@ -85,11 +92,31 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         discord = DiscordRest(fake.bot_token, base_url=fake.api_base)
         governance, jobs = Governance(db), JobStore(db)
         holder: list[float] = [time.time()]
+        bot_client = discord_py.Client(intents=discord_py.Intents.none())
+        await bot_client.login(fake.bot_token)
+        storage = FileStorage(tmp_path / "clips")
+        (tmp_path / "clips").mkdir()
         app = create_app(
-            settings, db=db, governance=governance, jobs=jobs, discord=discord, clock=lambda: holder[0]
+            settings,
+            db=db,
+            governance=governance,
+            jobs=jobs,
+            discord=discord,
+            bot_client=bot_client,
+            storage=storage,
+            clock=lambda: holder[0],
         )
         try:
-            yield World(fake, guild, other, users, db, jobs, governance, app, holder)
+            yield World(
+                fake, guild, other, users, db, jobs, governance, app, settings, bot_client, storage, holder
+            )
         finally:
+            await bot_client.close()
             await discord.close()
             await db.close()
+
+
+@contextlib.asynccontextmanager
+async def _redirected(fake: FakeDiscord) -> AsyncIterator[None]:
+    with redirect_discord(fake):
+        yield

@@ -1,0 +1,11 @@
+"""The dashboard's server_settings page (to be built)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from bot.dashboard.site import Site
+
+
+def routes(site: Site) -> list[BaseRoute]:
+    return []

@@ -1,0 +1,129 @@
+"""What every dashboard page shares: the stores, the logged-in member's access to a server (decided anew on
+every request), the POST checks, and rendering (Jinja2, autoescaped)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from bot.dashboard.access import Access, GuardedDirectory, Role, check_post, csrf_token, not_found
+from bot.dashboard.auth import Login
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.store.governance import Governance
+from bot.store.jobs import JobStore
+
+if TYPE_CHECKING:
+    from bot.dashboard.discord_rest import DiscordRest
+    from bot.services.audit import Audit
+    from bot.storage.base import Storage
+
+SOURCE = "dashboard"  # the audit log's "from where" for every change made here
+# No scripts, styles or frames from anywhere: the pages are plain HTML with their own stylesheet inline.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self';"
+    " media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class LoginNeeded(Exception):
+    """No session (or an expired one): the page is shown after logging in."""
+
+
+def templates() -> Jinja2Templates:
+    # autoescape on for every template, whatever its name: no `|safe` on anything a member wrote.
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.dashboard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return Jinja2Templates(env=env)
+
+
+@dataclass
+class Site:
+    """The pieces a page uses. `discord` is the bot token's REST client (httpx); `bot_client` a discord.py
+    client logged in for REST only (no gateway), through which the dashboard posts and edits messages with
+    the bot's own services (approval requests, audit posts); `storage` where clips are kept."""
+
+    settings: Settings
+    db: Database
+    governance: Governance
+    jobs: JobStore
+    login: Login
+    directory: GuardedDirectory
+    pages: Jinja2Templates
+    clock: Callable[[], float]
+    discord: DiscordRest | Any
+    audit: Audit | None = None
+    storage: Storage | None = None
+    services: Any = None  # bot.dashboard.services.Services, once built (approvals, ...)
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        user = self.login.user(request)
+        context |= {"user_id": user, "csrf": csrf_token(request) if user is not None else ""}
+        return self.pages.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
+
+    def user(self, request: Request) -> int:
+        """The logged-in member's id (LoginNeeded otherwise: back here after logging in, for a GET)."""
+        user = self.login.user(request)
+        if user is None:
+            if request.method == "GET":
+                self.login.remember(request)
+            raise LoginNeeded
+        return user
+
+    async def access(self, request: Request, at_least: Role) -> Access:
+        """The member's access to the page's server (`guild_id` in the path) as Discord has it now: 404 for
+        anyone below `at_least`, exactly as for a server that does not exist."""
+        user = self.user(request)
+        guild_id = request.path_params.get("guild_id")
+        if not isinstance(guild_id, int):
+            raise not_found()
+        return await self.directory.require(user, guild_id, at_least)
+
+    async def post(self, request: Request, at_least: Role) -> tuple[Access, FormData]:
+        """A form sent to the page's server: logged in, from the dashboard's origin with the session's CSRF
+        token, by a member with `at_least` access now. Nothing is changed by a request that fails any."""
+        self.user(request)
+        await check_post(request, self.login.origin)
+        access = await self.access(request, at_least)
+        return access, await request.form()
+
+
+def field(form: FormData, name: str, *, limit: int = 4000) -> str:
+    """A text field as sent (stripped), "" when absent; 400 for a file or anything over `limit` characters."""
+    value = form.get(name, "")
+    if not isinstance(value, str):
+        raise HTTPException(400, f"{name}: expected text.")
+    if len(value) > limit:
+        raise HTTPException(400, f"{name}: at most {limit} characters.")
+    return value.strip()
+
+
+def number(form: FormData, name: str, *, low: int, high: int, required: bool = False) -> int | None:
+    """An integer field within [low, high]; None when left empty (400 when `required`, or not a number)."""
+    text = field(form, name, limit=30)
+    if not text:
+        if required:
+            raise HTTPException(400, f"{name}: required.")
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise HTTPException(400, f"{name}: a whole number, please.") from None
+    if not low <= value <= high:
+        raise HTTPException(400, f"{name}: between {low} and {high}.")
+    return value

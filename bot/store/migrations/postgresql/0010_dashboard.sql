@@ -1,0 +1,10 @@
+-- The dashboard (issue 17): where each audit entry came from ('discord', 'dashboard'; NULL: the bot itself, or
+-- an entry older than this column), and the roles a server gives dashboard access to beyond Discord's
+-- permissions ('approver': decide approval requests, like Manage Messages; 'viewer': read only).
+ALTER TABLE audit_log ADD COLUMN source TEXT;
+CREATE TABLE staff_roles (
+    guild_id BIGINT NOT NULL,
+    role_id BIGINT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('approver', 'viewer')),
+    PRIMARY KEY (guild_id, role_id)
+);
