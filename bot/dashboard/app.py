@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.dashboard.access import Directory, GuardedDirectory
 from bot.dashboard.auth import SESSION_SECONDS, Login, OAuthClient
 from bot.dashboard.discord_rest import DiscordUnavailable
-from bot.dashboard.pages import approvals, audit_log, jobs, overview, server_settings, spend
+from bot.dashboard.pages import access_lists, approvals, audit_log, jobs, overview, server_settings, spend
 from bot.dashboard.site import HEADERS, LoginNeeded, Site, templates
 from bot.errors import ConfigError
 from bot.services.audit import Audit
@@ -32,7 +32,7 @@ from bot.store.jobs import JobStore
 if TYPE_CHECKING:
     from bot.storage.base import Storage
 
-PAGES = (overview, approvals, jobs, spend, server_settings, audit_log)  # each: routes(site)
+PAGES = (overview, approvals, jobs, spend, server_settings, access_lists, audit_log)  # each: routes(site)
 
 COOKIE = "sora_dashboard"
 

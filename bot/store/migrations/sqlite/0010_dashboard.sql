@@ -8,3 +8,9 @@ CREATE TABLE staff_roles (
     level TEXT NOT NULL CHECK (level IN ('approver', 'viewer')),
     PRIMARY KEY (guild_id, role_id)
 );
+-- Dashboard sessions ended by Log out: refused until they would have expired anyway, even from a copy of the
+-- cookie.
+CREATE TABLE dashboard_logouts (
+    session_id TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
