@@ -50,16 +50,24 @@ StaffRoles = Mapping[int, str]  # role id -> "approver" | "viewer", as the serve
 STAFF = {"approver": Role.APPROVER, "viewer": Role.VIEWER}
 
 
-def role_of(guild: Guild, member: Member, staff: StaffRoles | None = None) -> Role | None:
+def role_of(
+    guild: Guild, member: Member, staff: StaffRoles | None = None, *, now: float | None = None
+) -> Role | None:
     """Owner, Administrator or Manage Server: admin; Manage Messages or a configured approver role: approver;
-    a configured viewer role: viewer; anyone else: none. Only roles the server still has count."""
+    a configured viewer role: viewer; anyone else: none. Only roles the server still has count. A member in
+    time-out has none (Discord leaves them only reading channels), unless they hold Administrator."""
     if member.user_id == guild.owner_id:
         return Role.ADMIN
     permissions = guild.role_permissions.get(guild.id, 0)  # @everyone
     held = [role_id for role_id in member.role_ids if role_id in guild.role_permissions]
     for role_id in held:
         permissions |= guild.role_permissions[role_id]
-    if permissions & (ADMINISTRATOR | MANAGE_GUILD):
+    if permissions & ADMINISTRATOR:
+        return Role.ADMIN
+    until = member.timed_out_until
+    if until is not None and until > (time.time() if now is None else now):
+        return None
+    if permissions & MANAGE_GUILD:
         return Role.ADMIN
     configured = [STAFF[level] for role_id in held if (level := (staff or {}).get(role_id)) in STAFF]
     if permissions & MANAGE_MESSAGES:

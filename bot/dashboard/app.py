@@ -25,6 +25,7 @@ from bot.dashboard.site import HEADERS, LoginNeeded, Site, templates
 from bot.errors import ConfigError
 from bot.services.audit import Audit
 from bot.settings import Settings
+from bot.store.dashboard_logouts import Logouts
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
@@ -88,6 +89,7 @@ def create_app(
         base_url=settings.dashboard_url,
         discord=discord,
         clock=clock,
+        logouts=Logouts(db),
     )
     site = Site(
         settings=settings,

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.dashboard.access import CSRF_KEY, USER_KEY, check_post
 from bot.dashboard.discord_rest import DiscordUnavailable, OAuthRefused
+from bot.store.dashboard_logouts import Logouts
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ SESSION_SECONDS = 12 * 3600
 STATE_KEY = "oauth_state"
 LOGIN_AT_KEY = "login_at"
 NEXT_KEY = "next"
+SESSION_ID_KEY = "sid"
 
 
 class OAuthClient(Protocol):
@@ -45,6 +47,7 @@ class Login:
     base_url: str  # DASHBOARD_URL
     discord: OAuthClient
     clock: Callable[[], float]
+    logouts: Logouts | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -59,6 +62,16 @@ class Login:
             request.session.clear()  # the cookie is dropped with this answer
             return None
         return user_id
+
+    async def ended(self, request: Request) -> bool:
+        """Whether this session was logged out (from this browser or from a copy of its cookie)."""
+        session_id = request.session.get(SESSION_ID_KEY)
+        if self.logouts is None:
+            return False
+        if not isinstance(session_id, str) or await self.logouts.ended(session_id):
+            request.session.clear()
+            return True
+        return False
 
     async def login(self, request: Request) -> Response:
         """Send the browser to Discord's consent page with a fresh, single-use `state`."""
@@ -102,13 +115,21 @@ class Login:
         # A new session on every login: nothing set before it (a planted cookie) carries over.
         request.session.clear()
         request.session.update(
-            {USER_KEY: user_id, LOGIN_AT_KEY: self.clock(), CSRF_KEY: secrets.token_urlsafe(32)}
+            {
+                USER_KEY: user_id,
+                LOGIN_AT_KEY: self.clock(),
+                CSRF_KEY: secrets.token_urlsafe(32),
+                SESSION_ID_KEY: secrets.token_urlsafe(24),
+            }
         )
         log.info("dashboard login: user %d", user_id)
         return RedirectResponse(_local(target), status_code=303)
 
     async def logout(self, request: Request) -> Response:
         await check_post(request, self.origin)
+        session_id, login_at = request.session.get(SESSION_ID_KEY), request.session.get(LOGIN_AT_KEY)
+        if self.logouts is not None and isinstance(session_id, str) and isinstance(login_at, (int, float)):
+            await self.logouts.end(session_id, login_at + SESSION_SECONDS, self.clock())
         request.session.clear()
         return RedirectResponse("/", status_code=303)
 

@@ -4,6 +4,7 @@ Discord (the OAuth2 code exchange and `/users/@me` with the member's token)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +45,17 @@ TEXT_CHANNEL_TYPES = frozenset({0, 5})  # where clips, approval requests and aud
 class Member:
     user_id: int
     role_ids: tuple[int, ...]
+    timed_out_until: float | None = None  # communication_disabled_until, as a Unix time
+
+
+def _when(value: object) -> float | None:
+    """An ISO 8601 time from Discord as a Unix time; None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 class DiscordRest:
@@ -99,7 +111,12 @@ class DiscordRest:
         response = await self._call("GET", f"/guilds/{guild_id}/members/{user_id}", headers=self._bot)
         if response.status_code != 200:
             return None
-        return Member(user_id, tuple(int(r) for r in response.json().get("roles", [])))
+        data = response.json()
+        return Member(
+            user_id,
+            tuple(int(r) for r in data.get("roles", [])),
+            _when(data.get("communication_disabled_until")),
+        )
 
     async def exchange_code(self, code: str, *, client_id: int, client_secret: str, redirect_uri: str) -> str:
         """The access token for an authorization code (scope identify); OAuthRefused when Discord says no."""

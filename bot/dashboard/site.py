@@ -89,6 +89,8 @@ class Site:
         """The member's access to the page's server (`guild_id` in the path) as Discord has it now: 404 for
         anyone below `at_least`, exactly as for a server that does not exist."""
         user = self.user(request)
+        if await self.login.ended(request):
+            raise LoginNeeded
         guild_id = request.path_params.get("guild_id")
         if not isinstance(guild_id, int):
             raise not_found()

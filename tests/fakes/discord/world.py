@@ -69,6 +69,7 @@ class FakeMember:
     roles: list[int]
     permissions: int | None = None  # overrides the computed `member.permissions` of interactions
     joined_at: str = field(default_factory=_now_iso)
+    timed_out_until: str | None = None  # ISO 8601, as Discord's communication_disabled_until
 
 
 class FakeGuild:
@@ -211,7 +212,7 @@ class FakeGuild:
             "mute": False,
             "pending": False,
             "premium_since": None,
-            "communication_disabled_until": None,
+            "communication_disabled_until": member.timed_out_until,
         }
         if with_user:
             data["user"] = self._fake.user_payload(user_id)

@@ -4,8 +4,11 @@ session's CSRF token and the dashboard's Origin (403 otherwise), and a refused o
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import cast
 
+import httpx
 import pytest
 
 from bot.dashboard.auth import SESSION_SECONDS
@@ -193,3 +196,48 @@ async def test_every_answer_carries_the_security_headers_redirects_and_refusals_
         assert answer.headers["cache-control"] == "no-store"
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
         assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_logging_out_ends_the_session_for_a_copy_of_its_cookie_too(world: World) -> None:
+    async with world.browser() as browser, world.browser() as thief:
+        await world.log_in(browser, world.users["owner"])
+        thief.cookies = httpx.Cookies(browser.cookies)  # the cookie copied before logging out
+        assert (await thief.get(f"/servers/{world.guild.id}")).status_code == 200
+        token = await csrf_of((await browser.get("/")).text)
+        assert (await browser.post("/logout", data={"csrf": token}, headers=ORIGIN)).status_code == 303
+        copied = await thief.get(f"/servers/{world.guild.id}")
+        assert (copied.status_code, copied.headers["location"]) == (303, "/login")
+        await world.log_in(browser, world.users["owner"])  # a new login is a new session
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 200
+
+
+async def test_a_member_in_time_out_loses_manage_server_and_manage_messages_but_not_administrator(
+    world: World,
+) -> None:
+    later = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat()
+    earlier = datetime.fromtimestamp(time.time() - 60, UTC).isoformat()
+    for who, sees in (("manager", 404), ("approver", 404), ("administrator", 200)):
+        world.guild.members[world.users[who]].timed_out_until = later
+        async with world.browser() as browser:
+            await world.log_in(browser, world.users[who])
+            assert (await browser.get(f"/servers/{world.guild.id}")).status_code == sees, who
+            world.guild.members[world.users[who]].timed_out_until = earlier  # the time-out is over
+            assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 200, who
+
+
+@pytest.mark.parametrize("level", ["approver", "viewer"])
+async def test_a_role_the_server_configured_gives_its_level_and_only_while_held(
+    world: World, level: str
+) -> None:
+    member = world.users["member"]
+    role = world.guild.add_role("Crew")
+    await world.governance.set_staff_role(world.guild.id, role, level)  # type: ignore[arg-type]
+    async with world.browser() as browser:
+        await world.log_in(browser, member)
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 404  # not theirs yet
+        world.guild.members[member].roles.append(role)
+        page = await browser.get(f"/servers/{world.guild.id}")
+        assert page.status_code == 200
+        assert f"You see this server as its {level}." in page.text
+        await world.governance.set_staff_role(world.guild.id, role, None)
+        assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 404
