@@ -4,13 +4,15 @@
 Authorize, redirecting to the `redirect_uri` with a one-time code and the `state` it was given. The token
 endpoint refuses what Discord refuses: an unknown client or a wrong secret (401 invalid_client), a code used
 before, unknown or issued for another client or redirect_uri (400 invalid_grant), an unregistered
-redirect_uri at authorize (400).
+redirect_uri at authorize (400), a scope Discord does not have (400 at authorize), an authorization code
+older than ten minutes, and an access token past its `expires_in` (401 at `/users/@me`).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -18,6 +20,41 @@ from tests.fakes.discord.core import DiscordCore
 from tests.fakes.discord.records import _Answer, _Call, _error
 
 ACCESS_TOKEN_SECONDS = 604800  # Discord's: a week
+CODE_SECONDS = 600  # an authorization code is exchanged within ten minutes or not at all
+# Discord's OAuth2 scopes (developer docs, "OAuth2 Scopes"); anything else is refused at authorize.
+SCOPES = frozenset(
+    [
+        "activities.read",
+        "activities.write",
+        "applications.builds.read",
+        "applications.builds.upload",
+        "applications.commands",
+        "applications.commands.permissions.update",
+        "applications.commands.update",
+        "applications.entitlements",
+        "applications.store.update",
+        "bot",
+        "connections",
+        "dm_channels.read",
+        "email",
+        "gdm.join",
+        "guilds",
+        "guilds.join",
+        "guilds.members.read",
+        "identify",
+        "messages.read",
+        "openid",
+        "relationships.read",
+        "role_connections.write",
+        "rpc",
+        "rpc.activities.write",
+        "rpc.notifications.read",
+        "rpc.voice.read",
+        "rpc.voice.write",
+        "voice",
+        "webhook.incoming",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +63,7 @@ class _Grant:
     client_id: str
     redirect_uri: str
     scopes: frozenset[str]
+    issued_at: float = field(default_factory=time.time)
 
 
 def _oauth_error(status: int, error: str, description: str) -> _Answer:
@@ -43,6 +81,7 @@ class OAuthMixin(DiscordCore):
         self.oauth_user_id: int | None = None  # who "clicks Authorize" at the next /oauth2/authorize
         self._grants: dict[str, _Grant] = {}  # by code, each used once
         self._tokens: dict[str, _Grant] = {}  # by access token
+        self.oauth_token_seconds: float = ACCESS_TOKEN_SECONDS  # a test may shorten a token's life
 
     @property
     def oauth_client_id(self) -> str:
@@ -58,6 +97,8 @@ class OAuthMixin(DiscordCore):
         scopes = frozenset(query.get("scope", "").split())
         if query.get("response_type") != "code" or not scopes:
             return _error(400, 0, "Invalid form body")
+        if not scopes <= SCOPES:
+            return _error(400, 0, "Invalid OAuth2 scope")
         if self.oauth_user_id is None:
             raise AssertionError("set fake.oauth_user_id: who logs in")
         code = secrets.token_urlsafe(16)
@@ -76,16 +117,21 @@ class OAuthMixin(DiscordCore):
         if form.get("grant_type") != "authorization_code":
             return _oauth_error(400, "unsupported_grant_type", "Unsupported grant type")
         grant = self._grants.pop(form.get("code", ""), None)  # a code works once, even when refused
-        if grant is None or grant.client_id != form["client_id"]:
+        if (
+            grant is None
+            or grant.client_id != form["client_id"]
+            or time.time() - grant.issued_at > CODE_SECONDS
+        ):
             return _oauth_error(400, "invalid_grant", 'Invalid "code" in request.')
         if form.get("redirect_uri") != grant.redirect_uri:
             return _oauth_error(400, "invalid_grant", 'Invalid "redirect_uri" in request.')
         token = secrets.token_urlsafe(24)
-        self._tokens[token] = grant
+        self._tokens[token] = _Grant(grant.user_id, grant.client_id, grant.redirect_uri, grant.scopes)
+
         data: dict[str, Any] = {
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": ACCESS_TOKEN_SECONDS,
+            "expires_in": int(self.oauth_token_seconds),
             "refresh_token": secrets.token_urlsafe(24),
             "scope": " ".join(sorted(grant.scopes)),
         }
@@ -95,5 +141,7 @@ class OAuthMixin(DiscordCore):
         """`GET /users/@me` with an OAuth2 bearer token: its user (scope identify), else None (401)."""
         grant = self._tokens.get(authorization.removeprefix("Bearer "))
         if grant is None or "identify" not in grant.scopes:
+            return None
+        if time.time() - grant.issued_at >= self.oauth_token_seconds:
             return None
         return self.user_payload(grant.user_id)

@@ -149,3 +149,13 @@ async def test_the_fake_token_endpoint_refuses_what_discord_refuses(world: World
             "&redirect_uri=https://evil.example/callback&state=s"
         )
         assert unregistered.status_code == 400
+        unknown_scope = await client.get(
+            f"{fake.base_url}/oauth2/authorize?client_id={fake.app_id}&response_type=code"
+            f"&scope=identify+everything&redirect_uri={redirect}&state=s"
+        )
+        assert unknown_scope.status_code == 400
+        fake.oauth_token_seconds = 0  # the next token expires at once
+        short = await client.post(token_url, data=form(await code(client)))
+        assert short.json()["expires_in"] == 0
+        expired = {"Authorization": f"Bearer {short.json()['access_token']}"}
+        assert (await client.get(f"{fake.api_base}/users/@me", headers=expired)).status_code == 401
