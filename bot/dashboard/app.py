@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 import discord as discord_py
 from starlette.applications import Starlette
@@ -21,7 +22,7 @@ from bot.dashboard.access import Directory, GuardedDirectory
 from bot.dashboard.auth import SESSION_SECONDS, Login, OAuthClient
 from bot.dashboard.discord_rest import DiscordUnavailable
 from bot.dashboard.pages import access_lists, approvals, audit_log, jobs, overview, server_settings, spend
-from bot.dashboard.site import HEADERS, LoginNeeded, Site, templates
+from bot.dashboard.site import HEADERS, LoginNeeded, Site, security_headers, templates
 from bot.errors import ConfigError
 from bot.services.audit import Audit
 from bot.settings import Settings
@@ -39,12 +40,12 @@ COOKIE = "sora_dashboard"
 
 
 class SecurityHeaders:
-    """HEADERS on every answer, redirects and refusals included (the login's callback sets the session cookie
-    on a redirect), and HSTS when the dashboard is served over https."""
+    """`headers` (HEADERS, with the clip store's origins) on every answer, redirects and refusals included
+    (the login's callback sets the session cookie on a redirect), and HSTS when served over https."""
 
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, headers: dict[str, str] = HEADERS) -> None:
         self.app = app
-        self.headers = {**HEADERS, **({"Strict-Transport-Security": "max-age=31536000"} if https else {})}
+        self.headers = {**headers, **({"Strict-Transport-Security": "max-age=31536000"} if https else {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +60,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, sending)
+
+
+def media_origins(settings: Settings, storage: Storage | None) -> tuple[str, ...]:
+    """Where a bucket's presigned clip links point (a clip's dashboard link redirects there): the address
+    members reach it at (S3_PUBLIC_ENDPOINT_URL, else S3_ENDPOINT_URL), or AWS S3's hosts. None for files."""
+    if storage is None or not storage.remote:
+        return ()
+    endpoint = settings.s3_public_endpoint_url or settings.s3_endpoint_url
+    if not endpoint:
+        # The region (and so the host) may come from the environment, which only obstore reads.
+        return ("https://*.amazonaws.com",)
+    parts = urlsplit(endpoint)
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
 class DiscordApi(Directory, OAuthClient, Protocol):
@@ -91,6 +105,7 @@ def create_app(
         clock=clock,
         logouts=Logouts(db),
     )
+    headers = security_headers(media_origins(settings, storage))
     site = Site(
         settings=settings,
         db=db,
@@ -103,6 +118,7 @@ def create_app(
         discord=discord,
         audit=Audit(governance, bot_client) if bot_client is not None else None,
         storage=storage,
+        headers=headers,
     )
 
     async def home(request: Request) -> Response:
@@ -130,7 +146,7 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders, https=settings.dashboard_url.startswith("https://")),
+            Middleware(SecurityHeaders, https=settings.dashboard_url.startswith("https://"), headers=headers),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.dashboard_secret.get_secret_value(),

@@ -3,7 +3,8 @@ every request), the POST checks, and rendering (Jinja2, autoescaped)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +28,24 @@ if TYPE_CHECKING:
     from bot.storage.base import Storage
 
 SOURCE = "dashboard"  # the audit log's "from where" for every change made here
-# No scripts, styles or frames from anywhere: the pages are plain HTML with their own stylesheet inline.
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self';"
-    " media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+
+
+def security_headers(media: Sequence[str] = ()) -> dict[str, str]:
+    """The headers of every answer. No scripts, styles or frames from anywhere: the pages are plain HTML with
+    their own stylesheet inline. Video from the dashboard itself, and from `media` (the origins of a bucket's
+    presigned clip links, which a clip's link redirects to)."""
+    media_src = " ".join(("'self'", *media))
+    return {
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self';"
+        f" media-src {media_src}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
+HEADERS = security_headers()
 
 
 class LoginNeeded(Exception):
@@ -70,11 +80,12 @@ class Site:
     audit: Audit | None = None
     storage: Storage | None = None
     services: Any = None  # bot.dashboard.services.Services, once built (approvals, ...)
+    headers: dict[str, str] = dataclasses.field(default_factory=lambda: dict(HEADERS))  # the clips' origins
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         user = self.login.user(request)
         context |= {"user_id": user, "csrf": csrf_token(request) if user is not None else ""}
-        return self.pages.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
+        return self.pages.TemplateResponse(request, name, context, status_code=status, headers=self.headers)
 
     def user(self, request: Request) -> int:
         """The logged-in member's id (LoginNeeded otherwise: back here after logging in, for a GET)."""

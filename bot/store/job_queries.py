@@ -1,12 +1,43 @@
-"""Reading jobs for commands: lists, a member's recent and waiting jobs, the queue, expired approvals."""
+"""Reading jobs for commands and the dashboard: lists, the dashboard's search, a member's recent and waiting
+jobs, the queue, expired approvals."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from bot.domain.models import TERMINAL, Job, JobState
+from bot.domain.models import TERMINAL, Job, JobState, JobType, Model
 from bot.store.db import Database
 from bot.store.job_table import JobTable, row_to_job, states_in
+
+# A private job's target, matched as in `recent_jobs` (why that is safe is said there).
+_PRIVATE = "'%\"private\": true%'"
+# The prompt inside the request's JSON, and a case-insensitive LIKE (SQLite's LIKE ignores case, for ASCII).
+_PROMPT = {"sqlite": "json_extract(request, '$.prompt')", "postgresql": "(request::json ->> 'prompt')"}
+_LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """What a list of a server's jobs is narrowed to; None (or empty) leaves a field open."""
+
+    user_id: int | None = None
+    states: Collection[JobState] = ()
+    model: Model | None = None
+    created_from: float | None = None  # unix seconds, inclusive
+    created_before: float | None = None  # unix seconds, exclusive
+    text: str = ""  # in the prompt, any case; `%` and `_` mean themselves
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') that matches `text` anywhere, its `%`, `_` and `\\` as themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def job_types_of(model: Model) -> list[str]:
+    """The job types a model's jobs are stored under (the `job_type` column)."""
+    return [t.value for t in JobType if t.pro == (model == "sora-2-pro")]
 
 
 class JobQueries(JobTable):
@@ -58,6 +89,44 @@ class JobQueries(JobTable):
                 f"SELECT * FROM jobs WHERE guild_id = ? AND user_id = ?{private}"  # noqa: S608
                 " ORDER BY id DESC LIMIT ? OFFSET ?",
                 (guild_id, user_id, limit, offset),
+            )
+        ]
+
+    async def search_jobs(
+        self, guild_id: int, viewer_id: int, found: JobFilter, *, before_id: int | None = None, limit: int
+    ) -> list[Job]:
+        """The server's jobs that match `found`, newest first, below `before_id` (the page before's last),
+        at most `limit`. A private job is listed only for its owner (`viewer_id`): to anyone else it is as if
+        it did not exist, whatever the filters."""
+        clauses = ["guild_id = ?", f"(target NOT LIKE {_PRIVATE} OR user_id = ?)"]
+        params: list[object] = [guild_id, viewer_id]
+        if found.user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(found.user_id)
+        if found.states:
+            clauses.append(f"state IN {states_in(found.states)}")
+        if found.model is not None:
+            types = job_types_of(found.model)
+            clauses.append(f"job_type IN ({', '.join('?' for _ in types)})")
+            params += types
+        if found.created_from is not None:
+            clauses.append("created_at >= ?")
+            params.append(found.created_from)
+        if found.created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(found.created_before)
+        if found.text:
+            engine = self.db.reader.engine
+            clauses.append(f"{_PROMPT[engine]} {_LIKE[engine]} ? ESCAPE '\\'")
+            params.append(like_pattern(found.text))
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        return [
+            row_to_job(row)
+            for row in await self.db.reader.fetch_all(
+                f"SELECT * FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                (*params, limit),
             )
         ]
 
