@@ -44,6 +44,7 @@ TEXT_CHANNEL_TYPES = frozenset({0, 5})  # where clips, approval requests and aud
 class Member:
     user_id: int
     role_ids: tuple[int, ...]
+    name: str = ""  # as the server shows them: their nickname, else their display name, else username
 
 
 class DiscordRest:
@@ -99,7 +100,10 @@ class DiscordRest:
         response = await self._call("GET", f"/guilds/{guild_id}/members/{user_id}", headers=self._bot)
         if response.status_code != 200:
             return None
-        return Member(user_id, tuple(int(r) for r in response.json().get("roles", [])))
+        data = response.json()
+        user = data.get("user") or {}
+        name = data.get("nick") or user.get("global_name") or user.get("username") or ""
+        return Member(user_id, tuple(int(r) for r in data.get("roles", [])), str(name))
 
     async def exchange_code(self, code: str, *, client_id: int, client_secret: str, redirect_uri: str) -> str:
         """The access token for an authorization code (scope identify); OAuthRefused when Discord says no."""
