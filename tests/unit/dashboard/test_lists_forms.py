@@ -501,8 +501,12 @@ async def test_the_page_names_what_is_listed_and_offers_only_this_servers_text_c
     for text in ("#clips", "@Helpers", "oldword", "deleted channel (900001)", "deleted role (900002)"):
         assert text in page
     assert "deleted role (900003)</td><td>approver" in page
-    add_form = next(f for a, f in Forms(page).found if a.endswith("/lists/channels") and f["action"] == "add")
-    assert add_form  # the channel choices are options of its select
+    forms = Forms(page).found
+    here = f"/servers/{gid}/lists"
+    assert (f"{here}/channels", {"csrf": admin.csrf, "action": "remove", "channel": str(ids.clips)}) in forms
+    assert (f"{here}/blocklist", {"csrf": admin.csrf, "action": "remove", "pattern": "oldword"}) in forms
+    assert (f"{here}/staff", {"csrf": admin.csrf, "role": str(ids.helpers), "level": "none"}) in forms
+    assert (f"{here}/channels", {"csrf": admin.csrf, "action": "add"}) in forms  # the choice: a select
     options = page[page.index('name="channel" required') : page.index("Add…</button>")]
     assert f'value="{ids.general}"' in options
     assert f'value="{ids.clips}"' not in options  # listed already
