@@ -45,6 +45,7 @@ TEXT_CHANNEL_TYPES = frozenset({0, 5})  # where clips, approval requests and aud
 class Member:
     user_id: int
     role_ids: tuple[int, ...]
+    name: str = ""  # as the server shows them: their nickname, else their display name, else username
     timed_out_until: float | None = None  # communication_disabled_until, as a Unix time
 
 
@@ -112,9 +113,12 @@ class DiscordRest:
         if response.status_code != 200:
             return None
         data = response.json()
+        user = data.get("user") or {}
+        name = data.get("nick") or user.get("global_name") or user.get("username") or ""
         return Member(
             user_id,
             tuple(int(r) for r in data.get("roles", [])),
+            str(name),
             _when(data.get("communication_disabled_until")),
         )
 
