@@ -82,7 +82,7 @@ async def spending(world: World) -> dict[str, int]:
     than 30 days."""
     mel, ann = world.users["member"], world.users["approver"]
     await make_job(world, mel, when=at(10, 9), dollars=0.8, seconds=8)
-    await make_job(world, mel, when=at(9, 10), dollars=0.4, seconds=4)
+    await make_job(world, mel, when=at(9, 10), dollars=1.0, seconds=4)
     await make_job(world, ann, when=at(9, 23.5), dollars=1.2, seconds=12)
     await make_job(world, ann, when=at(9, 22), dollars=0.4, end="refunded")
     await make_job(world, ann, when=at(1, 8, month=1), dollars=5.0, seconds=12)
@@ -114,12 +114,15 @@ async def test_spend_per_day_and_per_member_are_the_figures_of_sora_admin_usage(
     table = rows(page.text)
     # The last 30 days, by UTC day (the 9th's 23:30 job is the 9th's): jobs, seconds delivered, dollars;
     # the refunded job counts as a job costing nothing, the queued one at its estimate.
-    assert "<tr><td>2025-03-10</td><td>2</td><td>8</td><td>$1.20</td><td></td></tr>" in table
-    assert "<tr><td>2025-03-09</td><td>3</td><td>16</td><td>$1.60</td><td>over the budget</td></tr>" in table
-    members = [r for r in table if r.startswith(f"<tr><td>{who['mel']}</td>") or f"<td>{who['ann']}<" in r]
+    days = [r for r in table if r.startswith("<tr><td>2025-")]
+    assert days == [  # newest first
+        "<tr><td>2025-03-10</td><td>2</td><td>8</td><td>$1.20</td><td></td></tr>",
+        "<tr><td>2025-03-09</td><td>3</td><td>16</td><td>$2.20</td><td>over the budget</td></tr>",
+    ]
+    members = [r for r in table if r.startswith((f"<tr><td>{who['mel']}<", f"<tr><td>{who['ann']}<"))]
     assert members == [
-        f"<tr><td>{who['ann']}</td><td>3</td><td>12</td><td>$1.60</td></tr>",  # the biggest spender first
-        f"<tr><td>{who['mel']}</td><td>2</td><td>12</td><td>$1.20</td></tr>",
+        f"<tr><td>{who['mel']}</td><td>2</td><td>12</td><td>$1.80</td></tr>",  # the biggest spender first
+        f"<tr><td>{who['ann']}</td><td>3</td><td>12</td><td>$1.60</td></tr>",
     ]
     assert "Daily budget: $1.50" in page.text
     assert "$9.00" not in page.text and "$5.00" not in page.text  # another server's, and older
@@ -127,11 +130,11 @@ async def test_spend_per_day_and_per_member_are_the_figures_of_sora_admin_usage(
     spend = await world.governance.spend_rows(world.guild.id, NOW - 30 * 86400)
     lines, _png = await usage_report(spend, 30)
     assert lines[:3] == [
-        "Last 30 days: 5 jobs, $2.80",
+        "Last 30 days: 5 jobs, $3.40",
+        f"<@{who['mel']}>: 2 jobs, $1.80",
         f"<@{who['ann']}>: 3 jobs, $1.60",
-        f"<@{who['mel']}>: 2 jobs, $1.20",
     ]
-    assert "Last 30 days: 5 jobs, 24 seconds of video delivered, $2.80." in page.text
+    assert "Last 30 days: 5 jobs, 24 seconds of video delivered, $3.40." in page.text
 
 
 async def test_the_days_asked_choose_the_period_and_a_bad_number_is_a_clear_400(world: World) -> None:
