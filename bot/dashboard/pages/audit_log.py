@@ -110,7 +110,7 @@ def line(entry: AuditEntry, access: Access, prompt_hidden: bool) -> Line:
 
 
 async def public_jobs(site: Site, guild_id: int, entries: list[AuditEntry]) -> set[int]:
-    """The jobs among the entries' whose prompts everyone in the server could see (not private)."""
+    """The entries' jobs whose prompts anyone in the server may see: found, of this server, not private."""
     public = set()
     for job_id in {e.job_id for e in entries if e.job_id is not None and "prompt" in e.details}:
         job = await site.jobs.get(job_id)
