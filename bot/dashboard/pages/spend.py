@@ -101,8 +101,9 @@ def routes(site: Site) -> list[BaseRoute]:
         return Response(png, media_type="image/png")
 
     async def export(request: Request) -> Response:
-        """The CSV /sora-admin export sends (it is for Manage Server only: so is this), audited alike."""
-        access = await site.access(request, Role.ADMIN)
+        """The CSV /sora-admin export sends (it is for Manage Server only: so is this), audited alike. A
+        POST with the session's CSRF token: a link on another site can't make an export happen."""
+        access, _form = await site.post(request, Role.ADMIN)
         guild_id = access.guild.id
         rows = await site.governance.export_rows(guild_id)
         data = jobs_export(rows)
@@ -120,5 +121,5 @@ def routes(site: Site) -> list[BaseRoute]:
     return [
         Route("/servers/{guild_id:int}/spend", page),
         Route("/servers/{guild_id:int}/spend.png", chart),
-        Route("/servers/{guild_id:int}/spend.csv", export),
+        Route("/servers/{guild_id:int}/spend.csv", export, methods=["POST"]),
     ]

@@ -26,6 +26,7 @@ from bot.store.jobs import JobStore, NewJob
 from bot.ui.reports import usage_report
 from cogs.admin import Admin
 from tests.unit.dashboard.conftest import DASHBOARD_URL, World
+from tests.unit.dashboard.test_access import csrf_of
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC).timestamp()
 HOUR = 3600.0
@@ -99,7 +100,15 @@ def rows(page: str) -> list[str]:
 async def get(world: World, who: str, url: str) -> httpx.Response:
     async with world.browser() as browser:
         await world.log_in(browser, world.users[who])
+        if url.endswith("/spend.csv"):
+            return await export(browser, url)
         return await browser.get(url)
+
+
+async def export(browser: httpx.AsyncClient, url: str) -> httpx.Response:
+    """Press the spend page's download button: a POST with the session's CSRF token and Origin."""
+    token = await csrf_of((await browser.get("/")).text)
+    return await browser.post(url, data={"csrf": token}, headers={"origin": DASHBOARD_URL})
 
 
 # -- spend ---------------------------------------------------------------------------------------------
@@ -241,7 +250,7 @@ async def test_without_the_bots_client_the_export_is_still_audited(world: World)
     try:
         async with httpx.AsyncClient(transport=transport, base_url=DASHBOARD_URL) as browser:
             await world.log_in(browser, world.users["administrator"])
-            download = await browser.get(f"/servers/{world.guild.id}/spend.csv")
+            download = await export(browser, f"/servers/{world.guild.id}/spend.csv")
     finally:
         await discord.close()
     assert download.status_code == 200 and download.text.startswith("id,state,user_id,")
@@ -266,10 +275,14 @@ async def test_the_pages_are_for_staff_and_the_csv_for_admins(world: World, who:
         if who != "logged out":
             await world.log_in(browser, world.users[who])
         answers = {path: await browser.get(base + path) for path in ("/spend", "/spend.png", "/audit")}
-        csv_answer = await browser.get(f"{base}/spend.csv")
+        csv_answer = await (
+            browser.post(f"{base}/spend.csv", data={}, headers={"origin": DASHBOARD_URL})
+            if who == "logged out"
+            else export(browser, f"{base}/spend.csv")
+        )
     if who == "logged out":
-        assert {a.status_code for a in [*answers.values(), csv_answer]} == {303}
-        assert csv_answer.headers["location"] == "/login"
+        assert {a.status_code for a in answers.values()} == {303}
+        assert csv_answer.status_code == 303 and csv_answer.headers["location"] == "/login"
     else:
         assert {a.status_code for a in answers.values()} == ({200} if who in PAGES else {404})
         assert csv_answer.status_code == (200 if who in CSV else 404)
@@ -421,3 +434,15 @@ def test_every_action_the_code_records_has_a_kind_to_filter_by() -> None:
     kinds = {action.split(".")[0] for action in recorded_actions()}
     assert {"job", "jobs", "limits", "budget", "member", "interaction"} <= kinds  # the scan finds them
     assert kinds <= set(KINDS)
+
+
+async def test_a_link_or_a_form_from_another_site_exports_nothing(world: World) -> None:
+    url = f"/servers/{world.guild.id}/spend.csv"
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["owner"])
+        token = await csrf_of((await browser.get("/")).text)
+        link = await browser.get(url)
+        forged = await browser.post(url, data={"csrf": token}, headers={"origin": "https://evil.example"})
+        no_token = await browser.post(url, data={}, headers={"origin": DASHBOARD_URL})
+    assert (link.status_code, forged.status_code, no_token.status_code) == (405, 403, 403)
+    assert await world.governance.audit_entries(world.guild.id) == []
