@@ -129,9 +129,17 @@ async def test_spend_per_day_and_per_member_are_the_figures_of_sora_admin_usage(
         "<tr><td>2025-03-09</td><td>3</td><td>16</td><td>$2.20</td><td>over the budget</td></tr>",
     ]
     members = [r for r in table if r.startswith((f"<tr><td>{who['mel']}<", f"<tr><td>{who['ann']}<"))]
-    assert members == [
-        f"<tr><td>{who['mel']}</td><td>2</td><td>12</td><td>$1.80</td></tr>",  # the biggest spender first
-        f"<tr><td>{who['ann']}</td><td>3</td><td>12</td><td>$1.60</td></tr>",
+    bar = (
+        '<td class="bar" role="img" aria-label="{:.0f}% of the biggest spender\'s dollars">'
+        '<span style="width: {:.1f}%"></span></td>'
+    )
+    assert [re.sub(r"\s*\n\s*", "", m) for m in members] == [
+        f"<tr><td>{who['mel']}</td><td>2</td><td>12</td><td>$1.80</td>"  # the biggest spender first
+        + bar.format(100, 100)
+        + "</tr>",
+        f"<tr><td>{who['ann']}</td><td>3</td><td>12</td><td>$1.60</td>"
+        + bar.format(1.6 / 1.8 * 100, 1.6 / 1.8 * 100)
+        + "</tr>",
     ]
     assert "Daily budget: $1.50" in page.text
     assert "$9.00" not in page.text and "$5.00" not in page.text  # another server's, and older
