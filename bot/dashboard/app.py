@@ -23,6 +23,7 @@ from bot.dashboard.discord_rest import DiscordUnavailable
 from bot.dashboard.pages import access_lists, approvals, audit_log, jobs, overview, server_settings, spend
 from bot.dashboard.site import HEADERS, LoginNeeded, Site, templates
 from bot.errors import ConfigError
+from bot.services.approvals import Decisions
 from bot.services.audit import Audit
 from bot.settings import Settings
 from bot.store.db import Database
@@ -89,6 +90,12 @@ def create_app(
         discord=discord,
         clock=clock,
     )
+    audit: Audit | None = None
+    decisions: Decisions | None = None
+    if bot_client is not None:
+        audit = Audit(governance, bot_client)
+        # No scheduler here to wake: the workers poll for the jobs approved here.
+        decisions = Decisions(bot_client, jobs, governance, audit)
     site = Site(
         settings=settings,
         db=db,
@@ -99,8 +106,9 @@ def create_app(
         pages=templates(),
         clock=clock,
         discord=discord,
-        audit=Audit(governance, bot_client) if bot_client is not None else None,
+        audit=audit,
         storage=storage,
+        decisions=decisions,
     )
 
     async def home(request: Request) -> Response:

@@ -23,6 +23,7 @@ from bot.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from bot.dashboard.discord_rest import DiscordRest
+    from bot.services.approvals import Decisions
     from bot.services.audit import Audit
     from bot.storage.base import Storage
 
@@ -69,6 +70,9 @@ class Site:
     discord: DiscordRest | Any
     audit: Audit | None = None
     storage: Storage | None = None
+    decisions: Decisions | None = (
+        None  # Approve / Reject, as the Discord buttons make them (needs bot_client)
+    )
     services: Any = None  # bot.dashboard.services.Services, once built (approvals, ...)
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:

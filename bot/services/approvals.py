@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import discord
 
@@ -36,8 +36,6 @@ REJECTED = "Rejected"
 EXPIRED = "Expired without a decision"
 
 
-# Where a decision was made, as the audit log's "from where" records it.
-Source = Literal["discord", "dashboard"]
 # A rejected job's stored error names its moderator (read back by `decided_by`).
 _REJECTED_BY = "rejected by moderator {moderator}: {reason}"
 _REJECTED_BY_PATTERN = re.compile(r"rejected by moderator (?P<moderator>[0-9]{1,20}): ")
@@ -207,10 +205,11 @@ class Decisions:
         self.wake_scheduler = wake_scheduler
 
     async def approve(
-        self, job_id: int, *, by_id: int, by_name: str, guild_locale: object = None, source: Source
+        self, job_id: int, *, by_id: int, by_name: str, guild_locale: object = None, source: str
     ) -> Decision:
-        """Queue the job, approved by member `by_id` (`by_name` as the moderators' message shows them).
-        `guild_locale`: the server's own language where known (else the one the job recorded)."""
+        """Queue the job, approved by member `by_id` (`by_name` as the moderators' message shows them), from
+        `source` ("discord", "dashboard": the audit log's "from where"). `guild_locale`: the server's own
+        language where known (else the one the job recorded)."""
         job = await self.store.get(job_id)
         if job is None or job.state is not JobState.AWAITING_APPROVAL:
             return Decision(job, won=False)
@@ -241,7 +240,7 @@ class Decisions:
         by_id: int,
         by_name: str,
         guild_locale: object = None,
-        source: Source,
+        source: str,
     ) -> Decision:
         """Reject the job with `reason`, which its requester is told (in their language); as `approve`."""
         job = await self.store.get(job_id)
