@@ -5,6 +5,7 @@ through the same decisions as the Discord buttons, so whoever decides first, her
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +28,7 @@ from bot.ui.embeds import settings_line
 SHOWN = 25  # requests on the page, oldest first (they expire first)
 READ_AT_MOST = 1000  # waiting requests read to find the oldest (a server has a handful)
 DONE = {"approved": "approved", "rejected": "rejected"}
+JOB_ID = re.compile(r"[1-9][0-9]{0,18}")  # ASCII digits only (str.isdigit takes "²", which int refuses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ async def quota(site: Site, guild_id: int, user_id: int, rules: list[LimitRule])
 
 
 async def pending(site: Site, guild_id: int, jobs: list[Job]) -> list[Pending]:
+    """The requests as the page shows them; each requester's quota worked out once."""
     rules = await site.governance.limit_rules(guild_id)
     quotas: dict[int, Quota] = {}
     shown = []
@@ -110,24 +113,23 @@ async def already(decisions: Decisions, job_id: int, job: Job | None) -> str:
     """Why a decision changed nothing: who decided first (or what else ended the wait)."""
     if job is None:
         return f"Job {job_id} no longer exists."
-    by = decided_by(job)
-    name = await decisions.name_of(by) if by is not None else None
     if job.state is JobState.REJECTED and job.error == EXPIRED_ERROR:
         return f"Job {job.id} expired without a decision."
     if job.state is JobState.CANCELLED:
         return f"Job {job.id} was cancelled: there is nothing to decide."
-    if name is not None:
+    by = decided_by(job)
+    if by is not None:
         outcome = "rejected" if job.state is JobState.REJECTED else "approved"
-        return f"Job {job.id} was already {outcome} by {name}."
+        return f"Job {job.id} was already {outcome} by {await decisions.name_of(by)}."
     return f"Job {job.id} is no longer waiting for approval ({job.state.value})."
 
 
 def notice_of(request: Request) -> str | None:
     """The redirect's word on a decision just made (?done=approved&job=N); anything else is ignored."""
     done, job = request.query_params.get("done", ""), request.query_params.get("job", "")
-    if done not in DONE or not job.isdigit() or len(job) > 19:
+    if done not in DONE or JOB_ID.fullmatch(job) is None:
         return None
-    return f"Job {int(job)} {DONE[done]}."
+    return f"Job {job} {DONE[done]}."
 
 
 def routes(site: Site) -> list[BaseRoute]:

@@ -419,6 +419,8 @@ async def test_prompts_reasons_and_notices_render_as_text(world: World, desk: De
         page = (await browser.get(at(world, job))).text
         forged = (await browser.get(at(world, job) + "?done=approved&job=<script>alert(2)</script>")).text
         other = (await browser.get(at(world, job) + "?done=<b>deleted</b>&job=5")).text
+        superscript = await browser.get(at(world, job) + "?done=approved&job=%C2%B2")
+        done = (await browser.get(at(world, job) + "?done=rejected&job=12")).text
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold** [link](https://evil.example) {{ 7*7 }}" in page
     assert '<p class="prompt">&lt;script&gt;' in page
@@ -426,6 +428,8 @@ async def test_prompts_reasons_and_notices_render_as_text(world: World, desk: De
     assert "a private &lt;i&gt;secret&lt;/i&gt; request" in page
     assert page.count("Private: only the requester will see the clip.") == 1
     assert f"Job {private.id}" in page
+    assert superscript.status_code == 200 and 'class="notice"' not in superscript.text
+    assert '<p class="notice" role="status">Job 12 rejected.</p>' in done
     for text in (forged, other):
         assert "<script>" not in text and "<b>" not in text and 'class="notice"' not in text
 
