@@ -21,7 +21,7 @@ from bot.domain.limits import LimitRule, Limits, Usage, resolve
 from bot.domain.models import Job, JobState
 from bot.errors import StorageUnavailable
 from bot.i18n.messages import money
-from bot.services.approvals import EXPIRED_ERROR, REASON_MAX, Decisions, decided_by
+from bot.services.approvals import EXPIRED_ERROR, REASON_MAX, Decision, Decisions, decided_by
 from bot.store.usage import usage_of
 from bot.ui.embeds import settings_line
 
@@ -190,13 +190,15 @@ def routes(site: Site) -> list[BaseRoute]:
         if action == "reject" and not reason:
             error = "A reason is needed to reject: the requester reads it."
             return await show(request, access, status=400, error=error)
-        name = await decisions.name_of(access.user_id)
-        if action == "approve":
-            decision = await decisions.approve(job_id, by_id=access.user_id, by_name=name, source=SOURCE)
-        else:
-            decision = await decisions.reject(
-                job_id, reason, by_id=access.user_id, by_name=name, source=SOURCE
-            )
+        decision = Decision(job, won=False)  # decided already: no need to ask Discord for the member's name
+        if job.state is JobState.AWAITING_APPROVAL:
+            name = await decisions.name_of(access.user_id)
+            if action == "approve":
+                decision = await decisions.approve(job_id, by_id=access.user_id, by_name=name, source=SOURCE)
+            else:
+                decision = await decisions.reject(
+                    job_id, reason, by_id=access.user_id, by_name=name, source=SOURCE
+                )
         if not decision.won:
             error = await already(decisions, job_id, decision.job)
             return await show(request, access, status=409, error=error)
