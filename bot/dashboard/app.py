@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -23,8 +24,12 @@ from bot.dashboard.auth import SESSION_SECONDS, Login, OAuthClient
 from bot.dashboard.discord_rest import DiscordUnavailable
 from bot.dashboard.pages import access_lists, approvals, audit_log, jobs, overview, server_settings, spend
 from bot.dashboard.site import HEADERS, LoginNeeded, Site, security_headers, templates
+from bot.domain.models import Job, JobState
 from bot.errors import ConfigError
+from bot.services.approvals import Decisions
 from bot.services.audit import Audit
+from bot.services.routes import tell
+from bot.services.status import StatusUpdater
 from bot.settings import Settings
 from bot.store.dashboard_logouts import Logouts
 from bot.store.db import Database
@@ -33,6 +38,8 @@ from bot.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from bot.storage.base import Storage
+
+log = logging.getLogger(__name__)
 
 PAGES = (overview, approvals, jobs, spend, server_settings, access_lists, audit_log)  # each: routes(site)
 
@@ -79,6 +86,34 @@ class DiscordApi(Directory, OAuthClient, Protocol):
     """Everything the dashboard asks Discord with httpx (`DiscordRest`, or a stand-in in tests)."""
 
 
+class _Requester:
+    """A private word to a job's requester, as the bot's deliverer sends it (through the interaction while
+    it lasts, else by DM)."""
+
+    def __init__(self, client: discord_py.Client) -> None:
+        self.client = client
+
+    async def tell_requester(self, job: Job, text: str, *, by_dm: bool = False) -> None:
+        await tell(self.client, job, text, label=f"job {job.id}", by_dm=by_dm)
+
+
+def follow_jobs(client: discord_py.Client, jobs: JobStore, audit: Audit) -> None:
+    """The bot's processes show each change of a job to its requester (their status message) and audit a job
+    that ends, from their own store's listeners; a change made here (a rejection ends a job) is made through
+    this process's store, so it is shown and audited here, the same way."""
+    status = StatusUpdater(client, jobs, _Requester(client))
+
+    async def show(job: Job, previous: JobState) -> None:
+        if job.target.get("kind") != "discord":
+            return
+        try:
+            await status.show(job)
+        except discord_py.HTTPException as exc:
+            log.info("job %d: status message not updated (%s)", job.id, exc.status)
+
+    jobs.listeners += [show, audit.on_transition]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -106,6 +141,13 @@ def create_app(
         logouts=Logouts(db),
     )
     headers = security_headers(media_origins(settings, storage))
+    audit: Audit | None = None
+    decisions: Decisions | None = None
+    if bot_client is not None:
+        audit = Audit(governance, bot_client)
+        # No scheduler here to wake: the workers poll for the jobs approved here.
+        decisions = Decisions(bot_client, jobs, governance, audit)
+        follow_jobs(bot_client, jobs, audit)
     site = Site(
         settings=settings,
         db=db,
@@ -116,9 +158,10 @@ def create_app(
         pages=templates(),
         clock=clock,
         discord=discord,
-        audit=Audit(governance, bot_client) if bot_client is not None else None,
+        audit=audit,
         storage=storage,
         headers=headers,
+        decisions=decisions,
     )
 
     async def home(request: Request) -> Response:

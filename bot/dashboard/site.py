@@ -24,6 +24,7 @@ from bot.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from bot.dashboard.discord_rest import DiscordRest
+    from bot.services.approvals import Decisions
     from bot.services.audit import Audit
     from bot.storage.base import Storage
 
@@ -79,6 +80,9 @@ class Site:
     discord: DiscordRest | Any
     audit: Audit | None = None
     storage: Storage | None = None
+    decisions: Decisions | None = (
+        None  # Approve / Reject, as the Discord buttons make them (needs bot_client)
+    )
     services: Any = None  # bot.dashboard.services.Services, once built (approvals, ...)
     headers: dict[str, str] = dataclasses.field(default_factory=lambda: dict(HEADERS))  # the clips' origins
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -15,7 +17,7 @@ from bot.domain.models import Job, JobState
 from bot.errors import FOREIGN_INSTALL, NotAllowed, StorageUnavailable, UserFacingError
 from bot.i18n.messages import _, heading_, money, n_, post_language, speaking, title_
 from bot.services.audit import Audit
-from bot.services.guard import Guard
+from bot.services.guard import Guard, role_ids
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.store.governance import Governance
@@ -34,9 +36,27 @@ REJECTED = "Rejected"
 EXPIRED = "Expired without a decision"
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+# A rejected job's stored error names its moderator (read back by `decided_by`).
+_REJECTED_BY = "rejected by moderator {moderator}: {reason}"
+_REJECTED_BY_PATTERN = re.compile(r"rejected by moderator (?P<moderator>[0-9]{1,20}): ")
+EXPIRED_ERROR = "approval expired"
+
+
+def is_moderator(interaction: discord.Interaction[Any], staff: Mapping[int, str] | None = None) -> bool:
+    """Manage Messages, Manage Server or Administrator here, or a role the server made "approver" (`staff`:
+    its configured roles, as the dashboard's access reads them): the dashboard and Discord agree."""
     permissions = interaction.permissions
-    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
+    if permissions.manage_messages or permissions.manage_guild or permissions.administrator:
+        return True
+    return any(staff.get(role) == "approver" for role in role_ids(interaction.user)) if staff else False
+
+
+def decided_by(job: Job) -> int | None:
+    """Who approved or rejected the job (None: nobody did, or it expired)."""
+    if job.approved_by is not None:
+        return job.approved_by
+    found = _REJECTED_BY_PATTERN.match(job.error or "") if job.state is JobState.REJECTED else None
+    return int(found["moderator"]) if found is not None else None
 
 
 def _guild_locale(interaction: discord.Interaction[Any] | None, job: Job) -> object:
@@ -155,144 +175,110 @@ class RejectModal(discord.ui.Modal):
         await handle_error(interaction, error)
 
 
-class Approvals:
-    """Posts requests to the moderators' channel and carries out Approve, Reject and expiry."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a decision came to: `won` when it moved the job; else the job as it is now (decided first by
+    someone else, expired or cancelled; None when there is no such job), and nothing was changed."""
+
+    job: Job | None
+    won: bool
+
+
+class Decisions:
+    """Approve and Reject themselves, wherever they are asked for (a button in Discord, the dashboard): the
+    job leaves `awaiting_approval` once (the store's compare-and-set: of two moderators at once one wins),
+    the moderators' message says so, the audit log records who and from where, and the scheduler is
+    woken. Needs only Discord's REST API (the dashboard has no gateway, and no scheduler: workers poll)."""
 
     def __init__(
         self,
-        settings: Settings,
         client: discord.Client,
         store: JobStore,
         governance: Governance,
-        guard: Guard,
         audit: Audit,
-        wake_scheduler: Callable[[], None],
-        storage: Storage,
+        wake_scheduler: Callable[[], None] = lambda: None,
     ) -> None:
-        self.settings = settings
-        self.storage = storage  # the request's image, shown to the moderators
-        self.client = client  # posts and edits in the moderators' channel
+        self.client = client  # edits the moderators' message
         self.store = store
         self.governance = governance
-        self.guard = guard
         self.audit = audit
         self.wake_scheduler = wake_scheduler
-        self.loop = Loop("approval expiry", self.expire, settings.approval_sweep_seconds)
 
-    async def request(self, job: Job, channel_id: int, *, story: Sequence[Job] = ()) -> None:
-        """Show the job (or the `story` whose first shot it is) to the moderators with Approve / Reject
-        buttons (and its image, if any)."""
-        channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
-        settings = await self.governance.settings(job.guild_id or 0)
-        # Posted in the server's language (made during the requester's interaction: its guild_locale).
-        with speaking(post_language(settings.language, _guild_locale(None, job))):
-            embed, view = approval_embed(job, story=story), approval_view(job)
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                image = await stack.enter_async_context(self.storage.local_input(job.request.image_path))
-            except StorageUnavailable as exc:
-                log.warning("job %d: the image can't be shown to the moderators: %s", job.id, exc.detail)
-                image = None
-            files = [discord.File(image, filename=f"input-{job.id}.jpg")] if image is not None else []
-            message = await channel.send(
-                embed=embed,
-                files=files,
-                view=view,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        await self.store.set_approval_message(job.id, message.id)
-
-    async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:
-        """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""
-        if action != "reject":  # (Reject's form must be the first answer)
-            await acknowledge(interaction)
-        job = await self.guard.job_for_button(interaction, job_id, works_in_dms=False)
-        if not is_moderator(interaction):
-            raise UserFacingError(_("Only moderators can approve or reject requests."))
-        if job.state is not JobState.AWAITING_APPROVAL:
-            raise UserFacingError(
-                _(
-                    "Job {job} is no longer waiting for approval ({state}).",
-                    job=job.id,
-                    state=state_name(job.state),
-                )
-            )
-        if action == "reject":
-            await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))
-            return
+    async def approve(
+        self, job_id: int, *, by_id: int, by_name: str, guild_locale: object = None, source: str
+    ) -> Decision:
+        """Queue the job, approved by member `by_id` (`by_name` as the moderators' message shows them), from
+        `source` ("discord", "dashboard": the audit log's "from where"). `guild_locale`: the server's own
+        language where known (else the one the job recorded)."""
+        job = await self.store.get(job_id)
+        if job is None or job.state is not JobState.AWAITING_APPROVAL:
+            return Decision(job, won=False)
         approved = await self.store.transition(
-            job.id, JobState.QUEUED, expect={JobState.AWAITING_APPROVAL}, approved_by=interaction.user.id
+            job.id, JobState.QUEUED, expect={JobState.AWAITING_APPROVAL}, approved_by=by_id
         )
         if approved is None:
-            raise UserFacingError(_("Job {job} is no longer waiting for approval.", job=job.id))
+            return Decision(await self.store.get(job_id), won=False)
         self.wake_scheduler()
-        guild_locale = _guild_locale(interaction, job)
-        await self._close(approved, APPROVED, guild_locale, by=str(interaction.user))
+        where = guild_locale if guild_locale is not None else _guild_locale(None, job)
+        await self.close(approved, APPROVED, where, by=by_name)
         await self.audit.record(
             approved.guild_id or 0,
             "job.approved",
-            actor_id=interaction.user.id,
+            actor_id=by_id,
             job_id=job.id,
-            guild_locale=guild_locale,
+            guild_locale=where,
+            source=source,
             requester=job.user_id,
         )
-        await interaction.followup.send(_("Approved job {job}.", job=job.id), ephemeral=True)
+        return Decision(approved, won=True)
 
-    async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
-        # Checked again on submit, as on the button: the form may outlive the moderator's role.
-        if not await self.guard.installation_allowed(interaction):
-            raise NotAllowed(FOREIGN_INSTALL)
-        if not is_moderator(interaction):
-            raise UserFacingError(_("Only moderators can approve or reject requests."))
-        await interaction.response.defer(ephemeral=True)
+    async def reject(
+        self,
+        job_id: int,
+        reason: str,
+        *,
+        by_id: int,
+        by_name: str,
+        guild_locale: object = None,
+        source: str,
+    ) -> Decision:
+        """Reject the job with `reason`, which its requester is told (in their language); as `approve`."""
+        job = await self.store.get(job_id)
+        if job is None or job.state is not JobState.AWAITING_APPROVAL:
+            return Decision(job, won=False)
         with speaking(job.target.get("locale")):  # shown to the requester, later
             told = _("A moderator rejected this request: {reason}", reason=reason)
         rejected = await self.store.transition(
             job.id,
             JobState.REJECTED,
             expect={JobState.AWAITING_APPROVAL},
-            error=f"rejected by moderator {interaction.user.id}: {reason}",
+            error=_REJECTED_BY.format(moderator=by_id, reason=reason),
             user_error=told,
         )
         if rejected is None:
-            await interaction.followup.send(
-                _("Job {job} is no longer waiting for approval.", job=job.id), ephemeral=True
-            )
-            return
-        guild_locale = _guild_locale(interaction, job)
-        await self._close(rejected, REJECTED, guild_locale, by=str(interaction.user), reason=reason)
+            return Decision(await self.store.get(job_id), won=False)
+        where = guild_locale if guild_locale is not None else _guild_locale(None, job)
+        await self.close(rejected, REJECTED, where, by=by_name, reason=reason)
         await self.audit.record(
             job.guild_id or 0,
             "job.rejection",
-            actor_id=interaction.user.id,
+            actor_id=by_id,
             job_id=job.id,
-            guild_locale=guild_locale,
+            guild_locale=where,
+            source=source,
             reason=reason,
         )
-        await interaction.followup.send(_("Rejected job {job}.", job=job.id), ephemeral=True)
+        return Decision(rejected, won=True)
 
-    async def expire(self) -> int:
-        """Reject every request that waited longer than APPROVAL_EXPIRY_SECONDS; returns how many."""
-        cutoff = time.time() - self.settings.approval_expiry_seconds
-        count = 0
-        for job in await self.store.expired_approvals(cutoff):
-            with speaking(job.target.get("locale")):  # shown to the requester
-                told = _(
-                    "No moderator approved this request in time, so it was dropped. You were not charged."
-                )
-            expired = await self.store.transition(
-                job.id,
-                JobState.REJECTED,
-                expect={JobState.AWAITING_APPROVAL},
-                error="approval expired",
-                user_error=told,
-            )
-            if expired is not None:
-                count += 1
-                await self._close(expired, EXPIRED, _guild_locale(None, job))
-        return count
+    async def name_of(self, user_id: int) -> str:
+        """A member's name as a decision shows it (a button's `str(interaction.user)`), asked of Discord."""
+        try:
+            return str(await self.client.fetch_user(user_id))
+        except discord.HTTPException as exc:
+            log.info("user %d: name not found (%s)", user_id, exc.status)
+            return str(user_id)
 
-    async def _close(
+    async def close(
         self,
         job: Job,
         outcome: str,
@@ -325,3 +311,128 @@ class Approvals:
                 await message.edit(view=None)
             except discord.HTTPException as again:
                 log.warning("job %d: approval buttons not removed (%s)", job.id, again.status)
+
+
+class Approvals:
+    """Posts requests to the moderators' channel and carries out Approve, Reject (through `decisions`) and
+    expiry."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: discord.Client,
+        store: JobStore,
+        governance: Governance,
+        guard: Guard,
+        audit: Audit,
+        wake_scheduler: Callable[[], None],
+        storage: Storage,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage  # the request's image, shown to the moderators
+        self.client = client  # posts and edits in the moderators' channel
+        self.store = store
+        self.governance = governance
+        self.guard = guard
+        self.decisions = Decisions(client, store, governance, audit, wake_scheduler)
+        self.loop = Loop("approval expiry", self.expire, settings.approval_sweep_seconds)
+
+    async def request(self, job: Job, channel_id: int, *, story: Sequence[Job] = ()) -> None:
+        """Show the job (or the `story` whose first shot it is) to the moderators with Approve / Reject
+        buttons (and its image, if any)."""
+        channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        settings = await self.governance.settings(job.guild_id or 0)
+        # Posted in the server's language (made during the requester's interaction: its guild_locale).
+        with speaking(post_language(settings.language, _guild_locale(None, job))):
+            embed, view = approval_embed(job, story=story), approval_view(job)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                image = await stack.enter_async_context(self.storage.local_input(job.request.image_path))
+            except StorageUnavailable as exc:
+                log.warning("job %d: the image can't be shown to the moderators: %s", job.id, exc.detail)
+                image = None
+            files = [discord.File(image, filename=f"input-{job.id}.jpg")] if image is not None else []
+            message = await channel.send(
+                embed=embed,
+                files=files,
+                view=view,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        await self.store.set_approval_message(job.id, message.id)
+
+    async def may_decide(self, interaction: discord.Interaction[Any]) -> bool:
+        """`is_moderator`, counting the roles the server made "approver" for its dashboard."""
+        guild_id = interaction.guild_id
+        return is_moderator(interaction, await self.governance.staff_roles(guild_id) if guild_id else None)
+
+    async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:
+        """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""
+        if action != "reject":  # (Reject's form must be the first answer)
+            await acknowledge(interaction)
+        job = await self.guard.job_for_button(interaction, job_id, works_in_dms=False)
+        if not await self.may_decide(interaction):
+            raise UserFacingError(_("Only moderators can approve or reject requests."))
+        if job.state is not JobState.AWAITING_APPROVAL:
+            raise UserFacingError(
+                _(
+                    "Job {job} is no longer waiting for approval ({state}).",
+                    job=job.id,
+                    state=state_name(job.state),
+                )
+            )
+        if action == "reject":
+            await interaction.response.send_modal(RejectModal(self, job, interaction.user.id))
+            return
+        decision = await self.decisions.approve(
+            job.id,
+            by_id=interaction.user.id,
+            by_name=str(interaction.user),
+            guild_locale=_guild_locale(interaction, job),
+            source="discord",
+        )
+        if not decision.won:
+            raise UserFacingError(_("Job {job} is no longer waiting for approval.", job=job.id))
+        await interaction.followup.send(_("Approved job {job}.", job=job.id), ephemeral=True)
+
+    async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
+        # Checked again on submit, as on the button: the form may outlive the moderator's role.
+        if not await self.guard.installation_allowed(interaction):
+            raise NotAllowed(FOREIGN_INSTALL)
+        if not await self.may_decide(interaction):
+            raise UserFacingError(_("Only moderators can approve or reject requests."))
+        await interaction.response.defer(ephemeral=True)
+        decision = await self.decisions.reject(
+            job.id,
+            reason,
+            by_id=interaction.user.id,
+            by_name=str(interaction.user),
+            guild_locale=_guild_locale(interaction, job),
+            source="discord",
+        )
+        if not decision.won:
+            await interaction.followup.send(
+                _("Job {job} is no longer waiting for approval.", job=job.id), ephemeral=True
+            )
+            return
+        await interaction.followup.send(_("Rejected job {job}.", job=job.id), ephemeral=True)
+
+    async def expire(self) -> int:
+        """Reject every request that waited longer than APPROVAL_EXPIRY_SECONDS; returns how many."""
+        cutoff = time.time() - self.settings.approval_expiry_seconds
+        count = 0
+        for job in await self.store.expired_approvals(cutoff):
+            with speaking(job.target.get("locale")):  # shown to the requester
+                told = _(
+                    "No moderator approved this request in time, so it was dropped. You were not charged."
+                )
+            expired = await self.store.transition(
+                job.id,
+                JobState.REJECTED,
+                expect={JobState.AWAITING_APPROVAL},
+                error=EXPIRED_ERROR,
+                user_error=told,
+            )
+            if expired is not None:
+                count += 1
+                await self.decisions.close(expired, EXPIRED, _guild_locale(None, job))
+        return count

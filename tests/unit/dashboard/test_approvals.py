@@ -1,0 +1,492 @@
+"""The approvals page: requests waiting for a moderator, posted to the fake Discord's approvals channel by the
+bot's own Approvals; Approve and Reject from the dashboard go through the same decisions as the buttons
+(the job moves once, the Discord request says who decided, the audit log says from where), and whoever
+decides second, here or in Discord, is told and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from PIL import Image
+
+from bot import files
+from bot.dashboard.app import create_app
+from bot.dashboard.discord_rest import DiscordRest
+from bot.domain.limits import LimitRule
+from bot.domain.models import Job, JobRequest, JobState, Target
+from bot.services.approvals import Approvals, Decisions
+from bot.services.audit import Audit
+from bot.store.audit_log import AuditEntry
+from bot.store.jobs import NewJob
+from bot.store.stories import NewStory
+from tests.unit.dashboard.conftest import World
+from tests.unit.dashboard.test_access import ORIGIN, csrf_of
+
+EDITS = "PATCH /channels/{channel_id}/messages/{message_id}"
+DECIDERS = ["owner", "administrator", "manager", "approver", "staff approver"]
+REFUSED = ["staff viewer", "member", "stranger"]
+
+
+@dataclass
+class Desk:
+    """The server's approvals channel in the fake Discord, and the bot's Approvals posting to it."""
+
+    world: World
+    channel: int
+    approvals: Approvals
+
+    @property
+    def decisions(self) -> Decisions:
+        return self.approvals.decisions
+
+    def message(self, job: Job) -> dict[str, Any]:
+        [message] = [
+            m
+            for m in self.world.fake.channel_messages(self.channel)
+            if int(m["id"]) == job.approval_message_id
+        ]
+        return message
+
+    async def request(
+        self,
+        prompt: str = "a lighthouse in a storm",
+        *,
+        image: bool = False,
+        guild_id: int | None = None,
+        **target: Any,
+    ) -> Job:
+        """A job waiting for approval (its usage reserved), posted to the moderators as the bot posts it."""
+        image_path = await self.world.storage.put_bytes(files.new_input_name(), jpeg()) if image else None
+        job = await self.world.jobs.create(
+            NewJob(
+                request=JobRequest.parse(prompt=prompt, duration=4, image_path=image_path),
+                user_id=self.world.users["member"],
+                guild_id=guild_id or self.world.guild.id,
+                channel_id=777,
+                estimated_cost=0.4,
+                target_kind="discord",
+                target=cast(Target, {"kind": "discord", "locale": "en-US", **target}),
+                state=JobState.AWAITING_APPROVAL,
+            )
+        )
+        if guild_id is None:
+            await self.approvals.request(job, self.channel)
+        found = await self.world.jobs.get(job.id)
+        assert found is not None
+        return found
+
+    async def state(self, job: Job) -> JobState:
+        found = await self.world.jobs.get(job.id)
+        assert found is not None
+        return found.state
+
+    async def decided(self) -> list[AuditEntry]:
+        entries = await self.world.governance.audit_entries(self.world.guild.id)
+        return [e for e in entries if e.action in ("job.approved", "job.rejection")]
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 36), (200, 40, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+async def desk(world: World) -> Desk:
+    channel = world.guild.add_channel("mod-queue")
+    await world.governance.update_settings(world.guild.id, approvals_channel_id=channel)
+    audit = Audit(world.governance, world.bot_client)
+    none: Any = None  # the guard: used by the buttons only
+    approvals = Approvals(
+        world.settings,
+        world.bot_client,
+        world.jobs,
+        world.governance,
+        none,
+        audit,
+        lambda: None,
+        world.storage,
+    )
+    # The staff roles a server may configure for its dashboard (and, for approvers, its buttons).
+    for level in ("approver", "viewer"):
+        role = world.guild.add_role(f"configured {level}")
+        await world.governance.set_staff_role(world.guild.id, role, level)
+        world.users[f"staff {level}"] = world.guild.add_member(name=f"staff-{level}", roles=[role])
+    return Desk(world, channel, approvals)
+
+
+@contextlib.asynccontextmanager
+async def logged_in(world: World, who: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users[who])
+        yield browser
+
+
+async def send(browser: httpx.AsyncClient, path: str, **form: str) -> httpx.Response:
+    """A form sent from the dashboard's page, with the session's CSRF token."""
+    token = await csrf_of((await browser.get("/")).text)
+    return await browser.post(path, data={"csrf": token, **form}, headers=ORIGIN)
+
+
+def at(world: World, job: Job, action: str = "") -> str:
+    return f"/servers/{world.guild.id}/approvals" + (f"/{job.id}/{action}" if action else "")
+
+
+async def test_the_page_shows_each_waiting_request_with_its_image_settings_cost_and_quota_left(
+    world: World, desk: Desk
+) -> None:
+    with_image = await desk.request("a red kite over the dunes", image=True)
+    plain = await desk.request("a quiet harbour at dawn")
+    elsewhere = await desk.request("someone else's server", guild_id=world.other.id)
+    queued = await desk.request("approved already")
+    await desk.decisions.approve(queued.id, by_id=1, by_name="x", source="discord")
+    async with logged_in(world, "approver") as browser:
+        page = await browser.get(at(world, with_image))
+        thumbnail = await browser.get(f"{at(world, with_image)}/{with_image.id}/image")
+    assert page.status_code == 200
+    text = page.text
+    assert "a red kite over the dunes" in text and "a quiet harbour at dawn" in text
+    assert "someone else" not in text and "approved already" not in text
+    assert f'src="/servers/{world.guild.id}/approvals/{with_image.id}/image"' in text
+    assert f"approvals/{plain.id}/image" not in text
+    assert "sora-2 · 4 s · 16:9 · from an image" in text and "sora-2 · 4 s · 16:9</td>" in text
+    assert "<th>Estimated cost</th><td>$0.40</td>" in text
+    # The member has 3 requests reserved (one approved since): the default limits are 10 an hour, 120 s a day.
+    assert "<th>Jobs this hour</th><td>3 of 10 (7 left)</td>" in text
+    assert "<th>Video today</th><td>12 s of 120 s (108 s left)</td>" in text
+    assert "<th>Queued or running</th><td>3 of 2</td>" in text
+    assert (thumbnail.status_code, thumbnail.headers["content-type"]) == (200, "image/jpeg")
+    assert thumbnail.content == jpeg() and elsewhere.guild_id == world.other.id
+
+
+async def test_the_quota_follows_the_requesters_roles_when_a_rule_is_set_for_a_role(
+    world: World, desk: Desk
+) -> None:
+    generous = world.guild.add_role("Regulars")
+    world.guild.members[world.users["member"]].roles.append(generous)
+    await world.governance.set_limit_rule(world.guild.id, LimitRule("role", generous, jobs_per_hour=25))
+    job = await desk.request()
+    async with logged_in(world, "approver") as browser:
+        text = (await browser.get(at(world, job))).text
+    assert "<th>Jobs this hour</th><td>1 of 25 (24 left)</td>" in text
+
+
+async def test_approving_on_the_dashboard_queues_the_job_and_closes_the_discord_request(
+    world: World, desk: Desk
+) -> None:
+    job = await desk.request(image=True)
+    assert desk.message(job)["components"]  # Approve / Reject buttons
+    async with logged_in(world, "approver") as browser:
+        answer = await send(browser, at(world, job, "approve"))
+        after = await browser.get(answer.headers["location"])
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/servers/{world.guild.id}/approvals?done=approved&job={job.id}"
+    assert f"Job {job.id} approved." in after.text and "a lighthouse" not in after.text
+    approved = await world.jobs.get(job.id)
+    assert approved is not None and approved.state is JobState.QUEUED
+    assert approved.approved_by == world.users["approver"]
+    message = desk.message(job)
+    assert message["components"] == [] and message["attachments"] == []
+    assert message["embeds"][0]["title"] == "Approved by ann"
+    [entry] = await desk.decided()
+    assert (entry.action, entry.actor_id, entry.job_id, entry.source) == (
+        "job.approved",
+        world.users["approver"],
+        job.id,
+        "dashboard",
+    )
+
+
+async def test_rejecting_needs_a_reason_of_at_most_300_characters_which_the_requester_is_told(
+    world: World, desk: Desk
+) -> None:
+    job = await desk.request()
+    async with logged_in(world, "manager") as browser:
+        empty = await send(browser, at(world, job, "reject"), reason="   ")
+        too_long = await send(browser, at(world, job, "reject"), reason="x" * 301)
+        assert await desk.state(job) is JobState.AWAITING_APPROVAL
+        answer = await send(browser, at(world, job, "reject"), reason="off-topic <b>here</b>")
+    assert (empty.status_code, too_long.status_code, answer.status_code) == (400, 400, 303)
+    assert "A reason is needed to reject" in empty.text
+    rejected = await world.jobs.get(job.id)
+    assert rejected is not None and rejected.state is JobState.REJECTED
+    assert rejected.user_error == "A moderator rejected this request: off-topic <b>here</b>"
+    assert await world.jobs.ledger(job.id) == [("reserve", 0.4), ("refund", 0.4)]
+    embed = desk.message(job)["embeds"][0]
+    assert embed["title"] == "Rejected by max"
+    assert {"name": "Reason", "value": "off-topic \\<b>here\\</b>", "inline": False} in embed["fields"]
+    [entry] = await desk.decided()
+    assert (entry.action, entry.source, entry.details) == (
+        "job.rejection",
+        "dashboard",
+        {"reason": "off-topic <b>here</b>"},
+    )
+    assert len(world.fake.requests_for(EDITS)) == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "told"), [("approve", "reject", "approved"), ("reject", "approve", "rejected")]
+)
+async def test_a_request_decided_in_discord_first_is_refused_on_the_dashboard_saying_by_whom(
+    world: World, desk: Desk, first: str, then: str, told: str
+) -> None:
+    job = await desk.request()
+    mod = world.users["approver"]
+    if first == "approve":
+        won = await desk.decisions.approve(job.id, by_id=mod, by_name="ann", source="discord")
+    else:
+        won = await desk.decisions.reject(job.id, "no", by_id=mod, by_name="ann", source="discord")
+    assert won.won
+    before = await world.jobs.get(job.id)
+    async with logged_in(world, "owner") as browser:
+        answer = await send(browser, at(world, job, then), reason="late")
+    assert answer.status_code == 409
+    assert f"Job {job.id} was already {told} by ann." in answer.text
+    assert await world.jobs.get(job.id) == before
+    [entry] = await desk.decided()
+    assert entry.source == "discord" and entry.actor_id == mod
+    assert len(world.fake.requests_for(EDITS)) == 1  # Discord's close only
+
+
+async def test_an_expired_request_is_refused_saying_so(world: World, desk: Desk) -> None:
+    job = await desk.request()
+    expiring = Approvals(
+        world.settings.model_copy(update={"approval_expiry_seconds": 0.001}),
+        world.bot_client,
+        world.jobs,
+        world.governance,
+        cast(Any, None),
+        Audit(world.governance, world.bot_client),
+        lambda: None,
+        world.storage,
+    )
+    await asyncio.sleep(0.01)
+    assert await expiring.expire() == 1
+    async with logged_in(world, "approver") as browser:
+        answer = await send(browser, at(world, job, "approve"))
+    assert answer.status_code == 409 and f"Job {job.id} expired without a decision." in answer.text
+    assert await desk.state(job) is JobState.REJECTED
+
+
+async def test_two_moderators_deciding_at_once_one_wins_and_the_other_is_told(
+    world: World, desk: Desk
+) -> None:
+    job = await desk.request()
+    async with logged_in(world, "approver") as ann, logged_in(world, "administrator") as ada:
+        approving, rejecting = await asyncio.gather(
+            send(ann, at(world, job, "approve")), send(ada, at(world, job, "reject"), reason="no")
+        )
+    statuses = sorted([approving.status_code, rejecting.status_code])
+    assert statuses == [303, 409]
+    loser = approving if approving.status_code == 409 else rejecting
+    [entry] = await desk.decided()
+    winner = "ann" if entry.action == "job.approved" else "ada"
+    assert f"was already {'approved' if winner == 'ann' else 'rejected'} by {winner}." in loser.text
+    state = await desk.state(job)
+    assert state is (JobState.QUEUED if winner == "ann" else JobState.REJECTED)
+    assert len(world.fake.requests_for(EDITS)) == 1
+
+
+async def test_many_decisions_at_once_move_the_job_once(world: World, desk: Desk) -> None:
+    job = await desk.request()
+    decisions = await asyncio.gather(
+        *(desk.decisions.approve(job.id, by_id=n, by_name=f"m{n}", source="dashboard") for n in range(5)),
+        *(desk.decisions.reject(job.id, "no", by_id=n, by_name=f"m{n}", source="discord") for n in range(5)),
+    )
+    assert sum(d.won for d in decisions) == 1
+    assert len(await desk.decided()) == 1 and len(world.fake.requests_for(EDITS)) == 1
+
+
+@pytest.mark.parametrize("who", [*DECIDERS, *REFUSED])
+async def test_who_sees_the_page_and_its_images(world: World, desk: Desk, who: str) -> None:
+    job = await desk.request("who may see this", image=True)
+    async with logged_in(world, who) as browser:
+        page = await browser.get(at(world, job))
+        image = await browser.get(f"{at(world, job)}/{job.id}/image")
+    if who in DECIDERS:
+        assert (page.status_code, image.status_code) == (200, 200)
+        assert "who may see this" in page.text
+    else:
+        assert (page.status_code, image.status_code) == (404, 404)
+        assert "who may see this" not in page.text and image.content != jpeg()
+
+
+@pytest.mark.parametrize("who", [*DECIDERS, *REFUSED])
+@pytest.mark.parametrize("action", ["approve", "reject"])
+async def test_who_may_decide(world: World, desk: Desk, who: str, action: str) -> None:
+    job = await desk.request()
+    async with logged_in(world, who) as browser:
+        answer = await send(browser, at(world, job, action), reason="not here")
+    if who in DECIDERS:
+        assert answer.status_code == 303
+        assert await desk.state(job) is (JobState.QUEUED if action == "approve" else JobState.REJECTED)
+        [entry] = await desk.decided()
+        assert entry.actor_id == world.users[who]
+    else:
+        assert answer.status_code == 404
+        assert await desk.state(job) is JobState.AWAITING_APPROVAL
+        assert await desk.decided() == [] and world.fake.requests_for(EDITS) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("forged csrf", 403),
+        ("no csrf", 403),
+        ("wrong origin", 403),
+        ("logged out", 303),
+        ("another server's job", 404),
+        ("no such job", 404),
+        ("another server's page", 404),
+    ],
+)
+async def test_a_refused_post_changes_nothing(world: World, desk: Desk, case: str, status: int) -> None:
+    job = await desk.request()
+    theirs = await desk.request("in the other server", guild_id=world.other.id)
+    async with world.browser() as browser:
+        if case != "logged out":
+            await world.log_in(browser, world.users["approver"])  # not in the other server
+        token = await csrf_of((await browser.get("/")).text) if case != "logged out" else "x"
+        path, form, headers = at(world, job, "approve"), {"csrf": token}, ORIGIN
+        if case == "forged csrf":
+            form = {"csrf": token[:-2] + "xx"}
+        elif case == "no csrf":
+            form = {}
+        elif case == "wrong origin":
+            headers = {"origin": "https://evil.example"}
+        elif case == "another server's job":
+            path = at(world, theirs, "approve")
+        elif case == "no such job":
+            path = f"/servers/{world.guild.id}/approvals/{theirs.id + 100}/approve"
+        elif case == "another server's page":
+            path = f"/servers/{world.other.id}/approvals/{theirs.id}/approve"
+        answer = await browser.post(path, data=form, headers=headers)
+    assert answer.status_code == status
+    if case == "logged out":
+        assert answer.headers["location"] == "/login"
+    assert await desk.state(job) is JobState.AWAITING_APPROVAL
+    assert await desk.state(theirs) is JobState.AWAITING_APPROVAL
+    assert await desk.decided() == [] and world.fake.requests_for(EDITS) == []
+
+
+async def test_logged_out_visitors_are_sent_to_log_in(world: World, desk: Desk) -> None:
+    job = await desk.request()
+    async with world.browser() as browser:
+        page = await browser.get(at(world, job))
+        image = await browser.get(f"{at(world, job)}/{job.id}/image")
+    assert [page.status_code, image.status_code] == [303, 303]
+
+
+async def test_images_only_of_waiting_requests_the_bot_stored(world: World, desk: Desk) -> None:
+    waiting = await desk.request(image=True)
+    decided = await desk.request(image=True)
+    await desk.decisions.approve(decided.id, by_id=1, by_name="x", source="discord")
+    here = Path(__file__)  # a file that exists, but not an input image the bot stored
+    foreign = await world.jobs.create(
+        NewJob(
+            request=JobRequest.parse(prompt="from the command line", image_path=str(here)),
+            user_id=world.users["member"],
+            guild_id=world.guild.id,
+            estimated_cost=0.4,
+            target_kind="discord",
+            target={"kind": "discord"},
+            state=JobState.AWAITING_APPROVAL,
+        )
+    )
+    async with logged_in(world, "owner") as browser:
+        answers = [
+            (await browser.get(f"{at(world, job)}/{job.id}/image")).status_code
+            for job in (waiting, decided, foreign)
+        ]
+        page = (await browser.get(at(world, waiting))).text
+    assert answers == [200, 404, 404]
+    assert f"approvals/{foreign.id}/image" not in page
+
+
+async def test_prompts_reasons_and_notices_render_as_text(world: World, desk: Desk) -> None:
+    prompt = "<script>alert(1)</script> **bold** [link](https://evil.example) {{ 7*7 }}\n" + "line\n" * 800
+    job = await desk.request(prompt.strip()[:4096])
+    private = await desk.request("a private <i>secret</i> request", private=True)
+    async with logged_in(world, "approver") as browser:
+        page = (await browser.get(at(world, job))).text
+        forged = (await browser.get(at(world, job) + "?done=approved&job=<script>alert(2)</script>")).text
+        other = (await browser.get(at(world, job) + "?done=<b>deleted</b>&job=5")).text
+        superscript = await browser.get(at(world, job) + "?done=approved&job=%C2%B2")
+        done = (await browser.get(at(world, job) + "?done=rejected&job=12")).text
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold** [link](https://evil.example) {{ 7*7 }}" in page
+    assert '<p class="prompt">&lt;script&gt;' in page
+    # A private request's prompt is the moderators' to read, as in Discord: shown, marked private.
+    assert "a private &lt;i&gt;secret&lt;/i&gt; request" in page
+    assert page.count("Private: only the requester will see the clip.") == 1
+    assert f"Job {private.id}" in page
+    assert superscript.status_code == 200 and 'class="notice"' not in superscript.text
+    assert '<p class="notice" role="status">Job 12 rejected.</p>' in done
+    for text in (forged, other):
+        assert "<script>" not in text and "<b>" not in text and 'class="notice"' not in text
+
+
+async def test_a_story_shows_every_shot_and_the_cost_of_all_and_closes_as_a_story(
+    world: World, desk: Desk
+) -> None:
+    story, shots = await world.jobs.create_story(
+        NewStory(
+            requests=[JobRequest.parse(prompt=f"shot {n}: the <b>fox</b> runs", seed=7) for n in (1, 2, 3)],
+            estimated_costs=[0.4, 0.4, 0.4],
+            user_id=world.users["member"],
+            guild_id=world.guild.id,
+            channel_id=777,
+            target={"kind": "discord", "locale": "en-US"},
+            needs_approval=True,
+        )
+    )
+    await desk.approvals.request(shots[0], desk.channel, story=shots)
+    first = await world.jobs.get(shots[0].id)
+    assert first is not None
+    async with logged_in(world, "approver") as browser:
+        page = (await browser.get(at(world, first))).text
+        answer = await send(browser, at(world, first, "approve"))
+    assert f"Job {first.id}: a story of 3 shots" in page
+    for n in (1, 2, 3):
+        assert f'<h3>Shot {n}</h3>\n  <p class="prompt">shot {n}: the &lt;b&gt;fox&lt;/b&gt; runs</p>' in page
+    assert "<th>Estimated cost</th><td>$1.20</td>" in page
+    assert f"approvals/{shots[1].id}/approve" not in page  # the later shots wait for the first
+    assert answer.status_code == 303 and story.id == first.story_id
+    assert desk.message(first)["embeds"][0]["title"] == "Approved: a story of 3 shots by ann"
+    assert await desk.state(first) is JobState.QUEUED
+
+
+async def test_without_a_discord_client_the_page_lists_but_offers_no_decision(world: World) -> None:
+    rest = DiscordRest(world.fake.bot_token, base_url=world.fake.api_base)
+    world.app = create_app(
+        world.settings, db=world.db, governance=world.governance, jobs=world.jobs, discord=rest
+    )
+    job = await world.jobs.create(
+        NewJob(
+            request=JobRequest.parse(prompt="waiting without a client"),
+            user_id=world.users["member"],
+            guild_id=world.guild.id,
+            estimated_cost=0.4,
+            target_kind="discord",
+            target={"kind": "discord"},
+            state=JobState.AWAITING_APPROVAL,
+        )
+    )
+    try:
+        async with logged_in(world, "approver") as browser:
+            page = await browser.get(at(world, job))
+            answer = await send(browser, at(world, job, "approve"))
+    finally:
+        await rest.close()
+    assert "waiting without a client" in page.text and "Approve job" not in page.text
+    assert answer.status_code == 503
+    found = await world.jobs.get(job.id)
+    assert found is not None and found.state is JobState.AWAITING_APPROVAL
