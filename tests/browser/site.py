@@ -7,21 +7,17 @@ the same thing."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import shutil
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 import discord as discord_py
-import uvicorn
 from playwright.async_api import Browser, Dialog, Page, ViewportSize, async_playwright, expect
 from pydantic import SecretStr
-from starlette.types import ASGIApp
 
 from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
@@ -31,6 +27,7 @@ from bot.storage.open import open_storage
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore, NewJob
+from tests.browser.serving import listening_socket, origin, served
 from tests.e2e.conftest import World as BotStage
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.running import redirect_discord
@@ -42,55 +39,6 @@ SECRET = "browser-test-session-secret-0123456789abcdef"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 MANAGE_MESSAGES = 1 << 13
 MANAGE_GUILD = 1 << 5
-
-
-class _Server(uvicorn.Server):
-    """uvicorn that leaves SIGINT and SIGTERM to pytest: Ctrl-C stops the run, not only this server."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def listening_socket() -> socket.socket:
-    """A socket bound to a free port of 127.0.0.1: its port is known before the app that needs it (its
-    DASHBOARD_URL) is built, and nothing else can take the port in between."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def origin(sock: socket.socket) -> str:
-    port: int = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-@contextlib.asynccontextmanager
-async def served(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
-    """`app` served by uvicorn on `sock` in this event loop for the block (the socket is closed after)."""
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()  # raises what stopped it
-                    raise RuntimeError("uvicorn stopped before it started")
-                await asyncio.sleep(0.01)
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-        sock.close()
 
 
 @contextlib.asynccontextmanager

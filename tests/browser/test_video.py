@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from bot.dashboard.app import SecurityHeaders
 from bot.media.render import render_clip
-from tests.browser.site import Shots, assert_video_plays, listening_socket, origin, served
+from tests.browser.serving import listening_socket, origin, served
+from tests.browser.site import Shots, assert_video_plays
 
 
 def clip_site(clip: Path) -> SecurityHeaders:
