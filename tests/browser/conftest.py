@@ -40,7 +40,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from playwright.async_api import Error as PlaywrightError
 
-from tests.browser.site import CHROMIUM, BrowserWorld, Shots, bot_stage, browser_world, chromium
+from tests.browser.site import CHROMIUM, BrowserWorld, Shots, browser_world, chromium
+from tests.e2e.conftest import staged_world
 from tests.fakes.prodia import FakeProdia
 
 # Read before any test changes directory (tests run in their tmp_path).
@@ -84,7 +85,7 @@ def shots(request: pytest.FixtureRequest) -> Shots:
 async def world(
     request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, browser: Browser, shots: Shots
 ) -> AsyncIterator[BrowserWorld]:
-    stage = bot_stage(tmp_path, fake_prodia)
+    stage = staged_world(tmp_path, fake_prodia)
     async with browser_world(stage, browser, shots) as world:
         yield world
         report = request.node.stash.get(CALL_REPORT, None)

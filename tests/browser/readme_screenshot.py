@@ -11,10 +11,14 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from playwright.async_api import expect
+
 from bot.domain.models import JobState
-from tests.browser.site import BrowserWorld, Shots, bot_stage, browser_world, chromium
+from tests.browser.site import BrowserWorld, Shots, browser_world, chromium
+from tests.e2e.conftest import staged_world
 from tests.fakes.prodia import FakeProdia
 
+NAME = "Team clips"
 OUT = Path(__file__).parents[2] / "deploy" / "dashboard.png"
 RUNNING = (JobState.SUBMITTING, JobState.RUNNING)
 DELIVERED = (*RUNNING, JobState.DELIVERING, JobState.DELIVERED)
@@ -42,16 +46,24 @@ async def fill(world: BrowserWorld) -> None:
                 await world.jobs.transition(job.id, state)
 
 
+async def shoot(world: BrowserWorld, out: Path) -> None:
+    """The overview as the owner sees it, checked to be the overview, at the README's width."""
+    page = world.page
+    await world.log_in(world.owner)
+    await page.set_viewport_size({"width": 1040, "height": 600})
+    await page.goto(world.server)
+    await expect(page.get_by_role("heading", level=1)).to_have_text(NAME)
+    await expect(page.get_by_role("row", name="Today (UTC)")).to_contain_text("$25.00 a day")
+    await page.screenshot(path=out, full_page=True)
+
+
 async def write(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeProdia(clip_dir=Path(tmp) / "prodia") as prodia, chromium() as browser:
-            stage = bot_stage(Path(tmp), prodia, server_name="Team clips")
+            stage = staged_world(Path(tmp), prodia, name=NAME)
             async with browser_world(stage, browser, Shots(Path(tmp))) as world:
                 await fill(world)
-                await world.log_in(world.owner)
-                await world.page.set_viewport_size({"width": 1040, "height": 600})
-                await world.page.goto(world.server)
-                await world.page.screenshot(path=out, full_page=True)
+                await shoot(world, out)
     print(out)
 
 

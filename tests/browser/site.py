@@ -31,14 +31,10 @@ from tests.browser.serving import listening_socket, origin, served
 from tests.e2e.conftest import World as BotStage
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.running import redirect_discord
-from tests.fakes.prodia import FakeProdia
-from tests.harness import discord_with_guild
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's `chromium` package (.ci/run installs it)
 SECRET = "browser-test-session-secret-0123456789abcdef"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-MANAGE_MESSAGES = 1 << 13
-MANAGE_GUILD = 1 << 5
 
 
 @contextlib.asynccontextmanager
@@ -113,6 +109,21 @@ async def assert_video_plays(page: Page, selector: str, *, seconds: float = 0.5)
     return found
 
 
+async def open_page(browser: Browser, script_events: list[str]) -> Page:
+    """A page in a new browser context (cookies of its own) that notes every dialog (dismissed) and script
+    error in `script_events`."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+
+    async def dialog(opened: Dialog) -> None:
+        script_events.append(f"{opened.type} dialog: {opened.message}")
+        await opened.dismiss()
+
+    page.on("dialog", dialog)
+    page.on("pageerror", lambda error: script_events.append(f"page error: {error}"))
+    return page
+
+
 @dataclass(kw_only=True)
 class BrowserWorld:
     """The dashboard at `url` (real uvicorn), a browser `page` on it, and `stage`: the end-to-end suite's
@@ -128,8 +139,8 @@ class BrowserWorld:
     browser: Browser
     page: Page
     shots: Shots
-    # Dialogs and page errors: the dashboard's pages have no script, so any is a failure.
-    script_events: list[str] = field(default_factory=list)
+    # Dialogs and page errors on its pages: the dashboard's pages have no script, so any is a failure.
+    script_events: list[str]
 
     @property
     def fake(self) -> FakeDiscord:
@@ -146,15 +157,7 @@ class BrowserWorld:
 
     async def new_page(self) -> Page:
         """A page in a browser context of its own (its own cookies: another member's browser)."""
-        context = await self.browser.new_context(viewport=VIEWPORT)
-        page = await context.new_page()
-        page.on("dialog", self._dialog)
-        page.on("pageerror", lambda error: self.script_events.append(f"page error: {error}"))
-        return page
-
-    async def _dialog(self, dialog: Dialog) -> None:
-        self.script_events.append(f"{dialog.type} dialog: {dialog.message}")
-        await dialog.dismiss()
+        return await open_page(self.browser, self.script_events)
 
     async def shot(self, step: str, page: Page | None = None) -> Path:
         return await self.shots.take(page or self.page, step)
@@ -182,26 +185,6 @@ class BrowserWorld:
                 target=cast(Target, {"kind": "discord", "channel_id": self.stage.channel_id, **target}),
             )
         )
-
-
-def bot_stage(tmp: Path, prodia: FakeProdia, *, server_name: str = "generation") -> BotStage:
-    """The end-to-end suite's test server (its members, roles and channels) on a fake Discord not started."""
-    fake, guild = discord_with_guild(server_name, cdn_dir=tmp / "cdn")
-    mods = guild.add_role("mods", MANAGE_MESSAGES)
-    admins = guild.add_role("admins", MANAGE_GUILD | MANAGE_MESSAGES)
-    return BotStage(
-        fake=fake,
-        prodia=prodia,
-        guild_id=guild.id,
-        channel_id=guild.add_channel("clips"),
-        alice=guild.add_member(name="alice"),
-        bob=guild.add_member(name="bob"),
-        mod=guild.add_member(name="mod", roles=[mods]),
-        admin=guild.add_member(name="admin", roles=[admins]),
-        mods_channel_id=guild.add_channel("mod-queue"),
-        audit_channel_id=guild.add_channel("audit"),
-        tmp=tmp,
-    )
 
 
 def dashboard_settings(stage: BotStage, url: str) -> Settings:
@@ -247,7 +230,9 @@ async def browser_world(stage: BotStage, browser: Browser, shots: Shots) -> Asyn
             storage=open_storage(settings, working=False),
         )
         await stack.enter_async_context(served(app, sock))
-        world = BrowserWorld(
+        stack.push_async_callback(_close_contexts, browser)
+        script_events: list[str] = []
+        yield BrowserWorld(
             stage=stage,
             url=url,
             settings=settings,
@@ -255,12 +240,10 @@ async def browser_world(stage: BotStage, browser: Browser, shots: Shots) -> Asyn
             jobs=jobs,
             governance=governance,
             browser=browser,
-            page=cast(Page, None),
+            page=await open_page(browser, script_events),
             shots=shots,
+            script_events=script_events,
         )
-        world.page = await world.new_page()
-        stack.push_async_callback(_close_contexts, browser)
-        yield world
 
 
 async def _close_contexts(browser: Browser) -> None:
