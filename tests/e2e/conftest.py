@@ -213,19 +213,15 @@ def storage(request: pytest.FixtureRequest) -> str:
 BOTH_STORAGES = ["file", "s3"]
 
 
-@pytest.fixture
-async def world(
-    request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, engine: str, storage: str
-) -> AsyncIterator[World]:
-    fake, guild = discord_with_guild("generation", cdn_dir=tmp_path / "cdn")
-    for marker in request.node.iter_markers("fake_refusal"):
-        fake.expect_refusal(**marker.kwargs)
+def staged_world(tmp: Path, prodia: FakeProdia, *, name: str = "generation") -> World:
+    """The test server on a fake Discord not started yet (the browser tests' too, tests/browser)."""
+    fake, guild = discord_with_guild(name, cdn_dir=tmp / "cdn")
     channel = guild.add_channel("clips")
     mods = guild.add_role("mods", MANAGE_MESSAGES)
     admins = guild.add_role("admins", MANAGE_GUILD | MANAGE_MESSAGES)
-    world = World(
+    return World(
         fake=fake,
-        prodia=fake_prodia,
+        prodia=prodia,
         guild_id=guild.id,
         channel_id=channel,
         alice=guild.add_member(name="alice"),
@@ -234,8 +230,18 @@ async def world(
         admin=guild.add_member(name="admin", roles=[admins]),
         mods_channel_id=guild.add_channel("mod-queue"),
         audit_channel_id=guild.add_channel("audit"),
-        tmp=tmp_path,
+        tmp=tmp,
     )
+
+
+@pytest.fixture
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_prodia: FakeProdia, engine: str, storage: str
+) -> AsyncIterator[World]:
+    world = staged_world(tmp_path, fake_prodia)
+    fake = world.fake
+    for marker in request.node.iter_markers("fake_refusal"):
+        fake.expect_refusal(**marker.kwargs)
     async with contextlib.AsyncExitStack() as stack:
         if engine == "postgresql":
             world.database_url = await stack.enter_async_context(postgres_database())

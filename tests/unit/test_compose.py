@@ -1,7 +1,7 @@
 """docker-compose.yml can't be started here (no Docker engine), so check what it asks of sora-bot: every
 command is one the CLI accepts, every variable is a real setting, the health checks are probes of /readyz
-that work against the real endpoint, and the layout is PostgreSQL, MinIO, one gateway and two workers sharing
-one database and one bucket, and no volume."""
+(the dashboard's: of its home page) that work against the real endpoint, and the layout is PostgreSQL, MinIO,
+one gateway, two workers and the dashboard sharing one database and one bucket, and no volume."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from pydantic import SecretStr
 
 from bot.cli import _parser
+from bot.dashboard.app import create_app
+from bot.dashboard.discord_rest import DiscordRest
 from bot.services.metrics import Metrics
 from bot.services.ops_http import OpsServer
 from bot.settings import Settings
 from bot.store.db.base import Database
+from bot.store.governance import Governance
+from bot.store.jobs import JobStore
+from tests.browser.serving import listening_socket, origin, served
 
 COMPOSE = Path(__file__).parents[2] / "docker-compose.yml"
 BUCKET = "sora-clips"
@@ -38,8 +44,9 @@ def test_postgresql_minio_one_gateway_and_two_workers() -> None:
     assert found["postgres"]["image"].startswith("postgres:")
     assert found["minio"]["image"].startswith("minio/minio")
     assert found["minio-bucket"]["image"].startswith("minio/mc")
-    assert set(bots()) == {"migrate", "gateway", "worker"}
+    assert set(bots()) == {"migrate", "gateway", "worker", "dashboard"}
     assert found["gateway"]["command"] == ["sora-bot", "gateway"]
+    assert found["dashboard"]["command"] == ["sora-bot", "dashboard"]
     assert found["worker"]["command"] == ["sora-bot", "worker"]
     assert found["worker"]["deploy"]["replicas"] == 2
     assert "replicas" not in found["gateway"].get("deploy", {})
@@ -86,10 +93,22 @@ def test_every_variable_is_a_setting() -> None:
         assert set(service["environment"]) <= settings | S3_CREDENTIALS, name
 
 
-async def probe(argv: list[str], port: int) -> int:
-    """The health check's exit status when the bot's endpoints listen on `port` (in place of 9100)."""
+def test_the_dashboard_needs_its_settings_and_is_published_for_a_proxy_on_this_host() -> None:
+    dashboard = services()["dashboard"]
+    env = dashboard["environment"]
+    for name in ("DASHBOARD_URL", "DASHBOARD_SECRET", "DISCORD_CLIENT_ID", "DISCORD_CLIENT_SECRET"):
+        assert env[name] == f"${{{name}:?set {name}}}", name  # no default: compose refuses to start without
+    assert env["DISCORD_TOKEN"].startswith("${DISCORD_TOKEN:?")
+    assert (env["DASHBOARD_HOST"], env["DASHBOARD_PORT"]) == ("0.0.0.0", 8080)
+    assert Settings.model_fields["dashboard_port"].default == 8080
+    assert dashboard["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-8080}:8080"]
+    assert dashboard["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+async def probe(argv: list[str], port: int, inside: int = 9100) -> int:
+    """The health check's exit status when what it probes listens on `port` (in place of `inside`)."""
     assert argv[:2] == ["CMD", "python"]
-    command = [sys.executable, *(arg.replace(":9100/", f":{port}/") for arg in argv[2:])]
+    command = [sys.executable, *(arg.replace(f":{inside}/", f":{port}/") for arg in argv[2:])]
     process = await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.DEVNULL)
     return await process.wait()
 
@@ -114,3 +133,27 @@ async def test_the_health_checks_probe_readyz_and_fail_when_not_ready() -> None:
     finally:
         await server.stop()
     assert await probe(argv, server.port) != 0  # nothing listening
+
+
+async def test_the_dashboards_health_check_gets_its_home_page(tmp_path: Path) -> None:
+    """Against the real dashboard app (its home page asks nothing of Discord), served by uvicorn."""
+    sock = listening_socket()
+    settings = Settings(
+        database_url=SecretStr(f"sqlite:///{tmp_path}/bot.db"),
+        dashboard_url=origin(sock),
+        dashboard_secret=SecretStr("d" * 40),
+        discord_client_id=1,
+        discord_client_secret=SecretStr("client-secret"),
+    )
+    db = await Database.open(settings.database_target)
+    discord = DiscordRest("bot-token", base_url="http://127.0.0.1:9/api/v10")  # never asked
+    argv = services()["dashboard"]["healthcheck"]["test"]
+    port = sock.getsockname()[1]
+    try:
+        app = create_app(settings, db=db, governance=Governance(db), jobs=JobStore(db), discord=discord)
+        async with served(app, sock):
+            assert await probe(argv, port, inside=8080) == 0
+    finally:
+        await discord.close()
+        await db.close()
+    assert await probe(argv, port, inside=8080) != 0  # nothing listening
