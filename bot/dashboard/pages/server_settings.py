@@ -38,6 +38,7 @@ from bot.ui.languages import CHOICES as LANGUAGES
 from bot.ui.reports import rule_text
 
 NOTICE = "settings.notice"  # the session's key for what the last Save did, shown once on the page
+NOTICE_TITLE_MAX = 40
 
 
 def limit_lines(site: Site, server: Server) -> list[tuple[str, str]]:
@@ -102,16 +103,23 @@ async def record(site: Site, access: Access, change: Change) -> None:
         await site.governance.audit(guild_id, change.action, actor_id=actor, source=SOURCE, **change.details)
 
 
-def summary(change: Change) -> str:
-    rows = "; ".join(f"{row.label}: {row.before} -> {row.after}" for row in change.rows)
-    return f"Saved. {change.title}: {rows}."
+def notice(change: Change) -> str:
+    """What a Save did, for the page after it. It rides in the session cookie (4 KB at most, and a role's or a
+    channel's name can be 100 emoji): the fields by their labels, the title cut short; the page shows the
+    values."""
+    title = (
+        change.title if len(change.title) <= NOTICE_TITLE_MAX else change.title[: NOTICE_TITLE_MAX - 1] + "…"
+    )
+    if not change.rows:
+        return f"{title}: nothing changed."
+    return f"Saved. {title}: {', '.join(row.label for row in change.rows)}."
 
 
 def routes(site: Site) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         access = await site.access(request, Role.ADMIN)
         server = await Server.read(site, access.guild)
-        notice = request.session.pop(NOTICE, None)
+        saved = request.session.pop(NOTICE, None)
         return site.render(
             request,
             "settings.html",
@@ -122,7 +130,7 @@ def routes(site: Site) -> list[BaseRoute]:
             settings_now=server.settings,
             current=current(server),
             limits=limit_lines(site, server),
-            notice=notice if isinstance(notice, str) else None,
+            notice=saved if isinstance(saved, str) else None,
             **choices(),
         )
 
@@ -146,9 +154,7 @@ def routes(site: Site) -> list[BaseRoute]:
         if change.rows:
             await change.save()
             await record(site, access, change)
-            request.session[NOTICE] = summary(change)
-        else:
-            request.session[NOTICE] = f"{change.title}: nothing changed."
+        request.session[NOTICE] = notice(change)
         return RedirectResponse(f"/servers/{access.guild.id}/settings", status_code=303)
 
     return [

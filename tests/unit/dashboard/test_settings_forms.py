@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.dashboard.access import MANAGE_MESSAGES
 from bot.domain.limits import LimitRule, resolve
 from bot.store.db import Database
 from bot.store.governance import Governance
@@ -514,7 +513,6 @@ async def test_only_the_servers_admins_may_see_or_change_its_settings(world: Wor
         role_id = world.guild.add_role(f"{level}s")
         world.users[name] = world.guild.add_member(name=name, roles=[role_id])
         await world.governance.set_staff_role(gid, role_id, level)  # type: ignore[arg-type]
-    world.guild.add_member(name="mods", roles=[world.guild.add_role("more mods", MANAGE_MESSAGES)])
     forms = {
         "budget": {"dollars_per_day": "9"},
         "limits-set": {"jobs_per_hour": "0"},
@@ -678,3 +676,31 @@ async def test_with_an_audit_channel_each_change_is_posted_there(world: World) -
         await preview_then_save(world, browser, "budget", {"dollars_per_day": "12"}, csrf)
     posts = world.fake.channel_messages(ids.audit)
     assert [p["embeds"][0]["title"] for p in posts] == ["audit.channel", "budget.set"]
+
+
+async def test_the_longest_names_still_fit_the_page_the_preview_and_the_session_cookie(world: World) -> None:
+    """Discord allows 100 characters in a role's or a channel's name: 100 emoji is the worst case for the
+    notice that rides in the session cookie (browsers keep 4 KB of it at most)."""
+    longest = "\N{GRINNING FACE}" * 100
+    roles = [world.guild.add_role(longest) for _ in range(2)]
+    channels = [world.guild.add_channel(longest) for _ in range(2)]
+    await world.governance.update_settings(
+        world.guild.id, approvals_channel_id=channels[0], approvals_trusted_role_id=roles[0]
+    )
+    async with world.browser() as browser:
+        csrf = await signed_in(world, browser)
+        data = {"channel": str(channels[1]), "trusted_role": str(roles[1])}
+        preview, saved = await preview_then_save(world, browser, "approvals-on", data, csrf)
+        page = await browser.get(f"/servers/{world.guild.id}/settings")
+        _, limited = await preview_then_save(
+            world, browser, "limits-set", {"role": str(roles[1]), "hd": "no"}, csrf
+        )
+        after = await browser.get(f"/servers/{world.guild.id}/settings")
+    assert len(limited.headers["set-cookie"].encode()) < 4096
+    assert "Saved. Limits for role @" + "\N{GRINNING FACE}" * 22 + "…: 1080p." in after.text
+    assert preview.text.count(longest) == 4  # before and after, the channel and the role, whole
+    assert saved.status_code == 303
+    assert len(saved.headers["set-cookie"].encode()) < 4096
+    assert page.status_code == 200  # still logged in
+    assert "Saved. Approval: Approval requests go to, Trusted role." in page.text
+    assert page.text.count(longest) >= 4  # the selects and the current settings
