@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.domain.limits import LimitRule, Scope
@@ -21,6 +20,18 @@ from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.services.forgetting import forget_member
 from bot.tree import acknowledge, reply
 from bot.ui import admin_replies as said
+from bot.ui.admin_options import (
+    ASPECT_RATIO_CHOICES,
+    BUDGET_MAX,
+    CONCURRENT_MAX,
+    DURATION_CHOICES,
+    JOBS_PER_HOUR_MAX,
+    MODEL_CHOICES,
+    STRIKES_MAX,
+    STRIKES_MIN,
+    VIDEO_SECONDS_PER_DAY_MAX,
+    defaults_given,
+)
 from bot.ui.export import jobs_export
 from bot.ui.languages import CHOICES as LANGUAGES
 from bot.ui.languages import chosen, posts_language
@@ -124,9 +135,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         interaction: Interaction,
         role: discord.Role | None = None,
         user: discord.Member | None = None,
-        jobs_per_hour: app_commands.Range[int, 0, 10_000] | None = None,
-        video_seconds_per_day: app_commands.Range[int, 0, 1_000_000] | None = None,
-        concurrent: app_commands.Range[int, 0, 100] | None = None,
+        jobs_per_hour: app_commands.Range[int, 0, JOBS_PER_HOUR_MAX] | None = None,
+        video_seconds_per_day: app_commands.Range[int, 0, VIDEO_SECONDS_PER_DAY_MAX] | None = None,
+        concurrent: app_commands.Range[int, 0, CONCURRENT_MAX] | None = None,
         story_shots: app_commands.Range[int, 0, SHOTS_MAX] | None = None,
         pro: bool | None = None,
         hd: bool | None = None,
@@ -163,7 +174,9 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
     )
     @app_commands.describe(dollars_per_day="US dollars a day; leave empty for no budget")
     async def budget_set(
-        self, interaction: Interaction, dollars_per_day: app_commands.Range[float, 0, 1_000_000] | None = None
+        self,
+        interaction: Interaction,
+        dollars_per_day: app_commands.Range[float, 0, BUDGET_MAX] | None = None,
     ) -> None:
         await self._configure(interaction, budget_dollars_per_day=dollars_per_day)
         text = said.budget_set(dollars_per_day)
@@ -286,12 +299,8 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         await self._changed(interaction, "audit.channel", text, channel=channel.id if channel else None)
 
     @app_commands.command(name="defaults", description="Server defaults for /video options")
-    @app_commands.choices(
-        aspect_ratio=[Choice(name="16:9", value="16:9"), Choice(name="9:16", value="9:16")],
-        model=[Choice(name="sora-2", value="sora-2"), Choice(name="sora-2-pro", value="sora-2-pro")],
-        language=LANGUAGES,
-    )
-    @app_commands.choices(duration=[Choice(name=f"{n} seconds", value=n) for n in (4, 8, 12)])
+    @app_commands.choices(aspect_ratio=ASPECT_RATIO_CHOICES, model=MODEL_CHOICES, language=LANGUAGES)
+    @app_commands.choices(duration=DURATION_CHOICES)
     @app_commands.describe(
         duration="Clip length when /video doesn't say",
         aspect_ratio="Landscape (16:9) or portrait (9:16) when /video doesn't say",
@@ -307,24 +316,17 @@ class Admin(commands.GroupCog, group_name="sora-admin", group_description="Serve
         aspect_ratio: str | None = None,
         model: str | None = None,
         age_restricted_images: bool | None = None,
-        strikes_to_block: app_commands.Range[int, 1, 100] | None = None,
+        strikes_to_block: app_commands.Range[int, STRIKES_MIN, STRIKES_MAX] | None = None,
         language: str | None = None,
     ) -> None:
-        values = {
-            "default_duration": duration,
-            "default_aspect_ratio": aspect_ratio,
-            "default_model": model,
-            "age_restricted_images": age_restricted_images,
-            "strikes_to_block": strikes_to_block,
-        }
-        given: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
-        if language is not None:  # the server's own language is stored as None
-            given["language"] = chosen(language)
+        given, details = defaults_given(
+            duration=duration, aspect_ratio=aspect_ratio, model=model,
+            age_restricted_images=age_restricted_images, strikes_to_block=strikes_to_block, language=language,
+        )  # fmt: skip
         if not given:
             raise UserFacingError(_("Give at least one default to set."))
         await self._configure(interaction, **given)
         named = posts_language(chosen(language), interaction.guild_locale) if language is not None else None
-        details = given | ({"language": language} if language is not None else {})  # the choice, as given
         await self._changed(interaction, "defaults.set", said.defaults_set(given, named), **details)
 
     # -- members -----------------------------------------------------------------------------------------
