@@ -167,9 +167,20 @@ def create_app(
     async def home(request: Request) -> Response:
         return site.render(request, "home.html")
 
+    async def open_server(request: Request) -> Response:
+        """The home page's "Open" form: to the server's page (which decides who may see it)."""
+        guild = request.query_params.get("guild", "").strip()
+        if not (guild.isascii() and guild.isdigit() and len(guild) <= 20):
+            raise HTTPException(400, "A server id is a number (Copy Server ID in Discord).")
+        return RedirectResponse(f"/servers/{int(guild)}", status_code=303)
+
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return site.render(request, "error.html", exc.status_code, message=exc.detail)
+        # A form sent back (400, 409): a link to the page it came from. Never on a 404 (no hint).
+        parts = request.url.path.split("/")
+        sent_back = exc.status_code in (400, 409) and parts[1:2] == ["servers"] and len(parts) > 2
+        back = "/".join(parts[:4]) if sent_back else "/"
+        return site.render(request, "error.html", exc.status_code, message=exc.detail, back=back)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         message = "Discord did not answer: try again in a minute."
@@ -183,6 +194,7 @@ def create_app(
         Route("/login", login.login),
         Route("/callback", login.callback),
         Route("/logout", login.logout, methods=["POST"]),
+        Route("/servers", open_server),
     ]
     for page in PAGES:
         routes += page.routes(site)

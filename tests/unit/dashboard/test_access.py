@@ -241,3 +241,28 @@ async def test_a_role_the_server_configured_gives_its_level_and_only_while_held(
         assert f"You see this server as its {level}." in page.text
         await world.governance.set_staff_role(world.guild.id, role, None)
         assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 404
+
+
+async def test_the_home_pages_open_form_goes_to_the_server_and_refuses_what_is_no_id(world: World) -> None:
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["owner"])
+        home = await browser.get("/")
+        assert 'action="/servers"' in home.text
+        opened = await browser.get("/servers", params={"guild": f" {world.guild.id} "})
+        assert (opened.status_code, opened.headers["location"]) == (303, f"/servers/{world.guild.id}")
+        for bad in ("", "abc", "1" * 21, "١٢", "-5", "https://evil.example"):
+            refused = await browser.get("/servers", params={"guild": bad})
+            assert refused.status_code == 400, bad
+            assert "Copy Server ID" in refused.text
+            assert "Back</a>" not in refused.text
+
+
+async def test_a_refused_form_links_back_to_its_page_and_a_404_links_nowhere(world: World) -> None:
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["owner"])
+        bad = await browser.get(f"/servers/{world.guild.id}/spend", params={"days": "ten"})
+        assert bad.status_code == 400
+        assert f'<a href="/servers/{world.guild.id}/spend">Back</a>' in bad.text
+        missing = await browser.get("/servers/123456789/spend", params={"days": "ten"})
+        assert missing.status_code == 404
+        assert "Back</a>" not in missing.text
