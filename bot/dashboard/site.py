@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from bot.services.audit import Audit
     from bot.storage.base import Storage
 
+NOTICE_KEY = "notice"
+# The notice rides in the session cookie, which browsers keep up to 4 KB; JSON writes an emoji as 12 bytes and
+# the cookie is base64, so 300 characters of the worst text still leave room for the rest of the session.
+NOTICE_MAX = 200
 SOURCE = "dashboard"  # the audit log's "from where" for every change made here
 
 
@@ -90,6 +94,15 @@ class Site:
         user = self.login.user(request)
         context |= {"user_id": user, "csrf": csrf_token(request) if user is not None else ""}
         return self.pages.TemplateResponse(request, name, context, status_code=status, headers=self.headers)
+
+    def tell(self, request: Request, text: str) -> None:
+        """Say `text` once, on the next page this browser opens (after a form's redirect)."""
+        request.session[NOTICE_KEY] = text if len(text) <= NOTICE_MAX else text[: NOTICE_MAX - 1] + "…"
+
+    def told(self, request: Request) -> str | None:
+        """The notice `tell` left, once."""
+        text = request.session.pop(NOTICE_KEY, None)
+        return text if isinstance(text, str) else None
 
     def user(self, request: Request) -> int:
         """The logged-in member's id (LoginNeeded otherwise: back here after logging in, for a GET)."""

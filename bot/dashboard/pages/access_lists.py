@@ -25,7 +25,6 @@ from bot.services.forgetting import cancel_through_store, forget, forgettable
 from bot.store.guild_settings import STAFF_LEVELS, StaffLevel
 from bot.ui import admin_replies as said
 
-NOTICE = "lists_notice"  # the session key of the last change's outcome, shown once back on the page
 ID_MAX = 2**63 - 1  # Discord ids are 64-bit snowflakes
 Kind = Literal["channels", "roles"]
 
@@ -349,7 +348,7 @@ def routes(site: Site) -> list[BaseRoute]:
             page="lists",
             access=access,
             guild=access.guild,
-            notice=request.session.pop(NOTICE, None),
+            notice=site.told(request),
             channels=_listing(channels, server.channel),
             channel_choices=[(c, server.channel(c)) for c in server.text_channels if c not in channels],
             roles=_listing(roles, server.role),
@@ -380,7 +379,7 @@ def routes(site: Site) -> list[BaseRoute]:
                 change=checked,
                 action=f"/servers/{server.id}/lists/{request.path_params['form']}",
             )
-        request.session[NOTICE] = await checked.save()
+        site.tell(request, await checked.save())
         return RedirectResponse(f"/servers/{server.id}/lists", status_code=303)
 
     return [

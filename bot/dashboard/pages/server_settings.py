@@ -37,7 +37,6 @@ from bot.ui.admin_options import (
 from bot.ui.languages import CHOICES as LANGUAGES
 from bot.ui.reports import rule_text
 
-NOTICE = "settings.notice"  # the session's key for what the last Save did, shown once on the page
 NOTICE_TITLE_MAX = 40
 
 
@@ -119,7 +118,7 @@ def routes(site: Site) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         access = await site.access(request, Role.ADMIN)
         server = await Server.read(site, access.guild)
-        saved = request.session.pop(NOTICE, None)
+        saved = site.told(request)
         return site.render(
             request,
             "settings.html",
@@ -130,7 +129,7 @@ def routes(site: Site) -> list[BaseRoute]:
             settings_now=server.settings,
             current=current(server),
             limits=limit_lines(site, server),
-            notice=saved if isinstance(saved, str) else None,
+            notice=saved,
             **choices(),
         )
 
@@ -154,7 +153,7 @@ def routes(site: Site) -> list[BaseRoute]:
         if change.rows:
             await change.save()
             await record(site, access, change)
-        request.session[NOTICE] = notice(change)
+        site.tell(request, notice(change))
         return RedirectResponse(f"/servers/{access.guild.id}/settings", status_code=303)
 
     return [
