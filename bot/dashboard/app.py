@@ -26,8 +26,8 @@ from bot.dashboard.pages import access_lists, approvals, audit_log, jobs, overvi
 from bot.dashboard.site import HEADERS, LoginNeeded, Site, security_headers, templates
 from bot.domain.models import Job, JobState
 from bot.errors import ConfigError
-from bot.services.approvals import Decisions
 from bot.services.audit import Audit
+from bot.services.decisions import Decisions
 from bot.services.routes import tell
 from bot.services.status import StatusUpdater
 from bot.settings import Settings

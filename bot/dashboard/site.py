@@ -24,8 +24,8 @@ from bot.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from bot.dashboard.discord_rest import DiscordRest
-    from bot.services.approvals import Decisions
     from bot.services.audit import Audit
+    from bot.services.decisions import Decisions
     from bot.storage.base import Storage
 
 NOTICE_KEY = "notice"

@@ -21,7 +21,7 @@ from bot.domain.limits import LimitRule, Limits, Usage, resolve
 from bot.domain.models import Job, JobState
 from bot.errors import StorageUnavailable
 from bot.i18n.messages import money
-from bot.services.approvals import EXPIRED_ERROR, REASON_MAX, Decision, Decisions, decided_by
+from bot.services.decisions import EXPIRED_ERROR, REASON_MAX, Decision, Decisions, decided_by
 from bot.store.usage import usage_of
 from bot.ui.embeds import settings_line
 

@@ -22,8 +22,9 @@ from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.limits import LimitRule
 from bot.domain.models import Job, JobRequest, JobState, Target
-from bot.services.approvals import Approvals, Decisions
+from bot.services.approvals import Approvals
 from bot.services.audit import Audit
+from bot.services.decisions import Decisions
 from bot.store.audit_log import AuditEntry
 from bot.store.jobs import NewJob
 from bot.store.stories import NewStory

@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.models import Job, JobRequest, JobState
-from bot.services.approvals import approval_embed
 from bot.services.audit import audit_embed
+from bot.services.decisions import approval_embed
 from bot.store.audit_log import AuditEntry
 from bot.ui.embeds import escape, fit_embed, quote, result_embed, status_embed
 from tests.embed_checks import (
