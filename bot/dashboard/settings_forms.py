@@ -209,6 +209,14 @@ def limit_shown(value: int | bool | None) -> str:
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
+def _before(site: Site, scope: str, current: LimitRule, name: str) -> str:
+    """A limit as it is: the rule's own value; for the server's rule left unset, the bot's default."""
+    value = getattr(current, name)
+    if value is None and scope == "guild":
+        return f"not set (the bot's default: {limit_shown(getattr(site.settings.limit_defaults(), name))})"
+    return limit_shown(value)
+
+
 async def limits_set(site: Site, server: Server, form: FormData) -> Change:
     """/sora-admin limits set: the limits given (empty fields are left as they are) for the server, a role
     or a member."""
@@ -226,7 +234,7 @@ async def limits_set(site: Site, server: Server, form: FormData) -> Change:
     return Change(
         title=f"Limits for {server.whom(scope, target)}",
         rows=[
-            Row(LIMIT_LABELS[n], limit_shown(getattr(current, n)), limit_shown(v)) for n, v in changed.items()
+            Row(LIMIT_LABELS[n], _before(site, scope, current, n), limit_shown(v)) for n, v in changed.items()
         ],
         fields={
             "role": sent(target if scope == "role" else None),

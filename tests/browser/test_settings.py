@@ -37,7 +37,7 @@ async def test_a_limit_saved_on_the_page_is_the_one_usage_shows_in_discord(world
 
         await expect(page.get_by_role("heading", level=1)).to_have_text("Limits for the whole server")
         change = page.get_by_role("row", name="Jobs per hour")
-        await expect(change.get_by_role("cell")).to_have_text(["not set", "->", "3"])
+        await expect(change.get_by_role("cell")).to_have_text(["not set (the bot's default: 50)", "->", "3"])
         await expect(page.get_by_role("row")).to_have_count(2)  # the header and that one field
         await world.shot("preview")
         assert await world.governance.limit_rules(stage.guild_id) == []  # a preview saves nothing

@@ -153,7 +153,12 @@ CASES = [
         "limits-set",
         id="limits for the server",
         data=lambda w, i: {"video_seconds_per_day": "120", "concurrent": "2"},
-        shows=lambda w, i: ["Limits for the whole server", "<th>Jobs at once</th><td>not set</td>"],
+        shows=lambda w, i: [
+            "Limits for the whole server",
+            # The server's rule unset: the bot's default is what applies until then.
+            "<th>Jobs at once</th><td>not set (the bot&#39;s default: "
+            f"{w.settings.limit_defaults().concurrent})</td>",
+        ],
         stored=lambda w, i, s, rules: (
             rules == [LimitRule("guild", w.guild.id, video_seconds_per_day=120, concurrent=2)]
         ),
