@@ -103,6 +103,8 @@ class Cast:
 
 @dataclass
 class Page:
+    """One measured page and what its answers were like."""
+
     label: str
     path: str
     times: list[float] = field(default_factory=list)
@@ -316,15 +318,14 @@ async def _audit(db: Database, cast: Cast, sizes: Sizes) -> None:
         entries.append(
             (cast.guild.id, None, f"job.{job.state.value}", job.id, outcome, job.finished_at, None)
         )
-    start, span = outcomes[0]["created_at"], outcomes[0]["finished_at"]
-    for row in outcomes:
-        start, span = min(start, row["created_at"]), max(span, row["finished_at"])
+    first = min(row["created_at"] for row in outcomes)
+    last = max(row["finished_at"] for row in outcomes)
     for _ in range(sizes.audit - len(entries)):
         action, details = rng.choice(ADMIN_ENTRIES)
         if action.startswith(("limits.", "member.")):
             details = {**details, "target": rng.choice(cast.members)}
         source = rng.choice(("discord", "dashboard"))
-        when = rng.uniform(start, span)
+        when = rng.uniform(first, last)
         entries.append((cast.guild.id, cast.owner, action, None, json.dumps(details), when, source))
     entries.sort(key=lambda entry: entry[5])
     async with db.transaction() as conn:
@@ -365,6 +366,9 @@ async def seed(url: str, cast: Cast, sizes: Sizes, now: float, location: str) ->
         await _awaiting_approval(db, cast, now)
         await _audit(db, cast, sizes)
         await _governance(db, cast)
+        if db.engine == "postgresql":  # as autovacuum would have by now (the bot never analyzes SQLite)
+            async with db.transaction() as conn:
+                await conn.execute("ANALYZE")
     finally:
         await db.close()
     return time.perf_counter() - began
@@ -607,8 +611,9 @@ def rows(outcome: Outcome, sizes: Sizes, engine: Engine) -> list[Row]:
             f"{outcome.peak_mib:.0f} MiB",
             "",
             "",
-            f"server, fake Discord, client and seeding in one process; RSS {outcome.rss_before:.0f} MiB"
-            f" before serving, {outcome.rss_after:.0f} MiB after {requests} requests",
+            f"server, fake Discord, client and seeding in one process (under bench/run.py, earlier"
+            f" benchmarks too); RSS {outcome.rss_before:.0f} MiB before serving, {outcome.rss_after:.0f} MiB"
+            f" after {requests} requests",
         )
     )
     result.append(
