@@ -36,6 +36,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "storage": "bench.storage",
     "stitch": "bench.stitch",
+    "dashboard": "bench.dashboard",
 }
 
 
