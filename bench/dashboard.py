@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import discord as discord_py
 import httpx
 import uvicorn
 from pydantic import SecretStr
@@ -43,7 +42,7 @@ from bench.common import (
 )
 from bench.scale import POSTGRES_URL, Engine, Options, fresh_database
 from bot.dashboard.access import MANAGE_MESSAGES, GuardedDirectory
-from bot.dashboard.app import create_app
+from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.limits import LimitRule
 from bot.domain.models import TERMINAL, JobRequest, JobState, Target
@@ -419,7 +418,7 @@ async def dashboard(settings: Settings) -> AsyncIterator[Starlette]:
     token = settings.discord_token.get_secret_value()
     discord = DiscordRest(token, base_url=settings.discord_api_base_url)
     point_at(settings)
-    bot_client = discord_py.Client(intents=discord_py.Intents.none())
+    bot_client = rest_client()
     try:
         await bot_client.login(token)
         budgeted = functools.partial(GuardedDirectory, budget=LOOKUP_BUDGET)

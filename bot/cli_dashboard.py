@@ -8,10 +8,9 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-import discord as discord_py
 import uvicorn
 
-from bot.dashboard.app import create_app
+from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.run import point_at
 from bot.settings import Settings
@@ -60,7 +59,7 @@ async def serve(settings: Settings) -> int:
     # discord.py for REST only (no gateway): the dashboard posts and edits messages through the bot's own
     # services (approval requests, the audit channel), as the gateway does.
     point_at(settings)
-    bot_client = discord_py.Client(intents=discord_py.Intents.none())
+    bot_client = rest_client()
     try:
         await bot_client.login(token)
         app = create_app(

@@ -82,6 +82,13 @@ def media_origins(settings: Settings, storage: Storage | None) -> tuple[str, ...
     return (f"{parts.scheme}://{parts.netloc}",)
 
 
+def rest_client() -> discord_py.Client:
+    """discord.py for Discord's REST API only (`await client.login(token)`, never connected): the bot's own
+    services post and edit messages through it. The guilds intent is on only because discord.py warns at
+    start-up without it; with no gateway, no intent is used."""
+    return discord_py.Client(intents=discord_py.Intents(guilds=True))
+
+
 class DiscordApi(Directory, OAuthClient, Protocol):
     """Everything the dashboard asks Discord with httpx (`DiscordRest`, or a stand-in in tests)."""
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-import discord as discord_py
 from playwright.async_api import Browser, Dialog, Page, ViewportSize, async_playwright, expect
 from pydantic import SecretStr
 
-from bot.dashboard.app import create_app
+from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.models import Job, JobRequest, Target
 from bot.settings import Settings
@@ -216,7 +215,7 @@ async def browser_world(stage: BotStage, browser: Browser, shots: Shots) -> Asyn
         stack.push_async_callback(db.close)
         discord = DiscordRest(fake.bot_token, base_url=fake.api_base)
         stack.push_async_callback(discord.close)
-        bot_client = discord_py.Client(intents=discord_py.Intents.none())
+        bot_client = rest_client()
         await bot_client.login(fake.bot_token)
         stack.push_async_callback(bot_client.close)
         governance, jobs = Governance(db), JobStore(db)

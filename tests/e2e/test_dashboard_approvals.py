@@ -8,11 +8,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import discord
 import httpx
 from pydantic import SecretStr
 
-from bot.dashboard.app import create_app
+from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.models import JobState
 from bot.storage.local import FileStorage
@@ -40,7 +39,7 @@ async def dashboard(world: World, user_id: int) -> AsyncIterator[httpx.AsyncClie
     world.fake.oauth_user_id = user_id
     db = await Database.open(settings.database_target)
     rest = DiscordRest(world.fake.bot_token, base_url=world.fake.api_base)
-    client = discord.Client(intents=discord.Intents.none())
+    client = rest_client()
     try:
         await client.login(world.fake.bot_token)
         app = create_app(

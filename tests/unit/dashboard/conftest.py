@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from bot.dashboard.access import ADMINISTRATOR, MANAGE_GUILD, MANAGE_MESSAGES
-from bot.dashboard.app import create_app
+from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.settings import Settings
 from bot.storage.local import FileStorage
@@ -92,7 +92,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         discord = DiscordRest(fake.bot_token, base_url=fake.api_base)
         governance, jobs = Governance(db), JobStore(db)
         holder: list[float] = [time.time()]
-        bot_client = discord_py.Client(intents=discord_py.Intents.none())
+        bot_client = rest_client()
         await bot_client.login(fake.bot_token)
         storage = FileStorage(tmp_path / "clips")
         (tmp_path / "clips").mkdir()

@@ -14,3 +14,6 @@ CREATE TABLE dashboard_logouts (
     session_id TEXT PRIMARY KEY,
     expires_at REAL NOT NULL
 );
+-- The dashboard lists a server's jobs newest first (and the overview its latest): without this, SQLite read
+-- and sorted every job of the server (200 ms at 50,000 jobs; `python -m bench.dashboard`).
+CREATE INDEX jobs_by_guild_id ON jobs (guild_id, id);
