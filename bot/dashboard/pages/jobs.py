@@ -247,7 +247,8 @@ def routes(site: Site) -> list[BaseRoute]:
         """The clip of a job page's `<video>`: only with a link signed for this member and job, unexpired, and
         while the member may still see the job."""
         user = site.login.user(request)
-        if user is None:  # not sent to log in: a video's request is no page to come back to
+        if user is None or await site.login.ended(request):
+            # Not sent to log in: a video's request is no page to come back to.
             raise HTTPException(403, "Log in to play this clip.")
         guild_id, job_id = request.path_params["guild_id"], request.path_params["job_id"]
         if not signer.verify(

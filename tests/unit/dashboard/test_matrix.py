@@ -186,6 +186,18 @@ APPROVALS = "/servers/{guild_id:int}/approvals"
 TABLE: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry("anyone", get("home", lambda s, gid, uid: "/")),
     ("GET", "/login"): Entry("anyone", (Action("login", lambda s, gid, uid: "/login", status=303),)),
+    # The home page's "Open" form: to the server's page (which decides), whoever asks.
+    ("GET", "/servers"): Entry(
+        "anyone",
+        (
+            Action(
+                "open a server",
+                lambda s, gid, uid: f"/servers?guild={gid}",
+                status=303,
+                location="/servers/{gid}",
+            ),
+        ),
+    ),
     # A callback this browser did not start (no state): refused to everyone, signed in or not.
     ("GET", "/callback"): Entry(
         "anyone", (Action("stray callback", lambda s, gid, uid: "/callback?code=x&state=y", status=400),)
@@ -317,10 +329,8 @@ def outcome(entry: Entry, action: Action, who: Who) -> Outcome:
             return Outcome(403)
         # An ended session's Log out ends nothing more; an expired one's is written down all the same.
         return allowed if who.session != "ended" else Outcome(action.status, action.location, allowed=True)
-    if who.session in ("none", "expired"):
+    if who.session in ("none", "expired", "ended"):  # a page goes to log in; a clip is refused
         return Outcome(entry.logged_out, "/login" if entry.logged_out == 303 else None)
-    if who.session == "ended":  # found out by the access check, which sends every request to log in
-        return Outcome(303, "/login")
     if who.role is None or who.role < entry.need:
         return Outcome(404, as_nowhere=True)
     return allowed
