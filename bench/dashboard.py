@@ -22,14 +22,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-import bot.dashboard.app as dashboard_app
 from bench.common import (
     Row,
     clean_environment,
@@ -41,7 +39,7 @@ from bench.common import (
     temp_dir,
 )
 from bench.scale import POSTGRES_URL, Engine, Options, fresh_database
-from bot.dashboard.access import MANAGE_MESSAGES, GuardedDirectory
+from bot.dashboard.access import MANAGE_MESSAGES
 from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.limits import LimitRule
@@ -421,17 +419,16 @@ async def dashboard(settings: Settings) -> AsyncIterator[Starlette]:
     bot_client = rest_client()
     try:
         await bot_client.login(token)
-        budgeted = functools.partial(GuardedDirectory, budget=LOOKUP_BUDGET)
-        with mock.patch.object(dashboard_app, "GuardedDirectory", budgeted):
-            app = create_app(
-                settings,
-                db=db,
-                governance=Governance(db),
-                jobs=JobStore(db),
-                discord=discord,
-                bot_client=bot_client,
-                storage=open_storage(settings, working=False),
-            )
+        app = create_app(
+            settings,
+            db=db,
+            governance=Governance(db),
+            jobs=JobStore(db),
+            discord=discord,
+            bot_client=bot_client,
+            storage=open_storage(settings, working=False),
+            lookups_per_minute=LOOKUP_BUDGET,
+        )
         config = uvicorn.Config(
             app,
             host=settings.dashboard_host,

@@ -124,15 +124,16 @@ class GuardedDirectory:
     async def require(self, user_id: int, guild_id: int, at_least: Role) -> Access:
         """As `require`, within the member's budget (429 once it is spent)."""
         now = self._clock()
-        seen = self._absent.get(guild_id)
-        if seen is not None and now - seen < self._ttl:
-            raise not_found()
+        # Charged first, whether the server is known absent or not: running out must not tell the two apart.
         spent = [at for at in self._spent.get(user_id, []) if now - at < 60]
         if len(spent) >= self._budget:
             raise HTTPException(429, "Too many pages at once: wait a minute and try again.")
         self._spent[user_id] = [*spent, now]
         if len(self._spent) > CACHE_MAX:
             self._spent = {user_id: self._spent[user_id]}
+        seen = self._absent.get(guild_id)
+        if seen is not None and now - seen < self._ttl:
+            raise not_found()
         guild = await self._directory.guild(guild_id)
         if guild is None:
             if len(self._absent) >= CACHE_MAX:

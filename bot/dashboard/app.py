@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 
 import discord as discord_py
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +44,47 @@ log = logging.getLogger(__name__)
 PAGES = (overview, approvals, jobs, spend, server_settings, access_lists, audit_log)  # each: routes(site)
 
 COOKIE = "sora_dashboard"
+# Over https the cookie is a `__Host-` one: browsers then refuse it from a sibling subdomain (no Domain, Path
+# /, Secure), so another site under the same parent domain can't plant a session (login CSRF).
+HOST_COOKIE = "__Host-" + COOKIE
+# The largest form the dashboard takes: its biggest (a blocklist pattern, a reason) are a few hundred
+# characters. A bigger body is refused before anything reads it (Starlette's form parser has no limit).
+BODY_MAX = 64 * 1024
+LOOKUPS_PER_MINUTE = 30  # a member's pages and actions a minute, each asking Discord for their standing
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class FormsOnly:
+    """Every request body is a small urlencoded form, or refused before it is read: 413 over BODY_MAX (by its
+    Content-Length, or counted as it arrives when it has none), 415 for any other type (no uploads)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind not in ("", FORM_TYPE):
+            await PlainTextResponse("Only forms are taken here.", status_code=415)(scope, receive, send)
+            return
+        if length is not None and (not length.isdigit() or int(length) > BODY_MAX):
+            await PlainTextResponse("This form is too big.", status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > BODY_MAX:
+                raise HTTPException(413, "This form is too big.")
+            return message
+
+        await self.app(scope, bounded, send)
 
 
 class SecurityHeaders:
@@ -131,6 +172,7 @@ def create_app(
     bot_client: discord_py.Client | None = None,
     storage: Storage | None = None,
     clock: Callable[[], float] = time.time,
+    lookups_per_minute: int = LOOKUPS_PER_MINUTE,
 ) -> Starlette:
     """The dashboard for these settings (DASHBOARD_URL, DASHBOARD_SECRET, the OAuth2 client), reading `db`.
     `bot_client`: discord.py logged in with the bot token for REST only (posts and edits through the bot's
@@ -148,6 +190,7 @@ def create_app(
         logouts=Logouts(db),
     )
     headers = security_headers(media_origins(settings, storage))
+    https = settings.dashboard_url.startswith("https://")
     audit: Audit | None = None
     decisions: Decisions | None = None
     if bot_client is not None:
@@ -161,7 +204,7 @@ def create_app(
         governance=governance,
         jobs=jobs,
         login=login,
-        directory=GuardedDirectory(discord, staff=governance.staff_roles),
+        directory=GuardedDirectory(discord, staff=governance.staff_roles, budget=lookups_per_minute),
         pages=templates(),
         clock=clock,
         discord=discord,
@@ -208,14 +251,15 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders, https=settings.dashboard_url.startswith("https://"), headers=headers),
+            Middleware(SecurityHeaders, https=https, headers=headers),
+            Middleware(FormsOnly),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.dashboard_secret.get_secret_value(),
-                session_cookie=COOKIE,
+                session_cookie=HOST_COOKIE if https else COOKIE,
                 max_age=SESSION_SECONDS,
                 same_site="lax",
-                https_only=settings.dashboard_url.startswith("https://"),
+                https_only=https,
             ),
         ],
         exception_handlers={

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode
 
@@ -21,6 +21,7 @@ from bot.store.dashboard_logouts import Logouts
 log = logging.getLogger(__name__)
 
 SESSION_SECONDS = 12 * 3600
+EXCHANGES_PER_MINUTE = 30  # logins are rare: a few a minute on a busy dashboard
 STATE_KEY = "oauth_state"
 LOGIN_AT_KEY = "login_at"
 NEXT_KEY = "next"
@@ -43,11 +44,14 @@ class Login:
     """The application's OAuth2 client and where Discord sends the member back."""
 
     client_id: int
-    client_secret: str
+    client_secret: str = field(repr=False)
     base_url: str  # DASHBOARD_URL
     discord: OAuthClient
     clock: Callable[[], float]
     logouts: Logouts | None = None
+    # When codes were exchanged lately (all browsers): a flood of stray callbacks is stopped here, before
+    # Discord counts the refused exchanges against the host's address (which the bot shares).
+    _exchanges: list[float] = field(default_factory=list, repr=False)
 
     @property
     def redirect_uri(self) -> str:
@@ -97,6 +101,11 @@ class Login:
         code = request.query_params.get("code")
         if not code:  # the member pressed Cancel on Discord's page
             raise HTTPException(400, "Discord did not sign you in: log in again.")
+        now = self.clock()
+        self._exchanges[:] = [at for at in self._exchanges if 0 <= now - at < 60]
+        if len(self._exchanges) >= EXCHANGES_PER_MINUTE:
+            raise HTTPException(429, "Too many sign-ins at once: try again in a minute.")
+        self._exchanges.append(now)
         try:
             token = await self.discord.exchange_code(
                 code,
@@ -126,6 +135,8 @@ class Login:
         return RedirectResponse(_local(target), status_code=303)
 
     async def logout(self, request: Request) -> Response:
+        if CSRF_KEY not in request.session:  # no session: refused before the form is read
+            raise HTTPException(403, "This form has expired: reload the page and try again.")
         await check_post(request, self.origin)
         session_id, login_at = request.session.get(SESSION_ID_KEY), request.session.get(LOGIN_AT_KEY)
         if self.logouts is not None and isinstance(session_id, str) and isinstance(login_at, (int, float)):

@@ -3,6 +3,7 @@ Discord (the OAuth2 code exchange and `/users/@me` with the member's token)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,11 @@ import httpx
 
 DISCORD_API = "https://discord.com/api/v10"
 TIMEOUT = httpx.Timeout(10.0)
+# A tenth of Discord's limit on refused answers (10,000 per 10 minutes per address): the dashboard stops
+# asking well before it could get the address (shared with the bot) banned.
+REFUSED_MAX = 1000
+REFUSED_WINDOW = 600.0
+WAIT_MAX = 600.0  # the longest a 429's Retry-After is honoured as given
 
 
 class DiscordUnavailable(Exception):
@@ -59,6 +65,26 @@ def _when(value: object) -> float | None:
         return None
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """How long a 429 asks to wait: the body's retry_after (to the millisecond), else its Retry-After header
+    (whole seconds), else a second."""
+    for value in (_json_field(response, "retry_after"), response.headers.get("retry-after")):
+        if isinstance(value, (str, int, float)):
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                continue
+    return 1.0
+
+
+def _json_field(response: httpx.Response, name: str) -> object:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data.get(name) if isinstance(data, dict) else None
+
+
 class DiscordRest:
     """httpx against Discord's API (`DISCORD_API_BASE_URL` in tests); one client, closed by its owner."""
 
@@ -75,15 +101,28 @@ class DiscordRest:
         self.authorize_url = f"{origin.scheme}://{origin.netloc}/oauth2/authorize"
         self._bot = {"Authorization": f"Bot {bot_token}"}
         self._http = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, follow_redirects=False)
+        self._wait_until = 0.0  # monotonic time before which Discord asked not to be called (429)
+        self._refused: list[float] = []  # when Discord answered 401, 403 or 429 lately
 
     async def close(self) -> None:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, unless Discord asked to wait (429: nothing is sent until its Retry-After has passed)
+        or too many were refused lately (Discord bans an address after 10,000 answers of 401, 403 and 429 in
+        ten minutes, and the bot's processes may share this one): then DiscordUnavailable at once."""
+        now = time.monotonic()
+        self._refused = [at for at in self._refused if now - at < REFUSED_WINDOW]
+        if now < self._wait_until or len(self._refused) >= REFUSED_MAX:
+            raise DiscordUnavailable("holding back")
         try:
             response = await self._http.request(method, self.base_url + path, **kwargs)
         except httpx.HTTPError as exc:
             raise DiscordUnavailable(type(exc).__name__) from None
+        if response.status_code in (401, 403, 429):
+            self._refused.append(now)
+        if response.status_code == 429:
+            self._wait_until = now + min(_retry_after(response), WAIT_MAX)
         if response.status_code >= 500 or response.status_code == 429:
             raise DiscordUnavailable(f"HTTP {response.status_code}")
         return response

@@ -23,6 +23,8 @@ TABLES = (
     "blocklist",
     "member_status",
     "audit_log",
+    "staff_roles",
+    "dashboard_logouts",
 )
 IDENTITY_TABLES = ("stories", "jobs", "usage_ledger", "audit_log")
 BATCH = 5000

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.domain.limits import LimitRule
 from bot.domain.models import JobState
+from bot.store.dashboard_logouts import Logouts
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
@@ -19,7 +20,7 @@ from tests.unit.store.test_jobs import new_job
 SORA_BOT = str(Path(sys.executable).parent / "sora-bot")
 TABLES = (
     "jobs", "usage_ledger", "meta", "guild_settings", "limit_rules", "allowed_channels", "allowed_roles",
-    "blocklist", "member_status", "audit_log",
+    "blocklist", "member_status", "audit_log", "staff_roles", "dashboard_logouts",
 )  # fmt: skip
 
 
@@ -44,6 +45,9 @@ async def fill(path: Path) -> None:
         await gov.add_block_rule(10, "dragon", False, by=1)
         await gov.add_strike(10, 3, 3)
         await gov.audit(10, "settings", actor_id=1, budget=5.0)
+        await gov.audit(10, "budget.set", actor_id=1, source="dashboard", dollars_per_day=5.0)
+        await gov.set_staff_role(10, 88, "viewer")
+        await Logouts(db).end("a-session-id", 2_000_000_000.0, 1_000_000_000.0)
         await set_value(db, "command_tree_hash:global:1", "abc")
     finally:
         await db.close()
@@ -90,7 +94,7 @@ async def test_migrate_to_copies_every_row_and_new_ids_follow_on(tmp_path: Path,
         job = await JobStore(target).create(new_job())
         assert job.id == 31  # the id sequence continues after the copied rows
         entry = await Governance(target).audit(10, "after")
-        assert entry.id == 2
+        assert entry.id == 3
     finally:
         await source.close()
         await target.close()

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from bot.dashboard.access import ADMINISTRATOR, MANAGE_GUILD, MANAGE_MESSAGES
-from bot.dashboard.app import create_app, rest_client
+from bot.dashboard.app import LOOKUPS_PER_MINUTE, create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.settings import Settings
 from bot.storage.local import FileStorage
@@ -74,7 +74,13 @@ def dashboard_settings(tmp_path: Path, fake: FakeDiscord) -> Settings:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+def lookups_per_minute() -> int:
+    """A member's Discord lookups a minute (the product's; a module may override this fixture)."""
+    return LOOKUPS_PER_MINUTE
+
+
+@pytest.fixture
+async def world(tmp_path: Path, lookups_per_minute: int) -> AsyncIterator[World]:
     async with FakeDiscord() as fake, _redirected(fake):
         fake.oauth_redirect_uris.append(f"{DASHBOARD_URL}/callback")
         guild = fake.add_guild(name="Team <b>clips</b>")
@@ -105,6 +111,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             bot_client=bot_client,
             storage=storage,
             clock=lambda: holder[0],
+            lookups_per_minute=lookups_per_minute,
         )
         try:
             yield World(

@@ -70,9 +70,11 @@ async def test_logged_out_and_expired_sessions_are_sent_to_log_in(world: World) 
 async def test_a_forged_session_cookie_is_no_session(world: World) -> None:
     async with world.browser() as browser:
         await world.log_in(browser, world.users["member"])
-        cookie = browser.cookies["sora_dashboard"]
+        cookie = browser.cookies["__Host-sora_dashboard"]
         payload, _, signature = cookie.rpartition(".")
-        browser.cookies.set("sora_dashboard", f"{payload}.{signature[::-1]}", domain="dashboard.example.org")
+        browser.cookies.set(
+            "__Host-sora_dashboard", f"{payload}.{signature[::-1]}", domain="dashboard.example.org"
+        )
         page = await browser.get(f"/servers/{world.guild.id}")
     assert page.status_code == 303
 
@@ -179,11 +181,21 @@ async def test_a_member_looping_over_server_ids_runs_out_of_lookups_and_absent_s
     """Each lookup is a request with the bot token (a refused one counts toward Discord's ban of the host)."""
     async with world.browser() as browser:
         await world.log_in(browser, world.users["member"])
-        answers = [(await browser.get(f"/servers/{1000 + n}")).status_code for n in range(35)]
-        again = [(await browser.get(f"/servers/{1000 + n}")).status_code for n in range(5)]
+        answers = [(await browser.get(f"/servers/{1000 + n % 10}")).status_code for n in range(35)]
     assert answers[:30] == [404] * 30 and set(answers[30:]) == {429}
-    assert again == [404] * 5  # remembered as absent: no new lookup, no budget spent
-    assert len(world.fake.requests_for("GET /guilds/{guild_id}")) == 30
+    # Ten servers asked three times each: remembered as absent after the first, so no new lookup.
+    assert len(world.fake.requests_for("GET /guilds/{guild_id}")) == 10
+
+
+async def test_running_out_of_lookups_does_not_tell_a_server_the_bot_is_in_from_one_it_is_not_in(
+    world: World,
+) -> None:
+    statuses: dict[int, list[int]] = {}
+    for guild_id in (world.guild.id, 999):  # the bot's server, where `mel` is no one; and no server at all
+        async with world.browser() as browser:
+            await world.log_in(browser, world.users["member"] if guild_id == 999 else world.users["stranger"])
+            statuses[guild_id] = [(await browser.get(f"/servers/{guild_id}")).status_code for _ in range(32)]
+    assert statuses[world.guild.id] == statuses[999] == [404] * 30 + [429] * 2
 
 
 async def test_every_answer_carries_the_security_headers_redirects_and_refusals_too(world: World) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -20,7 +19,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from bot.dashboard.access import GuardedDirectory, Role
+from bot.dashboard.access import Role
 from bot.dashboard.auth import SESSION_SECONDS
 from bot.dashboard.clip_links import ClipSigner
 from bot.dashboard.pages.access_lists import FORMS as LIST_FORMS
@@ -36,6 +35,14 @@ from bot.store.jobs import NewJob
 from tests.unit.dashboard.conftest import DASHBOARD_URL, SECRET, World
 from tests.unit.dashboard.test_access import csrf_of
 from tests.unit.dashboard.test_approvals import Desk
+
+
+@pytest.fixture
+def lookups_per_minute() -> int:
+    """One member asks for many pages here, each beside the same one for a server that does not exist: more
+    than a minute's lookups (that budget has its own tests in test_access.py)."""
+    return 10_000
+
 
 NOWHERE = 123456789  # a server id the bot is not in: what a refusal must look like
 EVIL = "https://dashboard.example.org.evil.example"
@@ -452,10 +459,6 @@ async def test_the_table_has_every_route_of_the_app_and_every_form(world: World)
     assert set(SETTINGS) == set(SETTINGS_FORMS)
     assert {form for form, _, _ in LISTS.values()} == set(LIST_FORMS)
     assert {name for name in LISTS if name.startswith("member ")} == {f"member {a}" for a in MEMBER_ACTIONS}
-    # The dashboard looks a member up at most `budget` times a minute (then 429): one test's requests as one
-    # member must stay within it (the refusals compared with a server that does not exist cost one more).
-    budget = inspect.signature(GuardedDirectory).parameters["budget"].default
-    assert max(len(list(cases(method))) for method in ("GET", "POST")) + 1 < budget
 
 
 async def test_the_other_method_is_not_allowed_and_changes_nothing(world: World) -> None:
