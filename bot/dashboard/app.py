@@ -26,10 +26,13 @@ from bot.dashboard.pages import access_lists, approvals, audit_log, jobs, overvi
 from bot.dashboard.site import HEADERS, LoginNeeded, Site, security_headers, templates
 from bot.domain.models import Job, JobState
 from bot.errors import ConfigError
+from bot.media.pool import MediaPool
 from bot.services.audit import Audit
 from bot.services.decisions import Decisions
 from bot.services.routes import tell
 from bot.services.status import StatusUpdater
+from bot.services.stories import StoryDeliverer
+from bot.services.story_status import StoryStatus
 from bot.settings import Settings
 from bot.store.dashboard_logouts import Logouts
 from bot.store.db import Database
@@ -145,10 +148,37 @@ class _Requester:
         await tell(self.client, job, text, label=f"job {job.id}", by_dm=by_dm)
 
 
-def follow_jobs(client: discord_py.Client, jobs: JobStore, audit: Audit) -> None:
-    """The bot's processes show each change of a job to its requester (their status message) and audit a job
-    that ends, from their own store's listeners; a change made here (a rejection ends a job) is made through
-    this process's store, so it is shown and audited here, the same way."""
+class _Stories:
+    """A story's shot decided here, followed as the bot's processes follow a shot decided in Discord (their
+    store's listeners `StoryDeliverer.on_transition` and `StoryStatus`): a rejected first shot stops the
+    story at once (its ending claimed first, so no other process ends it too; the waiting shots cancelled and
+    refunded; the story ended), and the story's status message shows the decision now (this process has no
+    loop to show it later). Nothing is joined or posted here: no shot of a story is made before it is
+    approved, so its deliverer here has no outputs and its media pool (threads) is never used."""
+
+    def __init__(self, client: discord_py.Client, jobs: JobStore, storage: Storage) -> None:
+        media = MediaPool(0)
+        self.ending = StoryDeliverer(jobs, storage, media, {})
+        self.status = StoryStatus(client, jobs, storage, media)
+
+    async def on_transition(self, job: Job, previous: JobState) -> None:
+        # Only a decision: the dashboard's other changes to a shot (forgetting a member) end stories first.
+        if job.story_id is None or previous is not JobState.AWAITING_APPROVAL:
+            return
+        await self.ending.on_transition(job, previous)
+        try:
+            await self.status.show(job.story_id)
+        except discord_py.HTTPException as exc:
+            log.info("story %d: status message not updated (%s)", job.story_id, exc.status)
+
+
+def follow_jobs(
+    client: discord_py.Client, jobs: JobStore, audit: Audit, storage: Storage | None = None
+) -> None:
+    """The bot's processes show each change of a job to its requester (their status message), audit a job
+    that ends and stop a story whose shot was rejected, from their own store's listeners; a change made here
+    (a rejection ends a job) is made through this process's store, so it is followed here, the same way.
+    Without `storage` a story's status can't be shown here: a worker's recovery ends a rejected story."""
     status = StatusUpdater(client, jobs, _Requester(client))
 
     async def show(job: Job, previous: JobState) -> None:
@@ -160,6 +190,8 @@ def follow_jobs(client: discord_py.Client, jobs: JobStore, audit: Audit) -> None
             log.info("job %d: status message not updated (%s)", job.id, exc.status)
 
     jobs.listeners += [show, audit.on_transition]
+    if storage is not None:
+        jobs.listeners.append(_Stories(client, jobs, storage).on_transition)
 
 
 def create_app(
@@ -197,7 +229,7 @@ def create_app(
         audit = Audit(governance, bot_client)
         # No scheduler here to wake: the workers poll for the jobs approved here.
         decisions = Decisions(bot_client, jobs, governance, audit)
-        follow_jobs(bot_client, jobs, audit)
+        follow_jobs(bot_client, jobs, audit, storage)
     site = Site(
         settings=settings,
         db=db,

@@ -14,12 +14,14 @@ from pydantic import SecretStr
 from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.models import JobState
+from bot.domain.stories import StoryState
 from bot.storage.local import FileStorage
 from bot.store.db import Database
 from bot.store.governance import Governance
 from bot.store.jobs import JobStore
 from tests.e2e.conftest import World, finished, until
 from tests.e2e.test_governance import approval_messages
+from tests.e2e.test_story import PROMPTS, story_ended, tell_story
 from tests.unit.dashboard.test_access import ORIGIN, csrf_of
 
 URL = "https://dashboard.example.org"
@@ -106,3 +108,46 @@ async def test_a_dashboard_decision_shows_to_the_moderators_the_requester_and_th
         assert sorted(decided) == [("job.approved", 2, "dashboard"), ("job.rejection", 1, "dashboard")]
         # The rejected job's outcome, audited as the bot audits every job that ends: once.
         assert [(e.action, e.job_id) for e in entries].count(("job.rejected", 1)) == 1
+
+
+async def test_a_story_rejected_on_the_dashboard_ends_at_once_as_one_rejected_in_discord(
+    world: World,
+) -> None:
+    """Two 3-shot stories waiting for approval: the first rejected with the Discord button, the second from
+    the dashboard. The second ends as the first did (its later shots cancelled, every reservation refunded,
+    its status message saying so), and at once: not at a worker's story recovery, two leases later."""
+    async with world.bot() as bot:
+        store = bot.pipeline.store
+        await world.admin_command("approvals", "on", channel=world.mods_channel_id)
+        first, _ = await tell_story(world, PROMPTS)
+        [request] = await until(lambda: approval_messages(world), what="the first request")
+        press = await world.fake.click("sora:reject:1", message_id=int(request["id"]), user_id=world.mod)
+        await until(lambda: press.modal, what="the reject form")
+        assert press.modal is not None
+        await world.fake.submit_modal(press.modal["custom_id"], {"reason": "not today"}, user_id=world.mod)
+        in_discord, _ = await story_ended(bot, 1)
+        await until(
+            lambda: "not today" in str(world.answer(first)["embeds"]), what="the first story's status"
+        )
+
+        second, _ = await tell_story(world, PROMPTS)
+        await until(lambda: len(approval_messages(world)) == 2, what="the second request")
+        async with dashboard(world, world.mod) as browser:
+            assert await decide(browser, world, 4, "reject", reason="not today") == 303
+            found = await store.get_story(2)  # as the answer comes: nothing waited for
+
+        assert found is not None
+        story, shots = found
+        assert story.state is StoryState.CANCELLED is in_discord.state
+        assert (story.error or "").replace("job 4", "job 1") == in_discord.error
+        assert story.user_error == in_discord.user_error == "A moderator rejected this request: not today"
+        assert [s.state for s in shots] == [JobState.REJECTED, JobState.CANCELLED, JobState.CANCELLED]
+        assert [await store.ledger(s.id) for s in shots] == [[("reserve", 0.4), ("refund", 0.4)]] * 3
+        [_, dashboard_request] = approval_messages(world)
+        assert dashboard_request["embeds"][0]["title"] == "Rejected: a story of 3 shots by mod"
+        assert dashboard_request["components"] == []
+        [shown] = world.answer(second)["embeds"]
+        assert shown["title"] == "The story was cancelled" and shown["footer"] == {"text": "Story 2"}
+        # The same story, ended the same way, shown alike.
+        assert [{**shown, "footer": {"text": "Story 1"}}] == world.answer(first)["embeds"]
+        assert world.prodia.requests == []

@@ -3,6 +3,7 @@ who, what, when and from where; newest first, a page at a time, filtered by kind
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,11 +39,22 @@ KINDS = {
     "audit": "Audit channel",
     "defaults": "Defaults",
     "member": "Members: blocks, strikes, resets, forgetting",
+    "staff": "Dashboard access of roles",
     "interaction": "Refused interactions",
 }
 SOURCES = {"discord": "Discord", "dashboard": "Dashboard", None: "the bot"}
 MONEY = frozenset({"estimated_cost", "actual_cost", "dollars_per_day"})
 HIDDEN = "(hidden: only admins see prompts that may be from a private request)"
+PRIVATE = "Details of a private job are hidden."
+NO_ACCESS = "none (no dashboard access)"  # a staff.set that took a role's access away (its level is None)
+
+
+class Seen(enum.Enum):
+    """How much of an entry a member sees."""
+
+    ALL = "all"
+    NO_PROMPT = "no prompt"  # a prompt that may be from a private request (a strike's names no job)
+    ACT = "act"  # the entry is about someone else's private job: only the act (who, what, when, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,7 @@ class Line:
     action: str
     details: list[tuple[str, str]]
     source: str
+    private: bool = False  # about a private job of someone else: `details` is empty, PRIVATE is shown
 
 
 def _whole_number(request: Request, name: str) -> int | None:
@@ -95,28 +108,50 @@ def shown_value(key: str, value: Any, entry: AuditEntry, access: Access) -> str:
 def _is_role(key: str, entry: AuditEntry) -> bool:
     if key == "trusted_role":
         return True
-    return key == "target" and (entry.action.startswith("roles.") or entry.details.get("scope") == "role")
+    return key == "target" and (
+        entry.action.startswith(("roles.", "staff.")) or entry.details.get("scope") == "role"
+    )
 
 
-def line(entry: AuditEntry, access: Access, prompt_hidden: bool) -> Line:
+def line(entry: AuditEntry, access: Access, seen: Seen) -> Line:
+    """The entry as `access`'s member may see it: all of it, a prompt hidden, or (about a private job of
+    someone else) only who did what, when and from where."""
+    source = SOURCES.get(entry.source) or str(entry.source)
+    if seen is Seen.ACT:
+        return Line(entry.id, when(entry.created_at), entry.actor_id, entry.action, [], source, private=True)
     details = [("Job", str(entry.job_id))] if entry.job_id is not None else []
-    for key, value in entry.details.items():
+    for key, stored in entry.details.items():
+        value = NO_ACCESS if stored is None and key == "level" and entry.action == "staff.set" else stored
         if value is None or value == "":
             continue
-        text = HIDDEN if key == "prompt" and prompt_hidden else shown_value(key, value, entry, access)
+        prompt_hidden = key == "prompt" and seen is Seen.NO_PROMPT
+        text = HIDDEN if prompt_hidden else shown_value(key, value, entry, access)
         details.append((detail_name(key), text))
-    source = SOURCES.get(entry.source) or str(entry.source)
     return Line(entry.id, when(entry.created_at), entry.actor_id, entry.action, details, source)
 
 
-async def public_jobs(site: Site, guild_id: int, entries: list[AuditEntry]) -> set[int]:
-    """The entries' jobs whose prompts anyone in the server may see: found, of this server, not private."""
-    public = set()
-    for job_id in {e.job_id for e in entries if e.job_id is not None and "prompt" in e.details}:
+async def visibility(site: Site, access: Access, entries: list[AuditEntry]) -> dict[int, Seen]:
+    """How much of each entry the member sees (by entry id). Admins see everything. Anyone else sees an
+    entry about a job as the jobs pages show that job: a private job is its owner's, so of an entry about
+    someone else's only the act (and of a job not found in this server, likewise); a prompt with no job
+    (a strike's) is hidden, as it may be from a private request."""
+    if access.role >= Role.ADMIN:
+        return dict.fromkeys((e.id for e in entries), Seen.ALL)
+    own: dict[int, bool] = {}  # job id: whether the member may see all of it
+    for job_id in {e.job_id for e in entries if e.job_id is not None}:
         job = await site.jobs.get(job_id)
-        if job is not None and job.guild_id == guild_id and not job.target.get("private"):
-            public.add(job_id)
-    return public
+        own[job_id] = (
+            job is not None
+            and job.guild_id == access.guild.id
+            and (not job.target.get("private") or job.user_id == access.user_id)
+        )
+    found = {}
+    for entry in entries:
+        if entry.job_id is not None:
+            found[entry.id] = Seen.ALL if own[entry.job_id] else Seen.ACT
+        else:
+            found[entry.id] = Seen.NO_PROMPT if "prompt" in entry.details else Seen.ALL
+    return found
 
 
 def routes(site: Site) -> list[BaseRoute]:
@@ -132,11 +167,8 @@ def routes(site: Site) -> list[BaseRoute]:
             action_prefix=f"{kind}." if kind else None,
         )
         entries = found[:PAGE_SIZE]
-        # A private job's prompt is its owner's: only admins see it. A strike's prompt names no job (it may
-        # be from a private request), so it is an admin's too.
-        admin = access.role >= Role.ADMIN
-        public = set() if admin else await public_jobs(site, guild_id, entries)
-        lines = [line(e, access, not admin and e.job_id not in public) for e in entries]
+        shown = await visibility(site, access, entries)
+        lines = [line(e, access, shown[e.id]) for e in entries]
         chosen = {"kind": kind} if kind else {}
         older = urlencode(chosen | {"before_id": entries[-1].id}) if len(found) > PAGE_SIZE else None
         return site.render(
@@ -147,6 +179,7 @@ def routes(site: Site) -> list[BaseRoute]:
             guild=access.guild,
             lines=lines,
             kinds=KINDS,
+            private=PRIVATE,
             kind=kind,
             older=older,
             newest=urlencode(chosen) if before_id is not None else None,

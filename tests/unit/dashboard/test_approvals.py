@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import io
+import json
+import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +26,19 @@ from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.limits import LimitRule
 from bot.domain.models import Job, JobRequest, JobState, Target
+from bot.domain.stories import Story, StoryState
+from bot.media.pool import MediaPool
 from bot.services.approvals import Approvals
 from bot.services.audit import Audit
 from bot.services.decisions import Decisions
+from bot.services.stories import StoryDeliverer
+from bot.services.story_posts import DiscordStoryPoster
+from bot.services.story_status import StoryStatus
 from bot.store.audit_log import AuditEntry
-from bot.store.jobs import NewJob
+from bot.store.jobs import JobStore, NewJob
 from bot.store.stories import NewStory
+from bot.ui.stories import story_status_embed
+from tests.fakes.discord.records import Interaction
 from tests.unit.dashboard.conftest import World
 from tests.unit.dashboard.test_access import ORIGIN, csrf_of
 
@@ -491,3 +502,178 @@ async def test_without_a_discord_client_the_page_lists_but_offers_no_decision(wo
     assert answer.status_code == 503
     found = await world.jobs.get(job.id)
     assert found is not None and found.state is JobState.AWAITING_APPROVAL
+
+
+# -- a story rejected ------------------------------------------------------------------------------------
+
+STORY_REASON = "not this story, sorry"
+
+
+def story_interaction(world: World, channel: int) -> Interaction:
+    """The member's /story, as the fake Discord keeps an interaction it sent."""
+    iid = world.fake.snowflake()
+    token = f"fake-itoken-{iid}-story"
+    world.fake.interactions[token] = Interaction(
+        id=iid,
+        token=token,
+        type=2,
+        payload={},
+        guild_id=world.guild.id,
+        channel_id=channel,
+        user_id=world.users["member"],
+        attachment_size_limit=world.guild.upload_limit,
+    )
+    return world.fake.interactions[token]
+
+
+async def answer_with_status(world: World, interaction: Interaction, story: Story, shots: list[Job]) -> int:
+    """Answer the /story with the story's status message (ephemeral), as the bot does; its id."""
+    embed = story_status_embed(story, shots, settled={}).to_dict()
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{world.fake.api_base}/interactions/{interaction.id}/{interaction.token}/callback",
+            json={"type": 4, "data": {"embeds": [embed], "flags": 64}},
+        )
+    assert answer.status_code == 204, answer.text
+    assert interaction.original_message_id is not None
+    return interaction.original_message_id
+
+
+async def waiting_story(world: World, desk: Desk) -> tuple[int, list[Job], str]:
+    """A 3-shot story waiting for a moderator (every shot's cost reserved), its request posted to the
+    moderators and its status message shown to the member, as /story leaves it: its id, shots and token."""
+    channel = world.guild.add_channel("clips")
+    interaction = story_interaction(world, channel)
+    story, shots = await world.jobs.create_story(
+        NewStory(
+            requests=[JobRequest.parse(prompt=f"shot {n}: a fox crosses the ice", seed=7) for n in (1, 2, 3)],
+            estimated_costs=[0.4, 0.4, 0.4],
+            user_id=world.users["member"],
+            guild_id=world.guild.id,
+            channel_id=channel,
+            target={
+                "kind": "discord",
+                "channel_id": channel,
+                "locale": "en-US",
+                "interaction_token": interaction.token,
+                "token_expires_at": time.time() + 900,
+            },
+            needs_approval=True,
+        )
+    )
+    await desk.approvals.request(shots[0], desk.channel, story=shots)
+    status_id = await answer_with_status(world, interaction, story, shots)
+    await world.jobs.set_story_messages(story.id, status_message_id=status_id)
+    found = await world.jobs.get_story(story.id)
+    assert found is not None
+    assert [s.state for s in found[1]] == [JobState.AWAITING_APPROVAL, JobState.WAITING, JobState.WAITING]
+    status = world.fake.original(interaction.token)
+    assert status is not None
+    assert status["embeds"][0]["title"] == "Story: shot 1 of 3, waiting for a moderator's approval"
+    return story.id, found[1], interaction.token
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What a story's rejection left: the story, its shots, their ledgers, its status message (job and story
+    ids written as N), the moderators' request."""
+
+    story: tuple[StoryState, str | None, str | None]
+    shots: list[tuple[JobState, str | None, str | None]]
+    ledgers: list[list[tuple[str, float]]]
+    status: dict[str, Any]
+    request: str
+
+
+async def ended(world: World, desk: Desk, story_id: int, token: str) -> Ended:
+    found = await world.jobs.get_story(story_id)
+    assert found is not None
+    story, shots = found
+
+    def anonymous(text: str | None) -> str | None:
+        return re.sub(r"\b(job|story) [0-9]+\b", r"\1 N", text, flags=re.IGNORECASE) if text else text
+
+    original = world.fake.original(token)
+    assert original is not None
+    [embed] = original["embeds"]  # as /story showed it, or as edited since
+    return Ended(
+        story=(story.state, anonymous(story.error), story.user_error),
+        shots=[(s.state, anonymous(s.error), s.user_error) for s in shots],
+        ledgers=[await world.jobs.ledger(s.id) for s in shots],
+        status=json.loads(anonymous(json.dumps(embed)) or ""),
+        request=desk.message(shots[0])["embeds"][0]["title"],
+    )
+
+
+async def rejected_in_discord(world: World, desk: Desk) -> Ended:
+    """The same story rejected with the Discord button's decision, followed by the bot's own listeners
+    (bot/client.py: the story's deliverer stops it, its status loop shows it)."""
+    story_id, shots, token = await waiting_story(world, desk)
+    store = JobStore(world.db)  # the bot process's
+    media = MediaPool(0)
+    status = StoryStatus(world.bot_client, store, world.storage, media)
+    poster = DiscordStoryPoster(world.bot_client, store, world.storage, media)
+    stories = StoryDeliverer(store, world.storage, media, {poster.kind: poster}, on_end=status.ended)
+    store.listeners += [stories.on_transition, status.on_transition]
+    decisions = Decisions(
+        world.bot_client, store, world.governance, Audit(world.governance, world.bot_client)
+    )
+    before = copy.deepcopy(world.fake.original(token))
+    decision = await decisions.reject(
+        shots[0].id, STORY_REASON, by_id=world.users["approver"], by_name="ann", source="discord"
+    )
+    assert decision.won
+    status.loop.start()
+    try:
+        async with asyncio.timeout(10):
+            while world.fake.original(token) == before:
+                await asyncio.sleep(0.05)
+    finally:
+        await status.loop.stop()
+    return await ended(world, desk, story_id, token)
+
+
+async def test_a_story_rejected_on_the_dashboard_ends_at_once_as_when_rejected_in_discord(
+    world: World, desk: Desk
+) -> None:
+    in_discord = await rejected_in_discord(world, desk)
+    story_id, shots, token = await waiting_story(world, desk)
+    async with logged_in(world, "approver") as browser:
+        answer = await send(browser, at(world, shots[0], "reject"), reason=STORY_REASON)
+    assert answer.status_code == 303
+    # At once: no worker's recovery (two leases later) is waited for.
+    here = await ended(world, desk, story_id, token)
+    told = f"A moderator rejected this request: {STORY_REASON}"
+    stopped = "The story stopped before this shot; you were not charged for it."
+    moderator = world.users["approver"]
+    error = f"shot 1 (job N): rejected by moderator {moderator}: {STORY_REASON}"
+    assert here.story == (StoryState.CANCELLED, error, told)
+    assert here.shots == [
+        (JobState.REJECTED, f"rejected by moderator {moderator}: {STORY_REASON}", told),
+        (JobState.CANCELLED, "story stopped: shot 1 (job N) rejected", stopped),
+        (JobState.CANCELLED, "story stopped: shot 1 (job N) rejected", stopped),
+    ]
+    assert here.ledgers == [[("reserve", 0.4), ("refund", 0.4)]] * 3
+    assert here.status["title"] == "The story was cancelled"
+    assert told in json.dumps(here.status)
+    assert here.request == "Rejected: a story of 3 shots by ann"
+    assert here == in_discord  # the story, its shots, its ledger, its status message and request alike
+    decided = [(e.action, e.source) for e in await desk.decided()]
+    assert decided == [("job.rejection", "dashboard"), ("job.rejection", "discord")]
+
+
+async def test_a_story_approved_on_the_dashboard_shows_its_requester_it_is_queued(
+    world: World, desk: Desk
+) -> None:
+    story_id, shots, token = await waiting_story(world, desk)
+    async with logged_in(world, "approver") as browser:
+        answer = await send(browser, at(world, shots[0], "approve"))
+    assert answer.status_code == 303
+    found = await world.jobs.get_story(story_id)
+    assert found is not None
+    assert found[0].state is StoryState.RUNNING
+    assert [s.state for s in found[1]] == [JobState.QUEUED, JobState.WAITING, JobState.WAITING]
+    assert [await world.jobs.ledger(s.id) for s in found[1]] == [[("reserve", 0.4)]] * 3
+    status = world.fake.original(token)
+    assert status is not None
+    assert status["embeds"][0]["title"] == "Story: shot 1 of 3, queued at position 1"

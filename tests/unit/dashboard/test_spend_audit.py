@@ -19,10 +19,11 @@ from PIL import Image
 
 from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
-from bot.dashboard.pages.audit_log import HIDDEN, KINDS
+from bot.dashboard.pages.audit_log import HIDDEN, KINDS, PRIVATE
 from bot.domain.models import Job, JobRequest, JobState, Target
 from bot.services.audit import Audit, job_details
 from bot.store.jobs import JobStore, NewJob
+from bot.ui.embeds import settings_line
 from bot.ui.reports import usage_report
 from cogs.admin import Admin
 from tests.unit.dashboard.conftest import DASHBOARD_URL, World
@@ -336,6 +337,25 @@ async def test_each_entry_says_who_what_when_and_from_where(world: World) -> Non
     assert order == sorted(order)  # newest first
 
 
+async def test_a_roles_dashboard_access_is_its_own_kind_naming_the_role_and_the_level(world: World) -> None:
+    gid, owner = world.guild.id, world.users["owner"]
+    mods = next(r for r, role in world.guild.roles.items() if role.name == "Mods")
+    await world.governance.audit(
+        gid, "staff.set", actor_id=owner, source="dashboard", target=mods, level="viewer"
+    )
+    await world.governance.audit(
+        gid, "staff.set", actor_id=owner, source="dashboard", target=mods, level=None
+    )
+    await world.governance.audit(gid, "budget.set", actor_id=owner, source="discord", dollars_per_day=2.5)
+    page = (await get(world, "owner", f"/servers/{gid}/audit?kind=staff")).text
+    assert '<option value="staff" selected>Dashboard access of roles</option>' in page
+    assert re.findall(r"<strong>([a-z.]+)</strong>", page) == ["staff.set", "staff.set"]
+    taken, given = [row for row in rows(page) if "<strong>staff.set</strong>" in row]  # newest first
+    assert f'<dt>Target</dt><dd class="prompt">Mods ({mods})</dd>' in given
+    assert '<dt>Level</dt><dd class="prompt">viewer</dd>' in given
+    assert '<dt>Level</dt><dd class="prompt">none (no dashboard access)</dd>' in taken
+
+
 async def test_the_log_pages_back_fifty_at_a_time_and_filters_by_kind(world: World) -> None:
     gid = world.guild.id
     for n in range(1, 121):
@@ -400,48 +420,154 @@ async def test_a_private_jobs_prompt_is_shown_to_admins_only(world: World) -> No
         page = (await get(world, who, f"/servers/{gid}/audit")).text
         assert "an open meadow for all" in page
         assert "secret" not in page
-        assert page.count(HIDDEN) == 2  # the private job's, and the strike's (which names no job)
+        assert page.count(HIDDEN) == 1  # the strike's prompt (which names no job)
+        assert page.count(PRIVATE) == 1  # the private job's entry: nothing of it but the act
         assert "blocked prompt" in page  # the strike's reason stays
     admin = (await get(world, "manager", f"/servers/{gid}/audit")).text
     assert "my secret birthday surprise" in admin and "a refused secret wish" in admin
-    assert HIDDEN not in admin
+    assert HIDDEN not in admin and PRIVATE not in admin
+
+
+async def private_job_entries(world: World) -> tuple[Job, Job]:
+    """A private job of a staff member (olive, a viewer) and a public one of a member, each approved from the
+    dashboard, then rejected from Discord with a reason quoting its prompt; and the private job's outcome as
+    the bot records it (requester, settings, cost, the error it was told)."""
+    gid, ann = world.guild.id, world.users["approver"]
+    watchers = world.guild.add_role("Watchers")
+    await world.governance.set_staff_role(gid, watchers, "viewer")
+    world.users["viewer"] = world.guild.add_member(name="vic", roles=[watchers])
+    world.users["olive"] = world.guild.add_member(name="olive", roles=[watchers])
+    olive, mel = world.users["olive"], world.users["member"]
+    private = await make_job(
+        world, olive, when=NOW, prompt="olive's hidden garden", private=True, dollars=0.8, end="refunded"
+    )
+    public = await make_job(world, mel, when=NOW, prompt="a public pier at dusk")
+    for job in (public, private):
+        await world.governance.audit(
+            gid, "job.approved", actor_id=ann, job_id=job.id, source="dashboard", requester=job.user_id
+        )
+        reason = f"no '{job.request.prompt}' today"
+        await world.governance.audit(
+            gid, "job.rejection", actor_id=ann, job_id=job.id, source="discord", reason=reason
+        )
+    await world.governance.audit(gid, "job.failed", job_id=private.id, **job_details(private))
+    return private, public
+
+
+def dd(value: object) -> str:
+    return f'<dd class="prompt">{value}</dd>'
+
+
+@pytest.mark.parametrize("who", ["viewer", "approver", "olive", "manager", "owner"])
+async def test_an_entry_about_a_private_job_shows_others_only_the_act(world: World, who: str) -> None:
+    private, public = await private_job_entries(world)
+    page = (await get(world, who, f"/servers/{world.guild.id}/audit")).text
+    everything = who in ("olive", "manager", "owner")  # the job's owner, and admins
+    about_private = [r for r in rows(page) if "<strong>job." in r and dd(public.id) not in r]
+    [failed, rejected, approved] = about_private  # newest first
+    # The act is always shown: when, who acted (the bot, for an outcome), what, from where.
+    ann = world.users["approver"]
+    for row, action, actor, source in (
+        (approved, "job.approved", f"<td>{ann}", "Dashboard"),
+        (rejected, "job.rejection", f"<td>{ann}", "Discord"),
+        (failed, "job.failed", "<td>—</td>", "the bot"),
+    ):
+        assert re.match(r"<tr><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</td>", row)
+        assert actor in row and f"<strong>{action}</strong>" in row
+        assert row.endswith(f"<td>{source}</td></tr>")
+        assert (PRIVATE in row) == (not everything)
+        assert ("<dl>" in row) == everything  # no detail at all, or all of them
+    details = [
+        "olive&#39;s hidden garden",  # the prompt, and the rejection's reason quoting it
+        dd(private.id),
+        dd(private.user_id),  # its requester
+        dd(settings_line(private)),
+        "$0.80",  # its estimated cost
+        "It broke.",  # the error its requester was told
+    ]
+    assert [d for d in details if d in page] == (details if everything else [])
+    assert page.count("olive&#39;s hidden garden") == (2 if everything else 0)
+    # The public job's entries are everyone's (its reason quoting its prompt too).
+    assert "no &#39;a public pier at dusk&#39; today" in page
+    assert page.count(dd(public.id)) == 2
+
+
+ACTION = re.compile(r"[a-z]+\.[a-z_]+")  # an audit action: "kind.what"
+ACTION_HEAD = re.compile(r"[a-z]+\.")  # an f-string's head naming the kind: f"job.{state}"
+
+
+def _name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _recorders(trees: list[ast.Module]) -> set[str]:
+    """The names of the calls that record an audit entry: any whose name says "record" or "audit", and any
+    function that hands one of its own parameters to one of those (the cog's `_changed`), found anew until
+    none is added."""
+    functions = [
+        f for tree in trees for f in ast.walk(tree) if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    names = {_name(c) for tree in trees for c in ast.walk(tree) if isinstance(c, ast.Call)}
+    recorders = {n for n in names if "record" in n.lower() or "audit" in n.lower()}
+    while True:
+        more = set()
+        for function in functions:
+            params = {a.arg for a in (*function.args.args, *function.args.kwonlyargs)}
+            for call in ast.walk(function):
+                if isinstance(call, ast.Call) and _name(call) in recorders:
+                    given = [*call.args, *(k.value for k in call.keywords)]
+                    if any(isinstance(a, ast.Name) and a.id in params for a in given):
+                        more.add(function.name)
+        if more <= recorders:
+            return recorders
+        recorders |= more
 
 
 def recorded_actions() -> set[str]:
-    """The action names the code records with a literal (or a module constant, or an f-string's head)."""
+    """Every action name the code records: a literal "kind.what" (or a module constant holding one, or an
+    f-string's "kind." head) given, in any position or by keyword, to a call that records (see `_recorders`),
+    or given anywhere as `action=` (the dashboard's forms carry it to their record call)."""
     trees = [ast.parse(p.read_text()) for d in ("bot", "cogs") for p in (ROOT / d).rglob("*.py")]
-    constants = {
-        target.id: node.value.value
-        for tree in trees
-        for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-        for target in node.targets
-        if isinstance(target, ast.Name) and isinstance(node.value.value, str)
-    }
-    found = set()
+    constants: dict[str, set[str]] = {}
     for tree in trees:
-        for node in ast.walk(tree):
-            if not (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in {"record", "audit", "_changed"}
-                and len(node.args) >= 2
-            ):
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                        constants.setdefault(target.id, set()).add(node.value.value)
+    recorders = _recorders(trees)
+    found: set[str] = set()
+    for tree in trees:
+        for call in ast.walk(tree):
+            if not isinstance(call, ast.Call):
                 continue
-            action = node.args[1]
-            if isinstance(action, ast.Constant) and isinstance(action.value, str):
-                found.add(action.value)
-            elif isinstance(action, ast.Name) and action.id in constants:
-                found.add(constants[action.id])
-            elif isinstance(action, ast.JoinedStr) and isinstance(head := action.values[0], ast.Constant):
-                found.add(str(head.value))
-    return {action for action in found if "." in action}
+            given = [*call.args, *(k.value for k in call.keywords)] if _name(call) in recorders else []
+            given += [k.value for k in call.keywords if k.arg == "action"]
+            for value in given:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.add(value.value)
+                elif isinstance(value, ast.Name):
+                    found |= constants.get(value.id, set())
+                elif isinstance(value, ast.JoinedStr) and isinstance(head := value.values[0], ast.Constant):
+                    found.add(str(head.value))
+    return {a for a in found if ACTION.fullmatch(a) or ACTION_HEAD.fullmatch(a)}
 
 
 def test_every_action_the_code_records_has_a_kind_to_filter_by() -> None:
-    kinds = {action.split(".")[0] for action in recorded_actions()}
-    assert {"job", "jobs", "limits", "budget", "member", "interaction"} <= kinds  # the scan finds them
-    assert kinds <= set(KINDS)
+    actions = recorded_actions()
+    # The scan finds them wherever they are given: first or second argument, through a wrapper, a form.
+    assert {
+        "staff.set",  # the dashboard's `_record(site, access, "staff.set", ...)`: its third argument
+        "member.block",  # the cog's `_changed(interaction, "member.block", ...)`
+        "limits.set",  # a dashboard form's `Change(action="limits.set")`, recorded later
+        "member.strike",  # `self.audit.record(guild_id, "member.strike", ...)`
+        "job.",  # `f"job.{job.state.value}"`
+        "jobs.export",
+        "interaction.refused",
+    } <= actions
+    kinds = {action.split(".")[0] for action in actions}
+    assert kinds - set(KINDS) == set(), "an action with no kind on the audit log page"
 
 
 async def test_a_link_or_a_form_from_another_site_exports_nothing(world: World) -> None:
