@@ -6,9 +6,12 @@ The clip's route does not ask Discord nor spend the member's lookups a minute: a
 request (a Range), and would spend the budget their next page needs. The job's page checked the member's
 standing with Discord moments before it signed the link; a role taken away stops new pages at once and the
 link within its 15 minutes. What the database says is checked on every request: the job is the server's, a
-private one its owner's, a removed clip is gone. On S3 the route redirects to a link presigned for a minute
-only (whoever holds it may play it): the browser follows it at once, and a seek after that asks the route
-again."""
+private one its owner's, a removed clip is gone.
+
+On S3 the route redirects to a link presigned for a minute only, since whoever holds it may play it. The
+browser follows it at once, but sends the video's later requests (Play, a seek past what it loaded) to that
+link, not back to the route (Chromium, measured): on a bucket a clip not yet loaded stops playing a minute
+after its page opened, and the page says to reload it."""
 
 from __future__ import annotations
 
@@ -174,6 +177,12 @@ async def visible_job(site: Site, guild_id: int, viewer: int, job_id: int) -> Jo
     return job
 
 
+def link_minutes(site: Site) -> int:
+    """How long the job page's video works: its link's life, or the bucket's presigned link's, if shorter."""
+    remote = site.storage is not None and site.storage.remote
+    return (PRESIGN_SECONDS if remote else SECONDS["clip"]) // 60
+
+
 def clip_path(guild_id: int, job_id: int) -> str:
     return f"/servers/{guild_id}/jobs/{job_id}/clip"
 
@@ -242,7 +251,7 @@ def routes(site: Site) -> list[BaseRoute]:
             job=job,
             facts=details(job),
             clip=clip,
-            clip_minutes=SECONDS["clip"] // 60,
+            clip_minutes=link_minutes(site),
             missing=missing,
         )
 

@@ -272,9 +272,11 @@ async def test_a_clip_link_expires(world: World, mp4: Path) -> None:
         still = await browser.get(link)
         world.now[0] += 10
         expired = await browser.get(link)
-        fresh = clip_link(await browser.get(f"{jobs_url(world)}/{job}"))  # a reload signs a new one
+        fresh_page = await browser.get(f"{jobs_url(world)}/{job}")  # a reload signs a new link
+        fresh = clip_link(fresh_page)
         again = await browser.get(fresh)
     assert (still.status_code, expired.status_code, again.status_code) == (200, 403, 200)
+    assert "The video's link works for 15 minutes after this page opens" in fresh_page.text
 
 
 async def test_a_range_request_gets_206_and_exactly_those_bytes(world: World, mp4: Path) -> None:
@@ -576,6 +578,9 @@ async def test_with_a_bucket_the_clip_redirects_to_a_presigned_link_the_page_may
     # Whoever holds it may play it: it lasts only long enough for the browser to follow it (a seek later gets
     # a fresh one from the dashboard's link, which is this member's for 15 minutes).
     assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == [str(PRESIGN_SECONDS)] == ["60"]
+    assert (
+        "The video's link works for 1 minute after this page opens: after that, reload the page." in page.text
+    )
     csp = page.headers["content-security-policy"]
     assert f"media-src 'self' {s3_server.endpoint};" in csp
     assert answer.headers["content-security-policy"] == csp
