@@ -1,5 +1,5 @@
-"""Who may see a server's pages, decided on every request from the member's standing in Discord now (never
-from the browser), and the checks every POST passes: the session's CSRF token and the Origin header."""
+"""Who may see a server's pages, decided on every page and form from the member's standing in Discord now
+(never from the browser), and the checks every POST passes: the session's CSRF token and the Origin header."""
 
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ class GuardedDirectory:
     """The Discord lookups access makes, at most `budget` per member per minute, and a server the bot is not
     in remembered for `ttl` seconds: a member looping over server ids can't spend the bot token's request
     budget, nor Discord's limit on refused requests (which bans the host's address, the bot's too). A member's
-    standing is asked anew on every request: a role taken away counts at once."""
+    standing is asked anew on every page and form: a role taken away counts at once. A page's thumbnails and
+    clip are not asked here (their links, signed by the page, are: bot.dashboard.media_links)."""
 
     def __init__(
         self,

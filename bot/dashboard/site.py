@@ -1,5 +1,6 @@
 """What every dashboard page shares: the stores, the logged-in member's access to a server (decided anew on
-every request), the POST checks, and rendering (Jinja2, autoescaped)."""
+every page), the signed links a page gives its sub-resources (bot.dashboard.media_links), the POST checks,
+rendering (Jinja2, autoescaped), and the ids a path may hold."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.dashboard.access import Access, GuardedDirectory, Role, check_post, csrf_token, not_found
 from bot.dashboard.auth import Login
+from bot.dashboard.media_links import SECONDS, Kind, MediaLinks
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.governance import Governance
@@ -51,10 +54,54 @@ def security_headers(media: Sequence[str] = ()) -> dict[str, str]:
 
 
 HEADERS = security_headers()
+MAX_ID = 2**63 - 1  # SQLite's integers, Discord's snowflakes
+
+
+def at_most(limit: int) -> str:
+    """A regex for the decimal numbers from 0 to `limit` (leading zeros allowed, up to its length)."""
+    digits = str(limit)
+    alternatives = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for at, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - at - 1
+            alternatives.append(f"{digits[:at]}[0-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "|".join([*alternatives, digits])
+
+
+class Snowflake(Convertor[int]):
+    """`{guild_id:snowflake}`, `{job_id:snowflake}`: an id that fits 64 bits, or the route does not match (404
+    to anyone, logged in or not). Starlette's `int` takes any digits: SQLite overflows past 2**63 - 1 and
+    int() refuses 5000 of them, both a 500. The bound is in the regex because a convertor may not refuse."""
+
+    regex = at_most(MAX_ID)
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+register_url_convertor("snowflake", Snowflake())
+
+LOG_IN: dict[Kind, str] = {"image": "Log in to see this image.", "clip": "Log in to play this clip."}
+RELOAD: dict[Kind, str] = {
+    "image": "This image's link has expired or is not yours: reload the approvals page.",
+    "clip": "This clip link has expired or is not yours: reload the job's page.",
+}
 
 
 class LoginNeeded(Exception):
     """No session (or an expired one): the page is shown after logging in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """What a sub-resource's signed link was made for: this member, this server's job."""
+
+    user_id: int
+    guild_id: int
+    job_id: int
 
 
 def templates() -> Jinja2Templates:
@@ -89,6 +136,12 @@ class Site:
     )
     services: Any = None  # bot.dashboard.services.Services, once built (approvals, ...)
     headers: dict[str, str] = dataclasses.field(default_factory=lambda: dict(HEADERS))  # the clips' origins
+    links: MediaLinks = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        secret = self.settings.dashboard_secret
+        assert secret is not None, "create_app requires DASHBOARD_SECRET"
+        self.links = MediaLinks(secret.get_secret_value())
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         user = self.login.user(request)
@@ -123,6 +176,35 @@ class Site:
         if not isinstance(guild_id, int):
             raise not_found()
         return await self.directory.require(user, guild_id, at_least)
+
+    def link(self, kind: Kind, access: Access, job_id: int, path: str) -> str:
+        """`path` (the sub-resource's route) with a query signed for the member `access` was just decided for,
+        working for SECONDS[kind]."""
+        expires = int(self.clock()) + SECONDS[kind]
+        query = self.links.query(
+            kind, user_id=access.user_id, guild_id=access.guild.id, job_id=job_id, expires=expires
+        )
+        return f"{path}?{query}"
+
+    async def signed(self, request: Request, kind: Kind) -> Signed:
+        """A sub-resource's request: a live session, and a link of `kind` signed for its member and the path's
+        server and job, unexpired (403 otherwise; a sub-resource is no page to come back to after logging in).
+        Discord is not asked and the member's budget is not spent: the page that signed it just did both."""
+        user = self.login.user(request)
+        if user is None or await self.login.ended(request):
+            raise HTTPException(403, LOG_IN[kind])
+        guild_id, job_id = request.path_params["guild_id"], request.path_params["job_id"]
+        if not self.links.verify(
+            kind,
+            user_id=user,
+            guild_id=guild_id,
+            job_id=job_id,
+            expires=request.query_params.get("expires", ""),
+            signature=request.query_params.get("signature", ""),
+            now=self.clock(),
+        ):
+            raise HTTPException(403, RELOAD[kind])
+        return Signed(user, guild_id, job_id)
 
     async def post(self, request: Request, at_least: Role) -> tuple[Access, FormData]:
         """A form sent to the page's server: logged in, from the dashboard's origin with the session's CSRF

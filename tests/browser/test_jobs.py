@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import Page, expect
 
-from bot.dashboard.clip_links import ClipSigner
+from bot.dashboard.media_links import MediaLinks
 from bot.domain.models import JobState
 from tests.browser.site import SECRET, BrowserWorld, assert_video_plays
 from tests.e2e.conftest import finished
@@ -87,8 +87,8 @@ async def test_a_moderator_finds_and_plays_a_members_clip_but_not_a_private_one(
     await world.shot("the-owners-link-in-the-moderators-browser")
     assert await status_of(owners_page, world.url + mods_link) == 403
     expires = owners_link.split("expires=")[1].split("&")[0]
-    signed = ClipSigner(SECRET).query(
-        user_id=stage.mod, guild_id=stage.guild_id, job_id=private_job, expires=int(expires)
+    signed = MediaLinks(SECRET).query(
+        "clip", user_id=stage.mod, guild_id=stage.guild_id, job_id=private_job, expires=int(expires)
     )
     assert await status_of(page, f"{world.server}/jobs/{private_job}/clip?{signed}") == 404
     assert await status_of(page, world.url + mods_link) == 200  # the moderator's own link still plays

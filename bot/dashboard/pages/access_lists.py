@@ -383,6 +383,6 @@ def routes(site: Site) -> list[BaseRoute]:
         return RedirectResponse(f"/servers/{server.id}/lists", status_code=303)
 
     return [
-        Route("/servers/{guild_id:int}/lists", page),
-        Route("/servers/{guild_id:int}/lists/{form}", change, methods=["POST"]),
+        Route("/servers/{guild_id:snowflake}/lists", page),
+        Route("/servers/{guild_id:snowflake}/lists/{form}", change, methods=["POST"]),
     ]

@@ -185,4 +185,4 @@ def routes(site: Site) -> list[BaseRoute]:
             newest=urlencode(chosen) if before_id is not None else None,
         )
 
-    return [Route("/servers/{guild_id:int}/audit", page)]
+    return [Route("/servers/{guild_id:snowflake}/audit", page)]

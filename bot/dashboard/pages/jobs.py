@@ -1,6 +1,17 @@
 """The server's jobs and clips: a list searched by member, state, model, dates and prompt text, each job's
 details, and its clip played through a link signed for the member who opened the page (bot.dashboard.
-clip_links). A private job is its owner's alone: to anyone else it does not exist, here as in /show."""
+media_links). A private job is its owner's alone: to anyone else it does not exist, here as in /show.
+
+The clip's route does not ask Discord nor spend the member's lookups a minute: a video's every seek is a
+request (a Range), and would spend the budget their next page needs. The job's page checked the member's
+standing with Discord moments before it signed the link; a role taken away stops new pages at once and the
+link within its 15 minutes. What the database says is checked on every request: the job is the server's, a
+private one its owner's, a removed clip is gone.
+
+On S3 the route redirects to a link presigned for a minute only, since whoever holds it may play it. The
+browser follows it at once, but sends the video's later requests (Play, a seek past what it loaded) to that
+link, not back to the route (Chromium, measured): on a bucket a clip not yet loaded stops playing a minute
+after its page opened, and the page says to reload it."""
 
 from __future__ import annotations
 
@@ -18,19 +29,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.dashboard.access import Access, Role, not_found
-from bot.dashboard.clip_links import ClipSigner
-from bot.dashboard.site import Site, field, number
+from bot.dashboard.access import Role, not_found
+from bot.dashboard.media_links import SECONDS
+from bot.dashboard.site import MAX_ID, Site, field, number
 from bot.domain.models import Job, JobState, Model
 from bot.errors import StorageUnavailable
 from bot.files import clip_name
 from bot.store.job_queries import JobFilter
 
 PAGE_SIZE = 50
-CLIP_LINK_SECONDS = 15 * 60  # a page's clip link; the page is never cached, a reload signs a new one
+PRESIGN_SECONDS = 60  # a bucket's link, followed at once by the browser
 TEXT_LIMIT = 200
 PROMPT_SHOWN = 300  # characters of a prompt in the list (the job's page shows it whole)
-MAX_ID = 2**63 - 1
 MODELS: dict[str, Model] = {"sora-2": "sora-2", "sora-2-pro": "sora-2-pro"}
 STATES = {state.value: state for state in JobState}
 WITH_CLIP = (JobState.DELIVERED, JobState.FAILED)  # as /show: a clip the channel refused is still kept
@@ -157,16 +167,24 @@ def details(job: Job) -> list[tuple[str, str]]:
     return [(label, value) for label, value in facts if value]
 
 
-async def visible_job(site: Site, access: Access, job_id: int) -> Job:
-    """The server's job, as long as this member may see it (a private one: its owner); 404 otherwise."""
-    if job_id > MAX_ID:  # the path takes any digits; the database's ids are 64-bit
-        raise not_found()
+async def visible_job(site: Site, guild_id: int, viewer: int, job_id: int) -> Job:
+    """The server's job, as long as `viewer` may see it (a private one: its owner); 404 otherwise."""
     job = await site.jobs.get(job_id)
-    if job is None or job.guild_id != access.guild.id:
+    if job is None or job.guild_id != guild_id:
         raise not_found()
-    if job.target.get("private") and job.user_id != access.user_id:
+    if job.target.get("private") and job.user_id != viewer:
         raise not_found()
     return job
+
+
+def link_minutes(site: Site) -> int:
+    """How long the job page's video works: its link's life, or the bucket's presigned link's, if shorter."""
+    remote = site.storage is not None and site.storage.remote
+    return (PRESIGN_SECONDS if remote else SECONDS["clip"]) // 60
+
+
+def clip_path(guild_id: int, job_id: int) -> str:
+    return f"/servers/{guild_id}/jobs/{job_id}/clip"
 
 
 async def why_no_clip(site: Site, job: Job, viewer: int) -> str | None:
@@ -192,9 +210,6 @@ def _is_file(site: Site, job: Job) -> bool:
 
 
 def routes(site: Site) -> list[BaseRoute]:
-    assert site.settings.dashboard_secret is not None
-    signer = ClipSigner(site.settings.dashboard_secret.get_secret_value())
-
     async def jobs_page(request: Request) -> Response:
         access = await site.access(request, Role.VIEWER)
         search = parse_search(request.query_params)
@@ -222,15 +237,11 @@ def routes(site: Site) -> list[BaseRoute]:
 
     async def job_page(request: Request) -> Response:
         access = await site.access(request, Role.VIEWER)
-        job = await visible_job(site, access, request.path_params["job_id"])
+        job = await visible_job(site, access.guild.id, access.user_id, request.path_params["job_id"])
         missing = await why_no_clip(site, job, access.user_id)
         clip = None
         if missing is None:
-            expires = int(site.clock()) + CLIP_LINK_SECONDS
-            query = signer.query(
-                user_id=access.user_id, guild_id=access.guild.id, job_id=job.id, expires=expires
-            )
-            clip = f"/servers/{access.guild.id}/jobs/{job.id}/clip?{query}"
+            clip = site.link("clip", access, job.id, clip_path(access.guild.id, job.id))
         return site.render(
             request,
             "job.html",
@@ -240,35 +251,22 @@ def routes(site: Site) -> list[BaseRoute]:
             job=job,
             facts=details(job),
             clip=clip,
+            clip_minutes=link_minutes(site),
             missing=missing,
         )
 
     async def clip(request: Request) -> Response:
-        """The clip of a job page's `<video>`: only with a link signed for this member and job, unexpired, and
-        while the member may still see the job."""
-        user = site.login.user(request)
-        if user is None or await site.login.ended(request):
-            # Not sent to log in: a video's request is no page to come back to.
-            raise HTTPException(403, "Log in to play this clip.")
-        guild_id, job_id = request.path_params["guild_id"], request.path_params["job_id"]
-        if not signer.verify(
-            user_id=user,
-            guild_id=guild_id,
-            job_id=job_id,
-            expires=request.query_params.get("expires", ""),
-            signature=request.query_params.get("signature", ""),
-            now=site.clock(),
-        ):
-            raise HTTPException(403, "This clip link has expired or is not yours: reload the job's page.")
-        access = await site.access(request, Role.VIEWER)
-        job = await visible_job(site, access, job_id)
-        if await why_no_clip(site, job, access.user_id) is not None:
+        """The clip of a job page's `<video>`: only with the link the page signed for this member and job,
+        unexpired, while the database still lets them play it."""
+        signed = await site.signed(request, "clip")
+        job = await visible_job(site, signed.guild_id, signed.user_id, signed.job_id)
+        if await why_no_clip(site, job, signed.user_id) is not None:
             raise not_found()
         assert site.storage is not None
         name = clip_name(job.id)
         if site.storage.remote:
             try:
-                url = await site.storage.presign(name, CLIP_LINK_SECONDS)
+                url = await site.storage.presign(name, PRESIGN_SECONDS)
             except StorageUnavailable:
                 raise HTTPException(503, "The clip store did not answer: try again in a minute.") from None
             if url is None:
@@ -283,7 +281,7 @@ def routes(site: Site) -> list[BaseRoute]:
         return FileResponse(path, media_type="video/mp4", stat_result=stat)
 
     return [
-        Route("/servers/{guild_id:int}/jobs", jobs_page),
-        Route("/servers/{guild_id:int}/jobs/{job_id:int}", job_page),
-        Route("/servers/{guild_id:int}/jobs/{job_id:int}/clip", clip),
+        Route("/servers/{guild_id:snowflake}/jobs", jobs_page),
+        Route("/servers/{guild_id:snowflake}/jobs/{job_id:snowflake}", job_page),
+        Route("/servers/{guild_id:snowflake}/jobs/{job_id:snowflake}/clip", clip),
     ]

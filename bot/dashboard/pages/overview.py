@@ -90,4 +90,4 @@ def routes(site: Site) -> list[BaseRoute]:
             recent=recent,
         )
 
-    return [Route("/servers/{guild_id:int}", page)]
+    return [Route("/servers/{guild_id:snowflake}", page)]

@@ -157,6 +157,6 @@ def routes(site: Site) -> list[BaseRoute]:
         return RedirectResponse(f"/servers/{access.guild.id}/settings", status_code=303)
 
     return [
-        Route("/servers/{guild_id:int}/settings", page),
-        Route("/servers/{guild_id:int}/settings/{form}", submit, methods=["POST"]),
+        Route("/servers/{guild_id:snowflake}/settings", page),
+        Route("/servers/{guild_id:snowflake}/settings/{form}", submit, methods=["POST"]),
     ]

@@ -119,7 +119,7 @@ def routes(site: Site) -> list[BaseRoute]:
         return Response(data, media_type="text/csv; charset=utf-8", headers=disposition)
 
     return [
-        Route("/servers/{guild_id:int}/spend", page),
-        Route("/servers/{guild_id:int}/spend.png", chart),
-        Route("/servers/{guild_id:int}/spend.csv", export, methods=["POST"]),
+        Route("/servers/{guild_id:snowflake}/spend", page),
+        Route("/servers/{guild_id:snowflake}/spend.png", chart),
+        Route("/servers/{guild_id:snowflake}/spend.csv", export, methods=["POST"]),
     ]

@@ -1,13 +1,15 @@
 """The approvals page: requests waiting for a moderator, posted to the fake Discord's approvals channel by the
 bot's own Approvals; Approve and Reject from the dashboard go through the same decisions as the buttons
 (the job moves once, the Discord request says who decided, the audit log says from where), and whoever
-decides second, here or in Discord, is told and changes nothing."""
+decides second, here or in Discord, is told and changes nothing. Thumbnails load through links the page
+signs for the moderator, at no cost in Discord calls or the moderator's lookups a minute."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import copy
+import html
 import io
 import json
 import re
@@ -24,6 +26,7 @@ from PIL import Image
 from bot import files
 from bot.dashboard.app import create_app
 from bot.dashboard.discord_rest import DiscordRest
+from bot.dashboard.media_links import SECONDS, MediaLinks
 from bot.domain.limits import LimitRule
 from bot.domain.models import Job, JobRequest, JobState, Target
 from bot.domain.stories import Story, StoryState
@@ -39,10 +42,12 @@ from bot.store.jobs import JobStore, NewJob
 from bot.store.stories import NewStory
 from bot.ui.stories import story_status_embed
 from tests.fakes.discord.records import Interaction
-from tests.unit.dashboard.conftest import World
+from tests.unit.dashboard.conftest import SECRET, World
 from tests.unit.dashboard.test_access import ORIGIN, csrf_of
 
 EDITS = "PATCH /channels/{channel_id}/messages/{message_id}"
+GUILDS = "GET /guilds/{guild_id}"  # one for every access check, which spends one of the member's lookups
+THUMBNAIL = re.compile(r'<img src="([^"]+)" alt="The input image of job (\d+)"')
 DECIDERS = ["owner", "administrator", "manager", "approver", "staff approver"]
 REFUSED = ["staff viewer", "member", "stranger"]
 
@@ -152,6 +157,24 @@ def at(world: World, job: Job, action: str = "") -> str:
     return f"/servers/{world.guild.id}/approvals" + (f"/{job.id}/{action}" if action else "")
 
 
+def thumbnails(page: httpx.Response) -> dict[int, str]:
+    """The page's thumbnails: job id -> the link the page signed."""
+    assert page.status_code == 200, page.text
+    return {int(job): html.unescape(link) for link, job in THUMBNAIL.findall(page.text)}
+
+
+def signed(world: World, job: Job, who: str) -> str:
+    """A thumbnail's link signed for `who` with the dashboard's key, for any job (a page signs its own)."""
+    query = MediaLinks(SECRET).query(
+        "image",
+        user_id=world.users[who],
+        guild_id=world.guild.id,
+        job_id=job.id,
+        expires=int(world.now[0]) + 60,
+    )
+    return f"{at(world, job)}/{job.id}/image?{query}"
+
+
 async def test_the_page_shows_each_waiting_request_with_its_image_settings_cost_and_quota_left(
     world: World, desk: Desk
 ) -> None:
@@ -162,13 +185,18 @@ async def test_the_page_shows_each_waiting_request_with_its_image_settings_cost_
     await desk.decisions.approve(queued.id, by_id=1, by_name="x", source="discord")
     async with logged_in(world, "approver") as browser:
         page = await browser.get(at(world, with_image))
-        thumbnail = await browser.get(f"{at(world, with_image)}/{with_image.id}/image")
+        links = thumbnails(page)
+        thumbnail = await browser.get(links[with_image.id])
     assert page.status_code == 200
     text = page.text
     assert "a red kite over the dunes" in text and "a quiet harbour at dawn" in text
     assert "someone else" not in text and "approved already" not in text
-    assert f'src="/servers/{world.guild.id}/approvals/{with_image.id}/image"' in text
+    assert list(links) == [with_image.id]
+    assert links[with_image.id].startswith(
+        f"/servers/{world.guild.id}/approvals/{with_image.id}/image?expires="
+    )
     assert f"approvals/{plain.id}/image" not in text
+    assert "Images load for 5 minutes after this page opens: if one is missing, reload the page." in text
     assert "sora-2 · 4 s · 16:9 · from an image" in text and "sora-2 · 4 s · 16:9</td>" in text
     assert "<th>Estimated cost</th><td>$0.40</td>" in text
     # The member has 3 requests reserved (one approved since): the default limits are 10 an hour, 120 s a day.
@@ -319,16 +347,21 @@ async def test_many_decisions_at_once_move_the_job_once(world: World, desk: Desk
 
 @pytest.mark.parametrize("who", [*DECIDERS, *REFUSED])
 async def test_who_sees_the_page_and_its_images(world: World, desk: Desk, who: str) -> None:
+    """Whoever may not open the page has no link of their own: a moderator's, handed on, is refused."""
     job = await desk.request("who may see this", image=True)
+    async with logged_in(world, "approver") as moderator:
+        moderators = thumbnails(await moderator.get(at(world, job)))[job.id]
     async with logged_in(world, who) as browser:
         page = await browser.get(at(world, job))
-        image = await browser.get(f"{at(world, job)}/{job.id}/image")
+        own = thumbnails(page).get(job.id) if page.status_code == 200 else None
+        image = await browser.get(own or moderators)
     if who in DECIDERS:
         assert (page.status_code, image.status_code) == (200, 200)
-        assert "who may see this" in page.text
+        assert "who may see this" in page.text and image.content == jpeg()
     else:
-        assert (page.status_code, image.status_code) == (404, 404)
+        assert (page.status_code, image.status_code) == (404, 403)
         assert "who may see this" not in page.text and image.content != jpeg()
+        assert "reload the approvals page" in html.unescape(image.text)
 
 
 @pytest.mark.parametrize("who", [*DECIDERS, *REFUSED])
@@ -389,12 +422,16 @@ async def test_a_refused_post_changes_nothing(world: World, desk: Desk, case: st
     assert await desk.decided() == [] and world.fake.requests_for(EDITS) == []
 
 
-async def test_logged_out_visitors_are_sent_to_log_in(world: World, desk: Desk) -> None:
-    job = await desk.request()
+async def test_logged_out_visitors_are_sent_to_log_in_and_refused_images(world: World, desk: Desk) -> None:
+    """A thumbnail is no page to come back to after logging in: refused, even with a moderator's link."""
+    job = await desk.request(image=True)
+    async with logged_in(world, "approver") as moderator:
+        link = thumbnails(await moderator.get(at(world, job)))[job.id]
     async with world.browser() as browser:
         page = await browser.get(at(world, job))
-        image = await browser.get(f"{at(world, job)}/{job.id}/image")
-    assert [page.status_code, image.status_code] == [303, 303]
+        image = await browser.get(link)
+    assert [page.status_code, image.status_code] == [303, 403]
+    assert page.headers["location"] == "/login" and "Log in to see this image." in image.text
 
 
 async def test_images_only_of_waiting_requests_the_bot_stored(world: World, desk: Desk) -> None:
@@ -415,12 +452,12 @@ async def test_images_only_of_waiting_requests_the_bot_stored(world: World, desk
     )
     async with logged_in(world, "owner") as browser:
         answers = [
-            (await browser.get(f"{at(world, job)}/{job.id}/image")).status_code
+            (await browser.get(signed(world, job, "owner"))).status_code
             for job in (waiting, decided, foreign)
         ]
-        page = (await browser.get(at(world, waiting))).text
+        page = await browser.get(at(world, waiting))
     assert answers == [200, 404, 404]
-    assert f"approvals/{foreign.id}/image" not in page
+    assert list(thumbnails(page)) == [waiting.id]  # the page signs no link for the others
 
 
 async def test_prompts_reasons_and_notices_render_as_text(world: World, desk: Desk) -> None:
@@ -677,3 +714,130 @@ async def test_a_story_approved_on_the_dashboard_shows_its_requester_it_is_queue
     status = world.fake.original(token)
     assert status is not None
     assert status["embeds"][0]["title"] == "Story: shot 1 of 3, queued at position 1"
+
+
+async def wait_for_many(desk: Desk, count: int) -> list[Job]:
+    return [await desk.request(f"request number {n}", image=True) for n in range(count)]
+
+
+async def test_a_page_of_25_thumbnails_costs_the_page_alone_in_discord_calls_and_lookups(
+    world: World, desk: Desk
+) -> None:
+    """The review's case: a page of 25 waiting requests with images, Approve, the reloaded page's 24
+    thumbnails, Approve again. Each page and form asks Discord once for the server (one of the moderator's 30
+    lookups a minute); the thumbnails ask Discord nothing."""
+    jobs = await wait_for_many(desk, 26)
+    async with logged_in(world, "approver") as browser:
+        asked, lookups = len(world.fake.requests), len(world.fake.requests_for(GUILDS))
+        page = await browser.get(at(world, jobs[0]))
+        links = thumbnails(page)
+        after_page = len(world.fake.requests)
+        images = [await browser.get(link) for link in links.values()]
+        assert len(world.fake.requests) == after_page  # 25 thumbnails: no Discord call
+        first = await send(browser, at(world, jobs[0], "approve"))
+        reloaded = thumbnails(await browser.get(first.headers["location"]))
+        before_images = len(world.fake.requests)
+        again = [await browser.get(link) for link in reloaded.values()]
+        again += [
+            await browser.get(link) for link in reloaded.values()
+        ]  # a reload from the browser's history
+        assert len(world.fake.requests) == before_images
+        second = await send(browser, at(world, jobs[1], "approve"))
+    assert list(links) == [job.id for job in jobs[:25]] and list(reloaded) == [job.id for job in jobs[1:26]]
+    assert [image.status_code for image in images] == [200] * 25
+    assert [image.status_code for image in again] == [200] * 50
+    assert (first.status_code, second.status_code) == (303, 303)
+    # The page, Approve, the page, Approve (and the send helper's home page, which asks nothing).
+    assert len(world.fake.requests_for(GUILDS)) - lookups == 4
+    page_asked = [r.route for r in world.fake.requests[asked:after_page]]
+    assert page_asked == [GUILDS, "GET /guilds/{guild_id}/members/{user_id}"]  # the page: 2 calls, no more
+    assert await desk.state(jobs[1]) is JobState.QUEUED
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "another member's",
+        "another job's",
+        "a clip's",
+        "signed for a later expiry",
+        "expired",
+        "after logging out",
+        "a copy of a logged out session",
+    ],
+)
+async def test_a_thumbnail_link_not_this_members_for_this_job_now_is_refused(
+    world: World, desk: Desk, case: str
+) -> None:
+    job, other = await desk.request(image=True), await desk.request(image=True)
+    async with logged_in(world, "approver") as browser, logged_in(world, "administrator") as admin:
+        links = thumbnails(await browser.get(at(world, job)))
+        link, user = links[job.id], browser
+        genuine = await browser.get(link)
+        if case == "another member's":
+            user = admin  # a moderator too, but the link was signed for the approver
+        elif case == "another job's":
+            link = link.replace(f"/approvals/{job.id}/", f"/approvals/{other.id}/")
+        elif case == "a clip's":
+            clip = MediaLinks(SECRET).query(
+                "clip",
+                user_id=world.users["approver"],
+                guild_id=world.guild.id,
+                job_id=job.id,
+                expires=10**11,
+            )
+            link = link.split("?")[0] + "?" + clip
+        elif case == "signed for a later expiry":
+            link = re.sub(r"expires=[0-9]+", f"expires={int(world.now[0]) + 3600}", link)
+        elif case == "expired":
+            world.now[0] += SECONDS["image"] + 1
+        else:
+            kept = httpx.Cookies(browser.cookies)
+            assert (await send_logout(browser)).status_code == 303
+            if case == "a copy of a logged out session":
+                browser.cookies = kept
+        refused = await user.get(link)
+    assert genuine.status_code == 200 and genuine.content == jpeg()
+    assert refused.status_code == 403 and refused.content != jpeg()
+    logged_out = case in ("after logging out", "a copy of a logged out session")
+    expected = "Log in to see this image." if logged_out else "reload the approvals page"
+    assert expected in html.unescape(refused.text)
+
+
+async def send_logout(browser: httpx.AsyncClient) -> httpx.Response:
+    token = await csrf_of((await browser.get("/")).text)
+    return await browser.post("/logout", data={"csrf": token}, headers=ORIGIN)
+
+
+async def test_a_thumbnail_link_lasts_5_minutes(world: World, desk: Desk) -> None:
+    job = await desk.request(image=True)
+    async with logged_in(world, "approver") as browser:
+        link = thumbnails(await browser.get(at(world, job)))[job.id]
+        world.now[0] += SECONDS["image"] - 5
+        still = await browser.get(link)
+        world.now[0] += 10
+        expired = await browser.get(link)
+        fresh = await browser.get(thumbnails(await browser.get(at(world, job)))[job.id])
+    assert (still.status_code, expired.status_code, fresh.status_code) == (200, 403, 200)
+    assert SECONDS["image"] == 300
+
+
+async def test_a_moderator_who_loses_the_role_gets_no_page_nor_decision_at_once(
+    world: World, desk: Desk
+) -> None:
+    """The page asks Discord every time; a thumbnail's link already signed shows for what is left of its 5
+    minutes (an image the moderator was just shown), then no more."""
+    job = await desk.request("a role taken away", image=True)
+    approver = world.users["approver"]
+    async with logged_in(world, "approver") as browser:
+        link = thumbnails(await browser.get(at(world, job)))[job.id]
+        world.guild.members[approver].roles.clear()
+        page = await browser.get(at(world, job))
+        decision = await send(browser, at(world, job, "approve"))
+        within = await browser.get(link)
+        world.now[0] += SECONDS["image"] + 1
+        after = await browser.get(link)
+    assert (page.status_code, decision.status_code) == (404, 404)
+    assert "a role taken away" not in page.text
+    assert await desk.state(job) is JobState.AWAITING_APPROVAL
+    assert within.status_code == 200 and after.status_code == 403

@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.dashboard.app import create_app, media_origins
-from bot.dashboard.clip_links import ClipSigner
 from bot.dashboard.discord_rest import DiscordRest
-from bot.dashboard.pages.jobs import CLIP_LINK_SECONDS, PAGE_SIZE
+from bot.dashboard.media_links import SECONDS, MediaLinks
+from bot.dashboard.pages.jobs import PAGE_SIZE, PRESIGN_SECONDS
 from bot.domain.models import JobRequest, JobState, Target
 from bot.media.render import render_clip
 from bot.settings import Settings
@@ -27,6 +27,7 @@ from bot.storage.s3 import S3Storage
 from bot.store.jobs import JobStore, NewJob
 from tests.s3 import REGION, S3Server
 from tests.unit.dashboard.conftest import DASHBOARD_URL, SECRET, World
+from tests.unit.dashboard.test_access import ORIGIN, csrf_of
 
 DAY = 86400.0
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z
@@ -132,7 +133,10 @@ async def test_the_list_the_job_and_its_clip_are_for_staff_only(staffed: World, 
         assert "lighthouse" not in page.text + detail.text
 
 
-async def test_a_clip_link_works_only_while_the_member_keeps_access(world: World, mp4: Path) -> None:
+async def test_a_member_who_loses_the_role_gets_no_page_at_once_and_no_clip_once_the_link_expires(
+    world: World, mp4: Path
+) -> None:
+    """The clip's route does not ask Discord: the page did, moments before it signed the link."""
     job = await make(world)
     await deliver(world, job, mp4)
     approver = world.users["approver"]
@@ -141,11 +145,42 @@ async def test_a_clip_link_works_only_while_the_member_keeps_access(world: World
         link = clip_link(await browser.get(f"{jobs_url(world)}/{job}"))
         assert (await browser.get(link)).status_code == 200
         world.guild.members[approver].roles.clear()  # no longer a moderator
-        assert (await browser.get(link)).status_code == 404
+        page = await browser.get(f"{jobs_url(world)}/{job}")
+        listing = await browser.get(jobs_url(world))
+        within = await browser.get(link, headers={"range": "bytes=0-99"})
+        world.now[0] += SECONDS["clip"] + 1
+        after = await browser.get(link)
+    assert (page.status_code, listing.status_code) == (404, 404)
+    assert within.status_code == 206  # the link the page signed, for what is left of its 15 minutes
+    assert after.status_code == 403
     async with world.browser() as logged_out:
         answer = await logged_out.get(link)
     assert answer.status_code == 403
     assert "Log in" in answer.text
+
+
+async def test_seeking_a_clip_asks_discord_nothing_and_spends_none_of_the_members_lookups(
+    world: World, mp4: Path
+) -> None:
+    """A video's every seek is a Range request: 60 of them (twice the 30 lookups a minute a member has) cost
+    no Discord call at all, and the member's next page still opens."""
+    job = await make(world)
+    data = await deliver(world, job, mp4)
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["approver"])
+        link = clip_link(await browser.get(f"{jobs_url(world)}/{job}"))
+        asked = len(world.fake.requests)
+        seeks = [
+            await browser.get(link, headers={"range": f"bytes={start}-{start + 99}"})
+            for start in range(0, 6000, 100)
+        ]
+        whole = await browser.get(link)
+        assert len(world.fake.requests) == asked
+        pages = [await browser.get(f"{jobs_url(world)}/{job}") for _ in range(3)]
+    assert [seek.status_code for seek in seeks] == [206] * 60
+    assert seeks[7].content == data[700:800] and whole.content == data
+    assert [page.status_code for page in pages] == [200] * 3
+    assert len(world.fake.requests_for("GET /guilds/{guild_id}")) >= 3  # a page does ask Discord
 
 
 # -- the signed clip link ---------------------------------------------------------------------------------
@@ -159,7 +194,19 @@ def _with(link: str, **changes: str) -> str:
 
 @pytest.mark.parametrize(
     "case",
-    ["tampered", "no signature", "no expiry", "later expiry", "not hex", "another member's", "another job's"],
+    [
+        "tampered",
+        "no signature",
+        "no expiry",
+        "later expiry",
+        "not hex",
+        "another member's",
+        "another job's",
+        "another server's",
+        "an image's",
+        "after logging out",
+        "a copy of a logged out session",
+    ],
 )
 async def test_a_clip_link_that_is_not_this_members_for_this_job_is_refused(
     world: World, mp4: Path, case: str
@@ -189,11 +236,30 @@ async def test_a_clip_link_that_is_not_this_members_for_this_job_is_refused(
             user = admin  # staff too, but the link was signed for the approver
         elif case == "another job's":
             link_for = link.replace(f"/jobs/{job}/", f"/jobs/{other_job}/")
-        refused = await user.get(link_for)
+        elif case == "another server's":  # the administrator's own server: the link names this one
+            link_for = link.replace(f"/servers/{world.guild.id}/", f"/servers/{world.other.id}/")
+        elif case == "an image's":  # signed right for this member and job, but for a thumbnail
+            image = MediaLinks(SECRET).query(
+                "image",
+                user_id=world.users["approver"],
+                guild_id=world.guild.id,
+                job_id=job,
+                expires=int(expires),
+            )
+            link_for = urlsplit(link).path + "?" + image
         genuine = await browser.get(link)
-    assert refused.status_code == 403
-    assert "reload the job's page" in html.unescape(refused.text)
+        logs_out = case in ("after logging out", "a copy of a logged out session")
+        if logs_out:
+            kept = httpx.Cookies(browser.cookies)
+            token = await csrf_of((await browser.get("/")).text)
+            assert (await browser.post("/logout", data={"csrf": token}, headers=ORIGIN)).status_code == 303
+            if case == "a copy of a logged out session":
+                browser.cookies = kept
+        refused = await user.get(link_for)
     assert genuine.status_code == 200
+    assert refused.status_code == 403
+    expected = "Log in to play this clip." if logs_out else "reload the job's page"
+    assert expected in html.unescape(refused.text)
 
 
 async def test_a_clip_link_expires(world: World, mp4: Path) -> None:
@@ -202,13 +268,15 @@ async def test_a_clip_link_expires(world: World, mp4: Path) -> None:
     async with world.browser() as browser:
         await world.log_in(browser, world.users["approver"])
         link = clip_link(await browser.get(f"{jobs_url(world)}/{job}"))
-        world.now[0] += CLIP_LINK_SECONDS - 5
+        world.now[0] += SECONDS["clip"] - 5
         still = await browser.get(link)
         world.now[0] += 10
         expired = await browser.get(link)
-        fresh = clip_link(await browser.get(f"{jobs_url(world)}/{job}"))  # a reload signs a new one
+        fresh_page = await browser.get(f"{jobs_url(world)}/{job}")  # a reload signs a new link
+        fresh = clip_link(fresh_page)
         again = await browser.get(fresh)
     assert (still.status_code, expired.status_code, again.status_code) == (200, 403, 200)
+    assert "The video's link works for 15 minutes after this page opens" in fresh_page.text
 
 
 async def test_a_range_request_gets_206_and_exactly_those_bytes(world: World, mp4: Path) -> None:
@@ -237,11 +305,11 @@ async def test_a_private_job_is_its_owners_alone_listed_shown_and_played(world: 
     secret = await make(world, "a private garden of glass", who="approver", private=True)
     data = await deliver(world, secret, mp4)
     public = await make(world, "a public garden")
-    signer = ClipSigner(SECRET)
+    signer = MediaLinks(SECRET)
     admin_id = world.users["administrator"]
     expires = int(world.now[0]) + 60
     forged_for_admin = f"{jobs_url(world)}/{secret}/clip?" + signer.query(
-        user_id=admin_id, guild_id=world.guild.id, job_id=secret, expires=expires
+        "clip", user_id=admin_id, guild_id=world.guild.id, job_id=secret, expires=expires
     )
     async with world.browser() as owner, world.browser() as admin:
         await world.log_in(owner, world.users["approver"])
@@ -281,10 +349,10 @@ async def test_a_requesters_own_removal_leaves_the_clip_to_the_requester(world: 
     job = await make(world, who="approver")
     data = await deliver(world, job, mp4)
     await world.jobs.mark_clip_removed(job, world.users["approver"])
-    signer = ClipSigner(SECRET)
+    signer = MediaLinks(SECRET)
     admin_id = world.users["administrator"]
     signed_for_admin = f"{jobs_url(world)}/{job}/clip?" + signer.query(
-        user_id=admin_id, guild_id=world.guild.id, job_id=job, expires=int(world.now[0]) + 60
+        "clip", user_id=admin_id, guild_id=world.guild.id, job_id=job, expires=int(world.now[0]) + 60
     )
     async with world.browser() as requester, world.browser() as admin:
         await world.log_in(requester, world.users["approver"])
@@ -303,7 +371,7 @@ async def test_a_clip_no_longer_kept_or_never_made_is_not_offered(world: World, 
     await deliver(world, gone, mp4)
     (world.storage.work_dir / f"{gone}.mp4").unlink()  # retention deleted it
     queued = await make(world)
-    signer = ClipSigner(SECRET)
+    signer = MediaLinks(SECRET)
     approver = world.users["approver"]
     async with world.browser() as browser:
         await world.log_in(browser, approver)
@@ -312,7 +380,7 @@ async def test_a_clip_no_longer_kept_or_never_made_is_not_offered(world: World, 
             assert VIDEO.search(page.text) is None
             assert why in page.text
             signed = f"{jobs_url(world)}/{job}/clip?" + signer.query(
-                user_id=approver, guild_id=world.guild.id, job_id=job, expires=int(world.now[0]) + 60
+                "clip", user_id=approver, guild_id=world.guild.id, job_id=job, expires=int(world.now[0]) + 60
             )
             assert (await browser.get(signed)).status_code == 404
 
@@ -329,8 +397,12 @@ async def test_a_job_of_another_server_is_not_found_here(world: World, mp4: Path
         )
     )
     await deliver(world, job.id, mp4)
-    signed = f"{jobs_url(world)}/{job.id}/clip?" + ClipSigner(SECRET).query(
-        user_id=world.users["owner"], guild_id=world.guild.id, job_id=job.id, expires=int(world.now[0]) + 60
+    signed = f"{jobs_url(world)}/{job.id}/clip?" + MediaLinks(SECRET).query(
+        "clip",
+        user_id=world.users["owner"],
+        guild_id=world.guild.id,
+        job_id=job.id,
+        expires=int(world.now[0]) + 60,
     )
     async with world.browser() as browser:
         await world.log_in(browser, world.users["owner"])
@@ -503,6 +575,12 @@ async def test_with_a_bucket_the_clip_redirects_to_a_presigned_link_the_page_may
     location = answer.headers["location"]
     assert location.startswith(f"{s3_server.endpoint}/")
     assert "X-Amz-Signature=" in location
+    # Whoever holds it may play it: it lasts only long enough for the browser to follow it (a seek later gets
+    # a fresh one from the dashboard's link, which is this member's for 15 minutes).
+    assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == [str(PRESIGN_SECONDS)] == ["60"]
+    assert (
+        "The video's link works for 1 minute after this page opens: after that, reload the page." in page.text
+    )
     csp = page.headers["content-security-policy"]
     assert f"media-src 'self' {s3_server.endpoint};" in csp
     assert answer.headers["content-security-policy"] == csp

@@ -5,12 +5,19 @@ browser never logged in, one whose login expired, and a copy of a cookie whose s
 each form also forged (CSRF token wrong or missing, Origin wrong or missing). Whoever may gets the page's
 answer, and a form that saves changes what it is for; everyone else is refused the way the dashboard
 refuses (404 exactly as for a server that does not exist, 303 to log in, 403) and nothing changes: no row of
-any table, no stored file, no message on Discord and no request to Discord that changes one."""
+any table, no stored file, no message on Discord and no request to Discord that changes one.
+
+A page's sub-resources (the approvals page's thumbnails, a job page's clip) are not checked with Discord:
+they open with the link their page signed for the member who opened it. So whoever may open the page gets
+the link it signs; whoever may not has none of their own, only one signed for someone else (the owner's,
+handed on), which is refused (403). An id too long for the database is no route at all (404, to anyone)."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import html
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -21,10 +28,9 @@ from starlette.routing import Route
 
 from bot.dashboard.access import Role
 from bot.dashboard.auth import SESSION_SECONDS
-from bot.dashboard.clip_links import ClipSigner
+from bot.dashboard.media_links import SECONDS, Kind, MediaLinks
 from bot.dashboard.pages.access_lists import FORMS as LIST_FORMS
 from bot.dashboard.pages.access_lists import MEMBER_ACTIONS
-from bot.dashboard.pages.jobs import CLIP_LINK_SECONDS
 from bot.dashboard.settings_forms import FORMS as SETTINGS_FORMS
 from bot.domain.limits import LimitRule
 from bot.domain.models import Job, JobRequest, JobState, Target
@@ -48,6 +54,7 @@ NOWHERE = 123456789  # a server id the bot is not in: what a refusal must look l
 EVIL = "https://dashboard.example.org.evil.example"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CLIP = b"\x00\x00\x00\x18ftypmp42 a clip"
+SIGNED_SRC = re.compile(r'src="([^"]+\?expires=[^"]+)"')  # the first sub-resource a page signed a link for
 
 
 # -- the server every case starts from ------------------------------------------------------------------
@@ -125,6 +132,7 @@ class Action:
     status: int = 200
     location: str = ""  # a 303's target: "{gid}" and "{job}" (the waiting job) are filled in
     touches: frozenset[str] = frozenset()  # the tables it changes; none: it changes nothing at all
+    signed_on: Path | None = None  # a sub-resource: the page whose signed link the asker uses, if it opens
 
 
 @dataclass(frozen=True)
@@ -132,17 +140,24 @@ class Entry:
     need: Need
     actions: tuple[Action, ...]
     logged_out: int = 303  # what a browser without a live login gets (to log in, then back)
+    refused: int = 404  # what a live login below `need` gets (404: as for a server that does not exist)
 
 
 def page(suffix: str = "") -> Path:
     return lambda s, gid, uid: f"/servers/{gid}{suffix}"
 
 
-def clip_link(s: Stage, gid: int, uid: int) -> str:
-    """The job page's signed link, as it signs it for the asker (the owner's, for a browser with no login)."""
-    expires = int(s.world.now[0]) + CLIP_LINK_SECONDS
-    query = ClipSigner(SECRET).query(user_id=uid, guild_id=gid, job_id=s.delivered, expires=expires)
-    return f"/servers/{gid}/jobs/{s.delivered}/clip?{query}"
+def owners_link(kind: Kind, path: str, job: Callable[[Stage], int]) -> Path:
+    """A sub-resource's link as its page signs it for the server's owner: all that an asker the page refuses
+    could hold (handed on, or copied from the owner's screen)."""
+
+    def link(s: Stage, gid: int, uid: int) -> str:
+        expires = int(s.world.now[0]) + SECONDS[kind]
+        owner, job_id = s.world.users["owner"], job(s)
+        query = MediaLinks(SECRET).query(kind, user_id=owner, guild_id=gid, job_id=job_id, expires=expires)
+        return f"/servers/{gid}/{path.format(job=job_id)}?{query}"
+
+    return link
 
 
 def get(name: str, path: Path) -> tuple[Action, ...]:
@@ -189,7 +204,7 @@ def saved(name: str, form: str, fields: Form, table: str, back: str) -> Action:
     )
 
 
-APPROVALS = "/servers/{guild_id:int}/approvals"
+APPROVALS = "/servers/{guild_id:snowflake}/approvals"
 TABLE: dict[tuple[str, str], Entry] = {
     ("GET", "/"): Entry("anyone", get("home", lambda s, gid, uid: "/")),
     ("GET", "/login"): Entry("anyone", (Action("login", lambda s, gid, uid: "/login", status=303),)),
@@ -222,12 +237,22 @@ TABLE: dict[tuple[str, str], Entry] = {
             ),
         ),
     ),
-    ("GET", "/servers/{guild_id:int}"): Entry(Role.VIEWER, get("overview", page())),
+    ("GET", "/servers/{guild_id:snowflake}"): Entry(Role.VIEWER, get("overview", page())),
     ("GET", APPROVALS): Entry(Role.APPROVER, get("approvals", page("/approvals"))),
-    ("GET", APPROVALS + "/{job_id:int}/image"): Entry(
-        Role.APPROVER, get("thumbnail", lambda s, gid, uid: f"/servers/{gid}/approvals/{s.waiting.id}/image")
+    # A sub-resource: with the link its page signed (403 without a live login or a link of one's own).
+    ("GET", APPROVALS + "/{job_id:snowflake}/image"): Entry(
+        Role.APPROVER,
+        (
+            Action(
+                "thumbnail",
+                owners_link("image", "approvals/{job}/image", lambda s: s.waiting.id),
+                signed_on=page("/approvals"),
+            ),
+        ),
+        logged_out=403,
+        refused=403,
     ),
-    ("POST", APPROVALS + "/{job_id:int}/approve"): Entry(
+    ("POST", APPROVALS + "/{job_id:snowflake}/approve"): Entry(
         Role.APPROVER,
         (
             Action(
@@ -240,7 +265,7 @@ TABLE: dict[tuple[str, str], Entry] = {
             ),
         ),
     ),
-    ("POST", APPROVALS + "/{job_id:int}/reject"): Entry(
+    ("POST", APPROVALS + "/{job_id:snowflake}/reject"): Entry(
         Role.APPROVER,
         (
             Action(
@@ -253,29 +278,40 @@ TABLE: dict[tuple[str, str], Entry] = {
             ),
         ),
     ),
-    ("GET", "/servers/{guild_id:int}/jobs"): Entry(Role.VIEWER, get("jobs", page("/jobs?state=delivered"))),
-    ("GET", "/servers/{guild_id:int}/jobs/{job_id:int}"): Entry(
+    ("GET", "/servers/{guild_id:snowflake}/jobs"): Entry(
+        Role.VIEWER, get("jobs", page("/jobs?state=delivered"))
+    ),
+    ("GET", "/servers/{guild_id:snowflake}/jobs/{job_id:snowflake}"): Entry(
         Role.VIEWER, get("job", lambda s, gid, uid: f"/servers/{gid}/jobs/{s.delivered}")
     ),
-    # Not sent to log in without a live login: a <video>'s request is no page to come back to.
-    ("GET", "/servers/{guild_id:int}/jobs/{job_id:int}/clip"): Entry(
-        Role.VIEWER, get("clip", clip_link), logged_out=403
+    # Likewise: not sent to log in without a live login, a <video>'s request is no page to come back to.
+    ("GET", "/servers/{guild_id:snowflake}/jobs/{job_id:snowflake}/clip"): Entry(
+        Role.VIEWER,
+        (
+            Action(
+                "clip",
+                owners_link("clip", "jobs/{job}/clip", lambda s: s.delivered),
+                signed_on=lambda s, gid, uid: f"/servers/{gid}/jobs/{s.delivered}",
+            ),
+        ),
+        logged_out=403,
+        refused=403,
     ),
-    ("GET", "/servers/{guild_id:int}/spend"): Entry(Role.VIEWER, get("spend", page("/spend?days=7"))),
-    ("GET", "/servers/{guild_id:int}/spend.png"): Entry(Role.VIEWER, get("chart", page("/spend.png"))),
-    ("POST", "/servers/{guild_id:int}/spend.csv"): Entry(
+    ("GET", "/servers/{guild_id:snowflake}/spend"): Entry(Role.VIEWER, get("spend", page("/spend?days=7"))),
+    ("GET", "/servers/{guild_id:snowflake}/spend.png"): Entry(Role.VIEWER, get("chart", page("/spend.png"))),
+    ("POST", "/servers/{guild_id:snowflake}/spend.csv"): Entry(
         Role.ADMIN, (Action("export", page("/spend.csv"), lambda s: {}, touches=frozenset({"audit_log"})),)
     ),
-    ("GET", "/servers/{guild_id:int}/settings"): Entry(Role.ADMIN, get("settings", page("/settings"))),
-    ("POST", "/servers/{guild_id:int}/settings/{form}"): Entry(
+    ("GET", "/servers/{guild_id:snowflake}/settings"): Entry(Role.ADMIN, get("settings", page("/settings"))),
+    ("POST", "/servers/{guild_id:snowflake}/settings/{form}"): Entry(
         Role.ADMIN,
         (
             Action("preview budget", page("/settings/budget"), lambda s: {"dollars_per_day": "7"}),
             *(saved(name, name, form, table, "settings") for name, (form, table) in SETTINGS.items()),
         ),
     ),
-    ("GET", "/servers/{guild_id:int}/lists"): Entry(Role.ADMIN, get("lists", page("/lists"))),
-    ("POST", "/servers/{guild_id:int}/lists/{form}"): Entry(
+    ("GET", "/servers/{guild_id:snowflake}/lists"): Entry(Role.ADMIN, get("lists", page("/lists"))),
+    ("POST", "/servers/{guild_id:snowflake}/lists/{form}"): Entry(
         Role.ADMIN,
         (
             Action(
@@ -284,7 +320,7 @@ TABLE: dict[tuple[str, str], Entry] = {
             *(saved(name, form, fields, table, "lists") for name, (form, fields, table) in LISTS.items()),
         ),
     ),
-    ("GET", "/servers/{guild_id:int}/audit"): Entry(Role.VIEWER, get("audit log", page("/audit"))),
+    ("GET", "/servers/{guild_id:snowflake}/audit"): Entry(Role.VIEWER, get("audit log", page("/audit"))),
 }
 
 
@@ -339,7 +375,7 @@ def outcome(entry: Entry, action: Action, who: Who) -> Outcome:
     if who.session in ("none", "expired", "ended"):  # a page goes to log in; a clip is refused
         return Outcome(entry.logged_out, "/login" if entry.logged_out == 303 else None)
     if who.role is None or who.role < entry.need:
-        return Outcome(404, as_nowhere=True)
+        return Outcome(404, as_nowhere=True) if entry.refused == 404 else Outcome(entry.refused)
     return allowed
 
 
@@ -354,7 +390,7 @@ class Visitor:
     browser: httpx.AsyncClient
     cookies: httpx.Cookies
     csrf: str
-    user_id: int  # whom clip links are signed for (the owner, for a browser never logged in)
+    user_id: int  # whose login (the owner's id, for a browser never logged in)
 
     async def send(
         self, method: str, path: str, form: dict[str, str] | None, forgery: Forgery | None = None
@@ -420,8 +456,11 @@ async def attempt(
     """Ask, and what differs from `expected` (nothing: as it should be)."""
     method, gid = key[0], stage.world.guild.id
     form = action.form(stage) if action.form is not None else None
+    path = action.path(stage, gid, visitor.user_id)
+    if action.signed_on is not None:
+        path = await signed_link(visitor, action.signed_on(stage, gid, visitor.user_id)) or path
     before = await snapshot(stage.world)
-    answer = await visitor.send(method, action.path(stage, gid, visitor.user_id), form, forgery)
+    answer = await visitor.send(method, path, form, forgery)
     changed = changes(before, await snapshot(stage.world))
     problems = []
     if answer.status_code != expected.status:
@@ -439,6 +478,13 @@ async def attempt(
     if expected.touches is not None and not expected.touches <= changed:
         problems.append(f"changed {sorted(changed)}, not all of {sorted(expected.touches)}")
     return [f"{method} {key[1]} ({action.name}): {problem}" for problem in problems]
+
+
+async def signed_link(visitor: Visitor, page: str) -> str | None:
+    """The sub-resource link the page signs for the visitor, when it opens for them."""
+    answer = await visitor.send("GET", page, None)
+    found = SIGNED_SRC.search(answer.text) if answer.status_code == 200 else None
+    return html.unescape(found[1]) if found is not None else None
 
 
 def cases(method: str) -> Iterator[tuple[tuple[str, str], Entry, Action]]:
@@ -530,4 +576,80 @@ async def test_every_form_sent_by_who_may_does_what_it_is_for(
     staged, who = await stage(world), IDENTITIES[name]
     async with visiting(world, who) as visitor:
         problems = await attempt(staged, visitor, key, action, outcome(TABLE[key], action, who))
+    assert not problems, "\n".join(problems)
+
+
+# -- ids the database can't hold --------------------------------------------------------------------------
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+TOO_BIG = {"25 digits": "9" * 25, "5000 digits": "9" * 5000, "2**63": str(MAX_ID + 1)}
+IDS = ("{guild_id:snowflake}", "{job_id:snowflake}")
+
+
+def filled(route: str, ids: dict[str, str]) -> str:
+    """The route's path with these ids, and a form name that exists (the ids alone decide)."""
+    for param, value in ids.items():
+        route = route.replace(param, value)
+    return route.replace("{form}", "budget")
+
+
+def with_one_id(stage: Stage, route: str, value: str) -> Iterator[tuple[str, str]]:
+    """The route's path with `value` for each of its ids in turn (the others as the stage has them)."""
+    real = {IDS[0]: str(stage.world.guild.id), IDS[1]: str(stage.waiting.id)}
+    for param in IDS:
+        if param in route:
+            yield param, filled(route, real | {param: value})
+
+
+async def test_every_id_in_a_path_is_bounded(world: World) -> None:
+    """Each `{..._id}` of every route takes only what fits the database (the `snowflake` convertor)."""
+    params = [
+        found
+        for route in world.app.routes
+        if isinstance(route, Route)
+        for found in re.findall(r"{(\w+)(?::(\w+))?}", route.path)
+    ]
+    ids = [(name, convertor) for name, convertor in params if name.endswith("_id")]
+    assert {convertor for _, convertor in ids} == {"snowflake"} and len(ids) == 21
+    assert {name for name, convertor in params if convertor == "snowflake"} == {"guild_id", "job_id"}
+
+
+@pytest.mark.parametrize("name", ["owner", "logged out"])
+async def test_an_id_too_big_for_the_database_is_a_404_on_every_route_and_changes_nothing(
+    world: World, name: str
+) -> None:
+    """SQLite overflows past 2**63 - 1 and int() refuses 5000 digits: both were a 500."""
+    staged = await stage(world)
+    problems = []
+    async with visiting(world, IDENTITIES[name]) as visitor:
+        for method, route in TABLE:
+            for size, value in TOO_BIG.items():
+                for param, path in with_one_id(staged, route, value):
+                    form = {"reason": "no", "confirm": "1"} if method == "POST" else None
+                    before = await snapshot(world)
+                    try:
+                        answer = await visitor.send(method, path, form)
+                    except Exception as exc:  # the app's own error, raised through the test transport
+                        problems.append(f"{method} {route} {param}={size}: raised {exc!r}"[:300])
+                        continue
+                    changed = changes(before, await snapshot(world))
+                    if answer.status_code != 404 or changed:
+                        problems.append(
+                            f"{method} {route} {param}={size}: {answer.status_code} {sorted(changed)}"
+                        )
+    assert not problems, "\n".join(problems)
+
+
+async def test_the_largest_id_the_database_holds_is_looked_up_and_not_found(world: World) -> None:
+    staged = await stage(world)
+    problems = []
+    async with visiting(world, IDENTITIES["owner"]) as visitor:
+        for method, route in TABLE:
+            for param, path in with_one_id(staged, route, str(MAX_ID)):
+                form = {"reason": "no", "confirm": "1"} if method == "POST" else None
+                answer = await visitor.send(method, path, form)
+                # a sub-resource's link is signed for no such id: refused before any lookup
+                expected = 403 if route.endswith(("/image", "/clip")) else 404
+                if answer.status_code != expected:
+                    problems.append(f"{method} {route} {param}: {answer.status_code}, not {expected}")
     assert not problems, "\n".join(problems)
