@@ -102,6 +102,7 @@ class Signed:
     user_id: int
     guild_id: int
     job_id: int
+    expires: int  # when the link stops working (Unix time)
 
 
 def templates() -> Jinja2Templates:
@@ -204,7 +205,7 @@ class Site:
             now=self.clock(),
         ):
             raise HTTPException(403, RELOAD[kind])
-        return Signed(user, guild_id, job_id)
+        return Signed(user, guild_id, job_id, int(request.query_params["expires"]))
 
     async def post(self, request: Request, at_least: Role) -> tuple[Access, FormData]:
         """A form sent to the page's server: logged in, from the dashboard's origin with the session's CSRF

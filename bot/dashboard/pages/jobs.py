@@ -8,10 +8,10 @@ standing with Discord moments before it signed the link; a role taken away stops
 link within its 15 minutes. What the database says is checked on every request: the job is the server's, a
 private one its owner's, a removed clip is gone.
 
-On S3 the route redirects to a link presigned for a minute only, since whoever holds it may play it. The
-browser follows it at once, but sends the video's later requests (Play, a seek past what it loaded) to that
-link, not back to the route (Chromium, measured): on a bucket a clip not yet loaded stops playing a minute
-after its page opened, and the page says to reload it."""
+On S3 the route redirects to a link presigned for what is left of the member's own link, no longer: the
+browser sends the video's later requests (Play, a seek past what it loaded) to that link, not back to the
+route (Chromium, measured), so a shorter one would stop a clip not yet loaded; a longer one would outlive
+the member's link in the hands of whoever else got it."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from bot.files import clip_name
 from bot.store.job_queries import JobFilter
 
 PAGE_SIZE = 50
-PRESIGN_SECONDS = 60  # a bucket's link, followed at once by the browser
 TEXT_LIMIT = 200
 PROMPT_SHOWN = 300  # characters of a prompt in the list (the job's page shows it whole)
 MODELS: dict[str, Model] = {"sora-2": "sora-2", "sora-2-pro": "sora-2-pro"}
@@ -178,9 +177,8 @@ async def visible_job(site: Site, guild_id: int, viewer: int, job_id: int) -> Jo
 
 
 def link_minutes(site: Site) -> int:
-    """How long the job page's video works: its link's life, or the bucket's presigned link's, if shorter."""
-    remote = site.storage is not None and site.storage.remote
-    return (PRESIGN_SECONDS if remote else SECONDS["clip"]) // 60
+    """How long the job page's video works: its link's life (a bucket's presigned link ends with it)."""
+    return SECONDS["clip"] // 60
 
 
 def clip_path(guild_id: int, job_id: int) -> str:
@@ -266,7 +264,7 @@ def routes(site: Site) -> list[BaseRoute]:
         name = clip_name(job.id)
         if site.storage.remote:
             try:
-                url = await site.storage.presign(name, PRESIGN_SECONDS)
+                url = await site.storage.presign(name, max(1, signed.expires - int(site.clock())))
             except StorageUnavailable:
                 raise HTTPException(503, "The clip store did not answer: try again in a minute.") from None
             if url is None:

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from bot.dashboard.app import create_app, media_origins
 from bot.dashboard.discord_rest import DiscordRest
 from bot.dashboard.media_links import SECONDS, MediaLinks
-from bot.dashboard.pages.jobs import PAGE_SIZE, PRESIGN_SECONDS
+from bot.dashboard.pages.jobs import PAGE_SIZE
 from bot.domain.models import JobRequest, JobState, Target
 from bot.media.render import render_clip
 from bot.settings import Settings
@@ -545,7 +545,13 @@ async def bucket_app(
     (tmp_path / "scratch").mkdir()
     discord = DiscordRest(world.fake.bot_token, base_url=world.fake.api_base)
     app = create_app(
-        settings, db=world.db, governance=world.governance, jobs=world.jobs, discord=discord, storage=storage
+        settings,
+        db=world.db,
+        governance=world.governance,
+        jobs=world.jobs,
+        discord=discord,
+        storage=storage,
+        clock=lambda: world.now[0],
     )
     try:
         async with httpx.AsyncClient(
@@ -575,11 +581,17 @@ async def test_with_a_bucket_the_clip_redirects_to_a_presigned_link_the_page_may
     location = answer.headers["location"]
     assert location.startswith(f"{s3_server.endpoint}/")
     assert "X-Amz-Signature=" in location
-    # Whoever holds it may play it: it lasts only long enough for the browser to follow it (a seek later gets
-    # a fresh one from the dashboard's link, which is this member's for 15 minutes).
-    assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == [str(PRESIGN_SECONDS)] == ["60"]
+    # Whoever holds it may play it: it ends with this member's own link (the browser plays and seeks on it
+    # without coming back to the dashboard), never later.
+    assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == [str(SECONDS["clip"])] == ["900"]
+    world.now[0] += 14 * 60
+    later = (await browser.get(clip_link(page))).headers["location"]
+    assert parse_qs(urlsplit(later).query)["X-Amz-Expires"] == ["60"]
+    world.now[0] += 61
+    assert (await browser.get(clip_link(page))).status_code == 403  # the member's link is over: reload
     assert (
-        "The video's link works for 1 minute after this page opens: after that, reload the page." in page.text
+        "The video's link works for 15 minutes after this page opens: after that, reload the page."
+        in page.text
     )
     csp = page.headers["content-security-policy"]
     assert f"media-src 'self' {s3_server.endpoint};" in csp
