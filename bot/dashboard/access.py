@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import enum
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,21 +14,26 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from bot.dashboard.discord_rest import Guild, Member
+from bot.domain.staff import ADMINISTRATOR, MANAGE_GUILD, MANAGE_MESSAGES, Role, StaffRoles, standing
 
-ADMINISTRATOR = 1 << 3
-MANAGE_GUILD = 1 << 5
-MANAGE_MESSAGES = 1 << 13
+__all__ = [  # the permission bits and levels, as the dashboard's callers (and tests) name them from here
+    "ADMINISTRATOR",
+    "MANAGE_GUILD",
+    "MANAGE_MESSAGES",
+    "Access",
+    "Directory",
+    "GuardedDirectory",
+    "Role",
+    "StaffRoles",
+    "check_post",
+    "csrf_token",
+    "not_found",
+    "require",
+    "role_of",
+]
 CSRF_KEY = "csrf"
 CACHE_MAX = 10_000  # servers and members kept
 USER_KEY = "user_id"
-
-
-class Role(enum.IntEnum):
-    """What a member may do in a server's dashboard; higher includes lower."""
-
-    VIEWER = 0
-    APPROVER = 1
-    ADMIN = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,33 +50,21 @@ class Directory(Protocol):
     async def member(self, guild_id: int, user_id: int) -> Member | None: ...
 
 
-StaffRoles = Mapping[int, str]  # role id -> "approver" | "viewer", as the server set them
-STAFF = {"approver": Role.APPROVER, "viewer": Role.VIEWER}
-
-
 def role_of(
     guild: Guild, member: Member, staff: StaffRoles | None = None, *, now: float | None = None
 ) -> Role | None:
-    """Owner, Administrator or Manage Server: admin; Manage Messages or a configured approver role: approver;
-    a configured viewer role: viewer; anyone else: none. Only roles the server still has count. A member in
-    time-out has none (Discord leaves them only reading channels), unless they hold Administrator."""
-    if member.user_id == guild.owner_id:
-        return Role.ADMIN
-    permissions = guild.role_permissions.get(guild.id, 0)  # @everyone
-    held = [role_id for role_id in member.role_ids if role_id in guild.role_permissions]
-    for role_id in held:
-        permissions |= guild.role_permissions[role_id]
-    if permissions & ADMINISTRATOR:
-        return Role.ADMIN
+    """The member's standing in the server (bot.domain.staff.standing, the rule the bot's Approve and Reject
+    buttons follow too), from Discord's answers about the server and the member."""
     until = member.timed_out_until
-    if until is not None and until > (time.time() if now is None else now):
-        return None
-    if permissions & MANAGE_GUILD:
-        return Role.ADMIN
-    configured = [STAFF[level] for role_id in held if (level := (staff or {}).get(role_id)) in STAFF]
-    if permissions & MANAGE_MESSAGES:
-        configured.append(Role.APPROVER)
-    return max(configured, default=None)
+    return standing(
+        guild_id=guild.id,
+        owner_id=guild.owner_id,
+        user_id=member.user_id,
+        role_permissions=guild.role_permissions,
+        role_ids=member.role_ids,
+        staff=staff,
+        timed_out=until is not None and until > (time.time() if now is None else now),
+    )
 
 
 def not_found() -> HTTPException:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import discord
 
 from bot.domain.models import Job, JobState
+from bot.domain.staff import Role, StaffRoles, standing
 from bot.errors import FOREIGN_INSTALL, NotAllowed, StorageUnavailable, UserFacingError
 from bot.i18n.messages import _, post_language, speaking, title_
 from bot.services.audit import Audit
@@ -23,7 +24,7 @@ from bot.services.decisions import (
     approval_embed,
     guild_locale_of,
 )
-from bot.services.guard import Guard, role_ids
+from bot.services.guard import Guard
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.store.governance import Governance
@@ -36,13 +37,27 @@ from bot.ui.embeds import state_name
 log = logging.getLogger(__name__)
 
 
-def is_moderator(interaction: discord.Interaction[Any], staff: Mapping[int, str] | None = None) -> bool:
-    """Manage Messages, Manage Server or Administrator here, or a role the server made "approver" (`staff`:
-    its configured roles, as the dashboard's access reads them): the dashboard and Discord agree."""
-    permissions = interaction.permissions
-    if permissions.manage_messages or permissions.manage_guild or permissions.administrator:
-        return True
-    return any(staff.get(role) == "approver" for role in role_ids(interaction.user)) if staff else False
+def standing_of(member: discord.Member, staff: StaffRoles | None = None) -> Role | None:
+    """The member's standing by the dashboard's rule (bot.domain.staff.standing): the server's roles and
+    owner as `member.guild` has them (this process's cache, kept current by the guilds intent), the member's
+    roles as the interaction carries them. Never the channel's overwrites: the dashboard has no channel."""
+    guild = member.guild
+    return standing(
+        guild_id=guild.id,
+        owner_id=guild.owner_id,
+        user_id=member.id,
+        role_permissions={role.id: role.permissions.value for role in guild.roles},
+        role_ids=[role.id for role in member.roles],
+        staff=staff,
+        timed_out=member.is_timed_out(),
+    )
+
+
+def is_moderator(member: discord.Member, staff: StaffRoles | None = None) -> bool:
+    """Approver or more by `standing_of` (`staff`: the server's configured roles, as the dashboard reads
+    them): whoever may decide on the dashboard may in Discord, and no one else."""
+    role = standing_of(member, staff)
+    return role is not None and role >= Role.APPROVER
 
 
 class RejectModal(discord.ui.Modal):
@@ -118,9 +133,22 @@ class Approvals:
         await self.store.set_approval_message(job.id, message.id)
 
     async def may_decide(self, interaction: discord.Interaction[Any]) -> bool:
-        """`is_moderator`, counting the roles the server made "approver" for its dashboard."""
-        guild_id = interaction.guild_id
-        return is_moderator(interaction, await self.governance.staff_roles(guild_id) if guild_id else None)
+        """`is_moderator` in the interaction's server, counting the roles it made "approver" for its
+        dashboard."""
+        guild_id, member = interaction.guild_id, interaction.user
+        if guild_id is None or not isinstance(member, discord.Member):
+            return False
+        staff = await self.governance.staff_roles(guild_id)
+        guild = self.client.get_guild(guild_id)
+        if guild is None or guild.unavailable:
+            # Not in this process's cache (not received yet, or in an outage): the stand-in discord.py
+            # builds then has no roles and no owner, so the server and the member are asked of Discord.
+            try:
+                fetched = await self.client.fetch_guild(guild_id, with_counts=False)
+                member = await fetched.fetch_member(member.id)
+            except (discord.NotFound, discord.Forbidden):
+                return False
+        return is_moderator(member, staff)
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:
         """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""

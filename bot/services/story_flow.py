@@ -29,7 +29,7 @@ from bot.errors import FOREIGN_INSTALL, NotAllowed, QuotaExceeded, StorageUnavai
 from bot.i18n.messages import _, money, n_, number
 from bot.media.images import start_picture
 from bot.pipeline import Pipeline
-from bot.services.approvals import Approvals, is_moderator
+from bot.services.approvals import Approvals
 from bot.services.clips import Clips
 from bot.services.guard import Admission, Asker, Guard
 from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, read_attachment
@@ -42,9 +42,17 @@ from bot.ui.stories import ExtendModal, already_ended, story_status_embed, story
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
+
 CLIPS_GONE = _(  # translated at use
     "The clips of this story's shots are no longer kept, so it can't go on from them. Start a new /story."
 )
+
+
+def moderates_here(interaction: Interaction) -> bool:
+    """Manage Messages, Manage Server or Administrator in the story's channel (its overwrites counted): who
+    may cancel or delete someone else's story there, as for a clip's own buttons there."""
+    permissions = interaction.permissions
+    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
 
 
 class StoryFlow:
@@ -258,7 +266,7 @@ class StoryFlow:
             )
 
     async def _cancel(self, interaction: Interaction, story: Story) -> None:
-        if interaction.user.id != story.user_id and not is_moderator(interaction):
+        if interaction.user.id != story.user_id and not moderates_here(interaction):
             raise UserFacingError(
                 _("Only the person who asked for this story, or a moderator, can cancel it.")
             )
@@ -289,7 +297,7 @@ class StoryFlow:
         await reply(interaction, said)
 
     async def _delete(self, interaction: Interaction, story: Story) -> None:
-        if interaction.user.id != story.user_id and not is_moderator(interaction):
+        if interaction.user.id != story.user_id and not moderates_here(interaction):
             raise UserFacingError(
                 _("Only the person who asked for this story, or a moderator, can delete it.")
             )

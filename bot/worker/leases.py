@@ -8,7 +8,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any
 
 from bot.domain.models import Job, JobState
@@ -64,6 +64,7 @@ class LeaseKeeper:
         finishing: Collection[int],
         resume: Callable[[Job], None],
         paid: MutableMapping[int, Any] | None = None,
+        let_go: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.owner = owner
@@ -74,6 +75,7 @@ class LeaseKeeper:
         self._finishing = finishing
         self._resume = resume
         self._paid = paid if paid is not None else {}  # clips waiting for the store, of jobs held here
+        self._let_go = let_go  # what a job no longer held here leaves behind: removed if it was cancelled
         self._crashes: dict[int, int] = {}  # jobs held here whose step's media process died: how often
         # Every third of a lease, so a lease is renewed twice before it can run out.
         self.loop = Loop("scheduler leases", self.tick, lease_seconds / 3, wait_first=True)
@@ -85,6 +87,8 @@ class LeaseKeeper:
         self._stop_lost(running, held)
         for job_id in [job_id for job_id in self._paid if job_id not in held]:
             del self._paid[job_id]  # cancelled or taken over meanwhile: its clip is not ours to store
+            if self._let_go is not None and job_id not in self._running:  # (a running task lets go itself)
+                await self._let_go(job_id)
         for job_id in [job_id for job_id in self._crashes if job_id not in held]:
             del self._crashes[job_id]  # ended (delivered, failed), cancelled or taken over
         await beat(self.store.db, "worker", self.owner)

@@ -10,7 +10,8 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from bot import files
@@ -82,6 +83,7 @@ class Scheduler:
             finishing=self._finishing,
             paid=self._paid,
             resume=self._start_task,
+            let_go=self._let_go,
         )
         self._retention = Retention(
             store,
@@ -252,7 +254,11 @@ class Scheduler:
                 self._paid.pop(job.id, None)
                 self._finishing.add(job.id)
                 await self.store.transition(job.id, JobState.CANCELLED, owner=self.owner, error="cancelled")
+                await self._let_go(job.id)
                 return
+            # Stopped because this process no longer holds the job (or is stopping: then it still holds it,
+            # and `_let_go` leaves everything for the next start).
+            await self._through_cancels(self._let_go(job.id), until_stopping=False)
             raise
         except (DatabaseUnavailable, StorageUnavailable) as exc:
             # Not the job's fault: it keeps its state and lease, and the lease loop resumes it once the
@@ -289,6 +295,25 @@ class Scheduler:
             log.exception("job %d: unexpected error", job.id)
             await self._fail(job, exc)
 
+    async def _let_go(self, job_id: int) -> None:
+        """Remove what this worker made for a job it stopped working on, if the job was cancelled meanwhile
+        (by a member's Cancel, or their being forgotten, in this process or another): the clip downloaded or
+        being downloaded, here and in the store. Whoever cancelled it deleted the files it saw then; this
+        process wrote on after, and nobody else will delete what it wrote. A job taken over by another worker
+        (or still held, as this process stops) keeps its files: they are its holder's."""
+        try:
+            current = await self.store.get(job_id)
+            if current is not None and current.state is not JobState.CANCELLED:
+                return
+            clip = files.clip_path(self.storage.work_dir, job_id)
+            made = clip.is_file()
+            await self.storage.discard(clip)
+            clip.unlink(missing_ok=True)  # a download cut short (with the output folder, the stored file)
+            if await self.storage.delete([files.clip_name(job_id)]) or made:
+                log.info("job %d: cancelled while its clip was being made; the clip is deleted", job_id)
+        except Exception:
+            log.exception("job %d: stopped here; checking for a cancel or deleting its clip failed", job_id)
+
     async def _generate(self, job: Job) -> Generation:
         """Run the job at Prodia (or poll it there by its id) until its clip is here, whole."""
         return await generate(job, self.store, self.backend, self.storage, self.owner)
@@ -300,7 +325,7 @@ class Scheduler:
         generation.path.touch()  # fresh: the sweep of crash leftovers leaves a clip waiting here alone
         location = self.storage.location(files.clip_name(job.id))
         try:
-            await self.storage.save(generation.path)
+            await self._save_whole(generation.path)
         except StorageUnavailable:
             if not job.output_path:
                 await self.store.mark_received(
@@ -320,6 +345,31 @@ class Scheduler:
         if moved is None:
             raise asyncio.CancelledError
         return moved
+
+    async def _save_whole(self, path: Path) -> None:
+        """`storage.save`, not cut off midway when the job is lost: the cancel waits for the store's answer,
+        so that what it wrote is there when `_let_go` deletes it (a bucket's upload cut short may still land
+        after)."""
+        await self._through_cancels(self.storage.save(path))
+
+    async def _through_cancels(self, step: Awaitable[None], *, until_stopping: bool = True) -> None:
+        """Run `step` to its end, however often this task is cancelled meanwhile (the lease check cancels a
+        lost job's task at each round), then go on with the cancel. With `until_stopping`, a process stopping
+        cuts it off (an upload: the job stays this process's, for the next start)."""
+        future = asyncio.ensure_future(step)
+        cancelled = False
+        while not future.done():
+            if until_stopping and self._stopping:
+                future.cancel()
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            if not future.cancelled():
+                future.exception()  # retrieved: what the step met no longer matters, the job is stopping
+            raise asyncio.CancelledError
+        future.result()
 
     async def _deliver(self, job: Job) -> None:
         deliverer = self.deliverers[job.target.get("kind", "")] if job.target.get("kind") else None

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tests.fakes.discord.core import DiscordCore
-from tests.fakes.discord.constants import ADMINISTRATOR, ALL_PERMISSIONS, UPLOAD_LIMITS, VIEW_CHANNEL
+from tests.fakes.discord.constants import (
+    ADMINISTRATOR,
+    ALL_PERMISSIONS,
+    READ_MESSAGE_HISTORY,
+    UPLOAD_LIMITS,
+    VIEW_CHANNEL,
+)
+
+# What a member in time-out keeps of their permissions (Discord's "Permissions for Timed Out Members").
+TIMED_OUT_KEEPS = VIEW_CHANNEL | READ_MESSAGE_HISTORY
 
 
 def _now_iso() -> str:
@@ -135,9 +144,22 @@ class FakeGuild:
         return cid
 
     def add_role(self, name: str, permissions: int = 0, *, mentionable: bool = False) -> int:
+        """Add a role; a bot connected already hears GUILD_ROLE_CREATE (before it, GUILD_CREATE has it)."""
         role_id = self._fake.snowflake()
         self.roles[role_id] = FakeRole(role_id, name, permissions, len(self.roles), mentionable=mentionable)
+        self._role_event("GUILD_ROLE_CREATE", role_id)
         return role_id
+
+    def set_role_permissions(self, role_id: int, permissions: int) -> None:
+        """Change a role's permissions, as a server admin does; a connected bot hears GUILD_ROLE_UPDATE before
+        the next event the fake sends (as Discord tells a bot with the guilds intent)."""
+        self.roles[role_id].permissions = permissions
+        self._role_event("GUILD_ROLE_UPDATE", role_id)
+
+    def _role_event(self, event: str, role_id: int) -> None:
+        if self._fake._sessions:  # a bot connected: its GUILD_CREATE went out already
+            payload = {"guild_id": str(self.id), "role": self.roles[role_id].to_payload()}
+            self._fake.pending_events.append((event, payload))
 
     def add_member(
         self,
@@ -175,9 +197,14 @@ class FakeGuild:
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
 
     def permissions_for(self, user_id: int, channel_id: int | None = None) -> int:
-        """Discord's algorithm: base role permissions, then @everyone, role and member overwrites."""
+        """Discord's algorithm: base role permissions, then @everyone, role and member overwrites; a member
+        in time-out keeps only View Channel and Read Message History (owner and Administrator exempt)."""
         perms = self.base_permissions(user_id)
-        if perms == ALL_PERMISSIONS or channel_id is None:
+        if perms == ALL_PERMISSIONS:
+            return perms
+        if self.timed_out(user_id):
+            perms &= TIMED_OUT_KEEPS
+        if channel_id is None:
             return perms
         channel = self.channels.get(channel_id)
         if channel is None:
@@ -195,7 +222,13 @@ class FakeGuild:
         perms = (perms & ~deny) | allow
         if not perms & VIEW_CHANNEL:
             return 0
-        return perms
+        return perms & TIMED_OUT_KEEPS if self.timed_out(user_id) else perms
+
+    def timed_out(self, user_id: int) -> bool:
+        """The member's time-out (communication_disabled_until) has not ended."""
+        member = self.members.get(user_id)
+        until = member.timed_out_until if member is not None else None
+        return until is not None and datetime.fromisoformat(until) > datetime.now(UTC)
 
     # -- payloads ------------------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ Choices the reference page leaves open:
   - A prompt containing the word "forbidden" passes the schema and creates a job that fails with
     `MODERATION_ERROR`: sync -> 400 multipart job error; async -> state ``failed``, ``error`` in job.json.
   - ``processing_seconds`` and ``stuck`` hold sync requests too (the answer waits for the job).
+  - ``download_gate`` (an ``asyncio.Event``; None: off) makes downloads slow: GET file sends the headers and
+    the clip's first half, then the rest once the event is set (``downloads_held`` counts those that waited).
   - ``capacity`` (None: unlimited) caps the jobs processing at once, like a provider with a fixed number of
     GPUs: a valid POST beyond it answers 429 + Retry-After and creates no job. ``peak_in_flight`` records
     the most jobs processing at once (whatever the capacity), ``capacity_refusals`` the 429s it caused.

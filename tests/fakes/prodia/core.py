@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -42,6 +43,10 @@ class ProdiaCore(FakeServer[RecordedRequest, Fault]):
         self.result_ttl: float | None = None  # seconds a finished async job's result is kept (None: forever)
         self.async_refusal_text: str | None = None  # async refusals look like a config error with this text
         self.exact_image_size = True  # img2vid inputs must have exactly the clip's pixel size
+        # A slow download: while set, GET file sends half the clip, then waits for the event to send the rest
+        # (`downloads_held` counts the downloads that reached the wait).
+        self.download_gate: asyncio.Event | None = None
+        self.downloads_held = 0
         self.jobs: dict[str, FakeJob] = {}
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,7 +96,34 @@ class ProdiaCore(FakeServer[RecordedRequest, Fault]):
         reply = await work(request, body)
         if fault is not None:
             return await self._inflict(request, route, fault, reply)
+        if route == "GET file" and reply.file is not None and self.download_gate is not None:
+            return await self._send_held(request, reply, self.download_gate)
         return await _send(request, reply)
+
+    async def _send_held(
+        self, request: web.Request, reply: _Reply, gate: asyncio.Event
+    ) -> web.StreamResponse:
+        """The clip's first half, then the rest once `gate` is set (or dropped as the fake stops)."""
+        assert reply.file is not None
+        data = await asyncio.to_thread(reply.file.read_bytes)
+        resp = web.StreamResponse(status=reply.status, headers={"Content-Type": "video/mp4", **reply.headers})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        await resp.write(data[: len(data) // 2])
+        self.downloads_held += 1
+        released = asyncio.ensure_future(gate.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([released, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+            stopping.cancel()
+        if not gate.is_set():
+            return _drop(request, resp)
+        with contextlib.suppress(ConnectionError):  # the client gave up meanwhile
+            await resp.write(data[len(data) // 2 :])
+            await resp.write_eof()
+        return resp
 
     def _record(self, request: web.Request, route: str | None, body: _Body | None) -> RecordedRequest:
         rec = RecordedRequest(
