@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from bot.dashboard.discord_rest import TEXT_CHANNEL_TYPES, Guild
-from bot.dashboard.site import Site, field, number
+from bot.dashboard.site import MAX_ID, Site, field, number
 from bot.domain.limits import LimitRule, Scope
 from bot.i18n.messages import money
 from bot.store.guild_settings import GuildSettings
@@ -32,7 +32,6 @@ from bot.ui.languages import SERVER_OWN
 from bot.ui.reports import rule_text
 
 T = TypeVar("T")
-SNOWFLAKE_MAX = 2**63 - 1  # Discord ids, as the database stores them
 YES_NO = {"yes": True, "no": False}
 DOLLARS = re.compile(r"\$?(\d{1,9})(?:\.(\d{1,2}))?")
 
@@ -156,7 +155,7 @@ def dollars(form: FormData, name: str) -> float | None:
 
 def role(server: Server, form: FormData, name: str) -> int | None:
     """One of the server's roles (by id), None when left empty."""
-    role_id = number(form, name, low=1, high=SNOWFLAKE_MAX)
+    role_id = number(form, name, low=1, high=MAX_ID)
     if role_id is not None and role_id not in server.roles:
         raise HTTPException(400, f"{name}: not a role of this server.")
     return role_id
@@ -164,7 +163,7 @@ def role(server: Server, form: FormData, name: str) -> int | None:
 
 def channel(server: Server, form: FormData, name: str) -> int | None:
     """One of the server's text channels (by id), None when left empty."""
-    channel_id = number(form, name, low=1, high=SNOWFLAKE_MAX)
+    channel_id = number(form, name, low=1, high=MAX_ID)
     if channel_id is not None and channel_id not in server.channels:
         raise HTTPException(400, f"{name}: not a text channel of this server.")
     return channel_id
@@ -185,8 +184,8 @@ def sent(value: object) -> str:
 async def _whom(site: Site, server: Server, form: FormData, *, clearing: bool) -> tuple[Scope, int]:
     """The role (one of the server's), the member (in the server now) or, setting, the server itself. A
     rule already here may be cleared after its role was deleted or its member left."""
-    role_id = number(form, "role", low=1, high=SNOWFLAKE_MAX)
-    member_id = number(form, "member", low=1, high=SNOWFLAKE_MAX)
+    role_id = number(form, "role", low=1, high=MAX_ID)
+    member_id = number(form, "member", low=1, high=MAX_ID)
     if clearing and (role_id is None) == (member_id is None):
         raise HTTPException(400, "Choose one role or one member.")
     if role_id is not None and member_id is not None:
@@ -211,8 +210,7 @@ def limit_shown(value: int | bool | None) -> str:
 
 def _before(site: Site, scope: str, current: LimitRule, name: str) -> str:
     """A limit as it is: the rule's own value; for the server's rule left unset, the bot's default."""
-    value = getattr(current, name)
-    if value is None and scope == "guild":
+    if (value := getattr(current, name)) is None and scope == "guild":
         return f"not set (the bot's default: {limit_shown(getattr(site.settings.limit_defaults(), name))})"
     return limit_shown(value)
 

@@ -136,6 +136,13 @@ def _require_permissions(granted: discord.Permissions, *, thread: bool, here: bo
     )
 
 
+def moderates_here(interaction: discord.Interaction[Any]) -> bool:
+    """Manage Messages, Manage Server or Administrator in the interaction's channel (its overwrites counted):
+    who may cancel or delete someone else's story there, as for a clip's own buttons there."""
+    permissions = interaction.permissions
+    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
+
+
 class Guard:
     """Checks a member's request against the server's settings; raises a user-facing error when refused."""
 

@@ -31,7 +31,7 @@ from bot.media.images import start_picture
 from bot.pipeline import Pipeline
 from bot.services.approvals import Approvals
 from bot.services.clips import Clips
-from bot.services.guard import Admission, Asker, Guard
+from bot.services.guard import Admission, Asker, Guard, moderates_here
 from bot.services.intake import TOKEN_LIFETIME, around_image, discord_target, read_attachment
 from bot.services.stories import STOP_SECONDS, StoryDeliverer
 from bot.services.story_status import StoryStatus
@@ -42,17 +42,9 @@ from bot.ui.stories import ExtendModal, already_ended, story_status_embed, story
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
-
 CLIPS_GONE = _(  # translated at use
     "The clips of this story's shots are no longer kept, so it can't go on from them. Start a new /story."
 )
-
-
-def moderates_here(interaction: Interaction) -> bool:
-    """Manage Messages, Manage Server or Administrator in the story's channel (its overwrites counted): who
-    may cancel or delete someone else's story there, as for a clip's own buttons there."""
-    permissions = interaction.permissions
-    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
 
 
 class StoryFlow:

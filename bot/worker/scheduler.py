@@ -10,7 +10,7 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import Awaitable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from bot.tasks import spawn
 from bot.worker.config import Deliverer, SchedulerConfig
 from bot.worker.generation import generate
 from bot.worker.leases import LeaseKeeper, worker_name
+from bot.worker.letting_go import let_go, through_cancels
 from bot.worker.retention import Retention
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ class Scheduler:
                 return
             # Stopped because this process no longer holds the job (or is stopping: then it still holds it,
             # and `_let_go` leaves everything for the next start).
-            await self._through_cancels(self._let_go(job.id), until_stopping=False)
+            await through_cancels(self._let_go(job.id))
             raise
         except (DatabaseUnavailable, StorageUnavailable) as exc:
             # Not the job's fault: it keeps its state and lease, and the lease loop resumes it once the
@@ -296,23 +297,7 @@ class Scheduler:
             await self._fail(job, exc)
 
     async def _let_go(self, job_id: int) -> None:
-        """Remove what this worker made for a job it stopped working on, if the job was cancelled meanwhile
-        (by a member's Cancel, or their being forgotten, in this process or another): the clip downloaded or
-        being downloaded, here and in the store. Whoever cancelled it deleted the files it saw then; this
-        process wrote on after, and nobody else will delete what it wrote. A job taken over by another worker
-        (or still held, as this process stops) keeps its files: they are its holder's."""
-        try:
-            current = await self.store.get(job_id)
-            if current is not None and current.state is not JobState.CANCELLED:
-                return
-            clip = files.clip_path(self.storage.work_dir, job_id)
-            made = clip.is_file()
-            await self.storage.discard(clip)
-            clip.unlink(missing_ok=True)  # a download cut short (with the output folder, the stored file)
-            if await self.storage.delete([files.clip_name(job_id)]) or made:
-                log.info("job %d: cancelled while its clip was being made; the clip is deleted", job_id)
-        except Exception:
-            log.exception("job %d: stopped here; checking for a cancel or deleting its clip failed", job_id)
+        await let_go(self.store, self.storage, job_id)
 
     async def _generate(self, job: Job) -> Generation:
         """Run the job at Prodia (or poll it there by its id) until its clip is here, whole."""
@@ -350,26 +335,7 @@ class Scheduler:
         """`storage.save`, not cut off midway when the job is lost: the cancel waits for the store's answer,
         so that what it wrote is there when `_let_go` deletes it (a bucket's upload cut short may still land
         after)."""
-        await self._through_cancels(self.storage.save(path))
-
-    async def _through_cancels(self, step: Awaitable[None], *, until_stopping: bool = True) -> None:
-        """Run `step` to its end, however often this task is cancelled meanwhile (the lease check cancels a
-        lost job's task at each round), then go on with the cancel. With `until_stopping`, a process stopping
-        cuts it off (an upload: the job stays this process's, for the next start)."""
-        future = asyncio.ensure_future(step)
-        cancelled = False
-        while not future.done():
-            if until_stopping and self._stopping:
-                future.cancel()
-            try:
-                await asyncio.shield(future)
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            if not future.cancelled():
-                future.exception()  # retrieved: what the step met no longer matters, the job is stopping
-            raise asyncio.CancelledError
-        future.result()
+        await through_cancels(self.storage.save(path), stopping=lambda: self._stopping)
 
     async def _deliver(self, job: Job) -> None:
         deliverer = self.deliverers[job.target.get("kind", "")] if job.target.get("kind") else None
