@@ -32,7 +32,9 @@ __all__ = [  # the permission bits and levels, as the dashboard's callers (and t
     "role_of",
 ]
 CSRF_KEY = "csrf"
-CACHE_MAX = 10_000  # servers and members kept
+CACHE_MAX = 10_000  # members' budgets kept
+GUILDS_TTL = 300.0
+GUILDS_AGAIN = 10.0
 USER_KEY = "user_id"
 
 
@@ -48,6 +50,7 @@ class Directory(Protocol):
 
     async def guild(self, guild_id: int) -> Guild | None: ...
     async def member(self, guild_id: int, user_id: int) -> Member | None: ...
+    async def guild_ids(self) -> set[int]: ...
 
 
 def role_of(
@@ -91,27 +94,28 @@ async def require(
 
 
 class GuardedDirectory:
-    """The Discord lookups access makes, at most `budget` per member per minute, and a server the bot is not
-    in remembered for `ttl` seconds: a member looping over server ids can't spend the bot token's request
-    budget, nor Discord's limit on refused requests (which bans the host's address, the bot's too). A member's
-    standing is asked anew on every page and form: a role taken away counts at once. A page's thumbnails and
-    clip are not asked here (their links, signed by the page, are: bot.dashboard.media_links)."""
+    """The Discord lookups access makes, at most `budget` per member per minute; and none at all about a
+    server the bot is not in (the bot's server list is read every GUILDS_TTL seconds, and again, at most every
+    GUILDS_AGAIN, for a server not on it: one the bot joined moments ago). A member looping over server ids
+    can't spend the bot token's request budget, nor make Discord answer 403s, which count toward its ban of
+    the host's address (the bot's too). A member's standing is asked anew on every page and form: a role taken
+    away counts at once. A page's thumbnails and clip are not asked here (their links, signed by the page,
+    are: bot.dashboard.media_links)."""
 
     def __init__(
         self,
         directory: Directory,
         *,
-        ttl: float = 60.0,
         budget: int = 30,
         clock: Callable[[], float] = time.monotonic,
         staff: Callable[[int], Awaitable[StaffRoles]] | None = None,
     ) -> None:
         self._directory = directory
         self._staff = staff  # the server's configured approver and viewer roles (from the database)
-        self._ttl = ttl
         self._budget = budget
         self._clock = clock
-        self._absent: dict[int, float] = {}  # servers the bot is not in, by when that was seen
+        self._known: set[int] | None = None  # the bot's servers, as last read
+        self._known_at = 0.0
         self._spent: dict[int, list[float]] = {}
 
     async def require(self, user_id: int, guild_id: int, at_least: Role) -> Access:
@@ -124,17 +128,21 @@ class GuardedDirectory:
         self._spent[user_id] = [*spent, now]
         if len(self._spent) > CACHE_MAX:
             self._spent = {user_id: self._spent[user_id]}
-        seen = self._absent.get(guild_id)
-        if seen is not None and now - seen < self._ttl:
+        if not await self._bot_is_in(guild_id, now):
             raise not_found()
         guild = await self._directory.guild(guild_id)
-        if guild is None:
-            if len(self._absent) >= CACHE_MAX:
-                self._absent.clear()
-            self._absent[guild_id] = now
+        if guild is None:  # left since the list was read
             raise not_found()
         staff = await self._staff(guild_id) if self._staff is not None else None
         return await require(self._directory, user_id, guild_id, at_least, guild=guild, staff=staff)
+
+    async def _bot_is_in(self, guild_id: int, now: float) -> bool:
+        known = self._known
+        age = now - self._known_at
+        if known is None or age > GUILDS_TTL or (guild_id not in known and age > GUILDS_AGAIN):
+            known = self._known = await self._directory.guild_ids()
+            self._known_at = now
+        return guild_id in known
 
 
 def csrf_token(request: Request) -> str:

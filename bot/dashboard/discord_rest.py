@@ -3,6 +3,8 @@ Discord (the OAuth2 code exchange and `/users/@me` with the member's token)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+log = logging.getLogger(__name__)
+
 DISCORD_API = "https://discord.com/api/v10"
 TIMEOUT = httpx.Timeout(10.0)
 # A tenth of Discord's limit on refused answers (10,000 per 10 minutes per address): the dashboard stops
@@ -18,6 +22,11 @@ TIMEOUT = httpx.Timeout(10.0)
 REFUSED_MAX = 1000
 REFUSED_WINDOW = 600.0
 WAIT_MAX = 600.0  # the longest a 429's Retry-After is honoured as given
+GLOBAL = "*"  # a global 429 holds back every route
+BUCKETS_MAX = 10_000
+GUILDS_PAGE = 200  # GET /users/@me/guilds: at most 200 a page
+_ID = re.compile(r"/[0-9]+")
+_MAJOR = ("/guilds/", "/channels/", "/webhooks/")
 
 
 class DiscordUnavailable(Exception):
@@ -65,6 +74,27 @@ def _when(value: object) -> float | None:
         return None
 
 
+def _bucket(method: str, path: str) -> str:
+    """The route a 429 holds back, as Discord counts its limits: the method and path with ids as `{id}`,
+    but the leading server's, channel's or webhook's (a limit per server: one server's busy route does not
+    hold back another's)."""
+    major = ""
+    for prefix in _MAJOR:
+        if path.startswith(prefix):
+            head, _sep, _rest = path[len(prefix) :].partition("/")
+            major = prefix + head
+            path = path[len(major) :]
+            break
+    return f"{method} {major}{_ID.sub('/{id}', path)}"
+
+
+def _is_global(response: httpx.Response) -> bool:
+    """Whether a 429 holds back every route (X-RateLimit-Global, or `global` in its body)."""
+    return response.headers.get("x-ratelimit-global", "").lower() == "true" or (
+        _json_field(response, "global") is True
+    )
+
+
 def _retry_after(response: httpx.Response) -> float:
     """How long a 429 asks to wait: the body's retry_after (to the millisecond), else its Retry-After header
     (whole seconds), else a second."""
@@ -101,31 +131,60 @@ class DiscordRest:
         self.authorize_url = f"{origin.scheme}://{origin.netloc}/oauth2/authorize"
         self._bot = {"Authorization": f"Bot {bot_token}"}
         self._http = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, follow_redirects=False)
-        self._wait_until = 0.0  # monotonic time before which Discord asked not to be called (429)
+        self._wait_until: dict[str, float] = {}  # by route (or GLOBAL): when Discord may be asked again
         self._refused: list[float] = []  # when Discord answered 401, 403 or 429 lately
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request, unless Discord asked to wait (429: nothing is sent until its Retry-After has passed)
-        or too many were refused lately (Discord bans an address after 10,000 answers of 401, 403 and 429 in
-        ten minutes, and the bot's processes may share this one): then DiscordUnavailable at once."""
+    async def _call(self, method: str, path: str, *, guarded: bool = True, **kwargs: Any) -> httpx.Response:
+        """One request, unless Discord asked to wait (a 429: nothing is sent on its route, or anywhere for a
+        global one, until its retry_after has passed), or, for the bot token's calls (`guarded`), too many
+        were refused lately: Discord bans an address after 10,000 answers of 401, 403 and 429 (but "shared"
+        ones) in ten minutes, and the bot's processes may share this one. Then DiscordUnavailable at once.
+        The sign-in's own calls are not held back by the bot token's refusals."""
         now = time.monotonic()
+        bucket = _bucket(method, path)
         self._refused = [at for at in self._refused if now - at < REFUSED_WINDOW]
-        if now < self._wait_until or len(self._refused) >= REFUSED_MAX:
-            raise DiscordUnavailable("holding back")
+        if now < max(self._wait_until.get(bucket, 0.0), self._wait_until.get(GLOBAL, 0.0)):
+            raise DiscordUnavailable("rate limited")
+        if guarded and len(self._refused) >= REFUSED_MAX:
+            raise DiscordUnavailable("too many refused requests lately")
         try:
             response = await self._http.request(method, self.base_url + path, **kwargs)
         except httpx.HTTPError as exc:
             raise DiscordUnavailable(type(exc).__name__) from None
-        if response.status_code in (401, 403, 429):
+        status = response.status_code
+        shared = response.headers.get("x-ratelimit-scope", "").lower() == "shared"
+        if status in (401, 403) or (status == 429 and not shared):
             self._refused.append(now)
-        if response.status_code == 429:
-            self._wait_until = now + min(_retry_after(response), WAIT_MAX)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise DiscordUnavailable(f"HTTP {response.status_code}")
+            if len(self._refused) == REFUSED_MAX:
+                log.error("Discord refused %d requests in ten minutes: holding back", REFUSED_MAX)
+        if status == 429:
+            wait = now + min(_retry_after(response), WAIT_MAX)
+            self._wait_until[GLOBAL if _is_global(response) else bucket] = wait
+            if len(self._wait_until) > BUCKETS_MAX:
+                self._wait_until = {k: v for k, v in self._wait_until.items() if v > now}
+        if status >= 500 or status == 429:
+            raise DiscordUnavailable(f"HTTP {status}")
         return response
+
+    async def guild_ids(self) -> set[int]:
+        """The ids of every server the bot is in (`GET /users/@me/guilds`, 200 a page): a server outside it is
+        not asked about at all (Discord would answer 403, which counts toward its ban of the address)."""
+        ids: set[int] = set()
+        after = 0
+        while True:
+            response = await self._call(
+                "GET", "/users/@me/guilds", headers=self._bot, params={"limit": GUILDS_PAGE, "after": after}
+            )
+            if response.status_code != 200:
+                raise DiscordUnavailable(f"HTTP {response.status_code}")
+            page = [int(g["id"]) for g in response.json()]
+            ids.update(page)
+            if len(page) < GUILDS_PAGE:
+                return ids
+            after = max(page)
 
     async def guild(self, guild_id: int) -> Guild | None:
         """The server with its roles, or None when the bot is not in it (or it does not exist)."""
@@ -170,14 +229,15 @@ class DiscordRest:
             "client_id": str(client_id),
             "client_secret": client_secret,
         }
-        response = await self._call("POST", "/oauth2/token", data=form)
+        response = await self._call("POST", "/oauth2/token", guarded=False, data=form)
         if response.status_code != 200:
             raise OAuthRefused(f"HTTP {response.status_code}")
         return str(response.json()["access_token"])
 
     async def user_id(self, access_token: str) -> int:
         """Who the access token belongs to."""
-        response = await self._call("GET", "/users/@me", headers={"Authorization": f"Bearer {access_token}"})
+        bearer = {"Authorization": f"Bearer {access_token}"}
+        response = await self._call("GET", "/users/@me", guarded=False, headers=bearer)
         if response.status_code != 200:
             raise OAuthRefused(f"HTTP {response.status_code}")
         return int(response.json()["id"])

@@ -1272,3 +1272,23 @@ async def test_interaction_responses_parse_only_user_mentions_by_default(
     status, posted = await post_message(fake, world.channel_id, {"content": content})
     assert status == 200
     assert (posted["mention_roles"], posted["mention_everyone"]) == ([str(role)], True)
+
+
+async def test_the_bots_servers_come_200_a_page_and_a_server_without_the_bot_is_403(
+    fake: FakeDiscord,
+) -> None:
+    ids = sorted(fake.add_guild(name=f"s{n}").id for n in range(250))
+    fake.foreign_guild_ids.add(77)
+    headers = {"Authorization": f"Bot {fake.bot_token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{fake.api_base}/users/@me/guilds") as first:
+            page = [int(g["id"]) for g in await first.json()]
+        async with http.get(f"{fake.api_base}/users/@me/guilds", params={"after": str(page[-1])}) as second:
+            rest = [int(g["id"]) for g in await second.json()]
+        async with http.get(f"{fake.api_base}/users/@me/guilds", params={"limit": "201"}) as too_many:
+            assert too_many.status == 400
+        async with http.get(f"{fake.api_base}/guilds/77") as foreign:
+            assert (foreign.status, (await foreign.json())["code"]) == (403, 50001)
+        async with http.get(f"{fake.api_base}/guilds/78") as nothing:
+            assert (nothing.status, (await nothing.json())["code"]) == (404, 10004)
+    assert page == ids[:200] and rest == ids[200:]

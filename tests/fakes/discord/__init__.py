@@ -21,6 +21,7 @@ Route templates (``RecordedRequest.route`` and `FakeDiscord.fail_next` use them;
 ``/api/v10`` except the CDN):
 
     GET /users/@me                      GET /users/{user_id}            POST /users/@me/channels
+    GET /users/@me/guilds (the bot's servers, 200 a page: `after`, `before`, `limit`)
     GET /oauth2/applications/@me        GET /gateway/bot                GET /gateway
     GET /oauth2/authorize               POST /oauth2/token              (Login with Discord: oauth.py;
                                         GET /users/@me with `Authorization: Bearer` is that user)

@@ -58,6 +58,7 @@ WEBHOOK_MESSAGE = "/webhooks/{application_id}/{interaction_token}/messages/{mess
 
 ROUTES: tuple[str, ...] = (
     "GET /users/@me",
+    "GET /users/@me/guilds",
     "POST /users/@me/channels",
     "GET /users/{user_id}",
     "GET /oauth2/applications/@me",

@@ -67,6 +67,9 @@ class DiscordCore(FakeServer[RecordedRequest, Fault]):
 
         self.messages: dict[int, dict[str, Any]] = {}
         self.guilds: dict[int, FakeGuild] = {}
+        # Servers that exist without the bot: Discord answers 403 Missing Access (50001) for them (counted
+        # toward its ban of an address), 404 Unknown Guild (10004) for an id that is no server at all.
+        self.foreign_guild_ids: set[int] = set()
         self.channels: dict[int, FakeChannel] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None = global) -> commands
@@ -308,6 +311,12 @@ class DiscordCore(FakeServer[RecordedRequest, Fault]):
             if fault.code:
                 data["code"] = fault.code
             # Without `Via` discord.py takes a 429 for a Cloudflare ban and raises instead of retrying.
-            headers = {"Via": "1.1 google", "Retry-After": str(max(1, round(retry_after)))}
+            headers = {
+                "Via": "1.1 google",
+                "Retry-After": str(max(1, round(retry_after))),
+                "X-RateLimit-Scope": "global" if fault.is_global else "user",
+            }
+            if fault.is_global:
+                headers["X-RateLimit-Global"] = "true"
             return _Answer(429, data, headers=headers)
         return _error(fault.status, fault.code, fault.message)

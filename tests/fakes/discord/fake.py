@@ -113,6 +113,7 @@ class FakeDiscord(RefusalsMixin, CallbacksMixin, ChannelsMixin, GuildsMixin, Gat
         """Each route template with its pattern and handler, in `ROUTES` order."""
         handlers: dict[str, Callable[[_Call], Awaitable[_Answer]]] = {
             "GET /users/@me": self._get_me,
+            "GET /users/@me/guilds": self._get_my_guilds,
             "POST /users/@me/channels": self._create_dm,
             "GET /users/{user_id}": self._get_user,
             "GET /oauth2/applications/@me": self._get_application,

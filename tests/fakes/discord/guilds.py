@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.fakes.discord.core import DiscordCore
-from tests.fakes.discord.records import _Answer, _Call, _int, _refuse
+from tests.fakes.discord.records import _Answer, _Call, _error, _int, _refuse
 from tests.fakes.discord.world import FakeGuild
 
 
@@ -46,10 +46,40 @@ class GuildsMixin(DiscordCore):
     # -- REST: guilds and CDN ------------------------------------------------------------------------
 
     def _guild(self, call: _Call) -> FakeGuild:
-        guild = self.guilds.get(_int(call.params["guild_id"]))
+        guild_id = _int(call.params["guild_id"])
+        guild = self.guilds.get(guild_id)
         if guild is None:
-            raise _refuse(404, 10004)
+            raise _refuse(403, 50001) if guild_id in self.foreign_guild_ids else _refuse(404, 10004)
         return guild
+
+    async def _get_my_guilds(self, call: _Call) -> _Answer:
+        """`GET /users/@me/guilds`: the bot's servers as partial guilds, by id, `limit` (1-200, default 200)
+        after `after` or before `before`."""
+        query = call.rec.query
+        try:
+            limit = int(query.get("limit", "200"))
+            after, before = int(query.get("after", "0")), int(query.get("before", str(2**64)))
+        except ValueError:
+            return _error(400, 50035, "Invalid Form Body")
+        if not 1 <= limit <= 200:
+            return _error(400, 50035, "Invalid Form Body")
+        ids = sorted(gid for gid in self.guilds if after < gid < before)
+        ids = ids[-limit:] if "before" in query and "after" not in query else ids[:limit]
+        return _Answer(
+            200,
+            [
+                {
+                    "id": str(gid),
+                    "name": self.guilds[gid].name,
+                    "icon": None,
+                    "banner": None,
+                    "owner": False,
+                    "permissions": str(self.guilds[gid].permissions_for(self.app_id)),
+                    "features": [],
+                }
+                for gid in ids
+            ],
+        )
 
     async def _get_guild(self, call: _Call) -> _Answer:
         return _Answer(200, self._guild(call).payload())

@@ -10,8 +10,11 @@ from typing import cast
 
 import httpx
 import pytest
+from starlette.exceptions import HTTPException
 
+from bot.dashboard.access import GuardedDirectory, Role
 from bot.dashboard.auth import SESSION_SECONDS
+from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.models import JobRequest, Target
 from bot.store.jobs import NewJob
 from tests.unit.dashboard.conftest import DASHBOARD_URL, World
@@ -175,16 +178,36 @@ async def test_prompts_and_server_names_render_as_text(world: World) -> None:
     assert "secret" not in page
 
 
-async def test_a_member_looping_over_server_ids_runs_out_of_lookups_and_absent_servers_are_remembered(
+async def test_a_member_looping_over_server_ids_runs_out_of_lookups_and_discord_is_not_asked_about_them(
     world: World,
 ) -> None:
-    """Each lookup is a request with the bot token (a refused one counts toward Discord's ban of the host)."""
+    """Discord answers 403 for a server the bot is not in, and bans an address after 10,000 of those in ten
+    minutes (the bot's too): the dashboard asks only about servers on the bot's own list."""
+    world.fake.foreign_guild_ids.update(range(1000, 1010))
     async with world.browser() as browser:
         await world.log_in(browser, world.users["member"])
         answers = [(await browser.get(f"/servers/{1000 + n % 10}")).status_code for n in range(35)]
     assert answers[:30] == [404] * 30 and set(answers[30:]) == {429}
-    # Ten servers asked three times each: remembered as absent after the first, so no new lookup.
-    assert len(world.fake.requests_for("GET /guilds/{guild_id}")) == 10
+    assert world.fake.requests_for("GET /guilds/{guild_id}") == []  # no 403 from Discord
+    assert len(world.fake.requests_for("GET /users/@me/guilds")) == 1  # read once (again at most every 10 s)
+
+
+async def test_a_server_the_bot_joined_moments_ago_opens_within_seconds(world: World) -> None:
+    clock = [1000.0]
+    discord = DiscordRest(world.fake.bot_token, base_url=world.fake.api_base)
+    directory = GuardedDirectory(discord, clock=lambda: clock[0])
+    try:
+        with pytest.raises(HTTPException):
+            await directory.require(world.users["owner"], 4242, Role.VIEWER)  # no such server yet
+        joined = world.fake.add_guild(guild_id=4242, name="New", owner_id=world.users["owner"])
+        with pytest.raises(HTTPException):  # the list was read a moment ago
+            await directory.require(joined.owner_id, joined.id, Role.VIEWER)
+        clock[0] += 11
+        access = await directory.require(joined.owner_id, joined.id, Role.VIEWER)
+    finally:
+        await discord.close()
+    assert access.role is Role.ADMIN
+    assert len(world.fake.requests_for("GET /users/@me/guilds")) == 2
 
 
 async def test_running_out_of_lookups_does_not_tell_a_server_the_bot_is_in_from_one_it_is_not_in(

@@ -750,7 +750,9 @@ async def test_a_page_of_25_thumbnails_costs_the_page_alone_in_discord_calls_and
     # The page, Approve, the page, Approve (and the send helper's home page, which asks nothing).
     assert len(world.fake.requests_for(GUILDS)) - lookups == 4
     page_asked = [r.route for r in world.fake.requests[asked:after_page]]
-    assert page_asked == [GUILDS, "GET /guilds/{guild_id}/members/{user_id}"]  # the page: 2 calls, no more
+    # The page: 2 calls, no more (and, the dashboard's first page, the bot's server list, read once).
+    assert page_asked == ["GET /users/@me/guilds", GUILDS, "GET /guilds/{guild_id}/members/{user_id}"]
+    assert len(world.fake.requests_for("GET /users/@me/guilds")) == 1
     assert await desk.state(jobs[1]) is JobState.QUEUED
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import pytest
+
 from bot.dashboard.app import BODY_MAX
 from bot.dashboard.auth import EXCHANGES_PER_MINUTE, Login
-from bot.dashboard.discord_rest import REFUSED_MAX, DiscordRest, DiscordUnavailable
+from bot.dashboard.discord_rest import REFUSED_MAX, DiscordRest, DiscordUnavailable, OAuthRefused
 from tests.unit.dashboard.conftest import DASHBOARD_URL, World
 from tests.unit.dashboard.test_access import csrf_of
 
@@ -98,6 +101,54 @@ async def test_after_a_429_nothing_is_sent_to_discord_until_its_retry_after(worl
         await discord.close()
 
 
+async def test_a_429_holds_back_its_route_of_that_server_only_and_a_global_one_every_route(
+    world: World,
+) -> None:
+    discord = DiscordRest(world.fake.bot_token, base_url=world.fake.api_base)
+    try:
+        world.fake.fail_next("GET /guilds/{guild_id}", status=429, retry_after=5.0)
+        with pytest.raises(DiscordUnavailable):
+            await discord.guild(world.guild.id)
+        with pytest.raises(DiscordUnavailable):  # the same server's route waits
+            await discord.guild(world.guild.id)
+        assert await discord.guild(world.other.id) is not None  # another server's does not
+        assert await discord.member(world.guild.id, world.users["owner"]) is not None  # nor another route
+        world.fake.fail_next("GET /guilds/{guild_id}/channels", status=429, retry_after=5.0, is_global=True)
+        with pytest.raises(DiscordUnavailable):
+            await discord.channels(world.other.id)
+        sent = len(world.fake.requests)
+        for call in (discord.guild(world.other.id), discord.member(world.other.id, world.users["stranger"])):
+            with pytest.raises(DiscordUnavailable):
+                await call
+        assert len(world.fake.requests) == sent  # a global 429: nothing at all is sent
+    finally:
+        await discord.close()
+
+
+async def test_a_shared_429_is_not_counted_as_a_refusal() -> None:
+    """Discord does not count 429s of a shared limit (X-RateLimit-Scope: shared) toward its ban."""
+    answers = iter(
+        [
+            httpx.Response(
+                429, json={"retry_after": 0, "global": False}, headers={"X-RateLimit-Scope": "shared"}
+            ),
+            httpx.Response(
+                429, json={"retry_after": 0, "global": False}, headers={"X-RateLimit-Scope": "user"}
+            ),
+            httpx.Response(403, json={"code": 50001, "message": "Missing Access"}),
+        ]
+    )
+    discord = DiscordRest("t", transport=httpx.MockTransport(lambda request: next(answers)))
+    try:
+        for _ in range(2):
+            with pytest.raises(DiscordUnavailable):
+                await discord.guild(1)
+        assert await discord.guild(1) is None
+        assert len(discord._refused) == 2  # the user-scoped 429 and the 403
+    finally:
+        await discord.close()
+
+
 async def test_too_many_refusals_in_ten_minutes_stop_the_calls_before_discord_would_ban_the_host(
     world: World,
 ) -> None:
@@ -116,6 +167,12 @@ async def test_too_many_refusals_in_ten_minutes_stop_the_calls_before_discord_wo
         else:
             raise AssertionError("held back")
         assert len(world.fake.requests) == sent
+        # Signing in is not the bot token's doing: it is not held back by them.
+        with pytest.raises(OAuthRefused):
+            await discord.exchange_code(
+                "junk", client_id=1, client_secret="x", redirect_uri="https://x/callback"
+            )
+        assert len(world.fake.requests) == sent + 1
     finally:
         await discord.close()
 
