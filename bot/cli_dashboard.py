@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from bot.dashboard.app import create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
@@ -37,6 +38,24 @@ class _Server(uvicorn.Server):
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands.add_parser(
         "dashboard", help='serve the web dashboard (DASHBOARD_URL, DASHBOARD_PORT; README "Dashboard")'
+    )
+
+
+def server_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """uvicorn for `app` on DASHBOARD_HOST:DASHBOARD_PORT. Behind a reverse proxy the client's address (which
+    the sign-in limit counts) is read from X-Forwarded-For only on connections from
+    DASHBOARD_FORWARDED_ALLOW_IPS; unset, no forwarding header is believed (uvicorn's own default would
+    trust 127.0.0.1, or FORWARDED_ALLOW_IPS from the environment)."""
+    allowed = settings.dashboard_forwarded_allow_ips
+    return uvicorn.Config(
+        app,
+        host=settings.dashboard_host,
+        port=settings.dashboard_port,
+        log_config=None,  # the bot's own logging (and its secret filter)
+        access_log=False,
+        server_header=False,
+        proxy_headers=bool(allowed),
+        forwarded_allow_ips=allowed or None,
     )
 
 
@@ -71,14 +90,7 @@ async def serve(settings: Settings) -> int:
             bot_client=bot_client,
             storage=open_storage(settings, working=False),
         )
-        config = uvicorn.Config(
-            app,
-            host=settings.dashboard_host,
-            port=settings.dashboard_port,
-            log_config=None,  # the bot's own logging (and its secret filter)
-            access_log=False,
-            server_header=False,
-        )
+        config = server_config(settings, app)
         log.info(
             "dashboard for %s on %s:%d",
             settings.dashboard_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(default=8080, ge=0, le=65535)
     dashboard_host: str = "127.0.0.1"  # 0.0.0.0 behind a reverse proxy in another container
     dashboard_secret: SecretStr | None = None
+    # The reverse proxy's address(es) whose X-Forwarded-For and X-Forwarded-Proto are believed (uvicorn's
+    # forwarded_allow_ips: "10.0.0.2", a list "10.0.0.2,10.0.0.3", a network "172.16.0.0/12", or "*"). Empty:
+    # none, and every sign-in behind a proxy comes from the proxy's address (one limit for all of them).
+    dashboard_forwarded_allow_ips: str = ""
     discord_client_id: int | None = None
     discord_client_secret: SecretStr | None = None
 
@@ -158,6 +163,22 @@ class Settings(BaseSettings):
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
         port = f":{parts.port}" if parts.port not in (None, default) else ""
         return f"{parts.scheme}://{host}{port}"
+
+    @field_validator("dashboard_forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        """Addresses or networks separated by commas, or "*": a typo would trust no proxy without a word."""
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if items == ["*"]:
+            return "*"
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network: the proxy's addresses, separated by commas"
+                ) from None
+        return ",".join(items)
 
     @field_validator("dashboard_secret")
     @classmethod

@@ -57,9 +57,19 @@ LOOKUPS_PER_MINUTE = 30  # a member's pages and actions a minute, each asking Di
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
+CLOSE = {"Connection": "close"}
+
+
+def _small(length: str) -> bool:
+    """A Content-Length of at most BODY_MAX (ASCII digits, and few of them: int() refuses 5,000)."""
+    return length.isascii() and length.isdigit() and len(length) <= 19 and int(length) <= BODY_MAX
+
+
 class FormsOnly:
     """Every request body is a small urlencoded form, or refused before it is read: 413 over BODY_MAX (by its
-    Content-Length, or counted as it arrives when it has none), 415 for any other type (no uploads)."""
+    Content-Length, or counted as it arrives when it has none), 415 for any other type (no uploads). Each
+    refusal closes the connection: uvicorn would otherwise read and discard the rest of the body to keep it
+    open for another request (a sender of gigabytes kept it busy)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,10 +82,10 @@ class FormsOnly:
         length = headers.get("content-length")
         kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind not in ("", FORM_TYPE):
-            await PlainTextResponse("Only forms are taken here.", status_code=415)(scope, receive, send)
+            await PlainTextResponse("Only forms are taken here.", 415, CLOSE)(scope, receive, send)
             return
-        if length is not None and (not length.isdigit() or int(length) > BODY_MAX):
-            await PlainTextResponse("This form is too big.", status_code=413)(scope, receive, send)
+        if length is not None and not _small(length):
+            await PlainTextResponse("This form is too big.", 413, CLOSE)(scope, receive, send)
             return
         received = 0
 
@@ -84,7 +94,7 @@ class FormsOnly:
             message = await receive()
             received += len(message.get("body", b""))
             if received > BODY_MAX:
-                raise HTTPException(413, "This form is too big.")
+                raise HTTPException(413, "This form is too big.", headers=CLOSE)
             return message
 
         await self.app(scope, bounded, send)
@@ -262,7 +272,9 @@ def create_app(
         parts = request.url.path.split("/")
         sent_back = exc.status_code in (400, 409) and parts[1:2] == ["servers"] and len(parts) > 2
         back = "/".join(parts[:4]) if sent_back else "/"
-        return site.render(request, "error.html", exc.status_code, message=exc.detail, back=back)
+        page = site.render(request, "error.html", exc.status_code, message=exc.detail, back=back)
+        page.headers.update(exc.headers or {})  # a 413's Connection: close
+        return page
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         message = "Discord did not answer: try again in a minute."

@@ -21,11 +21,38 @@ from bot.store.dashboard_logouts import Logouts
 log = logging.getLogger(__name__)
 
 SESSION_SECONDS = 12 * 3600
-EXCHANGES_PER_MINUTE = 30  # logins are rare: a few a minute on a busy dashboard
+# Code exchanges a minute: from one client address (a member signing in again after a slip takes two or
+# three), and from all of them (logins are rare: a few a minute on a busy dashboard). One address can't use up
+# the dashboard's sign-ins; the overall cap keeps a flood from many addresses off Discord.
+EXCHANGES_PER_ADDRESS = 10
+EXCHANGES_PER_MINUTE = 300
 STATE_KEY = "oauth_state"
 LOGIN_AT_KEY = "login_at"
 NEXT_KEY = "next"
 SESSION_ID_KEY = "sid"
+
+
+@dataclass(slots=True)
+class Exchanges:
+    """When codes were exchanged in the last minute, by client address: stray callbacks are stopped here,
+    before Discord counts the refused exchanges against the host's address (which the bot shares)."""
+
+    per_address: int = EXCHANGES_PER_ADDRESS
+    overall: int = EXCHANGES_PER_MINUTE
+    _times: dict[str, list[float]] = field(default_factory=dict)
+
+    def allowed(self, address: str, now: float) -> bool:
+        """Whether one more exchange from `address` is within both limits (nothing is counted)."""
+        self._times = {
+            at: recent
+            for at, times in self._times.items()
+            if (recent := [t for t in times if 0 <= now - t < 60])
+        }
+        mine = len(self._times.get(address, ()))
+        return mine < self.per_address and sum(map(len, self._times.values())) < self.overall
+
+    def count(self, address: str, now: float) -> None:
+        self._times.setdefault(address, []).append(now)
 
 
 class OAuthClient(Protocol):
@@ -49,9 +76,7 @@ class Login:
     discord: OAuthClient
     clock: Callable[[], float]
     logouts: Logouts | None = None
-    # When codes were exchanged lately (all browsers): a flood of stray callbacks is stopped here, before
-    # Discord counts the refused exchanges against the host's address (which the bot shares).
-    _exchanges: list[float] = field(default_factory=list, repr=False)
+    exchanges: Exchanges = field(default_factory=Exchanges, repr=False)
 
     @property
     def redirect_uri(self) -> str:
@@ -91,7 +116,13 @@ class Login:
         return RedirectResponse(f"{self.discord.authorize_url}?{urlencode(query)}", status_code=303)
 
     async def callback(self, request: Request) -> Response:
-        """Check the `state` (once: it is removed whatever happens), exchange the code, start the session."""
+        """Check the `state` (once: it is removed whatever happens, but for a sign-in refused for too many
+        exchanges, which the member may try again in a minute), exchange the code, start the session."""
+        # The proxy's address behind a reverse proxy, unless DASHBOARD_FORWARDED_ALLOW_IPS trusts it.
+        address = request.client.host if request.client is not None else ""
+        now = self.clock()
+        if not self.exchanges.allowed(address, now):
+            raise HTTPException(429, "Too many sign-ins at once: try again in a minute.")
         expected = request.session.pop(STATE_KEY, None)
         sent = request.query_params.get("state")
         if not (
@@ -101,11 +132,7 @@ class Login:
         code = request.query_params.get("code")
         if not code:  # the member pressed Cancel on Discord's page
             raise HTTPException(400, "Discord did not sign you in: log in again.")
-        now = self.clock()
-        self._exchanges[:] = [at for at in self._exchanges if 0 <= now - at < 60]
-        if len(self._exchanges) >= EXCHANGES_PER_MINUTE:
-            raise HTTPException(429, "Too many sign-ins at once: try again in a minute.")
-        self._exchanges.append(now)
+        self.exchanges.count(address, now)
         try:
             token = await self.discord.exchange_code(
                 code,

@@ -36,6 +36,8 @@ from bot.ui.embeds import state_name
 
 log = logging.getLogger(__name__)
 
+ASKED_SECONDS = 30.0  # how long the answers of Discord about a server missing from the cache are used
+
 
 def standing_of(member: discord.Member, staff: StaffRoles | None = None) -> Role | None:
     """The member's standing by the dashboard's rule (bot.domain.staff.standing): the server's roles and
@@ -58,6 +60,50 @@ def is_moderator(member: discord.Member, staff: StaffRoles | None = None) -> boo
     them): whoever may decide on the dashboard may in Discord, and no one else."""
     role = standing_of(member, staff)
     return role is not None and role >= Role.APPROVER
+
+
+class Asked:
+    """Discord's answers about a server missing from this process's cache (its roles and owner) and its
+    members, used for ASKED_SECONDS: a moderator pressing again, or the next one, costs no new call. A refusal
+    (NotFound, Forbidden: the bot left the server, or the member is not in it) is kept too, as None."""
+
+    def __init__(self, client: discord.Client, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.clock = clock
+        self._guilds: dict[int, tuple[float, discord.Guild | None]] = {}
+        self._members: dict[tuple[int, int], tuple[float, discord.Member | None]] = {}
+
+    def known(self, guild_id: int, user_id: int) -> bool:
+        """Whether `member(guild_id, user_id)` would answer without asking Discord."""
+        now = self.clock()
+        found = self._guilds.get(guild_id)
+        if found is None or now - found[0] >= ASKED_SECONDS:
+            return False
+        member = self._members.get((guild_id, user_id))
+        return found[1] is None or (member is not None and now - member[0] < ASKED_SECONDS)
+
+    async def member(self, guild_id: int, user_id: int) -> discord.Member | None:
+        """The member with their server's roles and owner, as Discord has them (at most ASKED_SECONDS ago);
+        None for a server the bot is not in or a member not in it."""
+        now = self.clock()
+        self._guilds = {k: v for k, v in self._guilds.items() if now - v[0] < ASKED_SECONDS}
+        self._members = {k: v for k, v in self._members.items() if now - v[0] < ASKED_SECONDS}
+        if guild_id not in self._guilds:
+            try:
+                guild: discord.Guild | None = await self.client.fetch_guild(guild_id, with_counts=False)
+            except (discord.NotFound, discord.Forbidden):
+                guild = None
+            self._guilds[guild_id] = (now, guild)
+        guild = self._guilds[guild_id][1]
+        if guild is None:
+            return None
+        if (guild_id, user_id) not in self._members:
+            try:
+                member: discord.Member | None = await guild.fetch_member(user_id)
+            except (discord.NotFound, discord.Forbidden):
+                member = None
+            self._members[guild_id, user_id] = (now, member)
+        return self._members[guild_id, user_id][1]
 
 
 class RejectModal(discord.ui.Modal):
@@ -107,6 +153,7 @@ class Approvals:
         self.governance = governance
         self.guard = guard
         self.decisions = Decisions(client, store, governance, audit, wake_scheduler)
+        self.asked = Asked(client)
         self.loop = Loop("approval expiry", self.expire, settings.approval_sweep_seconds)
 
     async def request(self, job: Job, channel_id: int, *, story: Sequence[Job] = ()) -> None:
@@ -139,23 +186,33 @@ class Approvals:
         if guild_id is None or not isinstance(member, discord.Member):
             return False
         staff = await self.governance.staff_roles(guild_id)
-        guild = self.client.get_guild(guild_id)
-        if guild is None or guild.unavailable:
+        if not self._cached(guild_id):
             # Not in this process's cache (not received yet, or in an outage): the stand-in discord.py
             # builds then has no roles and no owner, so the server and the member are asked of Discord.
-            try:
-                fetched = await self.client.fetch_guild(guild_id, with_counts=False)
-                member = await fetched.fetch_member(member.id)
-            except (discord.NotFound, discord.Forbidden):
+            asked = await self.asked.member(guild_id, member.id)
+            if asked is None:
                 return False
+            member = asked
         return is_moderator(member, staff)
+
+    def _cached(self, guild_id: int) -> bool:
+        guild = self.client.get_guild(guild_id)
+        return guild is not None and not guild.unavailable
+
+    def _decided_at_once(self, interaction: discord.Interaction[Any]) -> bool:
+        """Whether `may_decide` answers without asking Discord (from the cache, or from `asked`)."""
+        guild_id = interaction.guild_id
+        return guild_id is None or self._cached(guild_id) or self.asked.known(guild_id, interaction.user.id)
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, job_id: int) -> None:
         """Approve or Reject pressed (bot/ui/buttons.py ApprovalButton)."""
         if action != "reject":  # (Reject's form must be the first answer)
             await acknowledge(interaction)
         job = await self.guard.job_for_button(interaction, job_id, works_in_dms=False)
-        if not await self.may_decide(interaction):
+        # Reject's form must be the first answer, within Discord's 3 s: when deciding would ask Discord (two
+        # calls, each of which may wait out a rate limit), the form comes first and its submit decides.
+        later = action == "reject" and not self._decided_at_once(interaction)
+        if not later and not await self.may_decide(interaction):
             raise UserFacingError(_("Only moderators can approve or reject requests."))
         if job.state is not JobState.AWAITING_APPROVAL:
             raise UserFacingError(
@@ -180,12 +237,14 @@ class Approvals:
         await interaction.followup.send(_("Approved job {job}.", job=job.id), ephemeral=True)
 
     async def reject(self, interaction: discord.Interaction[Any], job: Job, reason: str) -> None:
-        # Checked again on submit, as on the button: the form may outlive the moderator's role.
+        # Acknowledged first: deciding may ask Discord (a server missing from the cache) within its 3 s.
+        await acknowledge(interaction)
+        # Checked again on submit, as on the button: the form may outlive the moderator's role, and in a
+        # server missing from the cache the button showed it unchecked.
         if not await self.guard.installation_allowed(interaction):
             raise NotAllowed(FOREIGN_INSTALL)
         if not await self.may_decide(interaction):
             raise UserFacingError(_("Only moderators can approve or reject requests."))
-        await interaction.response.defer(ephemeral=True)
         decision = await self.decisions.reject(
             job.id,
             reason,

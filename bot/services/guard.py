@@ -346,9 +346,9 @@ class Guard:
     async def on_transition(self, job: Job, previous: JobState) -> None:
         """A prompt Prodia refuses for its content is a strike, like a blocked one (a store listener)."""
         if job.state is JobState.FAILED and job.guild_id is not None and is_content_rejection(job.error):
-            where = job.target.get("guild_locale")
-            await self.strike(
-                job.guild_id, job.user_id, "rejected by Prodia", job.request.prompt, guild_locale=where
+            where, prompt = job.target.get("guild_locale"), job.request.prompt
+            await self.strike(  # with its job: the dashboard's audit log hides a private job's strike with it
+                job.guild_id, job.user_id, "rejected by Prodia", prompt, guild_locale=where, job_id=job.id
             )
 
     async def strike(
@@ -360,14 +360,15 @@ class Guard:
         settings: GuildSettings | None = None,
         *,
         guild_locale: object = None,
+        job_id: int | None = None,
     ) -> None:
-        """One more strike; at the server's limit the member is blocked. Both go to the audit log (posted in
-        the server's language: `guild_locale` is its own, where the caller knows it)."""
+        """One more strike (earned by `job_id`, if any); at the server's limit the member is blocked. Both go
+        to the audit log (posted in the server's language: `guild_locale`, its own, if the caller knows)."""
         settings = settings or await self.governance.settings(guild_id)
         status = await self.governance.add_strike(guild_id, user_id, settings.strikes_to_block)
         await self.audit.record(
-            guild_id, "member.strike", actor_id=None, guild_locale=guild_locale, requester=user_id,
-            reason=reason, prompt=prompt, strikes=status.strikes, blocked=status.blocked,
+            guild_id, "member.strike", actor_id=None, guild_locale=guild_locale, job_id=job_id,
+            requester=user_id, reason=reason, prompt=prompt, strikes=status.strikes, blocked=status.blocked,
         )  # fmt: skip
 
 

@@ -4,11 +4,16 @@ the moderators' channel's overwrites. End to end: the real bot, its buttons and 
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from bot.dashboard.access import Role, role_of
 from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.models import JobState
+from bot.services.approvals import ASKED_SECONDS
 from tests.e2e.conftest import MANAGE_MESSAGES, World, finished, until
 from tests.e2e.test_governance import approval_messages
+from tests.fakes.discord.records import Interaction
 
 
 def told(world: World, token: str) -> str:
@@ -150,3 +155,99 @@ async def test_a_server_missing_from_the_bots_cache_is_asked_of_discord(world: W
         assert (await finished(bot, 1)).approved_by == rita
         fetched = world.fake.requests_for("GET /guilds/{guild_id}/members/{user_id}")[asked:]
         assert [int(r.params["user_id"]) for r in fetched] == [world.bob, rita]
+
+
+async def outage(world: World, bot: Any) -> None:
+    """discord.py keeps the server as unavailable (GUILD_DELETE in an outage): no roles, no owner."""
+    await world.fake.dispatch("GUILD_DELETE", {"id": str(world.guild_id), "unavailable": True})
+    await until(lambda: bot.get_guild(world.guild_id).unavailable, what="the outage")
+
+
+def asked(world: World) -> tuple[int, int]:
+    """How often the server, and any member of it, were asked of Discord so far."""
+    return (
+        len(world.fake.requests_for("GET /guilds/{guild_id}")),
+        len(world.fake.requests_for("GET /guilds/{guild_id}/members/{user_id}")),
+    )
+
+
+async def open_reject(world: World, job_id: int, user_id: int) -> Interaction:
+    """`user_id` presses Reject on job `job_id`'s request; once answered (a form, or a refusal)."""
+    [request] = [m for m in approval_messages(world) if f"sora:reject:{job_id}" in str(m["components"])]
+    pressed = await world.fake.click(f"sora:reject:{job_id}", message_id=int(request["id"]), user_id=user_id)
+    await until(lambda: pressed.modal or told(world, pressed.token), what="the answer to Reject")
+    return pressed
+
+
+async def submitted(world: World, opened: Interaction, reason: str) -> str:
+    """The form `opened` showed, sent with `reason`; what its sender was answered."""
+    assert opened.modal is not None
+    sent = await world.fake.submit_modal(None, {"reason": reason}, interaction=opened)
+    await until(lambda: told(world, sent.token), what="the answer to the form")
+    return told(world, sent.token)
+
+
+async def test_in_an_outage_reject_shows_its_form_first_and_the_submit_decides(world: World) -> None:
+    """Deciding in a server missing from the cache asks Discord twice (a rate limit may hold either for
+    seconds): Reject's form, which must be the first answer within 3 s, comes first, and its submit (answered
+    at once) decides. Whoever may not decide is refused on submit, and nothing changes."""
+    guild = world.fake.guilds[world.guild_id]
+    reviewers = guild.add_role("Reviewers")
+    rita = guild.add_member(name="rita", roles=[reviewers])
+    async with world.bot() as bot:
+        await bot.governance.set_staff_role(world.guild_id, reviewers, "approver")
+        await world.admin_command("approvals", "on", channel=world.mods_channel_id)
+        await world.video(prompt="reject me in an outage")
+        await until(lambda: approval_messages(world), what="the approval request")
+        await outage(world, bot)
+        before = asked(world)
+        world.fake.fail_next("GET /guilds/{guild_id}", status=429, retry_after=3.5)  # Discord busy
+        opened = await open_reject(world, 1, rita)
+        assert opened.modal is not None and asked(world) == before  # the form first: nothing asked yet
+        assert "Rejected job 1." in await submitted(world, opened, "not in an outage")
+        rejected = await finished(bot, 1)
+        assert rejected.error == f"rejected by moderator {rita}: not in an outage"
+        assert asked(world)[1] == before[1] + 1  # rita, asked on submit
+
+        await world.video(prompt="bob tries to reject this")
+        await until(lambda: [m for m in approval_messages(world) if "sora:reject:2" in str(m)])
+        before = asked(world)
+        opened = await open_reject(world, 2, world.bob)
+        assert opened.modal is not None and asked(world) == before
+        assert "Only moderators can approve or reject requests." in await submitted(world, opened, "mine now")
+        assert (await bot.pipeline.store.get(2)).state is JobState.AWAITING_APPROVAL  # type: ignore[union-attr]
+        assert asked(world) == (before[0], before[1] + 1)  # the server's answer kept: bob alone asked
+        # Discord's answers about bob are at hand now: he is refused at once, no form.
+        again = await open_reject(world, 2, world.bob)
+        assert again.modal is None and "Only moderators" in told(world, again.token)
+        assert asked(world) == (before[0], before[1] + 1)
+
+
+async def test_discords_answers_about_a_server_missing_from_the_cache_are_kept_for_half_a_minute(
+    world: World,
+) -> None:
+    """A member pressing again costs no new call for 30 s, a refusal (a member not found) included; then
+    Discord is asked anew. A server that refuses the bot (Forbidden) is kept too, and nobody decides."""
+    async with world.bot() as bot:
+        await world.admin_command("approvals", "on", channel=world.mods_channel_id)
+        await world.video(prompt="asked once")
+        await until(lambda: approval_messages(world), what="the approval request")
+        await outage(world, bot)
+        before = asked(world)
+        world.fake.fail_next("GET /guilds/{guild_id}/members/{user_id}", status=404, code=10007)
+        for _ in range(3):
+            assert "Only moderators can approve or reject requests." in await press(world, 1, world.bob)
+        assert asked(world) == (before[0] + 1, before[1] + 1)  # the 404 was kept
+
+        later = time.monotonic() + ASKED_SECONDS + 1
+        bot.approvals.asked.clock = lambda: later
+        world.fake.fail_next("GET /guilds/{guild_id}", status=403, code=50001)
+        for _ in range(2):
+            assert "Only moderators" in await press(world, 1, world.mod)
+        assert asked(world) == (before[0] + 2, before[1] + 1)  # the server's refusal kept; no member asked
+        assert (await bot.pipeline.store.get(1)).state is JobState.AWAITING_APPROVAL  # type: ignore[union-attr]
+
+        later += ASKED_SECONDS + 1
+        assert "Approved job 1." in await press(world, 1, world.mod)
+        assert asked(world) == (before[0] + 3, before[1] + 2)
+        assert (await finished(bot, 1)).approved_by == world.mod

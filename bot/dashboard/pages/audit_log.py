@@ -24,6 +24,7 @@ from bot.ui.embeds import cut
 PAGE_SIZE = 50
 VALUE_SHOWN = 300  # characters of one detail (a prompt, a reason, an error) shown before "…"
 ID_MAX = 2**63 - 1
+DIGITS_MAX = len(str(ID_MAX))
 
 # The kinds of entry by the first part of their action, as the bot, its commands and the dashboard record
 # them (tests/unit/dashboard/test_spend_audit.py checks that every action recorded in the code has its kind).
@@ -74,7 +75,8 @@ def _whole_number(request: Request, name: str) -> int | None:
     text = request.query_params.get(name, "").strip()
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= ID_MAX:
+    # At most ID_MAX's 19 digits before int(): Python refuses to convert thousands of them (a 500).
+    if not (text.isascii() and text.isdigit() and len(text) <= DIGITS_MAX) or not 0 < int(text) <= ID_MAX:
         raise HTTPException(400, f"{name}: a positive whole number, as the older link gives it.")
     return int(text)
 

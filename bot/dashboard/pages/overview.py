@@ -31,7 +31,7 @@ class Overview:
     budget_month: float | None
     jobs_by_state: list[tuple[str, int]]
     queued: int
-    in_flight: list[Job]  # submitting, running or delivering now
+    in_flight: list[Job]  # submitting, running or delivering now (a private job: for its owner only)
 
 
 def month_start(now: float) -> float:
@@ -46,15 +46,17 @@ def _days_in_month(now: float) -> int:
     return (following - day.replace(day=1)).days
 
 
-def shown(jobs: list[Job]) -> list[Job]:
-    """A private job's prompt is its owner's: the server's pages never list it."""
-    return [job for job in jobs if not job.target.get("private")]
+def shown(jobs: list[Job], viewer: int) -> list[Job]:
+    """A private job is its owner's: the server's pages list it for them alone (to anyone else it does not
+    exist, as on the jobs pages: not its id, its member or its prompt)."""
+    return [job for job in jobs if not job.target.get("private") or job.user_id == viewer]
 
 
 async def overview(
-    db: Database, governance: Governance, jobs: JobQueries, guild_id: int, now: float
+    db: Database, governance: Governance, jobs: JobQueries, guild_id: int, now: float, viewer: int
 ) -> Overview:
-    """The overview page's figures, from the same store functions the bot's budget checks and /usage use."""
+    """The overview page's figures, from the same store functions the bot's budget checks and /usage use;
+    the jobs in flight as `viewer` may see them."""
     rows = await governance.spend_rows(guild_id, month_start(now))
     budget = (await governance.settings(guild_id)).budget_dollars_per_day
     states = Counter(state for *_, state in rows)
@@ -68,7 +70,9 @@ async def overview(
             states.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99
         ),
         queued=await jobs.count_queued(guild_id),
-        in_flight=await jobs.list_jobs(guild_id=guild_id, states=LEASED, limit=IN_FLIGHT_SHOWN),
+        in_flight=shown(
+            await jobs.list_jobs(guild_id=guild_id, states=LEASED, limit=IN_FLIGHT_SHOWN), viewer
+        ),
     )
 
 
@@ -76,8 +80,9 @@ def routes(site: Site) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         access = await site.access(request, Role.VIEWER)
         guild_id = access.guild.id
-        figures = await overview(site.db, site.governance, site.jobs, guild_id, site.clock())
-        recent = shown(await site.jobs.list_jobs(guild_id=guild_id, limit=RECENT_JOBS * 3))[:RECENT_JOBS]
+        figures = await overview(site.db, site.governance, site.jobs, guild_id, site.clock(), access.user_id)
+        latest = await site.jobs.list_jobs(guild_id=guild_id, limit=RECENT_JOBS * 3)
+        recent = shown(latest, access.user_id)[:RECENT_JOBS]
         return site.render(
             request,
             "overview.html",

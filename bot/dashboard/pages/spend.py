@@ -47,7 +47,8 @@ def days_asked(request: Request) -> int:
     text = request.query_params.get("days", "").strip()
     if not text:
         return DAYS_DEFAULT
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= DAYS_MAX:
+    # Few digits before int(), which refuses to convert thousands of them (a 500); 19 allow leading zeros.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 1 <= int(text) <= DAYS_MAX:
         raise HTTPException(400, f"days: a whole number from 1 to {DAYS_MAX}.")
     return int(text)
 

@@ -46,9 +46,11 @@ class World:
     storage: FileStorage
     now: list[float] = field(default_factory=lambda: [time.time()])  # the dashboard's clock
 
-    def browser(self) -> httpx.AsyncClient:
-        """A browser on the dashboard: its own cookie jar, https (so Secure cookies are sent back)."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=DASHBOARD_URL)
+    def browser(self, address: str = "127.0.0.1") -> httpx.AsyncClient:
+        """A browser on the dashboard: its own cookie jar, https (so Secure cookies are sent back), connecting
+        from `address` (the client address the dashboard sees)."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 50000))
+        return httpx.AsyncClient(transport=transport, base_url=DASHBOARD_URL)
 
     async def log_in(self, browser: httpx.AsyncClient, user_id: int) -> httpx.Response:
         """The whole Login with Discord round trip; the answer to the callback."""

@@ -8,10 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from starlette.types import Message
 
-from bot.dashboard.app import BODY_MAX
-from bot.dashboard.auth import EXCHANGES_PER_MINUTE, Login
+from bot.dashboard.app import BODY_MAX, HOST_COOKIE
+from bot.dashboard.auth import EXCHANGES_PER_ADDRESS, EXCHANGES_PER_MINUTE, Login
 from bot.dashboard.discord_rest import REFUSED_MAX, DiscordRest, DiscordUnavailable, OAuthRefused
+from tests.browser.serving import listening_socket, served
 from tests.unit.dashboard.conftest import DASHBOARD_URL, World
 from tests.unit.dashboard.test_access import csrf_of
 
@@ -40,7 +42,11 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read_logged_in_or_n
         )
     assert stranger.status_code == 413
     assert streamed.status_code == 413
+    # Both refusals end the connection: the server need not read (and throw away) the rest of the body.
+    assert stranger.headers["connection"] == streamed.headers["connection"] == "close"
+    assert "This form is too big." in streamed.text  # the error page, rendered with its headers
     assert just_right.status_code == 303  # a form under the limit is read as ever
+    assert "connection" not in just_right.headers
     assert await world.governance.audit_entries(world.guild.id) == []
 
 
@@ -56,7 +62,93 @@ async def test_only_urlencoded_forms_are_taken(world: World) -> None:
         )
         as_json = await browser.post("/logout", json={"csrf": token}, headers=ORIGIN)
     assert (upload.status_code, as_json.status_code) == (415, 415)
+    assert upload.headers["connection"] == as_json.headers["connection"] == "close"
     assert (await world.governance.settings(world.guild.id)).budget_dollars_per_day is None
+
+
+async def raw_post(port: int, head: list[str], body: bytes) -> bytes:
+    """`body` sent after `head` (and no more) on a new connection to 127.0.0.1:`port`; all the server
+    answered until it closed the connection (a timeout if it keeps the connection open)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write("\r\n".join([*head, "", ""]).encode() + body)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            return await reader.read()  # to the end: the server closed the connection
+    finally:
+        writer.close()
+
+
+async def test_uvicorn_closes_the_connection_after_a_413_instead_of_reading_the_rest(world: World) -> None:
+    """Served by a real uvicorn: a body announced too big, and one sent in chunks (no Content-Length) that
+    grows too big, are answered 413 and the connection closed at once, though the sender has more to send."""
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["owner"])
+        token = await csrf_of((await browser.get("/")).text)
+        cookie = f"{HOST_COOKIE}={browser.cookies[HOST_COOKIE]}"
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    async with served(world.app, sock):
+        form = [f"Host: 127.0.0.1:{port}", f"Content-Type: {FORM}", f"Origin: {DASHBOARD_URL}"]
+        too_big = f"Content-Length: {BODY_MAX * 100}"
+        announced = await raw_post(port, ["POST /logout HTTP/1.1", *form, too_big], b"csrf=" + b"a" * 1000)
+        piece = b"x" * 4096
+        chunks = f"{len(token) + 5:x}\r\ncsrf={token}\r\n".encode() + b"".join(
+            f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for _ in range(BODY_MAX // len(piece) + 1)
+        )
+        streamed = await raw_post(
+            port, ["POST /logout HTTP/1.1", *form, f"Cookie: {cookie}", "Transfer-Encoding: chunked"], chunks
+        )
+    for answer in (announced, streamed):
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 413 "), answer[:200]
+        assert b"\r\nconnection: close" in head
+    assert b"This form is too big." in streamed  # the error page
+    assert not await world.db.reader.fetch_all("SELECT * FROM dashboard_logouts")  # still signed in
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "0" * 4999 + "7", "²", "1" * 21])
+async def test_a_number_in_a_query_too_long_or_not_plain_digits_is_a_400_not_a_500(
+    world: World, number: str
+) -> None:
+    """Python's int() refuses a string of more than 4,300 digits (ValueError): checked before it is used."""
+    gid = world.guild.id
+    pages = [
+        f"/servers/{gid}/audit?before_id={number}",
+        f"/servers/{gid}/spend?days={number}",
+        f"/servers/{gid}/spend.png?days={number}",
+        f"/servers/{gid}/jobs?member={number}",
+        f"/servers/{gid}/jobs?before={number}",
+        f"/servers/{gid}/lists?member={number}",
+        f"/servers?guild={number}",
+    ]
+    async with world.browser() as browser:
+        await world.log_in(browser, world.users["owner"])
+        answers = {page: (await browser.get(page)).status_code for page in pages}
+    assert answers == dict.fromkeys(pages, 400)
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "²"])
+async def test_a_content_length_of_thousands_of_digits_is_a_413_not_a_500(world: World, length: str) -> None:
+    """Sent to the app as a server would pass it on (httpx would write its own Content-Length)."""
+    sent: list[Message] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "https", "path": "/logout", "raw_path": b"/logout", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"dashboard.example.org"), (b"content-type", FORM.encode()),
+                    (b"content-length", length.encode("latin-1"))],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 443),
+    }  # fmt: skip
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"csrf=x", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await world.app(scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
 
 
 async def test_log_out_without_a_session_is_refused_without_reading_the_form(world: World) -> None:
@@ -65,20 +157,66 @@ async def test_log_out_without_a_session_is_refused_without_reading_the_form(wor
     assert answer.status_code == 403
 
 
-async def test_a_flood_of_stray_callbacks_reaches_discord_at_most_so_often(world: World) -> None:
-    async with world.browser() as browser:
-        answers = []
-        for _ in range(EXCHANGES_PER_MINUTE + 5):
-            start = await browser.get("/login")
-            state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
-            answers.append(
-                (await browser.get("/callback", params={"state": state, "code": "junk"})).status_code
-            )
-        world.now[0] += 61  # a minute on: sign-ins are taken again
-        await world.log_in(browser, world.users["owner"])
+async def stray_callback(browser: httpx.AsyncClient) -> int:
+    """A sign-in started here whose callback brings a made-up code (anyone can send one): its status."""
+    start = await browser.get("/login")
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    return (await browser.get("/callback", params={"state": state, "code": "junk"})).status_code
+
+
+def exchanges(world: World) -> int:
+    """The codes the dashboard asked Discord to exchange."""
+    return len(world.fake.requests_for("POST /oauth2/token"))
+
+
+async def test_one_address_flooding_stray_callbacks_is_throttled_and_everyone_else_still_signs_in(
+    world: World,
+) -> None:
+    async with world.browser("10.0.0.5") as flooder, world.browser("10.0.0.6") as member:
+        answers = [await stray_callback(flooder) for _ in range(EXCHANGES_PER_ADDRESS + 5)]
+        assert answers == [400] * EXCHANGES_PER_ADDRESS + [429] * 5
+        assert exchanges(world) == EXCHANGES_PER_ADDRESS  # the throttled ones never reached Discord
+        assert (await world.log_in(member, world.users["owner"])).status_code == 303
+        assert (await member.get(f"/servers/{world.guild.id}")).status_code == 200
+        assert (await world.log_in(flooder, world.users["owner"])).status_code == 429
+        world.now[0] += 61  # a minute on: the flooder's address is taken again
+        assert (await world.log_in(flooder, world.users["owner"])).status_code == 303
+        assert (await flooder.get(f"/servers/{world.guild.id}")).status_code == 200
+
+
+async def test_a_throttled_sign_in_keeps_its_state_and_works_a_minute_later(world: World) -> None:
+    async with world.browser("10.0.0.7") as browser:
+        for _ in range(EXCHANGES_PER_ADDRESS):
+            assert await stray_callback(browser) == 400
+        world.fake.oauth_user_id = world.users["owner"]
+        start = await browser.get("/login")
+        async with httpx.AsyncClient() as discord_page:
+            back = (await discord_page.get(start.headers["location"])).headers["location"]
+        throttled = await browser.get(back)
+        assert throttled.status_code == 429
+        assert "Too many sign-ins at once" in throttled.text
+        assert exchanges(world) == EXCHANGES_PER_ADDRESS  # its code is still unused
+        world.now[0] += 61
+        signed_in = await browser.get(back)  # the same link again: its state was kept
+        assert signed_in.status_code == 303, signed_in.text
         assert (await browser.get(f"/servers/{world.guild.id}")).status_code == 200
-    assert answers == [400] * EXCHANGES_PER_MINUTE + [429] * 5
-    assert len(world.fake.requests_for("POST /oauth2/token")) == EXCHANGES_PER_MINUTE + 1
+
+
+async def test_stray_callbacks_from_many_addresses_stop_at_the_overall_cap(world: World) -> None:
+    addresses = [
+        f"10.1.{n // 250}.{n % 250 + 1}" for n in range(EXCHANGES_PER_MINUTE // EXCHANGES_PER_ADDRESS)
+    ]
+    for address in addresses:  # each within its own limit
+        async with world.browser(address) as browser:
+            answers = [await stray_callback(browser) for _ in range(EXCHANGES_PER_ADDRESS)]
+            assert answers == [400] * EXCHANGES_PER_ADDRESS
+    assert exchanges(world) == EXCHANGES_PER_MINUTE
+    async with world.browser("10.2.0.1") as newcomer:
+        assert await stray_callback(newcomer) == 429
+        assert (await world.log_in(newcomer, world.users["owner"])).status_code == 429
+        world.now[0] += 61
+        assert (await world.log_in(newcomer, world.users["owner"])).status_code == 303
+    assert exchanges(world) == EXCHANGES_PER_MINUTE + 1
 
 
 async def test_after_a_429_nothing_is_sent_to_discord_until_its_retry_after(world: World) -> None:
