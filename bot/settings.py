@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"  # 0.0.0.0 behind a reverse proxy in another container
     dashboard_secret: SecretStr | None = None
     # The reverse proxy's address(es) whose X-Forwarded-For and X-Forwarded-Proto are believed (uvicorn's
-    # forwarded_allow_ips: "10.0.0.2", a list "10.0.0.2,10.0.0.3", a network "172.16.0.0/12", or "*"). Empty:
+    # forwarded_allow_ips: "10.0.0.2", a list "10.0.0.2,10.0.0.3", a network "172.16.0.0/12"). Empty:
     # none, and every sign-in behind a proxy comes from the proxy's address (one limit for all of them).
     dashboard_forwarded_allow_ips: str = ""
     discord_client_id: int | None = None
@@ -167,10 +167,13 @@ class Settings(BaseSettings):
     @field_validator("dashboard_forwarded_allow_ips")
     @classmethod
     def _forwarded_allow_ips(cls, value: str) -> str:
-        """Addresses or networks separated by commas, or "*": a typo would trust no proxy without a word."""
+        """Addresses or networks separated by commas: a typo would trust no proxy without a word. Not "*":
+        with it uvicorn believes the first X-Forwarded-For entry, which the client writes itself."""
         items = [item.strip() for item in value.split(",") if item.strip()]
-        if items == ["*"]:
-            return "*"
+        if "*" in items:
+            raise ValueError(
+                "\"*\" would believe any client's X-Forwarded-For: give the proxy's addresses or network"
+            )
         for item in items:
             try:
                 ipaddress.ip_network(item, strict=False)

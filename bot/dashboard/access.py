@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -13,7 +14,7 @@ from typing import Protocol
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from bot.dashboard.discord_rest import Guild, Member
+from bot.dashboard.discord_rest import DiscordUnavailable, Guild, Member
 from bot.domain.staff import ADMINISTRATOR, MANAGE_GUILD, MANAGE_MESSAGES, Role, StaffRoles, standing
 
 __all__ = [  # the permission bits and levels, as the dashboard's callers (and tests) name them from here
@@ -116,6 +117,7 @@ class GuardedDirectory:
         self._clock = clock
         self._known: set[int] | None = None  # the bot's servers, as last read
         self._known_at = 0.0
+        self._reading = asyncio.Lock()  # one read of the list at a time, for every request waiting on it
         self._spent: dict[int, list[float]] = {}
 
     async def require(self, user_id: int, guild_id: int, at_least: Role) -> Access:
@@ -131,18 +133,33 @@ class GuardedDirectory:
         if not await self._bot_is_in(guild_id, now):
             raise not_found()
         guild = await self._directory.guild(guild_id)
-        if guild is None:  # left since the list was read
+        if guild is None:  # left since the list was read: not asked about again
+            if self._known is not None:
+                self._known.discard(guild_id)
             raise not_found()
         staff = await self._staff(guild_id) if self._staff is not None else None
         return await require(self._directory, user_id, guild_id, at_least, guild=guild, staff=staff)
 
     async def _bot_is_in(self, guild_id: int, now: float) -> bool:
-        known = self._known
+        """Whether the server is on the bot's list, read again when old (or, for a server not on it, when
+        more than GUILDS_AGAIN old): once for all the requests waiting on it. A list that can't be read
+        again is kept, and tried again GUILDS_AGAIN later (503 only when there is none yet)."""
+        if self._stale(guild_id, now):
+            async with self._reading:
+                if self._stale(guild_id, self._clock()):  # not read meanwhile by a request before this one
+                    try:
+                        self._known = await self._directory.guild_ids()
+                        self._known_at = self._clock()
+                    except DiscordUnavailable:
+                        if self._known is None:
+                            raise
+                        self._known_at = self._clock() - GUILDS_TTL + GUILDS_AGAIN
+        assert self._known is not None
+        return guild_id in self._known
+
+    def _stale(self, guild_id: int, now: float) -> bool:
         age = now - self._known_at
-        if known is None or age > GUILDS_TTL or (guild_id not in known and age > GUILDS_AGAIN):
-            known = self._known = await self._directory.guild_ids()
-            self._known_at = now
-        return guild_id in known
+        return self._known is None or age > GUILDS_TTL or (guild_id not in self._known and age > GUILDS_AGAIN)
 
 
 def csrf_token(request: Request) -> str:

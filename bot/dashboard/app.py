@@ -66,38 +66,53 @@ def _small(length: str) -> bool:
 
 
 class FormsOnly:
-    """Every request body is a small urlencoded form, or refused before it is read: 413 over BODY_MAX (by its
-    Content-Length, or counted as it arrives when it has none), 415 for any other type (no uploads). Each
-    refusal closes the connection: uvicorn would otherwise read and discard the rest of the body to keep it
-    open for another request (a sender of gigabytes kept it busy)."""
+    """Every request body is a small urlencoded form sent with a POST, or refused before it is read: 413 over
+    BODY_MAX (by its Content-Length, or counted as it arrives when it has none), 415 for any other type (no
+    uploads) or a body on a GET. An answer given before the body was read whole closes the connection:
+    uvicorn would otherwise read and discard the rest of it to keep the connection open for another request
+    (a sender of gigabytes kept it busy)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length")
+        has_body = "chunked" in headers.get("transfer-encoding", "").lower() or (
+            length is not None and length.strip("0") != ""
+        )
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
         kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if kind not in ("", FORM_TYPE):
+        if scope["method"] in ("GET", "HEAD", "OPTIONS") or kind not in ("", FORM_TYPE):
             await PlainTextResponse("Only forms are taken here.", 415, CLOSE)(scope, receive, send)
             return
         if length is not None and not _small(length):
             await PlainTextResponse("This form is too big.", 413, CLOSE)(scope, receive, send)
             return
-        received = 0
+        received, whole = 0, False
 
         async def bounded() -> Message:
-            nonlocal received
+            nonlocal received, whole
             message = await receive()
             received += len(message.get("body", b""))
             if received > BODY_MAX:
                 raise HTTPException(413, "This form is too big.", headers=CLOSE)
+            whole = whole or (message["type"] == "http.request" and not message.get("more_body", False))
             return message
 
-        await self.app(scope, bounded, send)
+        async def answering(message: Message) -> None:
+            # Answered before the body was read whole (a refusal before the form, a 404): close, or uvicorn
+            # reads and discards the rest, however long, to keep the connection for another request.
+            if message["type"] == "http.response.start" and not whole:
+                MutableHeaders(scope=message)["connection"] = "close"
+            await send(message)
+
+        await self.app(scope, bounded, answering)
 
 
 class SecurityHeaders:

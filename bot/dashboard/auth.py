@@ -3,6 +3,7 @@ HttpOnly, SameSite=Lax cookie (Secure on https) holding the member's id, which e
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from collections.abc import Callable
@@ -21,11 +22,12 @@ from bot.store.dashboard_logouts import Logouts
 log = logging.getLogger(__name__)
 
 SESSION_SECONDS = 12 * 3600
-# Code exchanges a minute: from one client address (a member signing in again after a slip takes two or
-# three), and from all of them (logins are rare: a few a minute on a busy dashboard). One address can't use up
-# the dashboard's sign-ins; the overall cap keeps a flood from many addresses off Discord.
+# Code exchanges a minute from one client address (an IPv6 one by its /64, what one subscriber gets): a
+# member signing in again after a slip takes two or three. One address can't use up the others' sign-ins.
+# There is no overall cap: any would let strangers lock every member out. Codes Discord refuses (a flood of
+# junk) do not count toward its ban of an address, and its own 429s on the token route are waited out.
 EXCHANGES_PER_ADDRESS = 10
-EXCHANGES_PER_MINUTE = 300
+ADDRESSES_MAX = 100_000  # addresses remembered for their last minute (a flood from more is forgotten early)
 STATE_KEY = "oauth_state"
 LOGIN_AT_KEY = "login_at"
 NEXT_KEY = "next"
@@ -38,21 +40,38 @@ class Exchanges:
     before Discord counts the refused exchanges against the host's address (which the bot shares)."""
 
     per_address: int = EXCHANGES_PER_ADDRESS
-    overall: int = EXCHANGES_PER_MINUTE
     _times: dict[str, list[float]] = field(default_factory=dict)
+    _swept: float = 0.0
 
     def allowed(self, address: str, now: float) -> bool:
-        """Whether one more exchange from `address` is within both limits (nothing is counted)."""
-        self._times = {
-            at: recent
-            for at, times in self._times.items()
-            if (recent := [t for t in times if 0 <= now - t < 60])
-        }
-        mine = len(self._times.get(address, ()))
-        return mine < self.per_address and sum(map(len, self._times.values())) < self.overall
+        """Whether one more exchange from `address` is within its limit (nothing is counted)."""
+        if now - self._swept >= 60 or len(self._times) > ADDRESSES_MAX:
+            self._times = {
+                at: recent
+                for at, times in self._times.items()
+                if (recent := [t for t in times if 0 <= now - t < 60])
+            }
+            if len(self._times) > ADDRESSES_MAX:
+                self._times.clear()
+            self._swept = now
+        mine = [t for t in self._times.get(subscriber(address), ()) if 0 <= now - t < 60]
+        return len(mine) < self.per_address
 
     def count(self, address: str, now: float) -> None:
-        self._times.setdefault(address, []).append(now)
+        self._times.setdefault(subscriber(address), []).append(now)
+
+
+def subscriber(address: str) -> str:
+    """Who an address stands for: an IPv4 address itself, an IPv6 one its /64 (one subscriber's block)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class OAuthClient(Protocol):

@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DISCORD_API = "https://discord.com/api/v10"
 TIMEOUT = httpx.Timeout(10.0)
@@ -25,6 +27,7 @@ WAIT_MAX = 600.0  # the longest a 429's Retry-After is honoured as given
 GLOBAL = "*"  # a global 429 holds back every route
 BUCKETS_MAX = 10_000
 GUILDS_PAGE = 200  # GET /users/@me/guilds: at most 200 a page
+GUILD_PAGES_MAX = 1000  # 200,000 servers: a list that goes on longer is an answer gone wrong
 _ID = re.compile(r"/[0-9]+")
 _MAJOR = ("/guilds/", "/channels/", "/webhooks/")
 
@@ -88,6 +91,12 @@ def _bucket(method: str, path: str) -> str:
     return f"{method} {major}{_ID.sub('/{id}', path)}"
 
 
+def _credential(headers: object) -> str:
+    """Whose limits a call counts against: the bot token's, a member's bearer token's, or the address's."""
+    authorization = headers.get("Authorization", "") if isinstance(headers, dict) else ""
+    return "bot" if authorization.startswith("Bot ") else "bearer" if authorization else "none"
+
+
 def _is_global(response: httpx.Response) -> bool:
     """Whether a 429 holds back every route (X-RateLimit-Global, or `global` in its body)."""
     return response.headers.get("x-ratelimit-global", "").lower() == "true" or (
@@ -113,6 +122,38 @@ def _json_field(response: httpx.Response, name: str) -> object:
     except ValueError:
         return None
     return data.get(name) if isinstance(data, dict) else None
+
+
+def _parsed(response: httpx.Response, read: Callable[[Any], T]) -> T:
+    """`read` of the answer's JSON; an answer not shaped as Discord documents it is Discord unavailable (a
+    503 for the page), not an error of the dashboard's."""
+    try:
+        return read(response.json())
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DiscordUnavailable(f"unexpected answer ({type(exc).__name__})") from None
+
+
+def _guild(data: Any) -> Guild:
+    listed = sorted(data["roles"], key=lambda r: (-int(r.get("position", 0)), int(r["id"])))
+    roles = {int(r["id"]): int(r["permissions"]) for r in listed}
+    names = {int(r["id"]): str(r.get("name", "")) for r in listed}
+    return Guild(int(data["id"]), str(data["name"]), int(data["owner_id"]), roles, names)
+
+
+def _channels(data: Any) -> list[Channel]:
+    listed = sorted(data, key=lambda c: (int(c.get("position", 0)), int(c["id"])))
+    return [Channel(int(c["id"]), str(c.get("name") or ""), int(c.get("type", 0))) for c in listed]
+
+
+def _member(user_id: int, data: Any) -> Member:
+    user = data.get("user") or {}
+    name = data.get("nick") or user.get("global_name") or user.get("username") or ""
+    return Member(
+        user_id,
+        tuple(int(r) for r in data["roles"]),  # always sent (Discord's guild member object)
+        str(name),
+        _when(data.get("communication_disabled_until")),
+    )
 
 
 class DiscordRest:
@@ -144,9 +185,12 @@ class DiscordRest:
         ones) in ten minutes, and the bot's processes may share this one. Then DiscordUnavailable at once.
         The sign-in's own calls are not held back by the bot token's refusals."""
         now = time.monotonic()
-        bucket = _bucket(method, path)
+        # Discord keeps its limits per token (and per address for calls without one): a global 429 on the
+        # sign-in's calls does not hold back the bot token's, nor the other way round.
+        who = _credential(kwargs.get("headers"))
+        bucket, everything = f"{who} {_bucket(method, path)}", f"{who} {GLOBAL}"
         self._refused = [at for at in self._refused if now - at < REFUSED_WINDOW]
-        if now < max(self._wait_until.get(bucket, 0.0), self._wait_until.get(GLOBAL, 0.0)):
+        if now < max(self._wait_until.get(bucket, 0.0), self._wait_until.get(everything, 0.0)):
             raise DiscordUnavailable("rate limited")
         if guarded and len(self._refused) >= REFUSED_MAX:
             raise DiscordUnavailable("too many refused requests lately")
@@ -162,7 +206,7 @@ class DiscordRest:
                 log.error("Discord refused %d requests in ten minutes: holding back", REFUSED_MAX)
         if status == 429:
             wait = now + min(_retry_after(response), WAIT_MAX)
-            self._wait_until[GLOBAL if _is_global(response) else bucket] = wait
+            self._wait_until[everything if _is_global(response) else bucket] = wait
             if len(self._wait_until) > BUCKETS_MAX:
                 self._wait_until = {k: v for k, v in self._wait_until.items() if v > now}
         if status >= 500 or status == 429:
@@ -171,54 +215,44 @@ class DiscordRest:
 
     async def guild_ids(self) -> set[int]:
         """The ids of every server the bot is in (`GET /users/@me/guilds`, 200 a page): a server outside it is
-        not asked about at all (Discord would answer 403, which counts toward its ban of the address)."""
+        not asked about at all (Discord would answer 403, which counts toward its ban of the address). Read
+        until a page comes back empty (Discord has been seen to send a short page before the last,
+        discord-api-docs#5886), each page after the last id seen."""
         ids: set[int] = set()
         after = 0
-        while True:
+        for _page in range(GUILD_PAGES_MAX):
             response = await self._call(
                 "GET", "/users/@me/guilds", headers=self._bot, params={"limit": GUILDS_PAGE, "after": after}
             )
             if response.status_code != 200:
                 raise DiscordUnavailable(f"HTTP {response.status_code}")
-            page = [int(g["id"]) for g in response.json()]
-            ids.update(page)
-            if len(page) < GUILDS_PAGE:
+            page = _parsed(response, lambda data: [int(g["id"]) for g in data])
+            if not page or max(page) <= after:
                 return ids
+            ids.update(page)
             after = max(page)
+        raise DiscordUnavailable("the server list did not end")
 
     async def guild(self, guild_id: int) -> Guild | None:
         """The server with its roles, or None when the bot is not in it (or it does not exist)."""
         response = await self._call("GET", f"/guilds/{guild_id}", headers=self._bot)
         if response.status_code != 200:
             return None
-        data = response.json()
-        listed = sorted(data.get("roles", []), key=lambda r: (-int(r.get("position", 0)), int(r["id"])))
-        roles = {int(r["id"]): int(r["permissions"]) for r in listed}
-        names = {int(r["id"]): str(r.get("name", "")) for r in listed}
-        return Guild(int(data["id"]), str(data["name"]), int(data["owner_id"]), roles, names)
+        return _parsed(response, _guild)
 
     async def channels(self, guild_id: int) -> list[Channel]:
         """The server's channels (every type), in Discord's order; empty when the bot can't see them."""
         response = await self._call("GET", f"/guilds/{guild_id}/channels", headers=self._bot)
         if response.status_code != 200:
             return []
-        listed = sorted(response.json(), key=lambda c: (int(c.get("position", 0)), int(c["id"])))
-        return [Channel(int(c["id"]), str(c.get("name") or ""), int(c.get("type", 0))) for c in listed]
+        return _parsed(response, _channels)
 
     async def member(self, guild_id: int, user_id: int) -> Member | None:
         """The member's current roles, or None when they are not in the server."""
         response = await self._call("GET", f"/guilds/{guild_id}/members/{user_id}", headers=self._bot)
         if response.status_code != 200:
             return None
-        data = response.json()
-        user = data.get("user") or {}
-        name = data.get("nick") or user.get("global_name") or user.get("username") or ""
-        return Member(
-            user_id,
-            tuple(int(r) for r in data.get("roles", [])),
-            str(name),
-            _when(data.get("communication_disabled_until")),
-        )
+        return _parsed(response, lambda data: _member(user_id, data))
 
     async def exchange_code(self, code: str, *, client_id: int, client_secret: str, redirect_uri: str) -> str:
         """The access token for an authorization code (scope identify); OAuthRefused when Discord says no."""

@@ -36,7 +36,11 @@ from bot.ui.embeds import state_name
 
 log = logging.getLogger(__name__)
 
-ASKED_SECONDS = 30.0  # how long the answers of Discord about a server missing from the cache are used
+# How long Discord's answers about a server missing from the cache are used: the server (its roles, owner), a
+# member's roles, and a refusal (the bot not in it, or a refused request that may pass a moment later).
+ASKED_SECONDS = 30.0
+MEMBER_SECONDS = 10.0
+REFUSED_SECONDS = 5.0
 
 
 def standing_of(member: discord.Member, staff: StaffRoles | None = None) -> Role | None:
@@ -77,17 +81,17 @@ class Asked:
         """Whether `member(guild_id, user_id)` would answer without asking Discord."""
         now = self.clock()
         found = self._guilds.get(guild_id)
-        if found is None or now - found[0] >= ASKED_SECONDS:
+        if found is None or not _fresh(found, now, ASKED_SECONDS):
             return False
         member = self._members.get((guild_id, user_id))
-        return found[1] is None or (member is not None and now - member[0] < ASKED_SECONDS)
+        return found[1] is None or (member is not None and _fresh(member, now, MEMBER_SECONDS))
 
     async def member(self, guild_id: int, user_id: int) -> discord.Member | None:
-        """The member with their server's roles and owner, as Discord has them (at most ASKED_SECONDS ago);
-        None for a server the bot is not in or a member not in it."""
+        """The member with their server's roles and owner, as Discord has them (a moment ago); None for a
+        server the bot is not in or a member not in it."""
         now = self.clock()
-        self._guilds = {k: v for k, v in self._guilds.items() if now - v[0] < ASKED_SECONDS}
-        self._members = {k: v for k, v in self._members.items() if now - v[0] < ASKED_SECONDS}
+        self._guilds = {k: v for k, v in self._guilds.items() if _fresh(v, now, ASKED_SECONDS)}
+        self._members = {k: v for k, v in self._members.items() if _fresh(v, now, MEMBER_SECONDS)}
         if guild_id not in self._guilds:
             try:
                 guild: discord.Guild | None = await self.client.fetch_guild(guild_id, with_counts=False)
@@ -104,6 +108,11 @@ class Asked:
                 member = None
             self._members[guild_id, user_id] = (now, member)
         return self._members[guild_id, user_id][1]
+
+
+def _fresh(entry: tuple[float, object], now: float, seconds: float) -> bool:
+    """Whether an answer kept at `entry[0]` is still used: `seconds`, or REFUSED_SECONDS for a refusal."""
+    return now - entry[0] < (seconds if entry[1] is not None else REFUSED_SECONDS)
 
 
 class RejectModal(discord.ui.Modal):
