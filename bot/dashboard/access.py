@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,9 +34,11 @@ __all__ = [  # the permission bits and levels, as the dashboard's callers (and t
     "role_of",
 ]
 CSRF_KEY = "csrf"
+log = logging.getLogger(__name__)
 CACHE_MAX = 10_000  # members' budgets kept
 GUILDS_TTL = 300.0
 GUILDS_AGAIN = 10.0
+READ_SECONDS = 20.0  # the longest a read of the bot's server list may take, all its pages
 USER_KEY = "user_id"
 
 
@@ -117,6 +120,7 @@ class GuardedDirectory:
         self._clock = clock
         self._known: set[int] | None = None  # the bot's servers, as last read
         self._known_at = 0.0
+        self._tried_at = -GUILDS_AGAIN  # when the list was last read, or tried
         self._reading = asyncio.Lock()  # one read of the list at a time, for every request waiting on it
         self._spent: dict[int, list[float]] = {}
 
@@ -142,24 +146,32 @@ class GuardedDirectory:
 
     async def _bot_is_in(self, guild_id: int, now: float) -> bool:
         """Whether the server is on the bot's list, read again when old (or, for a server not on it, when
-        more than GUILDS_AGAIN old): once for all the requests waiting on it. A list that can't be read
-        again is kept, and tried again GUILDS_AGAIN later (503 only when there is none yet)."""
-        if self._stale(guild_id, now):
+        more than GUILDS_AGAIN old): once for all the requests waiting on it, and while it is being read the
+        old list answers. A read that fails (or takes over READ_SECONDS) keeps the old list and is tried
+        again GUILDS_AGAIN later; with no list at all yet, Discord is unavailable (503)."""
+        if self._known is None and self._reading.locked():
+            async with self._reading:  # the first read is under way: its answer, whatever it is
+                pass
+        elif self._stale(guild_id, now) and not self._reading.locked():
             async with self._reading:
                 if self._stale(guild_id, self._clock()):  # not read meanwhile by a request before this one
+                    self._tried_at = self._clock()
                     try:
-                        self._known = await self._directory.guild_ids()
-                        self._known_at = self._clock()
-                    except DiscordUnavailable:
-                        if self._known is None:
-                            raise
-                        self._known_at = self._clock() - GUILDS_TTL + GUILDS_AGAIN
-        assert self._known is not None
+                        async with asyncio.timeout(READ_SECONDS):
+                            known = await self._directory.guild_ids()
+                    except (DiscordUnavailable, TimeoutError) as exc:
+                        log.warning("the bot's server list was not read: %s", exc or type(exc).__name__)
+                    else:
+                        self._known, self._known_at = known, self._clock()
+        if self._known is None:
+            raise DiscordUnavailable("the bot's server list is not known yet")
         return guild_id in self._known
 
     def _stale(self, guild_id: int, now: float) -> bool:
+        if now - self._tried_at < GUILDS_AGAIN:  # read, or tried, a moment ago
+            return False
         age = now - self._known_at
-        return self._known is None or age > GUILDS_TTL or (guild_id not in self._known and age > GUILDS_AGAIN)
+        return self._known is None or age > GUILDS_TTL or guild_id not in self._known
 
 
 def csrf_token(request: Request) -> str:

@@ -68,7 +68,7 @@ def _small(length: str) -> bool:
 class FormsOnly:
     """Every request body is a small urlencoded form sent with a POST, or refused before it is read: 413 over
     BODY_MAX (by its Content-Length, or counted as it arrives when it has none), 415 for any other type (no
-    uploads) or a body on a GET. An answer given before the body was read whole closes the connection:
+    uploads). An answer given before the body was read whole (a GET's is never read) closes the connection:
     uvicorn would otherwise read and discard the rest of it to keep the connection open for another request
     (a sender of gigabytes kept it busy)."""
 
@@ -88,10 +88,11 @@ class FormsOnly:
             await self.app(scope, receive, send)
             return
         kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if scope["method"] in ("GET", "HEAD", "OPTIONS") or kind not in ("", FORM_TYPE):
+        reading = scope["method"] not in ("GET", "HEAD", "OPTIONS")  # a GET's body is never read
+        if reading and kind not in ("", FORM_TYPE):
             await PlainTextResponse("Only forms are taken here.", 415, CLOSE)(scope, receive, send)
             return
-        if length is not None and not _small(length):
+        if reading and length is not None and not _small(length):
             await PlainTextResponse("This form is too big.", 413, CLOSE)(scope, receive, send)
             return
         received, whole = 0, False

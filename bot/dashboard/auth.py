@@ -51,14 +51,15 @@ class Exchanges:
                 for at, times in self._times.items()
                 if (recent := [t for t in times if 0 <= now - t < 60])
             }
-            if len(self._times) > ADDRESSES_MAX:
-                self._times.clear()
+            for oldest in list(self._times)[: max(0, len(self._times) - ADDRESSES_MAX)]:
+                del self._times[oldest]  # the first seen go first; the rest keep their count
             self._swept = now
         mine = [t for t in self._times.get(subscriber(address), ()) if 0 <= now - t < 60]
         return len(mine) < self.per_address
 
     def count(self, address: str, now: float) -> None:
-        self._times.setdefault(subscriber(address), []).append(now)
+        key = subscriber(address)
+        self._times[key] = [*self._times.pop(key, []), now]  # last in the table: forgotten last
 
 
 def subscriber(address: str) -> str:

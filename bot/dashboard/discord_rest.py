@@ -129,7 +129,7 @@ def _parsed(response: httpx.Response, read: Callable[[Any], T]) -> T:
     503 for the page), not an error of the dashboard's."""
     try:
         return read(response.json())
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
         raise DiscordUnavailable(f"unexpected answer ({type(exc).__name__})") from None
 
 
@@ -227,8 +227,10 @@ class DiscordRest:
             if response.status_code != 200:
                 raise DiscordUnavailable(f"HTTP {response.status_code}")
             page = _parsed(response, lambda data: [int(g["id"]) for g in data])
-            if not page or max(page) <= after:
+            if not page:
                 return ids
+            if max(page) <= after:  # the same page again: `after` not followed
+                raise DiscordUnavailable("the server list does not go on")
             ids.update(page)
             after = max(page)
         raise DiscordUnavailable("the server list did not end")
@@ -266,7 +268,7 @@ class DiscordRest:
         response = await self._call("POST", "/oauth2/token", guarded=False, data=form)
         if response.status_code != 200:
             raise OAuthRefused(f"HTTP {response.status_code}")
-        return str(response.json()["access_token"])
+        return _parsed(response, lambda data: str(data["access_token"]))
 
     async def user_id(self, access_token: str) -> int:
         """Who the access token belongs to."""
@@ -274,4 +276,4 @@ class DiscordRest:
         response = await self._call("GET", "/users/@me", guarded=False, headers=bearer)
         if response.status_code != 200:
             raise OAuthRefused(f"HTTP {response.status_code}")
-        return int(response.json()["id"])
+        return _parsed(response, lambda data: int(data["id"]))

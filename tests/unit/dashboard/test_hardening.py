@@ -12,10 +12,18 @@ import pytest
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
+from bot.dashboard import access
 from bot.dashboard.access import GuardedDirectory, Role
 from bot.dashboard.app import BODY_MAX, HOST_COOKIE
 from bot.dashboard.auth import ADDRESSES_MAX, EXCHANGES_PER_ADDRESS, Exchanges, Login
-from bot.dashboard.discord_rest import REFUSED_MAX, DiscordRest, DiscordUnavailable, OAuthRefused
+from bot.dashboard.discord_rest import (
+    REFUSED_MAX,
+    DiscordRest,
+    DiscordUnavailable,
+    Guild,
+    Member,
+    OAuthRefused,
+)
 from tests.browser.serving import listening_socket, served
 from tests.unit.dashboard.conftest import DASHBOARD_URL, World
 from tests.unit.dashboard.test_access import csrf_of
@@ -132,7 +140,7 @@ async def test_any_answer_given_before_the_body_was_read_closes_the_connection(w
     for case, answer in answers.items():
         head = answer.split(b"\r\n\r\n", 1)[0].lower()
         assert b"\r\nconnection: close" in head, (case, head)
-    assert answers["body on a get"].startswith(b"HTTP/1.1 415 ")
+    assert answers["body on a get"].startswith(b"HTTP/1.1 200 ")  # the page, its body never read
 
 
 @pytest.mark.parametrize("number", ["9" * 5000, "0" * 4999 + "7", "²", "1" * 21])
@@ -473,3 +481,115 @@ async def test_a_global_429_on_the_sign_in_does_not_hold_back_the_bot_token(worl
         assert await discord.guild(world.guild.id) is not None  # the bot token does not
     finally:
         await discord.close()
+
+
+class SlowList:
+    """A Directory whose server list fails (or hangs) after `delay`, counting its reads."""
+
+    def __init__(self, world: World, *, delay: float, fail: bool = True, hang: bool = False) -> None:
+        self.rest = DiscordRest(world.fake.bot_token, base_url=world.fake.api_base)
+        self.delay, self.fail, self.hang, self.reads = delay, fail, hang, 0
+
+    async def guild(self, guild_id: int) -> Guild | None:
+        return await self.rest.guild(guild_id)
+
+    async def member(self, guild_id: int, user_id: int) -> Member | None:
+        return await self.rest.member(guild_id, user_id)
+
+    async def guild_ids(self) -> set[int]:
+        self.reads += 1
+        await asyncio.sleep(3600 if self.hang else self.delay)
+        if self.fail:
+            raise DiscordUnavailable("HTTP 500")
+        return await self.rest.guild_ids()
+
+
+async def test_requests_waiting_on_a_failed_first_read_do_not_each_read_again(world: World) -> None:
+    slow = SlowList(world, delay=0.2)
+    directory = GuardedDirectory(slow, budget=100)
+    try:
+        started = asyncio.get_running_loop().time()
+        answers = await asyncio.gather(
+            *(directory.require(world.users["owner"], world.guild.id, Role.VIEWER) for _ in range(10)),
+            return_exceptions=True,
+        )
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        await slow.rest.close()
+    assert all(isinstance(a, DiscordUnavailable) for a in answers)  # a 503 each
+    assert slow.reads == 1 and took < 1.0
+
+
+async def test_after_a_failed_read_discord_is_asked_again_only_every_few_seconds(world: World) -> None:
+    clock = [1000.0]
+    slow = SlowList(world, delay=0, fail=False)
+    directory = GuardedDirectory(slow, budget=100, clock=lambda: clock[0])
+    try:
+        await directory.require(world.users["owner"], world.guild.id, Role.VIEWER)
+        clock[0] += 301
+        slow.fail = True
+        for n in range(5):  # servers not on the list, and the list old: one read, then the old list answers
+            with pytest.raises(HTTPException):
+                await directory.require(world.users["owner"], 5000 + n, Role.VIEWER)
+        assert slow.reads == 2
+        clock[0] += 11
+        with pytest.raises(HTTPException):
+            await directory.require(world.users["owner"], 6000, Role.VIEWER)
+        assert slow.reads == 3
+    finally:
+        await slow.rest.close()
+
+
+async def test_a_read_that_hangs_is_given_up_and_the_old_list_answers_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(access, "READ_SECONDS", 0.3)
+    clock = [1000.0]
+    slow = SlowList(world, delay=0, fail=False)
+    directory = GuardedDirectory(slow, budget=100, clock=lambda: clock[0])
+    try:
+        await directory.require(world.users["owner"], world.guild.id, Role.VIEWER)
+        clock[0] += 301
+        slow.hang = True
+        reading = asyncio.ensure_future(directory.require(world.users["owner"], world.guild.id, Role.VIEWER))
+        await asyncio.sleep(0.05)
+        answered = await directory.require(world.users["owner"], world.guild.id, Role.VIEWER)  # not queued
+        assert answered.role is Role.ADMIN and not reading.done()
+        assert (await reading).role is Role.ADMIN  # given up after READ_SECONDS: the old list
+    finally:
+        await slow.rest.close()
+
+
+async def test_the_same_page_again_is_an_error_not_a_short_list() -> None:
+    page = [{"id": str(n)} for n in range(1, 201)]
+    discord = DiscordRest("t", transport=httpx.MockTransport(lambda r: httpx.Response(200, json=page)))
+    try:
+        with pytest.raises(DiscordUnavailable):
+            await discord.guild_ids()
+    finally:
+        await discord.close()
+
+
+@pytest.mark.parametrize("body", [b"{}", b"[]", b'{"access_token": 5, "id": "x"}', b"[" * 100_000])
+async def test_a_sign_in_answer_not_shaped_as_discord_documents_is_a_503(body: bytes) -> None:
+    discord = DiscordRest("t", transport=httpx.MockTransport(lambda r: httpx.Response(200, content=body)))
+    try:
+        with pytest.raises(DiscordUnavailable):
+            await discord.user_id("token")
+        if body != b'{"access_token": 5, "id": "x"}':
+            with pytest.raises(DiscordUnavailable):
+                await discord.exchange_code("c", client_id=1, client_secret="s", redirect_uri="https://x/c")
+    finally:
+        await discord.close()
+
+
+def test_a_full_address_table_forgets_the_first_seen_not_a_busy_address() -> None:
+    exchanges = Exchanges()
+    busy = "192.0.2.1"
+    for _ in range(EXCHANGES_PER_ADDRESS):
+        exchanges.count(busy, 1000.0)
+    for n in range(ADDRESSES_MAX + 5):
+        exchanges.count(str(ipaddress.IPv4Address(0x0A000000 + n)), 1000.0)
+    exchanges.count(busy, 1000.0)  # seen again: last in the table
+    assert not exchanges.allowed(busy, 1001.0)
+    assert len(exchanges._times) <= ADDRESSES_MAX
