@@ -39,13 +39,11 @@ from bench.common import (
     temp_dir,
 )
 from bench.scale import POSTGRES_URL, Engine, Options, fresh_database
+from bot.cli_dashboard import opened_app, server_config
 from bot.dashboard.access import MANAGE_MESSAGES
-from bot.dashboard.app import create_app, rest_client
-from bot.dashboard.discord_rest import DiscordRest
 from bot.domain.limits import LimitRule
 from bot.domain.models import TERMINAL, JobRequest, JobState, Target
 from bot.domain.pricing import Prices
-from bot.run import point_at
 from bot.services.audit import job_details
 from bot.settings import Settings
 from bot.storage.open import open_storage
@@ -406,38 +404,8 @@ def _settings(fake: FakeDiscord, database_url: str, port: int, output: Path) -> 
 async def dashboard(settings: Settings) -> AsyncIterator[Starlette]:
     """The dashboard as `sora-bot dashboard` serves it (bot.cli_dashboard.serve: DASHBOARD_HOST and
     DASHBOARD_PORT), with a Discord lookup budget the measured requests can't spend."""
-    assert settings.discord_token is not None
-    db = await Database.open(
-        settings.database_target,
-        migrate=False,
-        busy_timeout=settings.database_busy_timeout_seconds,
-        pool_size=settings.database_pool_size,
-    )
-    token = settings.discord_token.get_secret_value()
-    discord = DiscordRest(token, base_url=settings.discord_api_base_url)
-    point_at(settings)
-    bot_client = rest_client()
-    try:
-        await bot_client.login(token)
-        app = create_app(
-            settings,
-            db=db,
-            governance=Governance(db),
-            jobs=JobStore(db),
-            discord=discord,
-            bot_client=bot_client,
-            storage=open_storage(settings, working=False),
-            lookups_per_minute=LOOKUP_BUDGET,
-        )
-        config = uvicorn.Config(
-            app,
-            host=settings.dashboard_host,
-            port=settings.dashboard_port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
-        server = uvicorn.Server(config)
+    async with opened_app(settings, lookups_per_minute=LOOKUP_BUDGET) as app:
+        server = uvicorn.Server(server_config(settings, app))
         # Not `serve(sockets=[...])` with a socket made here: its accepted connections would not get
         # TCP_NODELAY (asyncio sets it only for proto IPPROTO_TCP), and every answer would wait 40 ms for
         # the client's delayed ACK.
@@ -452,10 +420,6 @@ async def dashboard(settings: Settings) -> AsyncIterator[Starlette]:
         finally:
             server.should_exit = True
             await serving
-    finally:
-        await bot_client.close()
-        await discord.close()
-        await db.close()
 
 
 async def log_in(fake: FakeDiscord, browser: httpx.AsyncClient, user_id: int) -> None:

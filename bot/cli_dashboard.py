@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from bot.dashboard.app import create_app, rest_client
+from bot.dashboard.app import LOOKUPS_PER_MINUTE, create_app, rest_client
 from bot.dashboard.discord_rest import DiscordRest
 from bot.run import point_at
 from bot.settings import Settings
@@ -64,8 +65,12 @@ def run_dashboard(settings: Settings) -> int:
     return asyncio.run(serve(settings))
 
 
-async def serve(settings: Settings) -> int:
-    """Serve until interrupted; the database is opened as it is (the bot's processes migrate it)."""
+@contextlib.asynccontextmanager
+async def opened_app(
+    settings: Settings, *, lookups_per_minute: int = LOOKUPS_PER_MINUTE
+) -> AsyncIterator[Starlette]:
+    """The dashboard's app on the bot's database as it is (the bot's processes migrate it), its Discord
+    clients and storage, all closed after the block."""
     assert settings.discord_token is not None
     db = await Database.open(
         settings.database_target,
@@ -81,7 +86,7 @@ async def serve(settings: Settings) -> int:
     bot_client = rest_client()
     try:
         await bot_client.login(token)
-        app = create_app(
+        yield create_app(
             settings,
             db=db,
             governance=Governance(db),
@@ -89,17 +94,22 @@ async def serve(settings: Settings) -> int:
             discord=discord,
             bot_client=bot_client,
             storage=open_storage(settings, working=False),
+            lookups_per_minute=lookups_per_minute,
         )
-        config = server_config(settings, app)
+    finally:
+        await bot_client.close()
+        await discord.close()
+        await db.close()
+
+
+async def serve(settings: Settings) -> int:
+    """Serve until interrupted."""
+    async with opened_app(settings) as app:
         log.info(
             "dashboard for %s on %s:%d",
             settings.dashboard_url,
             settings.dashboard_host,
             settings.dashboard_port,
         )
-        await _Server(config).serve()
-    finally:
-        await bot_client.close()
-        await discord.close()
-        await db.close()
+        await _Server(server_config(settings, app)).serve()
     return 0

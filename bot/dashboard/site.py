@@ -149,6 +149,15 @@ class Site:
         context |= {"user_id": user, "csrf": csrf_token(request) if user is not None else ""}
         return self.pages.TemplateResponse(request, name, context, status_code=status, headers=self.headers)
 
+    async def record(self, access: Access, action: str, **details: Any) -> None:
+        """The audit entry /sora-admin writes for the same change, from the dashboard, by this member (posted
+        in the audit channel too when the dashboard has the bot's client; kept all the same without)."""
+        guild_id, actor = access.guild.id, access.user_id
+        if self.audit is not None:
+            await self.audit.record(guild_id, action, actor_id=actor, source=SOURCE, **details)
+        else:
+            await self.governance.audit(guild_id, action, actor_id=actor, source=SOURCE, **details)
+
     def tell(self, request: Request, text: str) -> None:
         """Say `text` once, on the next page this browser opens (after a form's redirect)."""
         request.session[NOTICE_KEY] = text if len(text) <= NOTICE_MAX else text[: NOTICE_MAX - 1] + "…"

@@ -9,7 +9,7 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Literal
+from typing import Literal
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.dashboard.access import Access, Role, not_found
 from bot.dashboard.discord_rest import TEXT_CHANNEL_TYPES, Channel, Member
-from bot.dashboard.site import SOURCE, Site, field, number
+from bot.dashboard.site import Site, field, number
 from bot.moderation.prompt_rules import MAX_RULE_LENGTH, InvalidRule, check_rule
 from bot.services.forgetting import cancel_through_store, forget, forgettable
 from bot.store.guild_settings import STAFF_LEVELS, StaffLevel
@@ -72,15 +72,6 @@ async def _server(site: Site, access: Access) -> Server:
     return Server(access.guild.id, {c.id: c for c in channels}, dict(access.guild.role_names))
 
 
-async def _record(site: Site, access: Access, action: str, **details: Any) -> None:
-    """The audit entry the cog writes for the same change, from here (and posted where the server asked)."""
-    guild_id = access.guild.id
-    if site.audit is not None:
-        await site.audit.record(guild_id, action, actor_id=access.user_id, source=SOURCE, **details)
-    else:  # no bot client to post with: the entry is kept all the same
-        await site.governance.audit(guild_id, action, actor_id=access.user_id, source=SOURCE, **details)
-
-
 def _choice(form: FormData, name: str, allowed: tuple[str, ...]) -> str:
     value = field(form, name, limit=30)
     if value not in allowed:
@@ -115,7 +106,7 @@ async def _allowed_change(
 
     async def save() -> str:
         changed = await site.governance.set_allowed(access.guild.id, kind, item, allow)
-        await _record(site, access, f"{kind}.{'add' if allow else 'remove'}", target=item)
+        await site.record(access, f"{kind}.{'add' if allow else 'remove'}", target=item)
         return said.allowed(name, allow, changed)
 
     action = "add" if allow else "remove"
@@ -162,7 +153,7 @@ async def _blocklist(site: Site, access: Access, server: Server, form: FormData)
             added = await site.governance.add_block_rule(
                 server.id, rule.pattern, rule.is_regex, access.user_id
             )
-            await _record(site, access, "blocklist.add", pattern=rule.pattern, regex=rule.is_regex)
+            await site.record(access, "blocklist.add", pattern=rule.pattern, regex=rule.is_regex)
             if not added:
                 return "Already blocked."
             return f"Blocked {'regex' if rule.is_regex else 'word'}: {rule.pattern}"
@@ -176,7 +167,7 @@ async def _blocklist(site: Site, access: Access, server: Server, form: FormData)
 
     async def remove() -> str:
         removed = await site.governance.remove_block_rule(server.id, pattern)
-        await _record(site, access, "blocklist.remove", pattern=pattern)
+        await site.record(access, "blocklist.remove", pattern=pattern)
         return "Removed." if removed else "That pattern was not on the list."
 
     summary = f"Stop refusing prompts with: {pattern}"
@@ -238,7 +229,7 @@ async def _member(site: Site, access: Access, server: Server, form: FormData) ->
 
     async def save() -> str:
         await site.governance.set_member(server.id, member.user_id, **given)
-        await _record(site, access, f"member.{action}", requester=member.user_id)
+        await site.record(access, f"member.{action}", requester=member.user_id)
         return said_after.format(Who=_first_up(who))
 
     notes = [f"Now: {await _standing(site, server.id, member)}"]
@@ -264,7 +255,7 @@ async def _forget(site: Site, access: Access, member: Member, values: dict[str, 
     async def save() -> str:
         cancel = functools.partial(cancel_through_store, site.jobs)
         removed = await forget(site.governance, site.jobs, storage, cancel, guild_id, member.user_id)
-        await _record(site, access, "member.forget", target=member.user_id)
+        await site.record(access, "member.forget", target=member.user_id)
         return said.forgotten(_who(member), removed)
 
     return Change(summary, values, save, notes)
@@ -304,7 +295,7 @@ async def _staff(site: Site, access: Access, server: Server, form: FormData) -> 
 
     async def save() -> str:
         changed = await site.governance.set_staff_role(server.id, role, stored)
-        await _record(site, access, "staff.set", target=role, level=stored)
+        await site.record(access, "staff.set", target=role, level=stored)
         if not changed:
             return f"Nothing to change for {name}."
         return f"{name}: no dashboard access." if stored is None else f"{name}: {stored} access."

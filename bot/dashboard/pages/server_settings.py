@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.dashboard.access import Access, Role
+from bot.dashboard.access import Role
 from bot.dashboard.settings_forms import (
     FORMS,
     LIMIT_LABELS,
@@ -23,7 +23,7 @@ from bot.dashboard.settings_forms import (
     budget_shown,
     default_shown,
 )
-from bot.dashboard.site import SOURCE, Site, field
+from bot.dashboard.site import Site, field
 from bot.domain.limits import LimitRule
 from bot.ui.admin_options import (
     ASPECT_RATIO_CHOICES,
@@ -92,16 +92,6 @@ def choices() -> dict[str, Any]:
     }
 
 
-async def record(site: Site, access: Access, change: Change) -> None:
-    """The audit entry /sora-admin writes for the same change (posted in the audit channel when the
-    dashboard has the bot's client), from the dashboard."""
-    guild_id, actor = access.guild.id, access.user_id
-    if site.audit is not None:
-        await site.audit.record(guild_id, change.action, actor_id=actor, source=SOURCE, **change.details)
-    else:
-        await site.governance.audit(guild_id, change.action, actor_id=actor, source=SOURCE, **change.details)
-
-
 def notice(change: Change) -> str:
     """What a Save did, for the page after it. It rides in the session cookie (4 KB at most, and a role's or a
     channel's name can be 100 emoji): the fields by their labels, the title cut short; the page shows the
@@ -152,7 +142,7 @@ def routes(site: Site) -> list[BaseRoute]:
             )
         if change.rows:
             await change.save()
-            await record(site, access, change)
+            await site.record(access, change.action, **change.details)
         site.tell(request, notice(change))
         return RedirectResponse(f"/servers/{access.guild.id}/settings", status_code=303)
 

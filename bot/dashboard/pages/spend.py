@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.dashboard.access import Access, Role
-from bot.dashboard.site import SOURCE, Site
+from bot.dashboard.site import Site
 from bot.ui.export import jobs_export
 from bot.ui.reports import usage_report
 
@@ -108,14 +108,7 @@ def routes(site: Site) -> list[BaseRoute]:
         guild_id = access.guild.id
         rows = await site.governance.export_rows(guild_id)
         data = jobs_export(rows)
-        if site.audit is not None:  # posted in the audit channel too, as the command's entry is
-            await site.audit.record(
-                guild_id, "jobs.export", actor_id=access.user_id, source=SOURCE, rows=len(rows)
-            )
-        else:
-            await site.governance.audit(
-                guild_id, "jobs.export", actor_id=access.user_id, source=SOURCE, rows=len(rows)
-            )
+        await site.record(access, "jobs.export", rows=len(rows))
         disposition = {"Content-Disposition": f'attachment; filename="{EXPORT_NAME}"'}
         return Response(data, media_type="text/csv; charset=utf-8", headers=disposition)
 
