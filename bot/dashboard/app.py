@@ -156,7 +156,10 @@ def rest_client() -> discord_py.Client:
     """discord.py for Discord's REST API only (`await client.login(token)`, never connected): the bot's own
     services post and edit messages through it. The guilds intent is on only because discord.py warns at
     start-up without it; with no gateway, no intent is used."""
-    return discord_py.Client(intents=discord_py.Intents(guilds=True))
+    # No mention in anything it sends pings anyone (as the bot's own client: bot/client.py).
+    return discord_py.Client(
+        intents=discord_py.Intents(guilds=True), allowed_mentions=discord_py.AllowedMentions.none()
+    )
 
 
 class DiscordApi(Directory, OAuthClient, Protocol):

@@ -14,7 +14,7 @@ from starlette.types import Message
 
 from bot.dashboard import access
 from bot.dashboard.access import GuardedDirectory, Role
-from bot.dashboard.app import BODY_MAX, HOST_COOKIE
+from bot.dashboard.app import BODY_MAX, HOST_COOKIE, rest_client
 from bot.dashboard.auth import ADDRESSES_MAX, EXCHANGES_PER_ADDRESS, Exchanges, Login
 from bot.dashboard.discord_rest import (
     REFUSED_MAX,
@@ -585,3 +585,10 @@ def test_a_full_address_table_forgets_the_first_seen_not_a_busy_address() -> Non
     exchanges.count(busy, 1000.0)  # seen again: last in the table
     assert not exchanges.allowed(busy, 1001.0)
     assert len(exchanges._times) <= ADDRESSES_MAX
+
+
+def test_the_dashboards_discord_client_pings_no_one_by_default() -> None:
+    client = rest_client()
+    mentions = client.allowed_mentions
+    assert mentions is not None
+    assert (mentions.everyone, mentions.users, mentions.roles, mentions.replied_user) == (False,) * 4
